@@ -1,0 +1,126 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/floe-lake/floe/writer"
+)
+
+// SuperviseOptions configure Supervise.
+type SuperviseOptions struct {
+	// Writer is the writer's config.
+	Writer writer.Config
+	// WriterOptions are passed to every writer Supervise creates; set
+	// WriterOptions.Metrics to share metrics across restarts.
+	WriterOptions writer.Options
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registerer for the supervisor's own metrics; default: none kept.
+	Registerer prometheus.Registerer
+	// MinBackoff and MaxBackoff bound the wait before a restart.
+	// Defaults: 500ms and 30s.
+	MinBackoff, MaxBackoff time.Duration
+	// CloseTimeout bounds the final commit on shutdown. Default: 1m.
+	CloseTimeout time.Duration
+}
+
+// Supervise runs srcs into one writer. It returns nil when ctx is done or
+// every source has ended, after committing everything buffered. Any
+// failure — a source error, a failed or fenced commit — aborts the writer,
+// dropping what it buffered, and starts every source over from the
+// tables' positions after a jittered backoff: the daemon never
+// crash-loops, and nothing is lost or duplicated because positions and
+// rows are only ever committed together.
+func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o SuperviseOptions) error {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MinBackoff == 0 {
+		o.MinBackoff = 500 * time.Millisecond
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = time.Minute
+	}
+	if o.WriterOptions.Logger == nil {
+		o.WriterOptions.Logger = o.Logger
+	}
+	if o.WriterOptions.Metrics == nil {
+		reg := o.Registerer
+		if reg == nil {
+			reg = prometheus.NewRegistry()
+		}
+		o.WriterOptions.Metrics = writer.NewMetrics(reg)
+	}
+	reg := o.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	restarts := promauto.With(reg).NewCounter(prometheus.CounterOpts{
+		Name: "floe_ingest_restarts_total", Help: "Times the ingest pipeline was restarted from the tables' positions after a failure.",
+	})
+
+	failures := 0
+	for {
+		w := writer.New(cat, o.Writer, o.WriterOptions)
+		err := runAll(ctx, w, srcs)
+		if err == nil || ctx.Err() != nil {
+			// Finished or shutting down: commit what is buffered.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.CloseTimeout)
+			cerr := w.Close(cctx)
+			cancel()
+			if cerr == nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return cerr
+			}
+			err = cerr
+		} else {
+			w.Abort()
+		}
+		failures++
+		restarts.Inc()
+		wait := min(o.MinBackoff<<min(failures-1, 16), o.MaxBackoff)
+		wait = wait/2 + rand.N(wait/2+1)
+		o.Logger.Error("ingest failed; restarting from the tables' positions", "err", err, "restart_in", wait, "failures", failures)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// runAll runs every source until all end (nil), one fails (its error), or
+// ctx is done (ctx.Err()).
+func runAll(ctx context.Context, w *writer.Writer, srcs []Source) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for _, s := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(ctx, w); err != nil && !errors.Is(err, context.Canceled) {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
