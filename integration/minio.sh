@@ -48,8 +48,10 @@ healthy() {
   if command -v curl >/dev/null 2>&1; then
     curl -sf -m 2 "$URL/minio/health/live" >/dev/null 2>&1
   else
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT" && printf 'GET /minio/health/live HTTP/1.0\r\n\r\n' >&3 &&
-      head -n1 <&3 | grep -q ' 200 ') 2>/dev/null
+    # No curl: a plain HTTP/1.1 request over bash's /dev/tcp (MinIO wants a Host header).
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT" &&
+      printf 'GET /minio/health/live HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$PORT" >&3 &&
+      timeout 2 head -n1 <&3 | grep -q ' 200 ') 2>/dev/null
   fi
 }
 

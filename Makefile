@@ -1,0 +1,56 @@
+# Floe's everyday commands. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+CACHE_BIN := $(HOME)/.cache/floe/bin
+MINIO := integration/minio.sh
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(CACHE_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+# with-minio runs $(1) with MinIO started (integration/minio.sh, cached under
+# ~/.cache/floe) and its FLOE_S3_* variables exported. MinIO is stopped again
+# only if this invocation started it (in CI, .ci/run starts and stops it).
+define with-minio
+	@started=; if ! $(MINIO) status; then started=1; fi; \
+	trap 'if [ -n "$$started" ]; then $(MINIO) stop; fi' EXIT; \
+	s3env=$$($(MINIO) start); eval "$$s3env"; \
+	echo "+ $(1)"; $(1)
+endef
+
+.PHONY: help demo build test test-short test-integration bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+demo: ## write a demo lake to ./demo-lake and show it
+	$(GO) run ./cmd/floe demo
+
+build: ## build bin/floe
+	$(GO) build -o bin/floe ./cmd/floe
+
+test: ## all tests, with -race, against a local MinIO
+	$(call with-minio,$(GO) test -race -count=1 -timeout 30m ./...)
+
+test-short: ## quick tests, no MinIO needed
+	$(GO) test -short -count=1 ./...
+
+test-integration: ## the long crash tests (-tags integration), against a local MinIO
+	$(call with-minio,$(GO) test -race -count=1 -tags integration -timeout 60m ./integration/...)
+
+bench: ## benchmarks, against a local MinIO; output also in bench.txt
+	$(call with-minio,$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./... | tee bench.txt)
+
+lint: $(GOLANGCI_LINT) ## golangci-lint (pinned, cached in ~/.cache/floe/bin)
+	$(GOLANGCI_LINT) config verify
+	$(GOLANGCI_LINT) run ./...
+
+$(GOLANGCI_LINT):
+	@echo "installing golangci-lint $(GOLANGCI_LINT_VERSION) into $(CACHE_BIN) (once)"
+	@mkdir -p $(CACHE_BIN); tmp=$$(mktemp -d); \
+	GOBIN=$$tmp GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); \
+	mv $$tmp/golangci-lint $@; rm -rf $$tmp
+
+clean: ## remove build and demo output
+	rm -rf bin/ demo-lake/

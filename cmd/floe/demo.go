@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	icecat "github.com/apache/iceberg-go/catalog"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/source"
+	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
+)
+
+//go:embed demo.yaml
+var demoConfig []byte
+
+func registerDemo(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	dir := fs.String("dir", "demo-lake", "directory for the demo's catalog and warehouse (removed and recreated)")
+	duration := fs.Duration("duration", 30*time.Second, "how long the generator runs")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) > 0 {
+			return usageError{fmt.Errorf("unexpected arguments %q", args)}
+		}
+		return runDemo(ctx, e, *dir, *duration)
+	}
+}
+
+func runDemo(ctx context.Context, e *env, dir string, duration time.Duration) error {
+	out := e.stdout
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove old demo: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	cfgPath := filepath.Join(dir, "floe.yaml")
+	// The embedded config names ./demo-lake; keep it valid for -dir too.
+	cfgText := []byte(replaceDir(string(demoConfig), dir))
+	if err := os.WriteFile(cfgPath, cfgText, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", cfgPath, err)
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	cat, err := openCatalog(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	srcs, specs, err := buildSources(cfg)
+	if err != nil {
+		return err
+	}
+	if err := ensureTables(ctx, cat, cfg, specs); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "== 1. ingest: generator → Iceberg for %s, a snapshot every %s ==\n", duration, cfg.Writer.CommitInterval)
+	fmt.Fprintf(out, "   catalog %s, warehouse %s\n\n", cfg.Catalog.URI, cfg.Catalog.Warehouse)
+	// Rows are printed as commits land, so widths are fixed, not tabwriter's.
+	const row = "   %-18s %20v %8v %6v %10v %7v\n"
+	fmt.Fprintf(out, row, "table", "snapshot", "rows", "files", "bytes", "commit")
+	var total int64
+	onCommit := func(ci writer.CommitInfo) {
+		total += ci.Rows
+		fmt.Fprintf(out, row, ci.Table, ci.SnapshotID, ci.Rows, ci.Files, human(ci.Bytes), ci.Duration.Round(time.Millisecond))
+	}
+	start := time.Now()
+	runCtx, cancel := context.WithTimeout(ctx, duration)
+	err = source.Supervise(runCtx, cat, srcs, source.SuperviseOptions{
+		Writer:        cfg.Writer,
+		WriterOptions: writer.Options{Logger: e.log, OnCommit: onCommit},
+		Logger:        e.log,
+	})
+	cancel()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n   %d rows committed in %s\n\n", total, time.Since(start).Round(time.Second))
+
+	if err := printEventSummary(ctx, out, cat); err != nil {
+		return err
+	}
+
+	abs, _ := filepath.Abs(dir)
+	fmt.Fprintf(out, `
+== what to look at now ==
+   go run ./cmd/floe table -config %[1]s list
+   go run ./cmd/floe table -config %[1]s snapshots ods.events
+   go run ./cmd/floe table -config %[1]s files ods.events
+   PyIceberg:  from pyiceberg.catalog.sql import SqlCatalog
+               cat = SqlCatalog("floe", uri="sqlite:///%[2]s/catalog.db", warehouse="file://%[2]s/warehouse")
+               cat.load_table("ods.events").scan().to_arrow()
+`, cfgPath, abs)
+	return nil
+}
+
+// printEventSummary reads ods.events back and prints PV and GMV per event type.
+func printEventSummary(ctx context.Context, out io.Writer, cat icecat.Catalog) error {
+	ident, err := table.ParseIdent("ods.events")
+	if err != nil {
+		return err
+	}
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		return fmt.Errorf("load ods.events: %w", err)
+	}
+	scan := tbl.Scan(icetable.WithSelectedFields("event_type", "amount"))
+	_, recs, err := scan.ToArrowRecords(ctx)
+	if err != nil {
+		return fmt.Errorf("scan ods.events: %w", err)
+	}
+	type agg struct {
+		pv  int64
+		gmv decimal128.Num
+	}
+	byType := map[string]*agg{}
+	var scale int32
+	for rec, err := range recs {
+		if err != nil {
+			return fmt.Errorf("scan ods.events: %w", err)
+		}
+		et := rec.Column(int(rec.Schema().FieldIndices("event_type")[0])).(*array.String)
+		am := rec.Column(int(rec.Schema().FieldIndices("amount")[0])).(*array.Decimal128)
+		scale = am.DataType().(*arrow.Decimal128Type).Scale
+		for i := 0; i < int(rec.NumRows()); i++ {
+			a := byType[et.Value(i)]
+			if a == nil {
+				a = &agg{}
+				byType[et.Value(i)] = a
+			}
+			a.pv++
+			if am.IsValid(i) {
+				a.gmv = a.gmv.Add(am.Value(i))
+			}
+		}
+		rec.Release()
+	}
+	types := make([]string, 0, len(byType))
+	for t := range byType {
+		types = append(types, t)
+	}
+	sort.Slice(types, func(i, j int) bool { return byType[types[i]].pv > byType[types[j]].pv })
+	fmt.Fprintln(out, "== 2. read back from ods.events: PV and GMV per event type ==")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "event_type\tPV\tGMV\t")
+	var pv int64
+	for _, t := range types {
+		a := byType[t]
+		pv += a.pv
+		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", t, a.pv, a.gmv.ToString(scale))
+	}
+	fmt.Fprintf(tw, "total\t%d\t\t\n", pv)
+	return tw.Flush()
+}
+
+func replaceDir(s, dir string) string { return strings.ReplaceAll(s, "demo-lake", dir) }
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"time"
+
+	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/floe-lake/floe/source"
+	"github.com/floe-lake/floe/source/gen"
+	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
+)
+
+// sourceConfig is one entry of sources: in floe.yaml.
+type sourceConfig struct {
+	// Type: gen. (kafka and mysql come with their sources.)
+	Type string `yaml:"type"`
+	// Gen configures a synthetic generator (type: gen).
+	Gen *gen.Config `yaml:"gen"`
+}
+
+func (s *sourceConfig) validate(key string) error {
+	switch s.Type {
+	case "gen":
+		if s.Gen == nil {
+			c := gen.DefaultConfig()
+			s.Gen = &c
+		}
+		s.Gen.ApplyDefaults()
+		if err := s.Gen.Validate(); err != nil {
+			return fmt.Errorf("%s.%w", key, err)
+		}
+		return nil
+	case "":
+		return fmt.Errorf("%s.type: required (gen)", key)
+	}
+	return fmt.Errorf("%s.type: %q is not a known source type (gen)", key, s.Type)
+}
+
+// buildSources makes the configured sources and the specs of the tables
+// they need that the config does not declare itself.
+func buildSources(cfg *fileConfig) ([]source.Source, []table.Spec, error) {
+	declared := map[string]bool{}
+	for _, s := range cfg.Tables {
+		declared[s.Name] = true
+	}
+	var srcs []source.Source
+	var specs []table.Spec
+	add := func(s table.Spec) {
+		if !declared[s.Name] {
+			declared[s.Name] = true
+			specs = append(specs, s)
+		}
+	}
+	for _, sc := range cfg.Sources {
+		switch sc.Type {
+		case "gen":
+			g, err := gen.New(*sc.Gen)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, s := range g.Specs() {
+				add(s)
+			}
+			srcs = append(srcs, g)
+		}
+	}
+	return srcs, specs, nil
+}
+
+// ensureTables creates or evolves every table the config and sources need.
+func ensureTables(ctx context.Context, cat icecat.Catalog, cfg *fileConfig, extra []table.Spec) error {
+	for _, s := range append(append([]table.Spec{}, cfg.Tables...), extra...) {
+		if _, err := table.Ensure(ctx, cat, s); err != nil {
+			return fmt.Errorf("table %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	cfgPath := configFlag(fs)
+	metricsAddr := fs.String("metrics-address", "", "listen address for /metrics and /healthz (overrides metrics-address in the config; 'off' disables)")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) > 0 {
+			return usageError{fmt.Errorf("unexpected arguments %q", args)}
+		}
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		if len(cfg.Sources) == 0 {
+			return usageError{fmt.Errorf("config %s: sources: none configured", *cfgPath)}
+		}
+		setMemoryLimit(cfg.Writer, e.log)
+		cat, err := openCatalog(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		srcs, specs, err := buildSources(cfg)
+		if err != nil {
+			return usageError{err}
+		}
+		if err := ensureTables(ctx, cat, cfg, specs); err != nil {
+			return err
+		}
+		reg := newRegistry()
+		addr := "127.0.0.1:9464"
+		if cfg.Metrics != nil {
+			addr = *cfg.Metrics
+		}
+		if *metricsAddr != "" {
+			addr = *metricsAddr
+		}
+		if addr != "" && addr != "off" {
+			stop, err := serveMetrics(addr, reg, e.log)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+		hooks, err := faultHooks(os.Getenv("FLOE_CRASH"), e.log)
+		if err != nil {
+			return usageError{err}
+		}
+		e.log.Info("ingest starting", "sources", len(srcs), "warehouse", cfg.Catalog.Warehouse,
+			"commit_interval", cfg.Writer.CommitInterval, "writer_id", cfg.Writer.WriterID)
+		err = source.Supervise(ctx, cat, srcs, source.SuperviseOptions{
+			Writer:        cfg.Writer,
+			WriterOptions: writer.Options{Logger: e.log, Metrics: writer.NewMetrics(reg), Hooks: hooks},
+			Logger:        e.log,
+			Registerer:    reg,
+		})
+		e.log.Info("ingest stopped", "err", err)
+		return err
+	}
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveMetrics serves /metrics and /healthz on addr until stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("metrics-address: listen on %s: %w", addr, err)}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "address", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// setMemoryLimit sets a soft Go memory limit from the writer's budget when
+// GOMEMLIMIT is unset, so the garbage collector works before RSS grows past
+// about twice the budget.
+func setMemoryLimit(cfg writer.Config, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := int64(cfg.MemoryBudget)*2 + 128<<20
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit set", "bytes", limit)
+}
