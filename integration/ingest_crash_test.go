@@ -228,4 +228,3 @@ func scanCol(t *testing.T, cat icecat.Catalog, name, col string, f func(any)) {
 		rec.Release()
 	}
 }
-

@@ -15,7 +15,6 @@ func testSpec() table.Spec {
 	return table.Spec{Name: "ns.t", Schema: []table.Field{{Name: "id", Type: "long", Required: true}}}
 }
 
-
 func snapshotsWithCommit(t *testing.T, tbl *icetable.Table, id string) int {
 	t.Helper()
 	n := 0

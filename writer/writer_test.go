@@ -387,4 +387,45 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 
 func decimal128FromInt(v int64) decimal128Num { return decimal128New(v) }
 
-
+func TestResyncAfterAnotherProcessCommitted(t *testing.T) {
+	ctx := context.Background()
+	cat := tabletest.OpenSQLite(t)
+	ensure(t, cat)
+	a := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
+	_, sc, err := a.Open("ods.rows", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(writer.Batch{Table: "ods.rows", Source: "k", Record: build(sc, 0, 10), Next: table.Positions{"t/0": 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// t/0 moves to process b, which commits up to 30, then comes back.
+	b := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
+	pos, _, err := b.Open("ods.rows", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Write(writer.Batch{Table: "ods.rows", Source: "k", Record: build(sc, pos["t/0"], 30), Next: table.Positions{"t/0": 30}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Resync(ctx, "ods.rows", "k", []string{"t/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["t/0"] != 30 {
+		t.Fatalf("resync returned %v, want t/0=30", got)
+	}
+	if err := a.Write(writer.Batch{Table: "ods.rows", Source: "k", Record: build(sc, 30, 40), Next: table.Positions{"t/0": 40}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(ctx); err != nil {
+		t.Fatalf("commit after resync: %v", err)
+	}
+	checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), 40)
+}
