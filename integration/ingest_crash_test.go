@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -98,7 +99,7 @@ func runIngest(t *testing.T, bin, cfgPath, dir, crash string, killAfter time.Dur
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
+	defer func() { _ = logf.Close() }()
 	fmt.Fprintf(logf, "---- run crash=%q killAfter=%s\n", crash, killAfter)
 	cmd := exec.Command(bin, "ingest", "-config", cfgPath, "-log-level", "debug")
 	cmd.Env = append(os.Environ(), "FLOE_CRASH="+crash)
@@ -113,7 +114,8 @@ func runIngest(t *testing.T, bin, cfgPath, dir, crash string, killAfter time.Dur
 		if err == nil {
 			return "finished"
 		}
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 				return "crashed by hook"
 			}
@@ -122,7 +124,9 @@ func runIngest(t *testing.T, bin, cfgPath, dir, crash string, killAfter time.Dur
 		t.Fatalf("floe ingest failed: %v\n%s", err, lastLines(tail, 30))
 	case <-time.After(killAfter):
 		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-done
+		if err := <-done; err == nil {
+			return "finished" // it ended just before the kill
+		}
 		return "killed"
 	}
 	return ""

@@ -15,7 +15,8 @@ import (
 const (
 	// MaxPartitions is the largest Partitions.
 	MaxPartitions = 1 << 16
-	// MaxOffset bounds offsets (and RowsPerPartition): 2^40.
+	// MaxOffset bounds offsets and RowsPerPartition (2^40): an unbounded
+	// partition ends there.
 	MaxOffset = 1 << 40
 	// MaxBatchRows is the largest BatchRows.
 	MaxBatchRows = 1 << 20

@@ -195,12 +195,14 @@ func (r *run) release() {
 	}
 }
 
-// remaining is how many offsets partition i has left (MaxInt64: unbounded).
+// remaining is how many offsets partition i has left. An unbounded
+// partition ends at MaxOffset, where event ids would start to collide.
 func (r *run) remaining(i int) int64 {
-	if r.cfg.RowsPerPartition == 0 {
-		return math.MaxInt64
+	end := int64(MaxOffset)
+	if r.cfg.RowsPerPartition > 0 {
+		end = r.cfg.RowsPerPartition
 	}
-	return max(0, r.cfg.RowsPerPartition-r.parts[i].next)
+	return max(0, end-r.parts[i].next)
 }
 
 func (r *run) loop(ctx context.Context, pace *pacer) error {

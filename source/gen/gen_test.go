@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -283,8 +284,10 @@ func rowPosition(tbl string, cfg Config, r row) (int, int64) {
 	case cfg.OrdersTable:
 		return offsetOf(r["order_id"].(int64))
 	default:
-		var p int
-		fmt.Sscanf(r["partition"].(string), "p%d", &p)
+		p, err := strconv.Atoi(strings.TrimPrefix(r["partition"].(string), "p"))
+		if err != nil {
+			p = -1 // not a generator partition: the test comparing positions fails
+		}
 		return p, r["position"].(int64)
 	}
 }
@@ -915,5 +918,56 @@ func TestModelPure(t *testing.T) {
 	m.gen(0, 1, &b)
 	if a.userID == b.userID && a.device == b.device && a.etype == b.etype && a.props == b.props {
 		t.Fatal("(1,0) and (0,1) look alike")
+	}
+}
+
+// TestEndOfOffsets: an unbounded partition ends at MaxOffset, where event
+// ids would collide with the next partition's.
+func TestEndOfOffsets(t *testing.T) {
+	cfg := testConfig()
+	cfg.RowsPerPartition = 0
+	cfg.Partitions = 2
+	cfg.BadFraction = 0
+	start := table.Positions{"p0": MaxOffset - 5, "p1": MaxOffset}
+	s := runGen(t, cfg, func(s *fakeSink) {
+		s.start[cfg.EventsTable] = start
+		s.start[cfg.OrdersTable] = start
+	})
+	var ids []int64
+	for _, r := range s.rows(cfg.EventsTable) {
+		ids = append(ids, r["event_id"].(int64))
+	}
+	if len(ids) != 5 || ids[4] != eventID(0, MaxOffset-1) || ids[4] >= eventID(1, 0) {
+		t.Fatalf("event ids %v", ids)
+	}
+}
+
+// TestSpecSchemas runs on the Arrow schemas the writer derives from the
+// specs themselves (table.Spec.IcebergSchema), and checks the specs'
+// partitioning is valid.
+func TestSpecSchemas(t *testing.T) {
+	cfg := testConfig()
+	cfg.RowsPerPartition = 1000
+	base := runGen(t, cfg, nil)
+	fromSpecs := runGen(t, cfg, func(s *fakeSink) {
+		for _, spec := range []table.Spec{EventsSpec(cfg.EventsTable), OrdersSpec(cfg.OrdersTable), table.DeadLetterSpec(cfg.DeadLetterTable)} {
+			isc, err := spec.IcebergSchema()
+			if err != nil {
+				t.Fatalf("%s: %v", spec.Name, err)
+			}
+			if _, err := spec.IcebergPartitionSpec(isc); err != nil {
+				t.Fatalf("%s: partition spec: %v", spec.Name, err)
+			}
+			sc, err := icetable.SchemaToArrowSchema(isc, nil, true, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.schemas[spec.Name] = sc
+		}
+	})
+	for _, tbl := range []string{cfg.EventsTable, cfg.OrdersTable, cfg.DeadLetterTable} {
+		if got, want := fromSpecs.rows(tbl), base.rows(tbl); len(want) == 0 || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: %d rows on the specs' schema, want the same %d", tbl, len(got), len(want))
+		}
 	}
 }

@@ -10,18 +10,22 @@ import (
 // and return short, value-free errors that the caller decorates with the
 // field and the offending text.
 
-var (
-	errNotNumber   = errors.New("not a number")
-	errNotInteger  = errors.New("not an integer")
-	errInexact     = errors.New("too many decimal places")
-	errOutOfRange  = errors.New("out of range")
-	errBadDate     = errors.New("not a date (want YYYY-MM-DD)")
-	errBadTime     = errors.New("not a time (want hh:mm:ss[.ffffff])")
-	errBadTS       = errors.New("not an RFC 3339 timestamp")
-	errNoZone      = errors.New("has no zone offset (want Z or ±hh:mm)")
-	errBadUUID     = errors.New("not a UUID")
-	errBadBase64   = errors.New("not base64")
-	errFixedLength = errors.New("wrong length")
+// convError is a conversion failure; its values are constants.
+type convError string
+
+func (e convError) Error() string { return string(e) }
+
+const (
+	errNotNumber  convError = "not a number"
+	errNotInteger convError = "not an integer"
+	errInexact    convError = "too many decimal places"
+	errOutOfRange convError = "out of range"
+	errBadDate    convError = "not a date (want YYYY-MM-DD)"
+	errBadTime    convError = "not a time (want hh:mm:ss[.ffffff])"
+	errBadTS      convError = "not an RFC 3339 timestamp"
+	errNoZone     convError = "has no zone offset (want Z or ±hh:mm)"
+	errBadUUID    convError = "not a UUID"
+	errBadBase64  convError = "not base64"
 )
 
 // u128 is an unsigned 128-bit magnitude.

@@ -201,8 +201,6 @@ func (d *Decoder) compile(f arrow.Field, path string) (*plan, error) {
 			}
 		}
 	case *arrow.MapType:
-		// Before ListType: a map is also a list of structs to Arrow, but its
-		// Go type is distinct.
 		p.kind, p.typeName = kMap, "map"
 		kf := t.KeyField()
 		switch kf.Type.(type) {

@@ -2,6 +2,7 @@ package jsonrow
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -609,7 +610,7 @@ func TestParseDecimal(t *testing.T) {
 		{"0.001", 5, 2, false, u128{}, errInexact},
 	} {
 		neg, mag, err := parseDecimal([]byte(c.in), c.prec, c.scale)
-		if err != c.err || (err == nil && (neg != c.neg || mag != c.mag)) {
+		if !errors.Is(err, c.err) || (err == nil && (neg != c.neg || mag != c.mag)) {
 			t.Errorf("parseDecimal(%q, %d, %d) = %v, %#v, %v; want %v, %#v, %v", c.in, c.prec, c.scale, neg, mag, err, c.neg, c.mag, c.err)
 		}
 	}
