@@ -6,6 +6,7 @@ SHELL := bash
 GO ?= go
 CACHE_BIN := $(HOME)/.cache/floe/bin
 MINIO := integration/minio.sh
+KAFKA := integration/kafka.sh
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(CACHE_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
@@ -16,6 +17,17 @@ define with-minio
 	@started=; if ! $(MINIO) status; then started=1; fi; \
 	trap 'if [ -n "$$started" ]; then $(MINIO) stop; fi' EXIT; \
 	s3env=$$($(MINIO) start); eval "$$s3env"; \
+	echo "+ $(1)"; $(1)
+endef
+
+# with-servers is with-minio plus the local Kafka broker (integration/kafka.sh,
+# cached under ~/.cache/floe; FLOE_KAFKA_BROKERS exported). Each server is
+# stopped again only if this invocation started it.
+define with-servers
+	@started=; kstarted=; if ! $(MINIO) status; then started=1; fi; if ! $(KAFKA) status; then kstarted=1; fi; \
+	trap 'if [ -n "$$started" ]; then $(MINIO) stop; fi; if [ -n "$$kstarted" ]; then $(KAFKA) stop; fi' EXIT; \
+	s3env=$$($(MINIO) start); eval "$$s3env"; \
+	kenv=$$($(KAFKA) start); eval "$$kenv"; \
 	echo "+ $(1)"; $(1)
 endef
 
@@ -30,17 +42,17 @@ demo: ## write a demo lake to ./demo-lake and show it
 build: ## build bin/floe
 	$(GO) build -o bin/floe ./cmd/floe
 
-test: ## all tests, with -race, against a local MinIO
-	$(call with-minio,$(GO) test -race -count=1 -timeout 30m ./...)
+test: ## all tests, with -race, against a local MinIO and Kafka broker
+	$(call with-servers,$(GO) test -race -count=1 -timeout 30m ./...)
 
 test-short: ## quick tests, no MinIO needed
 	$(GO) test -short -count=1 ./...
 
-test-integration: ## the long crash tests (-tags integration), against a local MinIO
-	$(call with-minio,$(GO) test -race -count=1 -tags integration -timeout 60m ./integration/...)
+test-integration: ## the long crash tests (-tags integration), against a local MinIO and Kafka broker
+	$(call with-servers,$(GO) test -race -count=1 -tags integration -timeout 60m ./integration/...)
 
-bench: ## benchmarks, against a local MinIO; output also in bench.txt
-	$(call with-minio,$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./... | tee bench.txt)
+bench: ## benchmarks, against a local MinIO and Kafka broker; output also in bench.txt
+	$(call with-servers,$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./... | tee bench.txt)
 
 lint: $(GOLANGCI_LINT) ## golangci-lint (pinned, cached in ~/.cache/floe/bin)
 	$(GOLANGCI_LINT) config verify

@@ -33,6 +33,10 @@ type SuperviseOptions struct {
 	CloseTimeout time.Duration
 }
 
+// healthyRun is how long a run must last for its failure to count as the
+// first in a row again.
+const healthyRun = time.Minute
+
 // Supervise runs srcs into one writer. It returns nil when ctx is done or
 // every source has ended, after committing everything buffered. Any
 // failure — a source error, a failed or fenced commit — aborts the writer,
@@ -74,7 +78,13 @@ func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o Supervi
 	failures := 0
 	for {
 		w := writer.New(cat, o.Writer, o.WriterOptions)
+		started := time.Now()
 		err := runAll(ctx, w, srcs)
+		// A run that stayed healthy for a while starts the backoff over: a
+		// daemon that rebalances once an hour must not wait 30 s each time.
+		if time.Since(started) > healthyRun {
+			failures = 0
+		}
 		if err == nil || ctx.Err() != nil {
 			// Finished or shutting down: commit what is buffered.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.CloseTimeout)

@@ -18,16 +18,19 @@ import (
 
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/gen"
+	"github.com/floe-lake/floe/source/kafka"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
 // sourceConfig is one entry of sources: in floe.yaml.
 type sourceConfig struct {
-	// Type: gen. (kafka and mysql come with their sources.)
+	// Type: gen or kafka.
 	Type string `yaml:"type"`
 	// Gen configures a synthetic generator (type: gen).
 	Gen *gen.Config `yaml:"gen"`
+	// Kafka configures a Kafka consumer-group source (type: kafka).
+	Kafka *kafka.Config `yaml:"kafka"`
 }
 
 func (s *sourceConfig) validate(key string) error {
@@ -42,15 +45,31 @@ func (s *sourceConfig) validate(key string) error {
 			return fmt.Errorf("%s.%w", key, err)
 		}
 		return nil
+	case "kafka":
+		if s.Kafka == nil {
+			c := kafka.DefaultConfig()
+			s.Kafka = &c
+		}
+		s.Kafka.ApplyDefaults()
+		if err := s.Kafka.Validate(); err != nil {
+			return fmt.Errorf("%s.%w", key, err)
+		}
+		return nil
 	case "":
-		return fmt.Errorf("%s.type: required (gen)", key)
+		return fmt.Errorf("%s.type: required (gen, kafka)", key)
 	}
-	return fmt.Errorf("%s.type: %q is not a known source type (gen)", key, s.Type)
+	return fmt.Errorf("%s.type: %q is not a known source type (gen, kafka)", key, s.Type)
 }
 
 // buildSources makes the configured sources and the specs of the tables
 // they need that the config does not declare itself.
 func buildSources(cfg *fileConfig) ([]source.Source, []table.Spec, error) {
+	return buildSourcesWith(cfg, nil, nil)
+}
+
+// buildSourcesWith is buildSources with the sources' logger and metrics
+// registry (nil: the defaults).
+func buildSourcesWith(cfg *fileConfig, log *slog.Logger, reg prometheus.Registerer) ([]source.Source, []table.Spec, error) {
 	declared := map[string]bool{}
 	for _, s := range cfg.Tables {
 		declared[s.Name] = true
@@ -74,6 +93,24 @@ func buildSources(cfg *fileConfig) ([]source.Source, []table.Spec, error) {
 				add(s)
 			}
 			srcs = append(srcs, g)
+		case "kafka":
+			k, err := kafka.New(*sc.Kafka, kafka.Options{Logger: log, Registerer: reg})
+			if err != nil {
+				return nil, nil, err
+			}
+			ks, err := k.Specs(cfg.Tables)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, s := range ks {
+				// A declared table comes back with the metadata columns
+				// added; Ensure applies it after the declared spec.
+				if declared[s.Name] {
+					specs = append(specs, s)
+				}
+				add(s)
+			}
+			srcs = append(srcs, k)
 		}
 	}
 	return srcs, specs, nil
@@ -108,14 +145,15 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		if err != nil {
 			return err
 		}
-		srcs, specs, err := buildSources(cfg)
+		reg := newRegistry()
+		srcs, specs, err := buildSourcesWith(cfg, e.log, reg)
 		if err != nil {
 			return usageError{err}
 		}
+		defer closeSources(srcs, e.log)
 		if err := ensureTables(ctx, cat, cfg, specs); err != nil {
 			return err
 		}
-		reg := newRegistry()
 		addr := "127.0.0.1:9464"
 		if cfg.Metrics != nil {
 			addr = *cfg.Metrics
@@ -138,12 +176,43 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 			"commit_interval", cfg.Writer.CommitInterval, "writer_id", cfg.Writer.WriterID)
 		err = source.Supervise(ctx, cat, srcs, source.SuperviseOptions{
 			Writer:        cfg.Writer,
-			WriterOptions: writer.Options{Logger: e.log, Metrics: writer.NewMetrics(reg), Hooks: hooks},
+			WriterOptions: writer.Options{Logger: e.log, Metrics: writer.NewMetrics(reg), Hooks: hooks, OnCommit: commitObservers(srcs)},
 			Logger:        e.log,
 			Registerer:    reg,
 		})
 		e.log.Info("ingest stopped", "err", err)
 		return err
+	}
+}
+
+// commitObservers chains the sources that observe commits (Kafka commits
+// its group offsets after the tables') into writer.Options.OnCommit.
+func commitObservers(srcs []source.Source) func(writer.CommitInfo) {
+	var obs []kafka.CommitObserver
+	for _, s := range srcs {
+		if o, ok := s.(kafka.CommitObserver); ok {
+			obs = append(obs, o)
+		}
+	}
+	if len(obs) == 0 {
+		return nil
+	}
+	return func(ci writer.CommitInfo) {
+		for _, o := range obs {
+			o.OnCommit(ci)
+		}
+	}
+}
+
+// closeSources closes the sources that hold connections (a Kafka source
+// leaves its group), after Supervise committed everything.
+func closeSources(srcs []source.Source, log *slog.Logger) {
+	for _, s := range srcs {
+		if c, ok := s.(interface{ Close() error }); ok {
+			if err := c.Close(); err != nil {
+				log.Warn("close source", "source", s.ID(), "err", err)
+			}
+		}
 	}
 }
 

@@ -1,0 +1,239 @@
+package kafka
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/floe-lake/floe/table"
+)
+
+// col appends Go values to one Arrow column whose type was checked when it
+// was bound.
+type col struct {
+	b    array.Builder
+	unit int64 // timestamps: units per second
+}
+
+// colKind is what a bound column holds.
+type colKind uint8
+
+const (
+	kindString colKind = iota // string or binary
+	kindInt                   // int or long
+	kindTime                  // timestamp(tz)
+)
+
+// bindCol checks that field f of table tbl can hold kind and returns an
+// appender on b.
+func bindCol(tbl string, f arrow.Field, b array.Builder, kind colKind) (col, error) {
+	bad := func() (col, error) {
+		want := map[colKind]string{kindString: "string or binary", kindInt: "int or long", kindTime: "timestamp or timestamptz"}[kind]
+		return col{}, fmt.Errorf("table %s: column %s: want %s, got %s", tbl, f.Name, want, f.Type)
+	}
+	c := col{b: b}
+	switch t := f.Type.(type) {
+	case *arrow.StringType, *arrow.LargeStringType, *arrow.BinaryType, *arrow.LargeBinaryType:
+		if kind != kindString {
+			return bad()
+		}
+	case *arrow.Int32Type, *arrow.Int64Type:
+		if kind != kindInt {
+			return bad()
+		}
+	case *arrow.TimestampType:
+		if kind != kindTime {
+			return bad()
+		}
+		c.unit = map[arrow.TimeUnit]int64{arrow.Second: 1, arrow.Millisecond: 1e3, arrow.Microsecond: 1e6, arrow.Nanosecond: 1e9}[t.Unit]
+	default:
+		return bad()
+	}
+	return c, nil
+}
+
+func (c col) null() { c.b.AppendNull() }
+
+// bytes appends v; a string column gets it as text (invalid UTF-8
+// replaced).
+func (c col) bytes(v []byte) {
+	switch b := c.b.(type) {
+	case *array.BinaryBuilder:
+		b.Append(v)
+	case *array.StringBuilder:
+		b.Append(validUTF8(v))
+	case *array.LargeStringBuilder:
+		b.Append(validUTF8(v))
+	}
+}
+
+func (c col) str(v string) {
+	switch b := c.b.(type) {
+	case *array.StringBuilder:
+		b.Append(v)
+	case *array.LargeStringBuilder:
+		b.Append(v)
+	case *array.BinaryBuilder:
+		b.AppendString(v)
+	}
+}
+
+func (c col) int(v int64) {
+	switch b := c.b.(type) {
+	case *array.Int32Builder:
+		b.Append(int32(v))
+	case *array.Int64Builder:
+		b.Append(v)
+	}
+}
+
+// time appends t (the zero time as null).
+func (c col) time(t time.Time) {
+	if t.IsZero() {
+		c.b.AppendNull()
+		return
+	}
+	var v int64
+	switch c.unit {
+	case 1:
+		v = t.Unix()
+	case 1e3:
+		v = t.UnixMilli()
+	case 1e6:
+		v = t.UnixMicro()
+	default:
+		v = t.UnixNano()
+	}
+	c.b.(*array.TimestampBuilder).Append(arrow.Timestamp(v))
+}
+
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// metaColumns are the metadata columns MetadataColumns adds: the Kafka ones
+// always, the CDC ones for tables fed by a canal-json or debezium-json
+// route.
+func metaColumns(cdc bool) []table.Field {
+	fs := []table.Field{
+		{Name: ColTopic, Type: "string", Doc: "Kafka topic the row came from"},
+		{Name: ColPartition, Type: "int", Doc: "Kafka partition"},
+		{Name: ColOffset, Type: "long", Doc: "Kafka offset"},
+		{Name: ColTimestamp, Type: "timestamptz", Doc: "Kafka record timestamp"},
+		{Name: ColKey, Type: "binary", Doc: "Kafka record key"},
+	}
+	if cdc {
+		fs = append(fs,
+			table.Field{Name: ColOp, Type: "string", Doc: "change type: insert, update, delete, read"},
+			table.Field{Name: ColEventTime, Type: "timestamptz", Doc: "when the change happened in the source database"},
+		)
+	}
+	return fs
+}
+
+// isMeta reports whether a column is filled by the source rather than from
+// the record's JSON.
+func isMeta(name string) bool {
+	switch name {
+	case ColTopic, ColPartition, ColOffset, ColTimestamp, ColKey, ColOp, ColEventTime:
+		return true
+	}
+	return false
+}
+
+// deadLetters appends rows of the dead-letter table (table.DeadLetterSpec),
+// binding its columns by name; extra optional columns are left null.
+type deadLetters struct {
+	rb                                     *array.RecordBuilder
+	source, part, target, key, raw, reason col
+	position, receivedAt                   col
+	hasSource, hasPart, hasTarget, hasKey  bool
+	hasRaw, hasReason, hasPos, hasReceived bool
+	extra                                  []array.Builder
+}
+
+func newDeadLetters(mem memory.Allocator, tbl string, sc *arrow.Schema) (*deadLetters, error) {
+	d := &deadLetters{rb: array.NewRecordBuilder(mem, sc)}
+	binds := map[string]struct {
+		c    *col
+		has  *bool
+		kind colKind
+	}{
+		"source":       {&d.source, &d.hasSource, kindString},
+		"partition":    {&d.part, &d.hasPart, kindString},
+		"position":     {&d.position, &d.hasPos, kindInt},
+		"target_table": {&d.target, &d.hasTarget, kindString},
+		"key":          {&d.key, &d.hasKey, kindString},
+		"raw":          {&d.raw, &d.hasRaw, kindString},
+		"reason":       {&d.reason, &d.hasReason, kindString},
+		"received_at":  {&d.receivedAt, &d.hasReceived, kindTime},
+	}
+	for i, f := range sc.Fields() {
+		bd, ok := binds[f.Name]
+		if !ok {
+			if !f.Nullable {
+				d.rb.Release()
+				return nil, fmt.Errorf("table %s: required column %s is not a dead-letter column", tbl, f.Name)
+			}
+			d.extra = append(d.extra, d.rb.Field(i))
+			continue
+		}
+		c, err := bindCol(tbl, f, d.rb.Field(i), bd.kind)
+		if err != nil {
+			d.rb.Release()
+			return nil, err
+		}
+		*bd.c, *bd.has = c, true
+	}
+	return d, nil
+}
+
+func (d *deadLetters) append(source, partition string, position int64, target string, key, raw []byte, reason string, at time.Time) {
+	if d.hasSource {
+		d.source.str(source)
+	}
+	if d.hasPart {
+		d.part.str(partition)
+	}
+	if d.hasPos {
+		d.position.int(position)
+	}
+	if d.hasTarget {
+		if target == "" {
+			d.target.null()
+		} else {
+			d.target.str(target)
+		}
+	}
+	if d.hasKey {
+		if key == nil {
+			d.key.null()
+		} else {
+			d.key.bytes(key)
+		}
+	}
+	if d.hasRaw {
+		if raw == nil {
+			d.raw.null()
+		} else {
+			d.raw.bytes(raw)
+		}
+	}
+	if d.hasReason {
+		d.reason.str(reason)
+	}
+	if d.hasReceived {
+		d.receivedAt.time(at)
+	}
+	for _, b := range d.extra {
+		b.AppendNull()
+	}
+}

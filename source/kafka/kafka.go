@@ -1,0 +1,786 @@
+// Package kafka is Floe's Kafka source: consumer-group daemons that read
+// JSON records from topics and hand them, with their offsets, to the writer,
+// which commits rows and offsets together into Iceberg tables — exactly
+// once, across restarts, rebalances and zombies.
+//
+// # Positions
+//
+// A partition's position is "topic/partition" → next offset, kept per table
+// in the tables' snapshot summaries (floe.positions.<id>), never in the
+// consumer group. Every table a partition feeds (its route's tables and the
+// dead-letter table) has its own position; the partition is read from the
+// lowest of them and each record goes only to the tables whose position it
+// has not passed, so a crash between two tables' commits neither loses nor
+// repeats a row. Group offsets are committed only after the Iceberg commit
+// (the lowest position of the partition's routed tables), for lag
+// monitoring and tools; Floe never reads them.
+//
+// # Rebalances and fencing
+//
+// The source keeps one franz-go group client across the runs Supervise
+// starts, so restarting the pipeline does not leave the group and make the
+// other processes rebalance. Rebalance callbacks run only between polls
+// (BlockRebalanceOnPoll), when everything polled has been handed to the
+// writer:
+//
+//   - Assigned (AdjustFetchOffsetsFn): the writer resyncs the partitions'
+//     positions from the tables (Writer.Resync) and fetching starts there,
+//     not at the group's committed offset.
+//   - Revoked: the writer commits everything buffered while the partitions
+//     are still ours; then the run ends with ErrRebalanced, because the
+//     writer still holds the revoked partitions' positions, and its next
+//     commit would be fenced as soon as the new owner commits. Supervise
+//     starts a fresh writer and the source re-seeks the partitions it still
+//     owns from the tables, without leaving the group.
+//   - Lost (the group expired our session: a zombie): nothing is committed;
+//     the run ends with ErrRebalanced. A zombie that commits before it
+//     learns of the loss is fenced by the commit protocol (table.ErrFenced:
+//     the table's positions moved since its batch started); Write returns
+//     that, the run ends, and the next run re-seeks from the tables.
+//
+// Either way the restart is clean: the writer's buffered rows are dropped,
+// nothing is committed twice, and no rebalance cascades from it.
+//
+// # Decoding
+//
+// Values are JSON objects mapped to the table's columns by name through
+// source/jsonrow (RFC 3339 or epoch ms/µs timestamps, objects into structs,
+// arrays into lists, unknown fields ignored). Canal and Debezium JSON
+// envelopes are unwrapped into their row images, with the change type in
+// _cdc_op. Records that cannot be decoded or mapped become rows of the
+// dead-letter table with topic/partition, offset, key, raw value and the
+// reason, under the same per-table positions.
+//
+// The package reads Kafka and writes to a writer.Sink; it does not touch
+// the catalog or storage, and commits nothing itself except group offsets.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/floe-lake/floe/source"
+	"github.com/floe-lake/floe/source/jsonrow"
+	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
+)
+
+// ErrRebalanced ends a run whose partitions were revoked or lost in a group
+// rebalance: the writer is then started afresh and the partitions still
+// owned re-seek from the tables.
+var ErrRebalanced = errors.New("partitions were revoked or lost in a group rebalance")
+
+// ErrClosed is returned by Run after Close.
+var ErrClosed = errors.New("kafka source closed")
+
+// CommitObserver is implemented by sources that want to hear of the
+// writer's commits; the ingest command chains it into
+// writer.Options.OnCommit. The Kafka source uses it to commit group offsets
+// and update its lag and freshness gauges. OnCommit must not block.
+type CommitObserver interface {
+	OnCommit(writer.CommitInfo)
+}
+
+// Resyncer is what the source needs of its sink beyond writer.Sink;
+// *writer.Writer implements it.
+type Resyncer interface {
+	// Resync commits what tbl buffers and returns the table's positions of
+	// source for partitions, which the next batches start from.
+	Resync(ctx context.Context, tbl, source string, partitions []string) (table.Positions, error)
+	// Commit commits everything buffered.
+	Commit(ctx context.Context) error
+}
+
+// Options are the source's collaborators.
+type Options struct {
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registerer for the source's metrics; default: a private registry.
+	Registerer prometheus.Registerer
+	// Now stamps dead letters and measures freshness; default time.Now.
+	Now func() time.Time
+	// Allocator for Arrow batches; default memory.DefaultAllocator.
+	Allocator memory.Allocator
+	// ClientOpts are appended to the franz-go options the source builds
+	// from its Config; for tests (e.g. a kfake cluster's quirks).
+	ClientOpts []kgo.Opt
+	// OffsetCommitInterval is how often group offsets and the lag and
+	// freshness gauges are updated. Default: 1s.
+	OffsetCommitInterval time.Duration
+}
+
+// tp is a topic partition.
+type tp struct {
+	topic string
+	part  int32
+}
+
+func (t tp) key() string { return t.topic + "/" + strconv.Itoa(int(t.part)) }
+
+// route is a configured route with its tables resolved to indices into
+// Source.tables.
+type route struct {
+	Route
+	// tables the route's partitions feed: its tables, then the dead-letter
+	// table (always last).
+	tables []int
+	// slot maps a table index to its place in tables.
+	slot map[int]int
+	// byValue maps a Field value to a table index; def is Table's, or -1.
+	byValue map[string]int
+	def     int
+}
+
+// Source is a Kafka source. It is safe for use by one Run at a time;
+// Supervise runs it again after a failure, and the group membership
+// survives between runs. Close it when done.
+type Source struct {
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	mem   memory.Allocator
+	m     *metrics
+	kopts []kgo.Opt
+	every time.Duration
+
+	tables []string // routed tables, sorted, then the dead-letter table
+	dl     int      // index of the dead-letter table
+	cdc    map[int]bool
+	routes map[string]*route // by topic
+	topics []string
+
+	mu       sync.Mutex
+	cond     *sync.Cond // broadcast when run or closed change
+	cl       *kgo.Client
+	run      *run
+	assigned map[tp]bool
+	closed   bool
+	done     chan struct{} // closed by Close: stops the offset committer
+	wg       sync.WaitGroup
+
+	// Guarded by offMu (never held while calling out): state the commit
+	// observer and the offset committer share.
+	offMu       sync.Mutex
+	owned       map[tp]bool
+	hwm         map[tp]int64
+	committed   map[int]table.Positions // table index → this source's positions
+	groupDone   map[tp]int64            // group offset last committed
+	marks       map[int][]eventMark     // table index → event times awaiting commit
+	lastEvent   map[int]time.Time       // newest committed event time
+	latestStart map[tp]int64            // start-offset latest: where a partition first started
+}
+
+// eventMark is the newest event time of a batch and the positions that
+// commit it.
+type eventMark struct {
+	pos table.Positions
+	ev  time.Time
+}
+
+var (
+	_ source.Source  = (*Source)(nil)
+	_ CommitObserver = (*Source)(nil)
+)
+
+// New returns a source for cfg (after ApplyDefaults) or the first setting
+// Validate rejects.
+func New(cfg Config, o Options) (*Source, error) {
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new kafka source: %w", err)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Allocator == nil {
+		o.Allocator = memory.DefaultAllocator
+	}
+	if o.OffsetCommitInterval <= 0 {
+		o.OffsetCommitInterval = time.Second
+	}
+	kopts, err := connOpts(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("new kafka source %s: %w", cfg.ID, err)
+	}
+	m, err := newMetrics(o.Registerer, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{
+		cfg: cfg, log: o.Logger.With("source", cfg.ID), now: o.Now, mem: o.Allocator, m: m,
+		kopts: append(kopts, o.ClientOpts...), every: o.OffsetCommitInterval,
+		cdc: map[int]bool{}, routes: map[string]*route{},
+		assigned: map[tp]bool{}, done: make(chan struct{}),
+		owned: map[tp]bool{}, hwm: map[tp]int64{}, committed: map[int]table.Positions{},
+		groupDone: map[tp]int64{}, marks: map[int][]eventMark{}, lastEvent: map[int]time.Time{},
+		latestStart: map[tp]int64{},
+	}
+	s.cond = sync.NewCond(&s.mu)
+	seen := map[string]bool{}
+	for _, r := range cfg.Routes {
+		for _, t := range r.tables() {
+			if !seen[t] {
+				seen[t] = true
+				s.tables = append(s.tables, t)
+			}
+		}
+	}
+	sort.Strings(s.tables)
+	s.dl = len(s.tables)
+	s.tables = append(s.tables, cfg.DeadLetterTable)
+	index := func(name string) int { return slices.Index(s.tables, name) }
+	for _, r := range cfg.Routes {
+		rt := &route{Route: r, slot: map[int]int{}, byValue: map[string]int{}, def: -1}
+		if r.Table != "" {
+			rt.def = index(r.Table)
+		}
+		for v, t := range r.Tables {
+			rt.byValue[v] = index(t)
+		}
+		for _, t := range r.tables() {
+			rt.tables = append(rt.tables, index(t))
+		}
+		rt.tables = append(rt.tables, s.dl)
+		for i, ti := range rt.tables {
+			rt.slot[ti] = i
+			if ti != s.dl && r.Format != FormatJSON {
+				s.cdc[ti] = true
+			}
+		}
+		for _, t := range r.Topics {
+			s.routes[t] = rt
+			s.topics = append(s.topics, t)
+		}
+	}
+	sort.Strings(s.topics)
+	return s, nil
+}
+
+// ID is the source id positions are stored under (Config.ID).
+func (s *Source) ID() string { return s.cfg.ID }
+
+// Specs returns the specs of the tables the source writes that Ensure
+// should apply: the dead-letter table, and — with MetadataColumns — every
+// routed table of declared with the metadata columns it lacks added as
+// optional columns. A routed table must be declared: the source cannot
+// guess a schema.
+func (s *Source) Specs(declared []table.Spec) ([]table.Spec, error) {
+	byName := map[string]table.Spec{}
+	for _, d := range declared {
+		byName[d.Name] = d
+	}
+	var out []table.Spec
+	for i, name := range s.tables[:s.dl] {
+		d, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("kafka.routes: table %s is not declared under tables: (the source maps JSON to its columns)", name)
+		}
+		if !s.cfg.MetadataColumns {
+			continue
+		}
+		spec := d
+		spec.Schema = slices.Clone(d.Schema)
+		for _, f := range metaColumns(s.cdc[i]) {
+			if !slices.ContainsFunc(spec.Schema, func(x table.Field) bool { return x.Name == f.Name }) {
+				spec.Schema = append(spec.Schema, f)
+			}
+		}
+		out = append(out, spec)
+	}
+	if _, ok := byName[s.cfg.DeadLetterTable]; !ok {
+		out = append(out, table.DeadLetterSpec(s.cfg.DeadLetterTable))
+	}
+	return out, nil
+}
+
+// Run opens the tables on sink (which must also be a Resyncer, as
+// *writer.Writer is), joins the group on the first run, seeks every owned
+// partition to the tables' positions and writes a batch per table per poll
+// until ctx is done (ctx.Err()), the partitions are rebalanced
+// (ErrRebalanced) or a write or fetch fails (that error).
+func (s *Source) Run(ctx context.Context, sink writer.Sink) error {
+	rs, ok := sink.(Resyncer)
+	if !ok {
+		return fmt.Errorf("run kafka source %s: sink %T cannot resync positions after a rebalance", s.cfg.ID, sink)
+	}
+	r, err := s.open(ctx, sink, rs)
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	cl, err := s.client()
+	if err != nil {
+		return err
+	}
+	if err := s.activate(ctx, r, cl); err != nil {
+		return err
+	}
+	defer s.deactivate(r)
+	err = r.loop(ctx, cl)
+	if ctx.Err() == nil {
+		reason := "error"
+		switch {
+		case errors.Is(err, ErrRebalanced):
+			reason = "rebalanced"
+		case errors.Is(err, table.ErrFenced):
+			reason = "fenced"
+		}
+		s.m.restarts.WithLabelValues(reason).Inc()
+		s.log.Info("kafka source run ended; the next run re-seeks from the tables", "reason", reason, "err", err)
+	}
+	return err
+}
+
+// client returns the group client, creating it (and joining the group) on
+// the first call.
+func (s *Source) client() (*kgo.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if s.cl != nil {
+		return s.cl, nil
+	}
+	c := &s.cfg
+	reset := kgo.NewOffset().AtStart()
+	opts := append(slices.Clone(s.kopts),
+		kgo.ConsumerGroup(c.Group),
+		kgo.ConsumeTopics(s.topics...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Where a partition resumes after the broker lost data or
+		// retention removed the position: the log start. Records below a
+		// table's position are skipped, so this never duplicates.
+		kgo.ConsumeResetOffset(reset),
+		kgo.ConsumeStartOffset(reset),
+		kgo.FetchMaxBytes(int32(c.FetchMaxBytes)),
+		kgo.FetchMaxPartitionBytes(int32(c.FetchMaxPartitionBytes)),
+		kgo.FetchMaxWait(c.FetchMaxWait),
+		kgo.SessionTimeout(c.SessionTimeout),
+		kgo.RebalanceTimeout(c.RebalanceTimeout),
+		kgo.HeartbeatInterval(c.HeartbeatInterval),
+		kgo.AdjustFetchOffsetsFn(s.onAdjust),
+		kgo.OnPartitionsAssigned(s.onAssigned),
+		kgo.OnPartitionsRevoked(s.onRevoked),
+		kgo.OnPartitionsLost(s.onLost),
+		kgo.WithLogger(kgoLogger{s.log}),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create kafka client for source %s: %w", s.cfg.ID, err)
+	}
+	s.cl = cl
+	s.wg.Add(1)
+	go s.commitLoop(cl)
+	s.log.Info("kafka source joining group", "group", c.Group, "topics", s.topics, "brokers", c.Brokers)
+	return cl, nil
+}
+
+// activate makes r the run the rebalance callbacks act on and seeks the
+// partitions the group already gave us to the tables' positions.
+func (s *Source) activate(ctx context.Context, r *run, cl *kgo.Client) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if len(s.assigned) > 0 {
+		tps := make([]tp, 0, len(s.assigned))
+		for t := range s.assigned {
+			tps = append(tps, t)
+		}
+		starts, err := r.seek(ctx, tps)
+		if err != nil {
+			return err
+		}
+		set := map[string]map[int32]kgo.EpochOffset{}
+		for t, o := range starts {
+			if o < 0 {
+				continue // latest and never consumed: the cursor is at the end
+			}
+			if set[t.topic] == nil {
+				set[t.topic] = map[int32]kgo.EpochOffset{}
+			}
+			set[t.topic][t.part] = kgo.EpochOffset{Epoch: -1, Offset: o}
+		}
+		cl.SetOffsets(set)
+		s.log.Info("re-seeked owned partitions from the tables", "partitions", len(tps))
+	}
+	s.run = r
+	s.cond.Broadcast()
+	return nil
+}
+
+func (s *Source) deactivate(r *run) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == r {
+		s.run = nil
+	}
+}
+
+// onAdjust runs when the group assigns partitions, after their committed
+// group offsets were fetched: it replaces them with the tables' positions.
+// Between runs it waits for the next run (the writer it resyncs with).
+func (s *Source) onAdjust(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.run == nil && !s.closed && ctx.Err() == nil {
+		s.cond.Wait()
+	}
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var tps []tp
+	for topic, parts := range offsets {
+		for p := range parts {
+			tps = append(tps, tp{topic, p})
+		}
+	}
+	r := s.run
+	starts, err := r.seek(ctx, tps)
+	if err != nil {
+		err = fmt.Errorf("seek assigned partitions to the tables' positions: %w", err)
+		r.fail(err)
+		return nil, err
+	}
+	out := make(map[string]map[int32]kgo.Offset, len(offsets))
+	s.offMu.Lock()
+	for t, o := range starts {
+		s.assigned[t] = true
+		s.owned[t] = true
+		if out[t.topic] == nil {
+			out[t.topic] = map[int32]kgo.Offset{}
+		}
+		if o < 0 {
+			out[t.topic][t.part] = kgo.NewOffset().AtEnd()
+		} else {
+			out[t.topic][t.part] = kgo.NewOffset().At(o).WithEpoch(-1)
+		}
+	}
+	s.offMu.Unlock()
+	s.log.Info("partitions assigned; fetching from the tables' positions", "partitions", fmtStarts(starts))
+	return out, nil
+}
+
+func (s *Source) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	n := 0
+	for _, ps := range assigned {
+		n += len(ps)
+	}
+	s.m.rebalances.WithLabelValues("assigned").Add(float64(n))
+}
+
+// onRevoked commits everything buffered while the revoked partitions are
+// still ours, then ends the run: its writer holds their positions.
+func (s *Source) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	tps := flatten(revoked)
+	if len(tps) == 0 {
+		return
+	}
+	s.m.rebalances.WithLabelValues("revoked").Add(float64(len(tps)))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range tps {
+		delete(s.assigned, t)
+	}
+	if r := s.run; r != nil {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.RebalanceTimeout)
+		err := r.rs.Commit(cctx)
+		cancel()
+		r.drop(tps)
+		if err != nil {
+			s.log.Error("commit before revoking partitions failed; their rows are dropped and re-read by the new owner", "partitions", fmtTPs(tps), "err", err)
+			r.fail(fmt.Errorf("commit before revoking %s: %w", fmtTPs(tps), err))
+		} else {
+			r.fail(fmt.Errorf("revoked %s: %w", fmtTPs(tps), ErrRebalanced))
+		}
+	}
+	s.commitGroupOffsets(ctx, cl, tps)
+	s.disown(tps)
+	s.log.Info("partitions revoked", "partitions", fmtTPs(tps))
+}
+
+// onLost ends the run without committing: another member may own the
+// partitions already.
+func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	tps := flatten(lost)
+	s.m.rebalances.WithLabelValues("lost").Add(float64(len(tps)))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range tps {
+		delete(s.assigned, t)
+	}
+	if r := s.run; r != nil {
+		r.drop(tps)
+		r.fail(fmt.Errorf("lost %s: %w", fmtTPs(tps), ErrRebalanced))
+	}
+	s.disown(tps)
+	s.log.Warn("partitions lost (group session expired); dropping what is buffered", "partitions", fmtTPs(tps))
+}
+
+func (s *Source) disown(tps []tp) {
+	s.offMu.Lock()
+	defer s.offMu.Unlock()
+	for _, t := range tps {
+		delete(s.owned, t)
+		delete(s.hwm, t)
+		s.m.lag.DeleteLabelValues(t.topic, strconv.Itoa(int(t.part)))
+	}
+}
+
+// OnCommit records the positions a commit made durable, for group offsets,
+// lag and freshness. It implements CommitObserver and never blocks on the
+// group.
+func (s *Source) OnCommit(ci writer.CommitInfo) {
+	ti := slices.Index(s.tables, ci.Table)
+	pos, ok := ci.Positions[s.cfg.ID]
+	if ti < 0 || !ok {
+		return
+	}
+	s.offMu.Lock()
+	defer s.offMu.Unlock()
+	s.committed[ti] = pos.Clone()
+	marks := s.marks[ti]
+	keep := marks[:0]
+	for _, m := range marks {
+		done := true
+		for k, v := range m.pos {
+			if pos[k] < v {
+				done = false
+				break
+			}
+		}
+		if !done {
+			keep = append(keep, m)
+			continue
+		}
+		if m.ev.After(s.lastEvent[ti]) {
+			s.lastEvent[ti] = m.ev
+		}
+	}
+	s.marks[ti] = keep
+}
+
+// noteWrite remembers a batch's newest event time until its positions are
+// committed.
+func (s *Source) noteWrite(ti int, next table.Positions, ev time.Time) {
+	if ev.IsZero() || len(next) == 0 {
+		return
+	}
+	s.offMu.Lock()
+	defer s.offMu.Unlock()
+	const maxMarks = 4096
+	ms := append(s.marks[ti], eventMark{pos: next.Clone(), ev: ev})
+	if len(ms) > maxMarks {
+		ms = ms[len(ms)-maxMarks:]
+	}
+	s.marks[ti] = ms
+}
+
+func (s *Source) noteHWM(t tp, hwm int64) {
+	s.offMu.Lock()
+	s.hwm[t] = hwm
+	s.offMu.Unlock()
+}
+
+// commitLoop commits group offsets and updates the gauges every interval
+// until Close.
+func (s *Source) commitLoop(cl *kgo.Client) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			offs := s.groupOffsets(nil)
+			if len(offs) > 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				cl.CommitOffsets(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+					cancel()
+					if err != nil {
+						s.log.Debug("commit group offsets failed (they only serve monitoring)", "err", err)
+						return
+					}
+					s.offMu.Lock()
+					for topic, ps := range offs {
+						for p, eo := range ps {
+							s.groupDone[tp{topic, p}] = eo.Offset
+						}
+					}
+					s.offMu.Unlock()
+				})
+			}
+		}
+	}
+}
+
+// groupOffsets computes the group offsets to commit — for each owned
+// partition (or only those in only), the lowest position of its routed
+// tables, where it moved — and refreshes the lag and freshness gauges.
+func (s *Source) groupOffsets(only []tp) map[string]map[int32]kgo.EpochOffset {
+	s.offMu.Lock()
+	defer s.offMu.Unlock()
+	out := map[string]map[int32]kgo.EpochOffset{}
+	set := s.owned
+	if only != nil {
+		set = map[tp]bool{}
+		for _, t := range only {
+			set[t] = true
+		}
+	}
+	for t := range set {
+		rt := s.routes[t.topic]
+		if rt == nil {
+			continue
+		}
+		pos, ok := int64(math.MaxInt64), true
+		for _, ti := range rt.tables {
+			if ti == s.dl {
+				continue
+			}
+			v, has := s.committed[ti][t.key()]
+			if !has {
+				ok = false
+				break
+			}
+			pos = min(pos, v)
+		}
+		if !ok {
+			continue
+		}
+		if h, has := s.hwm[t]; has && s.owned[t] {
+			s.m.lag.WithLabelValues(t.topic, strconv.Itoa(int(t.part))).Set(float64(max(0, h-pos)))
+		}
+		if pos > s.groupDone[t] {
+			if out[t.topic] == nil {
+				out[t.topic] = map[int32]kgo.EpochOffset{}
+			}
+			out[t.topic][t.part] = kgo.EpochOffset{Epoch: -1, Offset: pos}
+		}
+	}
+	now := s.now()
+	for ti, ev := range s.lastEvent {
+		s.m.freshness.WithLabelValues(s.tables[ti]).Set(now.Sub(ev).Seconds())
+	}
+	return out
+}
+
+// commitGroupOffsets commits the group offsets of tps now (from a revoke
+// callback, where an async commit would land after the handover).
+func (s *Source) commitGroupOffsets(ctx context.Context, cl *kgo.Client, tps []tp) {
+	offs := s.groupOffsets(tps)
+	if len(offs) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl.CommitOffsetsSync(cctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			s.log.Debug("commit group offsets of revoked partitions failed (they only serve monitoring)", "err", err)
+		}
+	})
+}
+
+// Close leaves the group and closes the client. Call it after the last Run
+// returned and the writer committed (Supervise returned), so the next owner
+// of the partitions starts from our last commit.
+func (s *Source) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	cl := s.cl
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if cl == nil {
+		return nil
+	}
+	close(s.done)
+	s.wg.Wait()
+	s.mu.Lock()
+	owned := make([]tp, 0, len(s.assigned))
+	for t := range s.assigned {
+		owned = append(owned, t)
+	}
+	s.mu.Unlock()
+	s.commitGroupOffsets(context.Background(), cl, owned)
+	cl.Close()
+	s.log.Info("kafka source left the group", "group", s.cfg.Group)
+	return nil
+}
+
+func flatten(m map[string][]int32) []tp {
+	var out []tp
+	for topic, ps := range m {
+		for _, p := range ps {
+			out = append(out, tp{topic, p})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].topic != out[j].topic {
+			return out[i].topic < out[j].topic
+		}
+		return out[i].part < out[j].part
+	})
+	return out
+}
+
+func fmtTPs(tps []tp) string {
+	p := table.Positions{}
+	for _, t := range tps {
+		p[t.key()] = 0
+	}
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return fmt.Sprint(keys)
+}
+
+func fmtStarts(starts map[tp]int64) string {
+	p := table.Positions{}
+	for t, o := range starts {
+		p[t.key()] = o
+	}
+	return p.String()
+}
+
+// decoderOptions are the jsonrow options for a table: Canal writes every
+// column value as a string, so its tables accept quoted numbers.
+func decoderOptions(cdc bool) jsonrow.Options {
+	return jsonrow.Options{QuotedNumbers: cdc}
+}

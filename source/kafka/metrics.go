@@ -1,0 +1,56 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are one source's Prometheus metrics; every series carries a
+// source=<id> label, so several Kafka sources can share a registry.
+type metrics struct {
+	records     *prometheus.CounterVec // topic
+	deadLetters *prometheus.CounterVec // topic
+	lag         *prometheus.GaugeVec   // topic, partition
+	freshness   *prometheus.GaugeVec   // table
+	rebalances  *prometheus.CounterVec // event
+	restarts    *prometheus.CounterVec // reason
+}
+
+func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	reg = prometheus.WrapRegistererWith(prometheus.Labels{"source": id}, reg)
+	m := &metrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_kafka_records_total", Help: "Kafka records read and handed to the writer (rows or dead letters), by topic.",
+		}, []string{"topic"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_kafka_dead_letters_total", Help: "Records written to the dead-letter table, by topic.",
+		}, []string{"topic"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_kafka_consumer_lag_records", Help: "High watermark minus the position committed to the tables, by owned partition.",
+		}, []string{"topic", "partition"}),
+		freshness: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_kafka_freshness_seconds", Help: "Now minus the newest event time this process committed, by table.",
+		}, []string{"table"}),
+		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_kafka_rebalance_events_total", Help: "Partitions assigned, revoked or lost in group rebalances, by event.",
+		}, []string{"event"}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_kafka_restarts_total", Help: "Runs of the source that ended to re-seek from the tables, by reason (revoked, lost, fenced, error).",
+		}, []string{"reason"}),
+	}
+	for _, c := range []prometheus.Collector{m.records, m.deadLetters, m.lag, m.freshness, m.rebalances, m.restarts} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, fmt.Errorf("register kafka metrics of source %s: another source has the id: %w", id, err)
+			}
+			return nil, fmt.Errorf("register kafka metrics of source %s: %w", id, err)
+		}
+	}
+	return m, nil
+}
