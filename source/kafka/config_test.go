@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -128,7 +129,7 @@ func TestUnwrap(t *testing.T) {
 		rows, err := unwrap(tc.format, []byte(tc.value), nil)
 		var got string
 		switch {
-		case err == errSkip:
+		case errors.Is(err, errSkip):
 			got = "skip"
 		case err != nil:
 			got = "error: " + err.Error()

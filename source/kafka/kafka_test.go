@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -381,7 +382,13 @@ func TestBackpressure(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, sink) }()
-	t.Cleanup(func() { unblock(); cancel(); <-done })
+	t.Cleanup(func() {
+		unblock()
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Logf("source stopped: %v", err)
+		}
+	})
 	select {
 	case <-sink.blocked:
 	case <-time.After(20 * time.Second):
