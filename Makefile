@@ -48,8 +48,9 @@ test: ## all tests, with -race, against a local MinIO and Kafka broker
 test-short: ## quick tests, no MinIO needed
 	$(GO) test -short -count=1 ./...
 
-test-integration: ## the long crash tests (-tags integration), against a local MinIO and Kafka broker
-	$(call with-servers,$(GO) test -race -count=1 -tags integration -timeout 60m ./integration/...)
+# RUN=regexp limits the tests (CI runs RUN=TestEngines after `make test`).
+test-integration: ## crash tests + engines matrix (-tags integration): MinIO, PostgreSQL, REST catalog, PyIceberg/DuckDB/Spark
+	$(call with-servers,integration/engines/with-engines.sh $(GO) test -race -count=1 -tags integration -timeout 60m $(if $(RUN),-run '$(RUN)') ./integration/...)
 
 bench: ## benchmarks, against a local MinIO and Kafka broker; output also in bench.txt
 	$(call with-servers,$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./... | tee bench.txt)

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -23,6 +24,8 @@ import (
 type fileConfig struct {
 	Catalog catalog.Config `yaml:"catalog"`
 	Writer  writer.Config  `yaml:"writer"`
+	// Compaction configures floe compact.
+	Compaction compaction.Config `yaml:"compaction"`
 	// Tables are created when missing and evolved when their spec adds
 	// optional columns.
 	Tables []table.Spec `yaml:"tables"`
@@ -54,6 +57,10 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	cfg.Writer.ApplyDefaults()
 	if err := cfg.Writer.Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("config %s: %w", path, err)}
+	}
+	cfg.Compaction.ApplyDefaults()
+	if err := cfg.Compaction.Validate(); err != nil {
 		return nil, usageError{fmt.Errorf("config %s: %w", path, err)}
 	}
 	for i := range cfg.Sources {

@@ -16,9 +16,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
@@ -91,6 +93,10 @@ func runDemo(ctx context.Context, e *env, dir string, duration time.Duration) er
 	}
 	fmt.Fprintf(out, "\n   %d rows committed in %s\n\n", total, time.Since(start).Round(time.Second))
 
+	if err := demoCompact(ctx, e, cat, cfg); err != nil {
+		return err
+	}
+
 	if err := printEventSummary(ctx, out, cat); err != nil {
 		return err
 	}
@@ -106,6 +112,101 @@ func runDemo(ctx context.Context, e *env, dir string, duration time.Duration) er
                cat.load_table("ods.events").scan().to_arrow()
 `, cfgPath, abs)
 	return nil
+}
+
+// demoCompact compacts the demo's tables once and shows the data files
+// per partition before and after.
+func demoCompact(ctx context.Context, e *env, cat icecat.Catalog, cfg *fileConfig) error {
+	out := e.stdout
+	tables := []string{"ods.events", "ods.orders"}
+	fmt.Fprintln(out, "== 2. compact: rewrite the small files of every commit into target-size files ==")
+	before := map[string]map[string]int{}
+	for _, name := range tables {
+		fp, err := filesPerPartition(ctx, cat, name)
+		if err != nil {
+			return err
+		}
+		before[name] = fp
+	}
+	ccfg := cfg.Compaction
+	ccfg.Tables = tables
+	c, err := compaction.New(cat, ccfg, compaction.Options{Logger: e.log})
+	if err != nil {
+		return err
+	}
+	report, err := c.RunOnce(ctx)
+	if err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	const row = "   %-12s %-24s %14v %13v\n"
+	fmt.Fprintf(out, row, "table", "partition", "files before", "files after")
+	for _, name := range tables {
+		after, err := filesPerPartition(ctx, cat, name)
+		if err != nil {
+			return err
+		}
+		parts := make([]string, 0, len(before[name]))
+		for p := range before[name] {
+			parts = append(parts, p)
+		}
+		sort.Strings(parts)
+		for _, p := range parts {
+			fmt.Fprintf(out, row, name, p, before[name][p], after[p])
+		}
+	}
+	for _, t := range report.Tables {
+		fmt.Fprintf(out, "   %s: %d files (%s) rewritten into %d, %d conflicts retried, in %s\n",
+			t.Table, t.FilesRewritten, human(t.BytesRewritten), t.FilesWritten, t.Conflicts, t.Duration.Round(time.Millisecond))
+	}
+	fmt.Fprintln(out)
+	return nil
+}
+
+// filesPerPartition counts the live data files of each partition.
+func filesPerPartition(ctx context.Context, cat icecat.Catalog, name string) (map[string]int, error) {
+	ident, err := table.ParseIdent(name)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", name, err)
+	}
+	spec := tbl.Spec()
+	out := map[string]int{}
+	for _, t := range tasks {
+		var parts []string
+		for i := 0; i < spec.NumFields(); i++ {
+			f := spec.Field(i)
+			parts = append(parts, fmt.Sprintf("%s=%v", f.Name, partitionValue(f, t.File.Partition()[f.FieldID])))
+		}
+		out[strings.Join(parts, "/")]++
+	}
+	return out, nil
+}
+
+// partitionValue renders a day/hour transform's value as a date or hour.
+func partitionValue(f iceberg.PartitionField, v any) string {
+	var n int64
+	switch x := v.(type) {
+	case int32:
+		n = int64(x)
+	case iceberg.Date:
+		n = int64(x)
+	default:
+		return fmt.Sprint(v)
+	}
+	switch f.Transform.(type) {
+	case iceberg.DayTransform:
+		return time.Unix(int64(n)*86400, 0).UTC().Format("2006-01-02")
+	case iceberg.HourTransform:
+		return time.Unix(int64(n)*3600, 0).UTC().Format("2006-01-02T15")
+	}
+	return fmt.Sprint(n)
 }
 
 // printEventSummary reads ods.events back and prints PV and GMV per event type.
@@ -154,7 +255,7 @@ func printEventSummary(ctx context.Context, out io.Writer, cat icecat.Catalog) e
 		types = append(types, t)
 	}
 	sort.Slice(types, func(i, j int) bool { return byType[types[i]].pv > byType[types[j]].pv })
-	fmt.Fprintln(out, "== 2. read back from ods.events: PV and GMV per event type ==")
+	fmt.Fprintln(out, "== 3. read back from ods.events: PV and GMV per event type ==")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "event_type\tPV\tGMV\t")
 	var pv int64

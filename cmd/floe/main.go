@@ -36,7 +36,9 @@ func commands() []command {
 	return []command{
 		{"ingest", "run sources into Iceberg tables (daemon)", registerIngest},
 		{"table", "list, describe, snapshots, files of a table", registerTable},
-		{"demo", "generator → ingest → summary on a local warehouse", registerDemo},
+		{"compact", "rewrite small files, expire snapshots, remove orphans (daemon)", registerCompact},
+		{"read", "read a table's rows or changes", registerRead},
+		{"demo", "generator → ingest → compact → summary on a local warehouse", registerDemo},
 	}
 }
 

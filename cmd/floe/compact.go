@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/floe-lake/floe/compaction"
+)
+
+// registerCompact is 'floe compact': the compaction daemon, or one pass
+// with -once.
+func registerCompact(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	cfgPath := configFlag(fs)
+	once := fs.Bool("once", false, "run one pass over every table, printing a line per file group, and exit")
+	dryRun := fs.Bool("dry-run", false, "plan only: print the file groups a pass would rewrite, change nothing")
+	tables := fs.String("tables", "", "comma-separated namespace.table list (overrides compaction.tables)")
+	metricsAddr := fs.String("metrics-address", "", "listen address for /metrics and /healthz (overrides compaction.metrics-address; 'off' disables; a one-shot run serves none unless given)")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) > 0 {
+			return usageError{fmt.Errorf("unexpected arguments %q", args)}
+		}
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		cc := cfg.Compaction
+		if *tables != "" {
+			cc.Tables = strings.Split(*tables, ",")
+			if err := cc.Validate(); err != nil {
+				return usageError{fmt.Errorf("-tables: %w", err)}
+			}
+		}
+		// Orphans younger than a writer's commit interval plus its commit
+		// timeout may belong to a commit in flight.
+		if floor := cfg.Writer.CommitInterval + cfg.Writer.CommitTimeout; cc.OrphanOlderThan <= floor {
+			return usageError{fmt.Errorf("config %s: compaction.orphan-older-than: %s must exceed writer.commit-interval + writer.commit-timeout (%s)", *cfgPath, cc.OrphanOlderThan, floor)}
+		}
+		hooks, err := compactFaultHooks(os.Getenv("FLOE_CRASH"), e.log)
+		if err != nil {
+			return usageError{err}
+		}
+		cat, err := openCatalog(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		reg := newRegistry()
+		addr := cc.MetricsAddress
+		if *once || *dryRun {
+			addr = "off"
+		}
+		if *metricsAddr != "" {
+			addr = *metricsAddr
+		}
+		if addr != "" && addr != "off" {
+			stop, err := serveMetrics(addr, reg, e.log)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+		var outMu sync.Mutex
+		opts := compaction.Options{Logger: e.log, Registerer: reg, Hooks: hooks}
+		if *once {
+			opts.OnGroup = func(g compaction.GroupReport) {
+				outMu.Lock()
+				defer outMu.Unlock()
+				_, _ = fmt.Fprintln(e.stdout, groupLine(g))
+			}
+		}
+		c, err := compaction.New(cat, cc, opts)
+		if err != nil {
+			return usageError{fmt.Errorf("config %s: %w", *cfgPath, err)}
+		}
+		switch {
+		case *dryRun:
+			return compactDryRun(ctx, e.stdout, c)
+		case *once:
+			rep, err := c.RunOnce(ctx)
+			for _, t := range rep.Tables {
+				_, _ = fmt.Fprintln(e.stdout, tableLine(t))
+			}
+			return err
+		}
+		e.log.Info("compaction daemon starting", "interval", cc.Interval, "tables", len(cc.Tables), "concurrency", cc.Concurrency)
+		return c.Run(ctx)
+	}
+}
+
+// groupLine is the progress line of one file group.
+func groupLine(g compaction.GroupReport) string {
+	part := g.Partition
+	if part == "" {
+		part = "(unpartitioned)"
+	}
+	head := fmt.Sprintf("%s %s group %d/%d: %s", g.Table, part, g.Index, g.Of, g.Result)
+	if g.Result != compaction.ResultCommitted {
+		return fmt.Sprintf("%s (%s): %d files, %s", head, g.Reason, g.InputFiles, sizeString(g.InputBytes))
+	}
+	return fmt.Sprintf("%s: %s, %s → %s, %s; %d rows in %s", head,
+		plural(g.InputFiles, "file"), sizeString(g.InputBytes), plural(g.OutputFiles, "file"), sizeString(g.OutputBytes),
+		g.Records, g.Duration.Round(time.Millisecond))
+}
+
+// tableLine summarises a table's pass.
+func tableLine(t compaction.TableReport) string {
+	return fmt.Sprintf("%s: %d of %d groups committed (%d dropped, %d failed), %d files → %d (%s); at most %s per partition; %d manifests merged, %d snapshots expired, %d orphan files removed; %s",
+		t.Table, t.Committed, t.Groups, t.Dropped, t.Failed, t.FilesRewritten, t.FilesWritten, sizeString(t.BytesRewritten),
+		plural(t.MaxFilesPerPartition, "file"), t.ManifestsRewritten, t.SnapshotsExpired, t.OrphansRemoved, t.Duration.Round(time.Millisecond))
+}
+
+func compactDryRun(ctx context.Context, w io.Writer, c *compaction.Compactor) error {
+	names, err := c.Tables(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		p, err := c.PlanTable(ctx, name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_, _ = fmt.Fprintf(w, "%s: %d groups from %d candidate files; at most %d files per partition\n",
+			name, len(p.Groups), p.Candidates, p.MaxFilesPerPartition())
+		for i, g := range p.Groups {
+			_, _ = fmt.Fprintf(w, "  group %d: %d files, %s, %d rows (%s)\n", i+1, len(g.Files), sizeString(g.SizeBytes), g.Records, g.Reason)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}
+
+// compactFaultHooks builds compaction hooks that SIGKILL this process at
+// named points with a probability, for crash tests, from the same
+// FLOE_CRASH variable ingest reads:
+//
+//	FLOE_CRASH=after-rewrite:0.5,before-commit:0.3,after-commit:0.2
+//
+// Points: after-rewrite (a group's files written, nothing committed),
+// before-commit, after-commit. An empty spec gives no hooks.
+func compactFaultHooks(spec string, log *slog.Logger) (compaction.Hooks, error) {
+	var h compaction.Hooks
+	if spec == "" {
+		return h, nil
+	}
+	for _, part := range strings.Split(spec, ",") {
+		name, ps, ok := strings.Cut(strings.TrimSpace(part), ":")
+		p, err := strconv.ParseFloat(ps, 64)
+		if !ok || err != nil || p < 0 || p > 1 {
+			return h, fmt.Errorf("FLOE_CRASH: %q: want point:probability", part)
+		}
+		kill := func(tbl string) error {
+			if rand.Float64() < p {
+				log.Warn("crash injected", "point", name, "table", tbl)
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+			return nil
+		}
+		switch name {
+		case "after-rewrite":
+			h.AfterRewrite = kill
+		case "before-commit":
+			h.BeforeCommit = kill
+		case "after-commit":
+			h.AfterCommit = kill
+		default:
+			return h, fmt.Errorf("FLOE_CRASH: unknown point %q for floe compact (after-rewrite, before-commit, after-commit)", name)
+		}
+	}
+	return h, nil
+}

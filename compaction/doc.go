@@ -1,0 +1,67 @@
+// Package compaction keeps Floe's tables fast while ingest keeps
+// committing: one commit a minute leaves 1,440 small files per partition
+// per day per writer, and a manifest and a snapshot per commit. The
+// Compactor (floe compact) runs passes over every table, each pass:
+//
+//  1. rewrite: PlanGroups bin-packs each partition's small files (and files
+//     carrying delete-file-threshold delete files) into groups of up to
+//     the target file size; each group is streamed — record batches read
+//     with deletes applied, fed as an iterator to iceberg-go's
+//     WriteRecords at the target size, never a whole group in memory —
+//     and committed as a replace snapshot that removes the inputs and adds
+//     the outputs;
+//  2. manifests: merges the manifests when commits have left more than
+//     rewrite-manifests.max-manifests, or at least 10 averaging under
+//     rewrite-manifests.min-average-bytes;
+//  3. expire: expires snapshots by the table's
+//     history.expire.max-snapshot-age-ms and min-snapshots-to-keep;
+//     iceberg-go then deletes the files only the expired snapshots
+//     referenced;
+//  4. orphans: deletes files under the table location that no metadata
+//     references and that are older than orphan-older-than (at least 1h).
+//
+// Every commit goes through table.Committer, the one commit protocol, with
+// no Advances: compaction never advances, fences or rewrites positions; it
+// carries the table's position map forward unchanged, so sources resume
+// exactly where they were. On a conflict with a concurrent ingest commit
+// the committer reloads the table and re-runs the staging, which first
+// re-checks each group against the fresh table (rewrite.go, check): a group
+// whose inputs someone else removed, or that a delete committed since
+// planning might affect, is dropped rather than committed, and its output
+// files are left to the orphan cleaner. Ingest commits are never lost and
+// never make compaction fail for good: a step that fails is counted and
+// retried on the next pass.
+//
+// A replace commit costs more than an ingest append (iceberg-go reads every
+// manifest of the head and rewrites those holding inputs), so under
+// frequent ingest it could keep losing: window.go starts its retries right
+// after the head moves, and a replace whose parent has more than 8
+// manifests merges them in the same commit, which makes the attempt
+// shorter and keeps the manifest count — and every later attempt — small.
+// Past the point where one attempt outlasts the gap between ingest commits
+// no optimistic committer can land; the pass then fails with class
+// conflict or timeout after commit-timeout and the next pass retries.
+//
+// Where iceberg-go v0.7.0 falls short, and what this package does instead:
+//
+//   - Its rewrite validator (Transaction.RewriteDataFiles, RewriteFiles)
+//     only sees snapshots committed between the transaction's base and the
+//     catalog head, and its SQL catalog never retries a conflict; Floe's
+//     committer stages every attempt on a fresh table, so the validator
+//     sees nothing. The checks it would make are made here against the
+//     planning snapshot.
+//   - Table.RewriteDataFiles commits through the catalog itself and so
+//     cannot carry Floe's positions or commit id; groups are executed here
+//     and committed with Transaction.NewRewrite (a replace snapshot) inside
+//     table.Committer.
+//   - RewriteManifests drops the caller's summary properties, so its
+//     snapshot carries no positions; table.CurrentPositions walks past it,
+//     and expiry always retains the ancestry down to the newest snapshot
+//     that carries positions, and checks the staged result.
+//   - ExpireSnapshots and DeleteOrphanFiles measure ages against the wall
+//     clock; the compactor's clock is translated into their durations.
+//
+// This package must not touch positions (it never advances, rewinds or
+// fences them), never writes rows that were not in the table, and never
+// deletes a file that retained metadata references.
+package compaction

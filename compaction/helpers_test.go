@@ -1,0 +1,302 @@
+package compaction_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	icecat "github.com/apache/iceberg-go/catalog"
+	iceio "github.com/apache/iceberg-go/io"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/compaction"
+	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
+)
+
+const tableName = "ods.events"
+
+var day0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// spec is a day-partitioned table with a small target file size, so that a
+// few thousand rows make "small" files and full ones.
+func spec() table.Spec {
+	return table.Spec{
+		Name: tableName,
+		Schema: []table.Field{
+			{Name: "id", Type: "long", Required: true},
+			{Name: "ts", Type: "timestamptz", Required: true},
+			{Name: "payload", Type: "string"},
+		},
+		Partition: []table.PartitionField{{Column: "ts", Transform: "day"}},
+		Sort:      []table.SortField{{Column: "id"}},
+		Properties: map[string]string{
+			"write.target-file-size-bytes": "65536",
+		},
+	}
+}
+
+const days = 3
+
+// build makes rows with ids [from, to): spread over three days, with a
+// payload that compresses moderately.
+func build(sc *arrow.Schema, from, to int64) arrow.RecordBatch {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	for i := from; i < to; i++ {
+		ts := day0.Add(time.Duration(i%days)*24*time.Hour + time.Duration(i)*time.Millisecond)
+		b.Field(0).(*array.Int64Builder).Append(i)
+		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(ts.UnixMicro()))
+		if i%11 == 0 {
+			b.Field(2).(*array.StringBuilder).AppendNull()
+		} else {
+			b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("payload-%d-%x", i, i*2654435761))
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+func quietLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() && os.Getenv("FLOE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func ensure(t testing.TB, cat icecat.Catalog, s table.Spec) {
+	t.Helper()
+	if _, err := table.Ensure(context.Background(), cat, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newWriter(t testing.TB, cat icecat.Catalog, opts ...writer.Options) *writer.Writer {
+	t.Helper()
+	cfg := writer.Config{CommitInterval: time.Hour, WriterID: "test-writer"}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o := writer.Options{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Logger == nil {
+		o.Logger = quietLogger(t)
+	}
+	w := writer.New(cat, cfg, o)
+	t.Cleanup(w.Abort)
+	return w
+}
+
+// ingest writes ids [from, from+commits*perCommit) as commits of perCommit
+// rows each, source "src", partition "p0", and returns the next id.
+func ingest(t testing.TB, cat icecat.Catalog, from int64, commits, perCommit int) int64 {
+	t.Helper()
+	ctx := context.Background()
+	w := newWriter(t, cat)
+	pos, sc, err := w.Open(tableName, "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pos["p0"]; got != from {
+		t.Fatalf("writer resumes at %d, want %d", got, from)
+	}
+	for range commits {
+		to := from + int64(perCommit)
+		if err := w.Write(writer.Batch{Table: tableName, Source: "src", Record: build(sc, from, to), Next: table.Positions{"p0": to}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		from = to
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return from
+}
+
+func load(t testing.TB, cat icecat.Catalog) *icetable.Table {
+	t.Helper()
+	ident, _ := table.ParseIdent(tableName)
+	tbl, err := cat.LoadTable(context.Background(), ident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+// readIDs returns every id in the scan, sorted (duplicates kept).
+func readIDs(t testing.TB, tbl *icetable.Table, opts ...icetable.ScanOption) []int64 {
+	t.Helper()
+	ctx := context.Background()
+	opts = append(opts, icetable.WithSelectedFields("id"))
+	_, recs, err := tbl.Scan(opts...).ToArrowRecords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rec, err := range recs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
+		rec.Release()
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// checkIDs fails unless ids is exactly 0..n-1, each once.
+func checkIDs(t testing.TB, ids []int64, n int64) {
+	t.Helper()
+	if int64(len(ids)) != n {
+		t.Errorf("table holds %d rows, want %d", len(ids), n)
+	}
+	for i, id := range ids {
+		if i > 0 && ids[i-1] == id {
+			t.Fatalf("id %d is duplicated", id)
+		}
+		if id != int64(i) {
+			t.Fatalf("id %d missing (found %d at index %d)", i, id, i)
+		}
+	}
+}
+
+// filesPerPartition counts the live data files of each partition.
+func filesPerPartition(t testing.TB, tbl *icetable.Table) map[string]int {
+	t.Helper()
+	tasks, err := tbl.Scan().PlanFiles(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	seen := map[string]bool{}
+	for _, task := range tasks {
+		if seen[task.File.FilePath()] {
+			continue
+		}
+		seen[task.File.FilePath()] = true
+		out[fmt.Sprint(task.File.Partition())]++
+	}
+	return out
+}
+
+func maxOf(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n = max(n, v)
+	}
+	return n
+}
+
+func newCompactor(t testing.TB, cat icecat.Catalog, cfg compaction.Config, opts compaction.Options) *compaction.Compactor {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger(t)
+	}
+	c, err := compaction.New(cat, cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// storedFiles lists every file under the table's location.
+func storedFiles(t testing.TB, tbl *icetable.Table) []string {
+	t.Helper()
+	fsys, err := tbl.FS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := fsys.(iceio.ListableIO)
+	if !ok {
+		t.Fatalf("storage %T cannot list", fsys)
+	}
+	var out []string
+	err = l.WalkDir(tbl.Location(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			out = append(out, normalize(path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// referencedFiles lists every file the table's metadata references: the
+// current and previous metadata files, and each retained snapshot's
+// manifest list, manifests and live data and delete files.
+func referencedFiles(t testing.TB, tbl *icetable.Table) []string {
+	t.Helper()
+	fsys, err := tbl.FS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{normalize(tbl.MetadataLocation()): true}
+	for e := range tbl.Metadata().PreviousFiles() {
+		set[normalize(e.MetadataFile)] = true
+	}
+	for _, s := range tbl.Metadata().Snapshots() {
+		set[normalize(s.ManifestList)] = true
+		mans, err := s.Manifests(fsys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mans {
+			set[normalize(m.FilePath())] = true
+			for e, err := range m.Entries(fsys, true) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				set[normalize(e.DataFile().FilePath())] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// normalize makes local paths and file:// URLs comparable.
+func normalize(p string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(p, "file://"), "file:")
+}
+
+// diff returns the elements of a not in b.
+func diff(a, b []string) []string {
+	in := map[string]bool{}
+	for _, x := range b {
+		in[x] = true
+	}
+	var out []string
+	for _, x := range a {
+		if !in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// icetableBatch is a writer batch of ids [from, to) advancing p0 to seq+1.
+func icetableBatch(sc *arrow.Schema, from, to, seq int64) writer.Batch {
+	return writer.Batch{Table: tableName, Source: "src", Record: build(sc, from, to), Next: table.Positions{"p0": seq + 1}}
+}
