@@ -294,8 +294,6 @@ func diff(a, b []string) []string {
 	return out
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // icetableBatch is a writer batch of ids [from, to) advancing p0 to seq+1.
 func icetableBatch(sc *arrow.Schema, from, to, seq int64) writer.Batch {
 	return writer.Batch{Table: tableName, Source: "src", Record: build(sc, from, to), Next: table.Positions{"p0": seq + 1}}

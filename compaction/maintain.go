@@ -118,8 +118,11 @@ func (r *tableRun) expire(ctx context.Context) error {
 				return fmt.Errorf("read the staged expiry: %w", err)
 			}
 			posAfter, err := table.CurrentPositions(after.Table)
-			if err != nil || !equalPositions(posBefore, posAfter) {
-				return fmt.Errorf("%w (before: %v, after: %v, err: %v)", errPositionsAtRisk, posBefore, posAfter, err)
+			if err != nil {
+				return fmt.Errorf("%w: read positions after: %w", errPositionsAtRisk, err)
+			}
+			if !equalPositions(posBefore, posAfter) {
+				return fmt.Errorf("%w (before: %v, after: %v)", errPositionsAtRisk, posBefore, posAfter)
 			}
 			expired = len(before.Metadata().Snapshots()) - len(after.Metadata().Snapshots())
 			return nil

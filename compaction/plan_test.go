@@ -22,9 +22,13 @@ func files(specs ...string) []compaction.FileInfo {
 		var deletes int
 		parts := strings.Split(s, ":")
 		p = parts[0]
-		fmt.Sscan(parts[1], &size)
+		if _, err := fmt.Sscan(parts[1], &size); err != nil {
+			panic("bad test file spec " + s) // test data is literal; a typo should be loud
+		}
 		if len(parts) > 2 {
-			fmt.Sscan(parts[2], &deletes)
+			if _, err := fmt.Sscan(parts[2], &deletes); err != nil {
+				panic("bad test file spec " + s)
+			}
 		}
 		out = append(out, compaction.FileInfo{Path: fmt.Sprintf("%s-%d", p, n[p]), Partition: p, SizeBytes: size, Records: size, Deletes: deletes})
 		n[p]++

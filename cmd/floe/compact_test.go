@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -296,7 +297,8 @@ func TestCompactSurvivesKills(t *testing.T) {
 		if err == nil {
 			return false, buf.String()
 		}
-		if ee, ok := err.(*exec.ExitError); ok && !ee.Exited() {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && !ee.Exited() {
 			return true, buf.String() // killed by a signal
 		}
 		t.Fatalf("floe compact: %v\n%s", err, buf.String())
