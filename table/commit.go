@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
+	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 )
@@ -140,6 +142,9 @@ type Committer struct {
 	cat   icecat.Catalog
 	ident icetable.Identifier
 	cfg   CommitterConfig
+
+	fsMu sync.Mutex
+	fs   iceio.IO // one IO for every table this committer loads
 }
 
 // NewCommitter returns a Committer for the table ident in cat.
@@ -148,13 +153,32 @@ func NewCommitter(cat icecat.Catalog, ident icetable.Identifier, cfg CommitterCo
 	return &Committer{cat: cat, ident: ident, cfg: cfg}
 }
 
-// Load loads the table from the catalog.
+// Load loads the table from the catalog. The table shares one IO with
+// every other table this Committer loaded: iceberg-go's tables make a new
+// IO — for S3, a new client — on every file operation otherwise.
 func (c *Committer) Load(ctx context.Context) (*icetable.Table, error) {
 	tbl, err := c.cat.LoadTable(ctx, c.ident)
 	if err != nil {
 		return nil, fmt.Errorf("load table %s: %w", strings.Join(c.ident, "."), err)
 	}
-	return tbl, nil
+	return icetable.New(c.ident, tbl.Metadata(), tbl.MetadataLocation(), c.fsFor(tbl), c.cat), nil
+}
+
+// fsFor returns a function giving the committer's shared IO, made from
+// tbl's on first use.
+func (c *Committer) fsFor(tbl *icetable.Table) icetable.FSysF {
+	return func(ctx context.Context) (iceio.IO, error) {
+		c.fsMu.Lock()
+		defer c.fsMu.Unlock()
+		if c.fs == nil {
+			fs, err := tbl.FS(ctx)
+			if err != nil {
+				return nil, err
+			}
+			c.fs = fs
+		}
+		return c.fs, nil
+	}
 }
 
 // Positions returns the table's current position map.

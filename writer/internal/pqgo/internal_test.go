@@ -1,0 +1,100 @@
+package pqgo
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/internal/tabletest"
+	"github.com/floe-lake/floe/table"
+)
+
+// The flat encoders stamp parquet.Values from templates; the layout
+// check must hold for parquet-go v0.32.0, and the fast path must produce
+// the same file as parquet-go's constructors.
+func TestFastValues(t *testing.T) {
+	if !fastValues {
+		t.Fatal("parquet.Value layout check failed: the fast encoders are off")
+	}
+	cat := tabletest.OpenSQLite(t)
+	tbl, err := table.Ensure(context.Background(), cat, table.Spec{
+		Name: "t.fast",
+		Schema: []table.Field{
+			{Name: "b", Type: "boolean"}, {Name: "i", Type: "int"}, {Name: "l", Type: "long", Required: true},
+			{Name: "f", Type: "float"}, {Name: "d", Type: "double"}, {Name: "s", Type: "string"},
+			{Name: "x", Type: "binary"}, {Name: "fx", Type: "fixed[3]"}, {Name: "dec", Type: "decimal(9,2)"},
+			{Name: "dec18", Type: "decimal(18,2)"}, {Name: "dt", Type: "date"}, {Name: "ts", Type: "timestamptz"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer rb.Release()
+	for k := range 5000 {
+		for c := range sc.Fields() {
+			fb := rb.Field(c)
+			if c != 2 && k%7 == c%7 {
+				fb.AppendNull()
+				continue
+			}
+			v := int64(k*7919%2003) - 1000
+			switch b := fb.(type) {
+			case *array.BooleanBuilder:
+				b.Append(v%3 == 0)
+			case *array.Int32Builder:
+				b.Append(int32(v))
+			case *array.Int64Builder:
+				b.Append(v << 20)
+			case *array.Float32Builder:
+				b.Append(float32(v) / 3)
+			case *array.Float64Builder:
+				b.Append(float64(v) / 7)
+			case *array.StringBuilder:
+				b.Append(string(rune('a' + v%26 + 26)))
+			case *array.BinaryBuilder:
+				b.Append(bytes.Repeat([]byte{byte(v)}, int(v%5+5)))
+			case *array.FixedSizeBinaryBuilder:
+				b.Append([]byte{byte(v), byte(v >> 8), 1})
+			case *array.Decimal128Builder:
+				b.Append(decimalOf(v * 12345))
+			case *array.Date32Builder:
+				b.Append(arrow.Date32(v))
+			case *array.TimestampBuilder:
+				b.Append(arrow.Timestamp(v * 1e9))
+			default:
+				t.Fatalf("builder %T", fb)
+			}
+		}
+	}
+	rec := rb.NewRecordBatch()
+	defer rec.Release()
+	slice := rec.NewSlice(3, 4500) // offsets into the buffers
+	defer slice.Release()
+	encode := func() []byte {
+		var buf bytes.Buffer
+		if _, err := Encode(&buf, tbl, sc, []arrow.RecordBatch{rec, slice}, Options{Workers: 1}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	fast := encode()
+	fastValues = false
+	defer func() { fastValues = true }()
+	slow := encode()
+	if !bytes.Equal(fast, slow) {
+		t.Fatalf("fast encoders wrote %d bytes, parquet-go's constructors %d, and they differ", len(fast), len(slow))
+	}
+}
+
+func decimalOf(v int64) decimal128.Num { return decimal128.FromI64(v) }
