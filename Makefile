@@ -7,6 +7,7 @@ GO ?= go
 CACHE_BIN := $(HOME)/.cache/floe/bin
 MINIO := integration/minio.sh
 KAFKA := integration/kafka.sh
+MARIADB := integration/mariadb.sh
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(CACHE_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
@@ -21,13 +22,16 @@ define with-minio
 endef
 
 # with-servers is with-minio plus the local Kafka broker (integration/kafka.sh,
-# cached under ~/.cache/floe; FLOE_KAFKA_BROKERS exported). Each server is
-# stopped again only if this invocation started it.
+# cached under ~/.cache/floe; FLOE_KAFKA_BROKERS exported) and MariaDB
+# (integration/mariadb.sh, data under ~/.cache/floe; FLOE_MYSQL_DSN exported).
+# Each server is stopped again only if this invocation started it.
 define with-servers
-	@started=; kstarted=; if ! $(MINIO) status; then started=1; fi; if ! $(KAFKA) status; then kstarted=1; fi; \
-	trap 'if [ -n "$$started" ]; then $(MINIO) stop; fi; if [ -n "$$kstarted" ]; then $(KAFKA) stop; fi' EXIT; \
+	@started=; kstarted=; mstarted=; if ! $(MINIO) status; then started=1; fi; if ! $(KAFKA) status; then kstarted=1; fi; \
+	if ! $(MARIADB) status; then mstarted=1; fi; \
+	trap 'if [ -n "$$started" ]; then $(MINIO) stop; fi; if [ -n "$$kstarted" ]; then $(KAFKA) stop; fi; if [ -n "$$mstarted" ]; then $(MARIADB) stop; fi' EXIT; \
 	s3env=$$($(MINIO) start); eval "$$s3env"; \
 	kenv=$$($(KAFKA) start); eval "$$kenv"; \
+	menv=$$($(MARIADB) start); eval "$$menv"; \
 	echo "+ $(1)"; $(1)
 endef
 

@@ -19,18 +19,21 @@ import (
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/gen"
 	"github.com/floe-lake/floe/source/kafka"
+	"github.com/floe-lake/floe/source/mysql"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
 // sourceConfig is one entry of sources: in floe.yaml.
 type sourceConfig struct {
-	// Type: gen or kafka.
+	// Type: gen, kafka or mysql.
 	Type string `yaml:"type"`
 	// Gen configures a synthetic generator (type: gen).
 	Gen *gen.Config `yaml:"gen"`
 	// Kafka configures a Kafka consumer-group source (type: kafka).
 	Kafka *kafka.Config `yaml:"kafka"`
+	// MySQL configures a MySQL/MariaDB binlog CDC source (type: mysql).
+	MySQL *mysql.Config `yaml:"mysql"`
 }
 
 func (s *sourceConfig) validate(key string) error {
@@ -55,10 +58,20 @@ func (s *sourceConfig) validate(key string) error {
 			return fmt.Errorf("%s.%w", key, err)
 		}
 		return nil
+	case "mysql":
+		if s.MySQL == nil {
+			c := mysql.DefaultConfig()
+			s.MySQL = &c
+		}
+		s.MySQL.ApplyDefaults()
+		if err := s.MySQL.Validate(); err != nil {
+			return fmt.Errorf("%s.%w", key, err)
+		}
+		return nil
 	case "":
-		return fmt.Errorf("%s.type: required (gen, kafka)", key)
+		return fmt.Errorf("%s.type: required (gen, kafka, mysql)", key)
 	}
-	return fmt.Errorf("%s.type: %q is not a known source type (gen, kafka)", key, s.Type)
+	return fmt.Errorf("%s.type: %q is not a known source type (gen, kafka, mysql)", key, s.Type)
 }
 
 // buildSources makes the configured sources and the specs of the tables
@@ -111,6 +124,15 @@ func buildSourcesWith(cfg *fileConfig, log *slog.Logger, reg prometheus.Register
 				add(s)
 			}
 			srcs = append(srcs, k)
+		case "mysql":
+			m, err := mysql.New(*sc.MySQL, mysql.Options{Logger: log, Registerer: reg})
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, s := range m.Specs() {
+				add(s)
+			}
+			srcs = append(srcs, m)
 		}
 	}
 	return srcs, specs, nil

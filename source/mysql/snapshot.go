@@ -1,0 +1,381 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	gomysql "github.com/go-sql-driver/mysql"
+
+	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
+)
+
+// snapshotBatchRows is how many rows of a snapshot are handed to a table
+// at a time.
+const snapshotBatchRows = 8192
+
+// snapshot copies the rows of ts as of one binlog position and returns it:
+//
+//	FLUSH TABLES WITH READ LOCK          -- writes and DDL wait
+//	START TRANSACTION WITH CONSISTENT SNAPSHOT
+//	SHOW MASTER STATUS                   -- the position of the snapshot
+//	(the tables' columns are read)
+//	UNLOCK TABLES
+//	SELECT ... FROM each table           -- in the snapshot transaction
+//
+// Where the lock is not allowed (no RELOAD privilege) MariaDB's
+// binlog_snapshot_file and binlog_snapshot_position status give the
+// position of a consistent snapshot without it. Each table is truncated
+// first (a table re-snapshotted after its position was purged, or after a
+// DDL Floe follows by copying, ends up equal to MySQL), loaded without
+// positions, and then moved to the snapshot's position: its next commit
+// holds the whole copy. A table whose snapshot fails to commit is copied
+// again on the next run. A table capTable without a KeyedTable is opened
+// (created) here, from the schema read under the lock.
+func (r *run) snapshot(ctx context.Context, ts []*capTable) (int64, error) {
+	start := r.s.now()
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: connect: %w", err)
+	}
+	defer conn.Close() //nolint:errcheck // the snapshot is read-only
+	exec := func(q string) error {
+		qctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+		defer cancel()
+		_, err := conn.ExecContext(qctx, q)
+		return err
+	}
+	locked := true
+	if err := exec("FLUSH TABLES WITH READ LOCK"); err != nil {
+		var me *gomysql.MySQLError
+		if !errors.As(err, &me) || (me.Number != 1045 && me.Number != 1227) || r.flavor != FlavorMariaDB {
+			return 0, fmt.Errorf("snapshot: FLUSH TABLES WITH READ LOCK: %w", err)
+		}
+		r.log.Warn("snapshot without FLUSH TABLES WITH READ LOCK (no RELOAD privilege): using MariaDB's binlog_snapshot position", "err", err)
+		locked = false
+	}
+	unlock := func() {
+		if locked {
+			_ = exec("UNLOCK TABLES")
+			locked = false
+		}
+	}
+	defer unlock()
+	if err := exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	if err := exec("START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+		return 0, fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
+	}
+	defer func() { _ = exec("ROLLBACK") }()
+	var pos binlogPos
+	if locked {
+		pos, err = r.masterStatus(ctx, conn)
+	} else {
+		pos, err = r.snapshotStatus(ctx, conn)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	names := make([][2]string, len(ts))
+	for i, t := range ts {
+		names[i] = [2]string{t.db, t.tbl}
+	}
+	qctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+	defs, errs, err := describeTables(qctx, conn, names)
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	unlock()
+	r.log.Info("snapshot started", "tables", len(ts), "position", pos, "locked", r.s.now().Sub(start))
+
+	p := pos.encode()
+	var loaded []*capTable
+	for _, t := range ts {
+		def := defs[t.full]
+		if e := errs[t.full]; e != nil || def == nil {
+			if e == nil {
+				e = fmt.Errorf("table %s no longer exists", t.full)
+			}
+			if t.kt != nil && !t.halted {
+				if err := r.halt(ctx, t, fmt.Sprintf("snapshot of %s at %s: %v", t.full, pos, e)); err != nil {
+					return 0, err
+				}
+			} else {
+				r.log.Error("table not captured", "table", t.full, "err", e)
+				r.s.m.skipped.Inc()
+			}
+			continue
+		}
+		spec := def.spec(t.name)
+		if t.kt == nil {
+			kt, err := r.sink.OpenKeyed(ctx, spec, r.cfg.ID, r.keyedOptions())
+			if err != nil {
+				if ctx.Err() != nil {
+					return 0, err
+				}
+				r.log.Error("table not captured: its Iceberg table cannot be opened", "table", t.full, "iceberg_table", t.name, "err", err)
+				r.s.m.skipped.Inc()
+				continue
+			}
+			t.kt = kt
+			r.tables[t.full] = t
+		} else if err := t.kt.EnsureSchema(ctx, spec); err != nil {
+			if ctx.Err() != nil {
+				return 0, err
+			}
+			if herr := r.halt(ctx, t, fmt.Sprintf("snapshot of %s: its Iceberg table cannot take the MySQL schema: %v", t.full, err)); herr != nil {
+				return 0, herr
+			}
+			continue
+		}
+		t.resetBatch()
+		if err := t.kt.Truncate(nil); err != nil {
+			return 0, err
+		}
+		n, err := r.copyTable(ctx, conn, t, def, p)
+		if err != nil {
+			return 0, fmt.Errorf("snapshot of %s: %w", t.full, err)
+		}
+		r.log.Info("table copied", "table", t.full, "rows", n, "position", pos)
+		loaded = append(loaded, t)
+	}
+	// Dead letters of the copy become durable before the tables' commits.
+	if rec := r.dl.take(); rec != nil {
+		if err := r.sink.Write(writer.Batch{Table: r.dlTable, Source: r.cfg.ID, Record: rec,
+			Next: table.Positions{PartitionBinlog: p}}); err != nil {
+			return 0, err
+		}
+		if c, ok := r.sink.(committer); ok {
+			if err := c.Commit(ctx); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for _, t := range loaded {
+		if err := t.kt.Apply(writer.Changes{Next: table.Positions{PartitionBinlog: p}}); err != nil {
+			return 0, err
+		}
+		t.pos, t.applied = p, p
+	}
+	r.log.Info("snapshot done", "tables", len(loaded), "position", pos, "took", r.s.now().Sub(start))
+	return p, nil
+}
+
+// snapshotStatus is MariaDB's position of the current consistent snapshot.
+func (r *run) snapshotStatus(ctx context.Context, conn *sql.Conn) (binlogPos, error) {
+	qctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+	defer cancel()
+	rows, err := conn.QueryContext(qctx, "SHOW STATUS LIKE 'binlog_snapshot_%'")
+	if err != nil {
+		return binlogPos{}, err
+	}
+	defer rows.Close() //nolint:errcheck // read-only
+	var file string
+	off := -1
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return binlogPos{}, err
+		}
+		switch strings.ToLower(k) {
+		case "binlog_snapshot_file":
+			file = v
+		case "binlog_snapshot_position":
+			off, _ = atoi(v)
+		}
+	}
+	if file == "" || off < 0 {
+		return binlogPos{}, errors.New("no binlog_snapshot_file/position status")
+	}
+	seq, err := fileSeq(file)
+	if err != nil {
+		return binlogPos{}, err
+	}
+	r.binlog = file
+	return binlogPos{seq: seq, offset: uint32(off)}, nil
+}
+
+// quoteIdent quotes a MySQL identifier.
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// copyTable selects every row of t in the snapshot transaction and applies
+// them as upserts without positions.
+func (r *run) copyTable(ctx context.Context, conn *sql.Conn, t *capTable, def *tableDef, pos int64) (int64, error) {
+	byName := map[string]column{}
+	for _, c := range def.Columns {
+		byName[c.Name] = c
+	}
+	// One selected expression per Iceberg column MySQL has.
+	type sel struct {
+		target int
+		kind   kind
+	}
+	var sels []sel
+	var exprs []string
+	for i, tg := range t.targets {
+		c, ok := byName[tg.name]
+		if !ok {
+			continue
+		}
+		e := quoteIdent(c.Name)
+		if c.Kind == kFloat {
+			// A FLOAT's text form has 6 digits; as a double it is exact.
+			e = "CAST(" + e + " AS DOUBLE)"
+		}
+		sels = append(sels, sel{target: i, kind: c.Kind})
+		exprs = append(exprs, e)
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+quoteIdent(def.DB)+"."+quoteIdent(def.Name))
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close() //nolint:errcheck // read-only
+	raw := make([]sql.RawBytes, len(sels))
+	ptrs := make([]any, len(sels))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	vals := make([]value, len(t.targets))
+	colNames := make([]string, len(sels))
+	for i, s := range sels {
+		colNames[i] = t.targets[s.target].name
+	}
+	var n int64
+	now := r.s.now()
+	flushRows := func() error {
+		if t.rows == 0 {
+			return nil
+		}
+		rec := t.b.NewRecordBatch()
+		ops := t.ops
+		t.ops, t.rows = nil, 0
+		return t.kt.Apply(writer.Changes{Record: rec, Ops: ops})
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return n, err
+		}
+		for i := range vals {
+			vals[i] = value{}
+		}
+		var bad error
+		for i, s := range sels {
+			v := &vals[s.target]
+			if raw[i] == nil {
+				continue
+			}
+			if err := decodeText(raw[i], s.kind, v); err != nil {
+				bad = fmt.Errorf("column %s: %w", colNames[i], err)
+				break
+			}
+		}
+		if bad == nil {
+			for i := range t.targets {
+				if err := prepare(&vals[i], &t.targets[i]); err != nil {
+					bad = fmt.Errorf("column %s: %w", t.targets[i].name, err)
+					break
+				}
+			}
+		}
+		if bad != nil {
+			rowVals := make([]any, len(raw))
+			for i := range raw {
+				if raw[i] != nil {
+					rowVals[i] = string(raw[i])
+				}
+			}
+			r.dl.add(t.name, pos, nil, rawJSON(colNames, rowVals), "snapshot: "+bad.Error(), now)
+			r.s.m.deadLetters.WithLabelValues(t.name).Inc()
+			continue
+		}
+		for i := range t.targets {
+			appendValue(t.b.Field(i), &vals[i])
+		}
+		t.ops = append(t.ops, writer.OpUpsert)
+		t.rows++
+		n++
+		if t.rows >= snapshotBatchRows {
+			if err := flushRows(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, err
+	}
+	r.s.m.snapshotRows.WithLabelValues(t.name).Add(float64(n))
+	return n, flushRows()
+}
+
+// decodeText reads a value of the text protocol.
+func decodeText(b []byte, k kind, v *value) error {
+	switch k {
+	case kSigned:
+		n, ok := parseIntBytes(b)
+		if !ok {
+			return fmt.Errorf("not an integer: %q", b)
+		}
+		v.k, v.i = vInt, n
+	case kUnsigned:
+		n, ok := parseUintBytes(b)
+		if !ok {
+			return fmt.Errorf("not an unsigned integer: %q", b)
+		}
+		v.k, v.u = vUint, n
+	case kFloat, kDouble:
+		f, err := strconv.ParseFloat(string(b), 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", b)
+		}
+		v.k, v.f = vFloat, f
+	default:
+		v.k, v.b = vBytes, b
+	}
+	return nil
+}
+
+func parseUintBytes(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+func parseIntBytes(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	u, ok := parseUintBytes(b)
+	if !ok {
+		return 0, false
+	}
+	if neg {
+		if u > 1<<63 {
+			return 0, false
+		}
+		return -int64(u), true
+	}
+	if u > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(u), true
+}
