@@ -184,7 +184,7 @@ func newPField(pf iceberg.PartitionField, sc *iceberg.Schema, asc *arrow.Schema)
 	case iceberg.TruncateTransform:
 		fn, err := t.Transformer(srcType)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s on %s: %v", ErrUnsupported, pf.Transform, srcType, err)
+			return nil, fmt.Errorf("%w: %s on %s: %w", ErrUnsupported, pf.Transform, srcType, err)
 		}
 		f.resolve = fn
 	case iceberg.YearTransform, iceberg.MonthTransform, iceberg.DayTransform, iceberg.HourTransform:
@@ -208,7 +208,7 @@ func newPField(pf iceberg.PartitionField, sc *iceberg.Schema, asc *arrow.Schema)
 		// Year, month and day of a timestamp are those of its date.
 		fn, err := tt.Transformer(iceberg.PrimitiveTypes.Date)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s on %s: %v", ErrUnsupported, pf.Transform, srcType, err)
+			return nil, fmt.Errorf("%w: %s on %s: %w", ErrUnsupported, pf.Transform, srcType, err)
 		}
 		_, day := pf.Transform.(iceberg.DayTransform)
 		f.resolve = func(v any) any {
@@ -313,10 +313,10 @@ func (f *pfield) bindSource(t iceberg.Type, timeUnit int64) error {
 			}, nil
 		}
 	case iceberg.Int64Type, iceberg.TimeType, iceberg.TimestampType, iceberg.TimestampTzType:
-		switch {
-		case timeUnit == microsPerDay:
+		switch timeUnit {
+		case microsPerDay:
 			f.decode = func(c uint64) any { return iceberg.Date(int32(int64(c))) }
-		case timeUnit == microsPerHour:
+		case microsPerHour:
 			f.decode = func(c uint64) any { return int32(int64(c)) }
 		default:
 			switch t.(type) {

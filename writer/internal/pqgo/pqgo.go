@@ -249,10 +249,12 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 
 // pfile is one open data file.
 type pfile struct {
-	path   string
-	fw     iceio.FileWriter
-	cw     *countingWriter
-	pw     *parquet.Writer
+	path string
+	fw   iceio.FileWriter
+	cw   *countingWriter
+	// parquet.Writer is deprecated for writing Go values; pqgo writes
+	// column pages through it directly, which GenericWriter does not offer.
+	pw     *parquet.Writer //nolint:staticcheck // SA1019: see above
 	encs   []*colEnc
 	rows   int64
 	rgRows int64

@@ -899,12 +899,12 @@ func parquetLayout(t *testing.T, tbl *icetable.Table, df iceberg.DataFile) (node
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	rdr, err := file.NewParquetReader(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rdr.Close()
+	defer func() { _ = rdr.Close() }()
 	var walk func(n pqschema.Node, path string)
 	walk = func(n pqschema.Node, path string) {
 		if path != "" {

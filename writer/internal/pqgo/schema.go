@@ -1,6 +1,7 @@
 package pqgo
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -250,7 +251,7 @@ func (b *builder) node(f iceberg.NestedField, af arrow.Field, path []string, ste
 		}
 		n, err := leafNode(lf, af.Type)
 		if err != nil {
-			if err == errMismatch {
+			if errors.Is(err, errMismatch) {
 				return nil, mismatch()
 			}
 			return nil, fmt.Errorf("column %s: %w", where, err)
