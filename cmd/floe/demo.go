@@ -80,6 +80,10 @@ func runDemo(ctx context.Context, e *env, dir string, duration time.Duration) er
 		total += ci.Rows
 		fmt.Fprintf(out, row, ci.Table, ci.SnapshotID, ci.Rows, ci.Files, human(ci.Bytes), ci.Duration.Round(time.Millisecond))
 	}
+	aggSpec, stopAgg, err := demoStreaming(ctx, e, cat)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	runCtx, cancel := context.WithTimeout(ctx, duration)
 	err = source.Supervise(runCtx, cat, srcs, source.SuperviseOptions{
@@ -92,12 +96,18 @@ func runDemo(ctx context.Context, e *env, dir string, duration time.Duration) er
 		return err
 	}
 	fmt.Fprintf(out, "\n   %d rows committed in %s\n\n", total, time.Since(start).Round(time.Second))
+	if err := stopAgg(); err != nil {
+		return err
+	}
 
 	if err := demoCompact(ctx, e, cat, cfg); err != nil {
 		return err
 	}
 
 	if err := printEventSummary(ctx, out, cat); err != nil {
+		return err
+	}
+	if err := demoCompare(ctx, e, cat, aggSpec); err != nil {
 		return err
 	}
 
@@ -107,6 +117,8 @@ func runDemo(ctx context.Context, e *env, dir string, duration time.Duration) er
    go run ./cmd/floe table -config %[1]s list
    go run ./cmd/floe table -config %[1]s snapshots ods.events
    go run ./cmd/floe table -config %[1]s files ods.events
+   go run ./cmd/floe read  -config %[1]s dws.pv_uv_hourly
+   go run ./cmd/floe read  -config %[1]s -where "event_type = 'pay'" -columns event_id,city,amount ods.events
    PyIceberg:  from pyiceberg.catalog.sql import SqlCatalog
                cat = SqlCatalog("floe", uri="sqlite:///%[2]s/catalog.db", warehouse="file://%[2]s/warehouse")
                cat.load_table("ods.events").scan().to_arrow()
@@ -265,6 +277,7 @@ func printEventSummary(ctx context.Context, out io.Writer, cat icecat.Catalog) e
 		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", t, a.pv, a.gmv.ToString(scale))
 	}
 	fmt.Fprintf(tw, "total\t%d\t\t\n", pv)
+	fmt.Fprintln(tw)
 	return tw.Flush()
 }
 

@@ -38,7 +38,8 @@ func commands() []command {
 		{"table", "list, describe, snapshots, files of a table", registerTable},
 		{"compact", "rewrite small files, expire snapshots, remove orphans (daemon)", registerCompact},
 		{"read", "read a table's rows or changes", registerRead},
-		{"demo", "generator → ingest → compact → summary on a local warehouse", registerDemo},
+		{"aggregate", "aggregate a table into a summary table, streaming or backfill", registerAggregate},
+		{"demo", "generator → ingest → compact → aggregate on a local warehouse", registerDemo},
 	}
 }
 

@@ -1,0 +1,207 @@
+package aggregate
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/floe-lake/floe/reader"
+)
+
+// batchState is the scratch space of folding batches into a groupTable,
+// reused between batches. One per goroutine.
+type batchState struct {
+	s      scratch
+	gids   []int32
+	times  []int64
+	signs  []int8
+	key    []byte
+	dimBuf []byte
+	dimOff []int
+}
+
+// column returns the column named name of rec.
+func column(rec arrow.RecordBatch, name string) (arrow.Array, error) {
+	idx := rec.Schema().FieldIndices(name)
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("batch has no column %q", name)
+	}
+	return rec.Column(idx[0]), nil
+}
+
+// micros converts a timestamp column to microseconds since the epoch.
+func micros(a *array.Timestamp, out []int64) []int64 {
+	out = out[:0]
+	unit := a.DataType().(*arrow.TimestampType).Unit
+	for _, v := range a.TimestampValues() {
+		t := int64(v)
+		switch unit {
+		case arrow.Second:
+			t *= 1e6
+		case arrow.Millisecond:
+			t *= 1e3
+		case arrow.Nanosecond:
+			t = floorDiv(t, 1e3)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// addBatch folds a batch of source rows (the plan's columns, and in a
+// changelog read the _change_type column) into t: each row into every
+// window that contains its event time, whose start keep accepts (all when
+// keep is nil). Rows with a null event time belong to no window and are
+// skipped. It returns the number of rows read.
+func (p *plan) addBatch(t *groupTable, rec arrow.RecordBatch, keep func(ws int64) bool, st *batchState) (int64, error) {
+	n := int(rec.NumRows())
+	if n == 0 {
+		return 0, nil
+	}
+	tcol, err := column(rec, p.spec.Time)
+	if err != nil {
+		return 0, err
+	}
+	ts, ok := tcol.(*array.Timestamp)
+	if !ok {
+		return 0, fmt.Errorf("time column %q is an Arrow %s, not a timestamp", p.spec.Time, tcol.DataType())
+	}
+	st.times = micros(ts, st.times)
+	timeNulls := ts.NullN() > 0
+
+	// Deletes from a changelog read.
+	signs := st.signs[:0]
+	if idx := rec.Schema().FieldIndices(reader.ColChangeType); len(idx) > 0 {
+		ct, ok := rec.Column(idx[0]).(*array.String)
+		if !ok {
+			return 0, fmt.Errorf("column %s is not a string column", reader.ColChangeType)
+		}
+		deletes := false
+		for i := range n {
+			if ct.Value(i) == reader.ChangeDelete {
+				deletes = true
+				break
+			}
+		}
+		if deletes {
+			if !p.retractable {
+				return 0, p.notRetractable()
+			}
+			for i := range n {
+				if ct.Value(i) == reader.ChangeDelete {
+					signs = append(signs, -1)
+				} else {
+					signs = append(signs, 1)
+				}
+			}
+		}
+	}
+	st.signs = signs
+	if len(signs) == 0 {
+		signs = nil
+	}
+
+	// Views of the dimension and measure columns.
+	views := map[string]*colView{}
+	defer func() {
+		for _, v := range views {
+			st.s.release(v)
+		}
+	}()
+	view := func(name string, k valueKind) (*colView, error) {
+		if v, ok := views[name]; ok {
+			return v, nil
+		}
+		a, err := column(rec, name)
+		if err != nil {
+			return nil, err
+		}
+		v, err := newColView(a, k, &st.s)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", name, err)
+		}
+		views[name] = v
+		return v, nil
+	}
+	dimViews := make([]*colView, len(p.dims))
+	for i, d := range p.dims {
+		if dimViews[i], err = view(d.name, d.kind); err != nil {
+			return 0, err
+		}
+	}
+	measViews := make([]*colView, len(p.measures))
+	for i, m := range p.measures {
+		if m.Column == "" {
+			continue
+		}
+		if measViews[i], err = view(m.Column, m.kind); err != nil {
+			return 0, err
+		}
+	}
+
+	// Each row's dimension key part, once for all its windows.
+	st.dimBuf, st.dimOff = st.dimBuf[:0], append(st.dimOff[:0], 0)
+	for i := range n {
+		for _, v := range dimViews {
+			st.dimBuf = appendDim(st.dimBuf, v, i)
+		}
+		st.dimOff = append(st.dimOff, len(st.dimBuf))
+	}
+
+	if cap(st.gids) < n {
+		st.gids = make([]int32, n)
+	}
+	gids := st.gids[:n]
+	for k := range p.nWin {
+		for i := range n {
+			if timeNulls && ts.IsNull(i) {
+				gids[i] = -1
+				continue
+			}
+			ws := p.windowStart(st.times[i], k)
+			if keep != nil && !keep(ws) {
+				gids[i] = -1
+				continue
+			}
+			st.key = appendWindow(st.key[:0], ws)
+			st.key = append(st.key, st.dimBuf[st.dimOff[i]:st.dimOff[i+1]]...)
+			g := t.lookup(st.key)
+			gids[i] = g
+			t.rows[g] += sign(signs, i)
+		}
+		t.sync()
+		for m, a := range t.accs {
+			if err := a.update(gids, measViews[m], signs, &st.s); err != nil {
+				if errors.Is(err, ErrNotRetractable) {
+					return 0, p.notRetractable()
+				}
+				return 0, fmt.Errorf("measure %s: %w", p.measures[m].Name, err)
+			}
+		}
+	}
+	return int64(n), nil
+}
+
+// windowStart is the start of the k-th window (0 ≤ k < nWin) holding
+// event time t (µs): windows start every slide, aligned to the epoch, and
+// the k-th starts k slides before the last one starting at or before t.
+func (p *plan) windowStart(t int64, k int) int64 {
+	return floorDiv(t, p.slide)*p.slide - int64(k)*p.slide
+}
+
+// notRetractable is the error for deleted rows reaching measures that
+// cannot take them back.
+func (p *plan) notRetractable() error {
+	var names []string
+	for _, m := range p.measures {
+		if !m.Fn.Retractable() {
+			names = append(names, fmt.Sprintf("%s (%s)", m.Name, m.Fn))
+		}
+	}
+	return fmt.Errorf("aggregate %s: source %s deleted rows, which measures %s cannot retract: %w; "+
+		"use only count, sum and avg on a table with deletes, or rebuild the affected windows with a backfill",
+		p.spec.Name, p.spec.Source, strings.Join(names, ", "), ErrNotRetractable)
+}

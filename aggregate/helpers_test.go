@@ -1,0 +1,202 @@
+package aggregate
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	icecat "github.com/apache/iceberg-go/catalog"
+
+	"github.com/floe-lake/floe/reader"
+	"github.com/floe-lake/floe/source/gen"
+	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// exampleSpec loads a spec shipped in examples/aggregate.
+func exampleSpec(t testing.TB, file string) Spec {
+	t.Helper()
+	s, err := LoadSpec(filepath.Join("..", "examples", "aggregate", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// genConfig is a small generator run: one partition of rows offsets,
+// starting at 00:40 so that event time crosses hours, with 10 % of events
+// up to 2 h late (into the previous day).
+func genConfig(rows int64) gen.Config {
+	c := gen.DefaultConfig()
+	c.Seed = 11
+	c.Partitions = 1
+	c.RowsPerPartition = rows
+	c.BatchRows = 4096
+	c.LateFraction = 0.1
+	c.BadFraction = 0
+	c.StartTime = time.Date(2026, 3, 1, 0, 40, 0, 0, time.UTC)
+	return c
+}
+
+// ensureGenTables creates the generator's tables.
+func ensureGenTables(t testing.TB, cat icecat.Catalog, cfg gen.Config) {
+	t.Helper()
+	g, err := gen.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range g.Specs() {
+		if _, err := table.Ensure(context.Background(), cat, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// generate runs the generator to its end through a writer that commits
+// every commitRows rows per table, and returns the number of snapshots of
+// the events table.
+func generate(ctx context.Context, cat icecat.Catalog, cfg gen.Config, commitRows int64) error {
+	g, err := gen.New(cfg)
+	if err != nil {
+		return err
+	}
+	wcfg := writer.Config{CommitInterval: time.Hour, CommitRows: commitRows}
+	wcfg.ApplyDefaults()
+	w := writer.New(cat, wcfg, writer.Options{Logger: quietLogger()})
+	if err := g.Run(ctx, w); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close(ctx)
+}
+
+// tableRows reads every row of a table as strings, sorted: one string per
+// row, every column (or cols).
+func tableRows(t testing.TB, cat icecat.Catalog, name string, cols ...string) []string {
+	t.Helper()
+	r, err := reader.New(cat, name, reader.Config{Logger: quietLogger(), Columns: cols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Snapshot(context.Background(), reader.At{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rec, err := range st.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, recordRows(rec)...)
+		rec.Release()
+	}
+	slices.Sort(out)
+	return out
+}
+
+func recordRows(rec arrow.RecordBatch) []string {
+	var out []string
+	var b strings.Builder
+	for i := range int(rec.NumRows()) {
+		b.Reset()
+		for c, col := range rec.Columns() {
+			if c > 0 {
+				b.WriteString(" | ")
+			}
+			b.WriteString(rec.Schema().Field(c).Name)
+			b.WriteByte('=')
+			switch {
+			case col.IsNull(i):
+				b.WriteString("null")
+			default:
+				if bin, ok := col.(*array.Binary); ok {
+					b.WriteString(hex.EncodeToString(bin.Value(i)))
+				} else {
+					b.WriteString(col.ValueStr(i))
+				}
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// tableColumns reads named columns of every row: one map per row.
+func tableColumns(t testing.TB, cat icecat.Catalog, name string, cols ...string) []map[string]any {
+	t.Helper()
+	r, err := reader.New(cat, name, reader.Config{Logger: quietLogger(), Columns: cols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Snapshot(context.Background(), reader.At{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for rec, err := range st.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range int(rec.NumRows()) {
+			m := map[string]any{}
+			for c, col := range rec.Columns() {
+				name := rec.Schema().Field(c).Name
+				if col.IsNull(i) {
+					m[name] = nil
+					continue
+				}
+				switch a := col.(type) {
+				case *array.Int64:
+					m[name] = a.Value(i)
+				case *array.Int32:
+					m[name] = int64(a.Value(i))
+				case *array.String:
+					m[name] = a.Value(i)
+				case *array.Timestamp:
+					m[name] = int64(a.Value(i))
+				default:
+					m[name] = col.ValueStr(i)
+				}
+			}
+			out = append(out, m)
+		}
+		rec.Release()
+	}
+	return out
+}
+
+// diffRows describes the first differences of two sorted row lists.
+func diffRows(a, b []string) string {
+	var out []string
+	i, j := 0, 0
+	for (i < len(a) || j < len(b)) && len(out) < 6 {
+		switch {
+		case j >= len(b) || (i < len(a) && a[i] < b[j]):
+			out = append(out, "- "+a[i])
+			i++
+		case i >= len(a) || a[i] > b[j]:
+			out = append(out, "+ "+b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return fmt.Sprintf("%d vs %d rows; first differences:\n%s", len(a), len(b), strings.Join(out, "\n"))
+}
+
+// withOutput is s writing to another table.
+func withOutput(s Spec, out string) Spec {
+	s.Output = out
+	return s
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	icecat "github.com/apache/iceberg-go/catalog"
+
+	"github.com/floe-lake/floe/aggregate"
+)
+
+// aggregationRun is how runAggregationWith runs a spec.
+type aggregationRun struct {
+	// mode: follow (stream until interrupted), once (stream up to the
+	// source's current snapshot, then return) or backfill.
+	mode string
+	// backfill selects the windows and source snapshot of a backfill.
+	backfill aggregate.BackfillOptions
+	// options tune the aggregator; Logger defaults to the env's.
+	options aggregate.Options
+}
+
+func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+	cfgPath := configFlag(fs)
+	specPath := fs.String("spec", "", "aggregation spec file (YAML; see examples/aggregate); required")
+	follow := fs.Bool("follow", false, "stream: aggregate the source's changes as they are committed, until interrupted")
+	once := fs.Bool("once", false, "stream up to the source's current snapshot, then exit")
+	backfill := fs.Bool("backfill", false, "batch: recompute the spec over a source snapshot and replace the output's rows")
+	from := fs.String("from", "", "with --backfill: rebuild windows starting at or after this time (RFC 3339 or YYYY-MM-DD), widened to the output's partition")
+	to := fs.String("to", "", "with --backfill: rebuild windows starting before this time (RFC 3339 or YYYY-MM-DD), widened to the output's partition")
+	snapshot := fs.Int64("snapshot", 0, "with --backfill: the source snapshot to read (default: the current one; for --from/--to, the one the output's cursor holds)")
+	output := fs.String("output", "", "write to this table instead of the spec's output")
+	poll := fs.Duration("poll-interval", time.Second, "how often a caught-up stream polls the source")
+	maxDelay := fs.Duration("max-batch-delay", 2*time.Second, "streaming: commit a batch at most this long after its first change")
+	maxRows := fs.Int64("max-batch-rows", 1_000_000, "streaming: commit a batch once it holds this many source rows")
+	concurrency := fs.Int("concurrency", 0, "source files read (and backfill workers) in parallel (default: min(GOMAXPROCS, 8))")
+	return func(ctx context.Context, e *env, args []string) error {
+		if len(args) > 0 {
+			return usageError{fmt.Errorf("unexpected arguments %q", args)}
+		}
+		if *specPath == "" {
+			return usageError{errors.New("--spec: required")}
+		}
+		run := aggregationRun{options: aggregate.Options{
+			PollInterval: *poll, MaxBatchDelay: *maxDelay, MaxBatchRows: *maxRows, Concurrency: *concurrency,
+		}}
+		n := 0
+		for _, m := range []struct {
+			set  bool
+			name string
+		}{{*follow, "follow"}, {*once, "once"}, {*backfill, "backfill"}} {
+			if m.set {
+				run.mode = m.name
+				n++
+			}
+		}
+		if n != 1 {
+			return usageError{errors.New("want exactly one of --follow, --once and --backfill")}
+		}
+		if run.mode != "backfill" && (*from != "" || *to != "" || *snapshot != 0) {
+			return usageError{errors.New("--from, --to and --snapshot go with --backfill")}
+		}
+		var err error
+		if run.backfill.From, err = parseTimeFlag("--from", *from); err != nil {
+			return usageError{err}
+		}
+		if run.backfill.To, err = parseTimeFlag("--to", *to); err != nil {
+			return usageError{err}
+		}
+		run.backfill.SnapshotID = *snapshot
+		spec, err := aggregate.LoadSpec(*specPath)
+		if err != nil {
+			return usageError{err}
+		}
+		if *output != "" {
+			spec.Output = *output
+			if err := spec.Validate(); err != nil {
+				return usageError{err}
+			}
+		}
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		cat, err := openCatalog(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		hooks, err := faultHooks(os.Getenv("FLOE_CRASH"), e.log)
+		if err != nil {
+			return usageError{err}
+		}
+		if h := hooks.BeforeCommit; h != nil {
+			run.options.Hooks.BeforeCommit = func() { h(spec.Output) }
+		}
+		if h := hooks.AfterCommit; h != nil {
+			run.options.Hooks.AfterCommit = func() { h(spec.Output) }
+		}
+		return runAggregationWith(ctx, e, cat, spec, run)
+	}
+}
+
+// parseTimeFlag parses an RFC 3339 time or a date (UTC midnight); empty is
+// the zero time.
+func parseTimeFlag(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time (2026-01-01T00:00:00Z) or a date (2026-01-01)", name, v)
+}
+
+// runAggregation runs one aggregation spec against cat: mode "follow"
+// streams the source's changes into the spec's output until ctx is
+// cancelled, "once" streams up to the source's current snapshot and
+// returns, "backfill" recomputes the whole output from the source's
+// current snapshot. It prints a summary line to e.stdout (per commit when
+// following).
+func runAggregation(ctx context.Context, e *env, cat icecat.Catalog, spec aggregate.Spec, mode string) error {
+	return runAggregationWith(ctx, e, cat, spec, aggregationRun{mode: mode})
+}
+
+func runAggregationWith(ctx context.Context, e *env, cat icecat.Catalog, spec aggregate.Spec, run aggregationRun) error {
+	switch run.mode {
+	case "follow", "once", "backfill":
+	default:
+		return usageError{fmt.Errorf("aggregation mode %q: want follow, once or backfill", run.mode)}
+	}
+	opts := run.options
+	if opts.Logger == nil {
+		opts.Logger = e.log
+	}
+	log := opts.Logger.With("aggregate", spec.Name)
+	if run.mode == "follow" {
+		next := opts.OnCommit
+		opts.OnCommit = func(ci aggregate.CommitInfo) {
+			log.Info("committed", "kind", ci.Kind, "cursor", ci.Cursor, "changes", ci.Changes,
+				"source_rows", ci.SourceRows, "groups", ci.Groups, "partitions", ci.Partitions,
+				"snapshot", ci.SnapshotID, "duration", ci.Duration.Round(time.Millisecond))
+			if next != nil {
+				next(ci)
+			}
+		}
+	}
+	a, err := aggregate.New(ctx, cat, spec, opts)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var res aggregate.Result
+	switch run.mode {
+	case "follow":
+		log.Info("following", "source", spec.Source, "output", spec.Output)
+		err = a.Follow(ctx)
+		log.Info("stopped", "err", err)
+		return err
+	case "once":
+		res, err = a.CatchUp(ctx)
+	default:
+		res, err = a.Backfill(ctx, run.backfill)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s (%s): %s → %s at source snapshot %d: %d source rows, %d groups written in %d commits, %s\n",
+		spec.Name, run.mode, spec.Source, spec.Output, res.Cursor, res.SourceRows, res.Groups, res.Commits,
+		time.Since(start).Round(time.Millisecond))
+	return nil
+}
