@@ -31,6 +31,9 @@ type SuperviseOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	// CloseTimeout bounds the final commit on shutdown. Default: 1m.
 	CloseTimeout time.Duration
+	// Now is the clock that times runs for the backoff reset. Default:
+	// time.Now.
+	Now func() time.Time
 }
 
 // healthyRun is how long a run must last for its failure to count as the
@@ -57,6 +60,9 @@ func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o Supervi
 	if o.CloseTimeout == 0 {
 		o.CloseTimeout = time.Minute
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.WriterOptions.Logger == nil {
 		o.WriterOptions.Logger = o.Logger
 	}
@@ -78,11 +84,11 @@ func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o Supervi
 	failures := 0
 	for {
 		w := writer.New(cat, o.Writer, o.WriterOptions)
-		started := time.Now()
+		started := o.Now()
 		err := runAll(ctx, w, srcs)
 		// A run that stayed healthy for a while starts the backoff over: a
 		// daemon that rebalances once an hour must not wait 30 s each time.
-		if time.Since(started) > healthyRun {
+		if o.Now().Sub(started) > healthyRun {
 			failures = 0
 		}
 		if err == nil || ctx.Err() != nil {

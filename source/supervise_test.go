@@ -1,0 +1,132 @@
+package source_test
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/internal/tabletest"
+	"github.com/floe-lake/floe/source"
+	"github.com/floe-lake/floe/source/gen"
+	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
+)
+
+// dying wraps a source and fails its first run after the sink has taken
+// some batches, as a source whose broker connection drops would.
+type dying struct {
+	source.Source
+	runs atomic.Int32
+}
+
+type countingSink struct {
+	writer.Sink
+	n *atomic.Int32
+}
+
+func (s countingSink) Write(b writer.Batch) error {
+	s.n.Add(1)
+	return s.Sink.Write(b)
+}
+
+var errSourceDied = errors.New("source died")
+
+func (d *dying) Run(ctx context.Context, sink writer.Sink) error {
+	if d.runs.Add(1) > 1 {
+		return d.Source.Run(ctx, sink)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var n atomic.Int32
+	done := make(chan error, 1)
+	go func() { done <- d.Source.Run(ctx, countingSink{sink, &n}) }()
+	for n.Load() < 20 {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel(errSourceDied)
+	<-done
+	return errSourceDied
+}
+
+// TestSuperviseRestartsFromTablePositions fails the pipeline twice — a
+// source that dies with rows buffered, and commits that fail with an
+// unknown outcome until the commit deadline passes — and checks that
+// Supervise restarts it from the tables' positions until the finite
+// generator stream is in the table exactly once.
+func TestSuperviseRestartsFromTablePositions(t *testing.T) {
+	ctx := context.Background()
+	base := tabletest.OpenSQLite(t)
+	var failCommits atomic.Bool
+	failCommits.Store(true)
+	cat := &tabletest.FaultCatalog{Catalog: base, Before: func(int) error {
+		if failCommits.Load() {
+			return tabletest.ErrInjected
+		}
+		return nil
+	}}
+	cfg := gen.DefaultConfig()
+	cfg.Partitions, cfg.RowsPerPartition, cfg.BatchRows = 2, 20000, 500
+	cfg.OrdersTable, cfg.BadFraction = "", 0
+	cfg.Rate = 20000 // two seconds of stream: the commit faults land mid-stream
+	g, err := gen.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range g.Specs() {
+		if _, err := table.Ensure(ctx, base, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := &dying{Source: g}
+	// Commits fail for the first second: longer than the commit deadline,
+	// so the writer fails and the pipeline restarts at least once more.
+	time.AfterFunc(time.Second, func() { failCommits.Store(false) })
+	err = source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
+		Writer:     writer.Config{CommitInterval: 100 * time.Millisecond, CommitTimeout: 300 * time.Millisecond, MemoryBudget: 8 << 20},
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs := src.runs.Load(); runs < 3 {
+		t.Fatalf("the source ran %d times; want a restart after the source died and after the failed commits", runs)
+	}
+
+	ident, _ := table.ParseIdent(cfg.EventsTable)
+	tbl, err := base.LoadTable(ctx, ident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs, err := tbl.Scan(icetable.WithSelectedFields("event_id")).ToArrowRecords(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rec, err := range recs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
+		rec.Release()
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	want := int(cfg.Partitions) * int(cfg.RowsPerPartition)
+	if len(ids) != want {
+		t.Fatalf("table holds %d events, want %d", len(ids), want)
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			t.Fatalf("event %d is in the table twice", ids[i])
+		}
+	}
+}
