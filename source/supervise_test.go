@@ -23,6 +23,9 @@ import (
 type dying struct {
 	source.Source
 	runs atomic.Int32
+	// failCommits is set while the second run is on, and cleared when
+	// the third starts.
+	failCommits *atomic.Bool
 }
 
 type countingSink struct {
@@ -38,7 +41,13 @@ func (s countingSink) Write(b writer.Batch) error {
 var errSourceDied = errors.New("source died")
 
 func (d *dying) Run(ctx context.Context, sink writer.Sink) error {
-	if d.runs.Add(1) > 1 {
+	switch d.runs.Add(1) {
+	case 1:
+	case 2:
+		d.failCommits.Store(true)
+		return d.Source.Run(ctx, sink)
+	default:
+		d.failCommits.Store(false)
 		return d.Source.Run(ctx, sink)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -54,7 +63,9 @@ func (d *dying) Run(ctx context.Context, sink writer.Sink) error {
 		}
 	}
 	cancel(errSourceDied)
-	<-done
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
 	return errSourceDied
 }
 
@@ -67,7 +78,6 @@ func TestSuperviseRestartsFromTablePositions(t *testing.T) {
 	ctx := context.Background()
 	base := tabletest.OpenSQLite(t)
 	var failCommits atomic.Bool
-	failCommits.Store(true)
 	cat := &tabletest.FaultCatalog{Catalog: base, Before: func(int) error {
 		if failCommits.Load() {
 			return tabletest.ErrInjected
@@ -77,7 +87,7 @@ func TestSuperviseRestartsFromTablePositions(t *testing.T) {
 	cfg := gen.DefaultConfig()
 	cfg.Partitions, cfg.RowsPerPartition, cfg.BatchRows = 2, 20000, 500
 	cfg.OrdersTable, cfg.BadFraction = "", 0
-	cfg.Rate = 20000 // two seconds of stream: the commit faults land mid-stream
+	cfg.Rate = 20000 // two seconds of stream: the second run commits mid-stream
 	g, err := gen.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -87,10 +97,9 @@ func TestSuperviseRestartsFromTablePositions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	src := &dying{Source: g}
-	// Commits fail for the first second: longer than the commit deadline,
-	// so the writer fails and the pipeline restarts at least once more.
-	time.AfterFunc(time.Second, func() { failCommits.Store(false) })
+	// The second run's commits all fail past the commit deadline, so the
+	// writer fails and the pipeline restarts once more.
+	src := &dying{Source: g, failCommits: &failCommits}
 	err = source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
 		Writer:     writer.Config{CommitInterval: 100 * time.Millisecond, CommitTimeout: 300 * time.Millisecond, MemoryBudget: 8 << 20},
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
