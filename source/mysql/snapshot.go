@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
 
@@ -101,7 +102,7 @@ func (r *run) snapshot(ctx context.Context, ts []*capTable) (int64, error) {
 		def := defs[t.full]
 		if e := errs[t.full]; e != nil || def == nil {
 			if e == nil {
-				e = fmt.Errorf("table %s no longer exists", t.full)
+				e = fmt.Errorf("table %s no longer exists%s", t.full, warnings(ctx, conn, r.cfg.ConnectTimeout))
 			}
 			if t.kt != nil && !t.halted {
 				if err := r.halt(ctx, t, fmt.Sprintf("snapshot of %s at %s: %v", t.full, pos, e)); err != nil {
@@ -166,6 +167,31 @@ func (r *run) snapshot(ctx context.Context, ts []*capTable) (int64, error) {
 	}
 	r.log.Info("snapshot done", "tables", len(loaded), "position", pos, "took", r.s.now().Sub(start))
 	return p, nil
+}
+
+// warnings returns the server's warnings for the last statement on conn,
+// as ": w1; w2", or "" when there are none: information_schema skips a
+// table it cannot open with only a warning.
+func warnings(ctx context.Context, conn *sql.Conn, timeout time.Duration) string {
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rows, err := conn.QueryContext(qctx, "SHOW WARNINGS")
+	if err != nil {
+		return ""
+	}
+	defer rows.Close() //nolint:errcheck // read-only
+	var ws []string
+	for rows.Next() {
+		var level, msg string
+		var code int
+		if rows.Scan(&level, &code, &msg) == nil {
+			ws = append(ws, fmt.Sprintf("%s %d: %s", level, code, msg))
+		}
+	}
+	if len(ws) == 0 {
+		return ""
+	}
+	return " (information_schema warned: " + strings.Join(ws, "; ") + ")"
 }
 
 // snapshotStatus is MariaDB's position of the current consistent snapshot.

@@ -267,8 +267,45 @@ func (r *run) addTable(ctx context.Context, db, tbl string) error {
 		}
 	}
 	r.log.Info("new table to capture", "table", t.full, "iceberg_table", t.name)
+	if err := r.awaitVisible(ctx, t, newTableVisibleWait); err != nil {
+		return err
+	}
 	_, err := r.snapshot(ctx, []*capTable{t})
 	return err
+}
+
+// newTableVisibleWait bounds how long a table whose CREATE TABLE is in the
+// binlog may stay invisible to information_schema.
+const newTableVisibleWait = 5 * time.Second
+
+// awaitVisible waits until information_schema describes t. Under load
+// MariaDB can send a CREATE TABLE's binlog event a moment before
+// information_schema lists the table (seen in CI: the snapshot that
+// followed found no columns and the new table was never captured). A
+// table that stays invisible was dropped or renamed again, which later
+// statements of the binlog say; the snapshot then logs it as not captured.
+func (r *run) awaitVisible(ctx context.Context, t *capTable, wait time.Duration) error {
+	deadline := r.s.now().Add(wait)
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+		qctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+		defs, errs, err := describeTables(qctx, r.db, [][2]string{{t.db, t.tbl}})
+		cancel()
+		if err == nil && (defs[t.full] != nil || errs[t.full] != nil) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !r.s.now().Before(deadline) {
+			r.log.Warn("new table not visible in information_schema", "table", t.full, "waited", wait, "err", err)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 // alter follows an ALTER TABLE of a captured table: adds, drops and
