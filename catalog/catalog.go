@@ -233,6 +233,13 @@ func Open(ctx context.Context, cfg Config) (icecat.Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s catalog %s: %w", cfg.Type, redact(cfg.URI), err)
 	}
+	if cfg.IsS3() {
+		awscfg, err := sharedAWSConfig(ctx, props)
+		if err != nil {
+			return nil, err
+		}
+		cat = withAWS(cat, awscfg)
+	}
 	return cat, nil
 }
 
