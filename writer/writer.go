@@ -397,7 +397,7 @@ func (w *Writer) flushLocked(ctx context.Context, ts *tableState) error {
 	}
 	if len(recs) > 0 {
 		start := w.opts.Now()
-		files, err := writeFiles(ctx, ts, recs)
+		files, err := writeFiles(ctx, ts, recs, pqgo.Options{ZstdLevel: w.cfg.ZstdLevel})
 		release()
 		if err != nil {
 			err = fmt.Errorf("write data files for %s: %w", ts.name, err)
@@ -432,9 +432,9 @@ func (w *Writer) flushLocked(ctx context.Context, ts *tableState) error {
 // CPU-second of iceberg-go's pqarrow path, measured in
 // BenchmarkPqgoWrite) where it supports the table, and iceberg-go's
 // WriteRecords otherwise.
-func writeFiles(ctx context.Context, ts *tableState, recs []arrow.RecordBatch) ([]iceberg.DataFile, error) {
+func writeFiles(ctx context.Context, ts *tableState, recs []arrow.RecordBatch, opts pqgo.Options) ([]iceberg.DataFile, error) {
 	if ts.pqgo {
-		files, err := pqgo.Write(ctx, ts.tbl, ts.schema, recs, pqgo.Options{})
+		files, err := pqgo.Write(ctx, ts.tbl, ts.schema, recs, opts)
 		if !errors.Is(err, pqgo.ErrUnsupported) {
 			for _, r := range recs {
 				r.Release()
@@ -620,7 +620,10 @@ func (w *Writer) stopLoop() {
 	<-w.stopped
 }
 
-// recordSize is the bytes held by a record's buffers.
+// recordSize is the bytes held by a record's buffers: their capacity, not
+// their length. Builders reserve ahead (the generator's string columns by
+// their longest value), and counting lengths let the memory budget
+// undercount what was allocated by a fifth.
 func recordSize(r arrow.RecordBatch) int64 {
 	var n int64
 	for _, c := range r.Columns() {
@@ -633,7 +636,7 @@ func dataSize(d arrow.ArrayData) int64 {
 	var n int64
 	for _, b := range d.Buffers() {
 		if b != nil {
-			n += int64(b.Len())
+			n += int64(max(b.Len(), b.Cap()))
 		}
 	}
 	for _, c := range d.Children() {

@@ -270,14 +270,15 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop
 	}, nil
 }
 
-// setMemoryLimit sets a soft Go memory limit from the writer's budget when
-// GOMEMLIMIT is unset, so the garbage collector works before RSS grows past
-// about twice the budget.
+// setMemoryLimit sets the writer's soft Go memory limit
+// (writer.Config.MemoryLimit) when GOMEMLIMIT is unset, so the garbage
+// collector works before RSS grows past the budget and the encoder's needs.
 func setMemoryLimit(cfg writer.Config, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	limit := int64(cfg.MemoryBudget)*2 + 128<<20
+	cfg.ApplyDefaults()
+	limit := cfg.MemoryLimit()
 	debug.SetMemoryLimit(limit)
 	log.Debug("memory limit set", "bytes", limit)
 }

@@ -9,7 +9,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
+	"github.com/klauspost/compress/zstd"
+	pqzstd "github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
@@ -98,3 +102,58 @@ func TestFastValues(t *testing.T) {
 }
 
 func decimalOf(v int64) decimal128.Num { return decimal128.FromI64(v) }
+
+// TestZstdLevel: the table's write.parquet.compression-level wins; where
+// it is unset, Options.ZstdLevel applies, and without one zstd's default.
+func TestZstdLevel(t *testing.T) {
+	cases := []struct {
+		props iceberg.Properties
+		opt   int
+		want  zstd.EncoderLevel
+	}{
+		{iceberg.Properties{}, 0, pqzstd.DefaultLevel},
+		{iceberg.Properties{}, 1, zstd.SpeedFastest},
+		{iceberg.Properties{propCodecLevel: "3"}, 1, zstd.SpeedDefault},
+		{iceberg.Properties{propCodecLevel: "1"}, 9, zstd.SpeedFastest},
+		{iceberg.Properties{propCodecLevel: "-1"}, 0, pqzstd.DefaultLevel},
+	}
+	for _, c := range cases {
+		c.props[propCodec] = "zstd"
+		codec, err := codecFor(c.props, c.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := codec.(*zstdCodec).level; got != c.want {
+			t.Errorf("%v with ZstdLevel %d: level %v, want %v", c.props, c.opt, got, c.want)
+		}
+	}
+	if c, err := codecFor(iceberg.Properties{propCodec: "snappy"}, 1); err != nil || c.CompressionCodec() != format.Snappy {
+		t.Errorf("snappy table with ZstdLevel 1: %v, %v", c, err)
+	}
+}
+
+// TestZstdCodecSameBytes: Floe's zstd codec writes the bytes parquet-go's
+// codec writes, at every level, with encoders reused across calls.
+func TestZstdCodecSameBytes(t *testing.T) {
+	src := bytes.Repeat([]byte("floe,page_view,https://shop.example/p/42,"), 5000)
+	for _, l := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression} {
+		ours, theirs := zstdFor(l), &pqzstd.Codec{Level: l}
+		for i := range 3 {
+			a, err := ours.Encode(nil, src[:len(src)-i*1000])
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := theirs.Encode(nil, src[:len(src)-i*1000])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a, b) {
+				t.Fatalf("level %v, call %d: %d bytes, parquet-go's codec %d, and they differ", l, i, len(a), len(b))
+			}
+			back, err := ours.Decode(nil, a)
+			if err != nil || !bytes.Equal(back, src[:len(src)-i*1000]) {
+				t.Fatalf("level %v: round trip failed: %v", l, err)
+			}
+		}
+	}
+}

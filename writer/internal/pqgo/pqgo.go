@@ -60,6 +60,10 @@ type Options struct {
 	// synchronisation points (file-size and row-group checks). Default
 	// 65536.
 	UnitRows int
+	// ZstdLevel is the zstd level (1–22) used when the table's codec is
+	// zstd and it does not set write.parquet.compression-level. Default:
+	// zstd's default, 3.
+	ZstdLevel int
 }
 
 // Supported reports whether Write handles the table with Arrow schema

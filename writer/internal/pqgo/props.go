@@ -86,7 +86,7 @@ func loadConfig(props iceberg.Properties, opts Options) (*config, error) {
 	}
 	c := &config{dictEnabled: true}
 	var err error
-	if c.codec, err = codecFor(props); err != nil {
+	if c.codec, err = codecFor(props, opts.ZstdLevel); err != nil {
 		return nil, err
 	}
 	if c.targetFileSize, err = intProp(props, propTargetFileSize, defaultTargetSize); err != nil {
@@ -148,9 +148,9 @@ func loadConfig(props iceberg.Properties, opts Options) (*config, error) {
 }
 
 // codecFor maps write.parquet.compression-codec (and -level) to a
-// parquet-go codec. Codecs parquet-go lacks (lz4 framed, lzo) are
-// ErrUnsupported.
-func codecFor(props iceberg.Properties) (compress.Codec, error) {
+// parquet-go codec; zstdLevel, when not 0, is zstd's level where the table
+// sets none. Codecs parquet-go lacks (lz4 framed, lzo) are ErrUnsupported.
+func codecFor(props iceberg.Properties, zstdLevel int) (compress.Codec, error) {
 	name := strings.ToLower(strings.TrimSpace(props.Get(propCodec, icetable.ParquetCompressionDefault)))
 	level := -1
 	if v, ok := props[propCodecLevel]; ok {
@@ -164,11 +164,14 @@ func codecFor(props iceberg.Properties) (compress.Codec, error) {
 	case "zstd":
 		// As arrow-go: -1 is zstd's default level, anything else is
 		// mapped by klauspost/compress.
-		c := &pqzstd.Codec{Level: pqzstd.DefaultLevel}
-		if level != -1 {
-			c.Level = zstd.EncoderLevelFromZstd(level)
+		l := pqzstd.DefaultLevel
+		if level == -1 && zstdLevel != 0 {
+			level = zstdLevel
 		}
-		return c, nil
+		if level != -1 {
+			l = zstd.EncoderLevelFromZstd(level)
+		}
+		return zstdFor(l), nil
 	case "snappy":
 		return &parquet.Snappy, nil
 	case "gzip":
