@@ -211,14 +211,14 @@ type floeProc struct {
 	err  error         // its exit status, once exit is closed
 }
 
-func startFloe(t testing.TB, bin, cfgPath, dir, name string) *floeProc {
+func startFloe(t testing.TB, bin, cfgPath, dir, name string, flags ...string) *floeProc {
 	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(logf, "---- start %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(bin, "ingest", "-config", cfgPath, "-log-level", "info")
+	cmd := exec.Command(bin, append([]string{"ingest", "-config", cfgPath, "-log-level", "info"}, flags...)...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -693,7 +693,8 @@ func createTopicIfMissing(t testing.TB, brokers []string, topic string, partitio
 // disk under -short) by one `floe ingest` process, reporting records/s of
 // wall time and records per CPU-second of the Floe process (user + system,
 // from its rusage). FLOE_KAFKA_BENCH_RECORDS sets the size (default
-// 500000). Run:
+// 500000); FLOE_KAFKA_BENCH_CPUPROFILE=file has the floe process write its
+// CPU profile there. Run:
 //
 //	go test -run '^$' -bench KafkaIngest -benchtime 1x ./integration/
 func BenchmarkKafkaIngest(b *testing.B) {
@@ -718,7 +719,11 @@ func BenchmarkKafkaIngest(b *testing.B) {
 		cfgPath := writeKafkaConfig(b, dir, cc, brokers, topic, group)
 		b.StartTimer()
 		start := time.Now()
-		p := startFloe(b, bin, cfgPath, dir, "bench")
+		var flags []string
+		if f := os.Getenv("FLOE_KAFKA_BENCH_CPUPROFILE"); f != "" {
+			flags = append(flags, "-cpuprofile", f)
+		}
+		p := startFloe(b, bin, cfgPath, dir, "bench", flags...)
 		cat, err := catalog.Open(context.Background(), cc)
 		if err != nil {
 			b.Fatal(err)
