@@ -177,12 +177,31 @@ func BenchmarkIcebergAppend(b *testing.B) {
 }
 
 func BenchmarkWriter(b *testing.B) {
+	benchWriter(b, writer.Config{CommitInterval: time.Hour})
+}
+
+// BenchmarkZstdLevel is BenchmarkWriter at zstd level 1 (ingest's
+// default, writer.zstd-level) and 3 (zstd's default, what the table's
+// files get from compaction and from the baselines above): rows/cpu-s and
+// the MiB of data files each writes.
+func BenchmarkZstdLevel(b *testing.B) {
+	for _, level := range []int{1, 3} {
+		b.Run(fmt.Sprintf("level-%d", level), func(b *testing.B) {
+			benchWriter(b, writer.Config{CommitInterval: time.Hour, ZstdLevel: level})
+		})
+	}
+}
+
+// benchWriter writes the benchmark's rows through a writer with cfg, one
+// commit per iteration, and reports rows/cpu-s and file-MiB per iteration.
+func benchWriter(b *testing.B, cfg writer.Config) {
 	_, recs := eventsData(b)
 	cat := benchCatalog(b)
 	ctx := context.Background()
+	var nbytes int64
 	m := benchutil.Start(b)
 	for i := 0; i < b.N; i++ {
-		w := writer.New(cat, writer.Config{CommitInterval: time.Hour}, writer.Options{})
+		w := writer.New(cat, cfg, writer.Options{OnCommit: func(ci writer.CommitInfo) { nbytes += ci.Bytes }})
 		if _, _, err := w.Open("ods.events", "bench"); err != nil {
 			b.Fatal(err)
 		}
@@ -197,40 +216,7 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 	m.Stop(b, int64(b.N)*benchRows)
-}
-
-// BenchmarkZstdLevel is BenchmarkWriter at zstd level 1 (ingest's
-// default, writer.zstd-level) and 3 (zstd's default, what the table's
-// files get from compaction and from the baselines above): rows/cpu-s and
-// the MiB of data files each writes.
-func BenchmarkZstdLevel(b *testing.B) {
-	for _, level := range []int{1, 3} {
-		b.Run(fmt.Sprintf("level-%d", level), func(b *testing.B) {
-			_, recs := eventsData(b)
-			cat := benchCatalog(b)
-			ctx := context.Background()
-			var nbytes int64
-			m := benchutil.Start(b)
-			for i := 0; i < b.N; i++ {
-				w := writer.New(cat, writer.Config{CommitInterval: time.Hour, ZstdLevel: level},
-					writer.Options{OnCommit: func(ci writer.CommitInfo) { nbytes += ci.Bytes }})
-				if _, _, err := w.Open("ods.events", "bench"); err != nil {
-					b.Fatal(err)
-				}
-				for j, r := range recs {
-					r.Retain()
-					if err := w.Write(writer.Batch{Table: "ods.events", Source: "bench", Record: r, Next: table.Positions{"p": int64(i*len(recs) + j + 1)}}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := w.Close(ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
-			m.Stop(b, int64(b.N)*benchRows)
-			b.ReportMetric(float64(nbytes)/float64(b.N)/(1<<20), "file-MiB")
-		})
-	}
+	b.ReportMetric(float64(nbytes)/float64(b.N)/(1<<20), "file-MiB")
 }
 
 // BenchmarkGenerateAndWrite runs under the memory limit floe ingest sets
