@@ -75,6 +75,10 @@ func (s *hashSet) len() int {
 	return len(s.sorted)
 }
 
+func (s *hashSet) cardinality() int64 { return int64(s.len()) }
+
+func (s *hashSet) empty() bool { return len(s.sorted) == 0 && len(s.pending) == 0 }
+
 // appendEncoded appends uvarint n and the n hashes ascending, 8 bytes
 // little-endian each: canonical, and as fast to write and read as a copy.
 // (Delta varints would save nothing: n hashes spread over 2^64 are 2^64/n

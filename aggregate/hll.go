@@ -50,6 +50,10 @@ func hllEntry(h uint64) (idx uint32, val uint8) {
 	return idx, uint8(bits.LeadingZeros64(w)) + 1
 }
 
+func (s *hll) cardinality() int64 { return s.estimate() }
+
+func (s *hll) empty() bool { return s.dense == nil && len(s.sparse) == 0 && len(s.pending) == 0 }
+
 // add records one hash.
 func (s *hll) add(h uint64) {
 	idx, val := hllEntry(h)

@@ -60,9 +60,9 @@ func newAccumulator(m measurePlan) accumulator {
 	case FnMin, FnMax:
 		return &minMaxAcc{kind: m.kind, max: m.Fn == FnMax}
 	case FnCountDistinct:
-		return &distinctAcc{}
+		return newDistinctAcc()
 	case FnApproxCountDistinct:
-		return &hllAcc{}
+		return newHLLAcc()
 	}
 	return nil
 }
@@ -657,102 +657,48 @@ func (a *minMaxAcc) appendValue(b array.Builder, g int32) error {
 func (a *minMaxAcc) rankValue(g int32) scalar { return a.value(g) }
 func (a *minMaxAcc) rankKind() valueKind      { return a.kind }
 
-// distinctAcc counts distinct values exactly, as the set of their 64-bit
-// xxhash values. State: see hashSet.appendEncoded.
-type distinctAcc struct {
-	sets []*hashSet
+// sketch is what a distinct-count measure keeps per group, fed the 64-bit
+// xxhash values of the group's values: the exact set (hashSet) or a
+// HyperLogLog sketch (hll).
+type sketch[S any] interface {
+	*S
+	add(h uint64)
+	merge(o *S)
+	appendEncoded(buf []byte) []byte
+	cardinality() int64
+	empty() bool
 }
 
-func (a *distinctAcc) grow(n int) {
-	for len(a.sets) < n {
-		a.sets = append(a.sets, nil)
+// distinctAcc counts distinct values per group with a sketch, made on the
+// group's first value. State: the sketch's encoding; a group without one
+// is a single 0 byte.
+type distinctAcc[S any, P sketch[S]] struct {
+	groups []P
+	decode func([]byte) (P, error)
+}
+
+// newDistinctAcc returns the exact count-distinct accumulator.
+func newDistinctAcc() accumulator { return &distinctAcc[hashSet, *hashSet]{decode: decodeHashSet} }
+
+// newHLLAcc returns the approximate count-distinct accumulator.
+func newHLLAcc() accumulator { return &distinctAcc[hll, *hll]{decode: decodeHLL} }
+
+func (a *distinctAcc[S, P]) grow(n int) {
+	for len(a.groups) < n {
+		a.groups = append(a.groups, nil)
 	}
 }
 
-func (a *distinctAcc) set(g int32) *hashSet {
-	s := a.sets[g]
+func (a *distinctAcc[S, P]) sketch(g int32) P {
+	s := a.groups[g]
 	if s == nil {
-		s = &hashSet{}
-		a.sets[g] = s
+		s = new(S)
+		a.groups[g] = s
 	}
 	return s
 }
 
-func (a *distinctAcc) update(gids []int32, c *colView, signs []int8, s *scratch) error {
-	if hasDeletes(signs) {
-		return ErrNotRetractable
-	}
-	hs := c.hashAll(s)
-	for i, g := range gids {
-		if g >= 0 && c.valid(i) {
-			a.set(g).add(hs[i])
-		}
-	}
-	return nil
-}
-
-func (a *distinctAcc) mergeGroup(dst int32, src accumulator, sg int32) {
-	if o := src.(*distinctAcc).sets[sg]; o != nil {
-		a.set(dst).merge(o)
-	}
-}
-
-func (a *distinctAcc) appendState(buf []byte, g int32) []byte {
-	if a.sets[g] == nil {
-		return append(buf, 0)
-	}
-	return a.sets[g].appendEncoded(buf)
-}
-
-func (a *distinctAcc) mergeState(g int32, b []byte) error {
-	s, err := decodeHashSet(b)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errBadState, err)
-	}
-	if len(s.sorted) == 0 {
-		return nil
-	}
-	if a.sets[g] == nil {
-		a.sets[g] = s
-		return nil
-	}
-	a.sets[g].merge(s)
-	return nil
-}
-
-func (a *distinctAcc) count(g int32) int64 {
-	if a.sets[g] == nil {
-		return 0
-	}
-	return int64(a.sets[g].len())
-}
-
-func (a *distinctAcc) appendValue(b array.Builder, g int32) error { return appendInt(b, a.count(g)) }
-func (a *distinctAcc) rankValue(g int32) scalar                   { return scalar{i: a.count(g)} }
-func (a *distinctAcc) rankKind() valueKind                        { return kInt }
-
-// hllAcc estimates distinct values with a HyperLogLog sketch per group.
-// State: see hll.appendEncoded; an empty group has no sketch (one 0 byte).
-type hllAcc struct {
-	sketches []*hll
-}
-
-func (a *hllAcc) grow(n int) {
-	for len(a.sketches) < n {
-		a.sketches = append(a.sketches, nil)
-	}
-}
-
-func (a *hllAcc) sketch(g int32) *hll {
-	s := a.sketches[g]
-	if s == nil {
-		s = &hll{}
-		a.sketches[g] = s
-	}
-	return s
-}
-
-func (a *hllAcc) update(gids []int32, c *colView, signs []int8, s *scratch) error {
+func (a *distinctAcc[S, P]) update(gids []int32, c *colView, signs []int8, s *scratch) error {
 	if hasDeletes(signs) {
 		return ErrNotRetractable
 	}
@@ -765,42 +711,47 @@ func (a *hllAcc) update(gids []int32, c *colView, signs []int8, s *scratch) erro
 	return nil
 }
 
-func (a *hllAcc) mergeGroup(dst int32, src accumulator, sg int32) {
-	if o := src.(*hllAcc).sketches[sg]; o != nil {
+func (a *distinctAcc[S, P]) mergeGroup(dst int32, src accumulator, sg int32) {
+	if o := src.(*distinctAcc[S, P]).groups[sg]; o != nil {
 		a.sketch(dst).merge(o)
 	}
 }
 
-func (a *hllAcc) appendState(buf []byte, g int32) []byte {
-	if a.sketches[g] == nil {
+func (a *distinctAcc[S, P]) appendState(buf []byte, g int32) []byte {
+	if a.groups[g] == nil {
 		return append(buf, 0)
 	}
-	return a.sketches[g].appendEncoded(buf)
+	return a.groups[g].appendEncoded(buf)
 }
 
-func (a *hllAcc) mergeState(g int32, b []byte) error {
+func (a *distinctAcc[S, P]) mergeState(g int32, b []byte) error {
 	if bytes.Equal(b, []byte{0}) {
 		return nil
 	}
-	s, err := decodeHLL(b)
+	s, err := a.decode(b)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errBadState, err)
 	}
-	if a.sketches[g] == nil {
-		a.sketches[g] = s
+	if s.empty() {
 		return nil
 	}
-	a.sketches[g].merge(s)
+	if a.groups[g] == nil {
+		a.groups[g] = s
+		return nil
+	}
+	a.groups[g].merge((*S)(s))
 	return nil
 }
 
-func (a *hllAcc) estimate(g int32) int64 {
-	if a.sketches[g] == nil {
+func (a *distinctAcc[S, P]) count(g int32) int64 {
+	if a.groups[g] == nil {
 		return 0
 	}
-	return a.sketches[g].estimate()
+	return a.groups[g].cardinality()
 }
 
-func (a *hllAcc) appendValue(b array.Builder, g int32) error { return appendInt(b, a.estimate(g)) }
-func (a *hllAcc) rankValue(g int32) scalar                   { return scalar{i: a.estimate(g)} }
-func (a *hllAcc) rankKind() valueKind                        { return kInt }
+func (a *distinctAcc[S, P]) appendValue(b array.Builder, g int32) error {
+	return appendInt(b, a.count(g))
+}
+func (a *distinctAcc[S, P]) rankValue(g int32) scalar { return scalar{i: a.count(g)} }
+func (a *distinctAcc[S, P]) rankKind() valueKind      { return kInt }
