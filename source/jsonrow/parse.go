@@ -334,19 +334,11 @@ func hex4(d []byte, i int) (rune, bool) {
 }
 
 func (p *parser) parseObject(depth int) (int32, error) {
-	if depth > maxDepth {
-		return -1, p.errorf("nested deeper than %d", maxDepth)
+	n, done, err := p.openContainer(jObject, '}', depth)
+	if err != nil || done {
+		return n, err
 	}
-	n := p.newNode(jObject)
-	p.nodes[n].start = int32(p.pos)
-	p.pos++ // '{'
-	p.skipWS()
 	last := int32(-1)
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
-		p.nodes[n].end = int32(p.pos)
-		return n, nil
-	}
 	for {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return -1, p.unexpected()
@@ -366,71 +358,80 @@ func (p *parser) parseObject(depth int) (int32, error) {
 			return -1, err
 		}
 		p.nodes[v].keyStart, p.nodes[v].keyEnd, p.nodes[v].keyEsc = ks, ke, kesc
-		if last < 0 {
-			p.nodes[n].first = v
-		} else {
-			p.nodes[last].next = v
+		done, err := p.addChild(n, &last, v, '}')
+		if err != nil {
+			return -1, err
 		}
-		last = v
-		p.skipWS()
-		if p.pos >= len(p.data) {
-			return -1, p.unexpected()
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			p.skipWS()
-		case '}':
-			p.pos++
-			p.nodes[n].end = int32(p.pos)
+		if done {
 			return n, nil
-		default:
-			return -1, p.unexpected()
 		}
 	}
 }
 
 func (p *parser) parseArray(depth int) (int32, error) {
-	if depth > maxDepth {
-		return -1, p.errorf("nested deeper than %d", maxDepth)
+	n, done, err := p.openContainer(jArray, ']', depth)
+	if err != nil || done {
+		return n, err
 	}
-	n := p.newNode(jArray)
-	p.nodes[n].start = int32(p.pos)
-	p.pos++ // '['
-	p.skipWS()
 	last := int32(-1)
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
-		p.nodes[n].end = int32(p.pos)
-		return n, nil
-	}
 	for {
 		v, err := p.parseValue(depth)
 		if err != nil {
 			return -1, err
 		}
-		if last < 0 {
-			p.nodes[n].first = v
-		} else {
-			p.nodes[last].next = v
+		done, err := p.addChild(n, &last, v, ']')
+		if err != nil {
+			return -1, err
 		}
-		last = v
-		p.skipWS()
-		if p.pos >= len(p.data) {
-			return -1, p.unexpected()
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			p.skipWS()
-		case ']':
-			p.pos++
-			p.nodes[n].end = int32(p.pos)
+		if done {
 			return n, nil
-		default:
-			return -1, p.unexpected()
 		}
 	}
+}
+
+// openContainer starts an object or array node at the opening bracket;
+// done when it is empty (the closing bracket consumed).
+func (p *parser) openContainer(kind jkind, closing byte, depth int) (n int32, done bool, err error) {
+	if depth > maxDepth {
+		return -1, false, p.errorf("nested deeper than %d", maxDepth)
+	}
+	n = p.newNode(kind)
+	p.nodes[n].start = int32(p.pos)
+	p.pos++ // '{' or '['
+	p.skipWS()
+	if p.pos < len(p.data) && p.data[p.pos] == closing {
+		p.pos++
+		p.nodes[n].end = int32(p.pos)
+		return n, true, nil
+	}
+	return n, false, nil
+}
+
+// addChild links v after *last as a child of container n and consumes the
+// separator that follows: a comma (more to come) or the closing bracket
+// (done, and n's end is set).
+func (p *parser) addChild(n int32, last *int32, v int32, closing byte) (done bool, err error) {
+	if *last < 0 {
+		p.nodes[n].first = v
+	} else {
+		p.nodes[*last].next = v
+	}
+	*last = v
+	p.skipWS()
+	if p.pos >= len(p.data) {
+		return false, p.unexpected()
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		p.skipWS()
+		return false, nil
+	case closing:
+		p.pos++
+		p.nodes[n].end = int32(p.pos)
+		return true, nil
+	}
+	return false, p.unexpected()
 }
 
 // text returns a node's value bytes (string contents or number text).
