@@ -3,12 +3,13 @@ package gen
 import (
 	"fmt"
 	"math"
-	"reflect"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"gopkg.in/yaml.v3"
+
+	"github.com/floe-lake/floe/internal/yamlkeys"
 )
 
 // Limits of the position space: event_id is partition<<40 | offset.
@@ -153,19 +154,8 @@ func (c *Config) Validate() error {
 
 // UnmarshalYAML decodes over DefaultConfig and rejects unknown keys.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.MappingNode {
-		known := map[string]bool{}
-		t := reflect.TypeFor[Config]()
-		for i := 0; i < t.NumField(); i++ {
-			if tag := t.Field(i).Tag.Get("yaml"); tag != "" && tag != "-" {
-				known[tag] = true
-			}
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i]; !known[k.Value] {
-				return fmt.Errorf("line %d: gen: unknown key %q", k.Line, k.Value)
-			}
-		}
+	if err := yamlkeys.Check[Config](n, "gen"); err != nil {
+		return err
 	}
 	type plain Config // without the UnmarshalYAML method
 	p := plain(DefaultConfig())

@@ -3,13 +3,13 @@ package kafka
 import (
 	"fmt"
 	"os"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/floe-lake/floe/internal/yamlkeys"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -386,7 +386,7 @@ func (r Route) tables() []string {
 
 // UnmarshalYAML decodes over DefaultConfig and rejects unknown keys.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	if err := checkKeys(n, reflect.TypeFor[Config](), "kafka"); err != nil {
+	if err := yamlkeys.Check[Config](n, "kafka"); err != nil {
 		return err
 	}
 	type plain Config // without the UnmarshalYAML method
@@ -398,28 +398,9 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// checkKeys rejects mapping keys that are no yaml tag of t.
-func checkKeys(n *yaml.Node, t reflect.Type, section string) error {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	known := map[string]bool{}
-	for i := 0; i < t.NumField(); i++ {
-		if tag := t.Field(i).Tag.Get("yaml"); tag != "" && tag != "-" {
-			known[tag] = true
-		}
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; !known[k.Value] {
-			return fmt.Errorf("line %d: %s: unknown key %q", k.Line, section, k.Value)
-		}
-	}
-	return nil
-}
-
 // UnmarshalYAML rejects unknown keys of a route.
 func (r *Route) UnmarshalYAML(n *yaml.Node) error {
-	if err := checkKeys(n, reflect.TypeFor[Route](), "kafka.routes"); err != nil {
+	if err := yamlkeys.Check[Route](n, "kafka.routes"); err != nil {
 		return err
 	}
 	type plain Route
@@ -433,7 +414,7 @@ func (r *Route) UnmarshalYAML(n *yaml.Node) error {
 
 // UnmarshalYAML rejects unknown keys of the tls section.
 func (t *TLSConfig) UnmarshalYAML(n *yaml.Node) error {
-	if err := checkKeys(n, reflect.TypeFor[TLSConfig](), "kafka.tls"); err != nil {
+	if err := yamlkeys.Check[TLSConfig](n, "kafka.tls"); err != nil {
 		return err
 	}
 	type plain TLSConfig
@@ -447,7 +428,7 @@ func (t *TLSConfig) UnmarshalYAML(n *yaml.Node) error {
 
 // UnmarshalYAML rejects unknown keys of the sasl section.
 func (s *SASLConfig) UnmarshalYAML(n *yaml.Node) error {
-	if err := checkKeys(n, reflect.TypeFor[SASLConfig](), "kafka.sasl"); err != nil {
+	if err := yamlkeys.Check[SASLConfig](n, "kafka.sasl"); err != nil {
 		return err
 	}
 	type plain SASLConfig

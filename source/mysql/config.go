@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
-	"reflect"
 	"regexp"
 	"strings"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
 	"gopkg.in/yaml.v3"
+
+	"github.com/floe-lake/floe/internal/yamlkeys"
 )
 
 // Environment variables that override settings of every MySQL source.
@@ -194,19 +195,8 @@ func (c *Config) Validate() error {
 
 // UnmarshalYAML decodes over DefaultConfig and rejects unknown keys.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.MappingNode {
-		known := map[string]bool{}
-		t := reflect.TypeFor[Config]()
-		for i := 0; i < t.NumField(); i++ {
-			if tag := t.Field(i).Tag.Get("yaml"); tag != "" && tag != "-" {
-				known[tag] = true
-			}
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i]; !known[k.Value] {
-				return fmt.Errorf("line %d: mysql: unknown key %q", k.Line, k.Value)
-			}
-		}
+	if err := yamlkeys.Check[Config](n, "mysql"); err != nil {
+		return err
 	}
 	type plain Config // without the UnmarshalYAML method
 	p := plain(DefaultConfig())
