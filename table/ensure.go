@@ -295,7 +295,7 @@ func (e *evolution) field(path []string, cur, want iceberg.NestedField) error {
 			return mismatch()
 		}
 		if !ct.Equals(wt) {
-			if !promotable(ct, wt) {
+			if !Promotable(ct, wt) {
 				return fmt.Errorf("column %q: cannot change type %s to %s: only int to long, float to double and widening a decimal's precision are allowed", name, ct, wt)
 			}
 			upd.FieldType = iceberg.Optional[iceberg.Type]{Valid: true, Val: wt}
@@ -314,9 +314,10 @@ func (e *evolution) field(path []string, cur, want iceberg.NestedField) error {
 	return nil
 }
 
-// promotable reports whether Iceberg allows changing a column's type from
-// one primitive to the other in place.
-func promotable(from, to iceberg.PrimitiveType) bool {
+// Promotable reports whether Iceberg allows changing a column's type from
+// one to the other in place: int to long, float to double, a decimal's
+// precision widened at the same scale.
+func Promotable(from, to iceberg.Type) bool {
 	switch f := from.(type) {
 	case iceberg.Int32Type:
 		_, ok := to.(iceberg.Int64Type)

@@ -319,24 +319,6 @@ func icebergType(name string) (iceberg.Type, error) {
 	return sc.Field(0).Type, nil
 }
 
-// promotable reports whether Iceberg can change a column's type from one
-// to the other in place: int to long, float to double, a decimal's
-// precision widened at the same scale.
-func promotable(from, to iceberg.Type) bool {
-	switch f := from.(type) {
-	case iceberg.Int32Type:
-		_, ok := to.(iceberg.Int64Type)
-		return ok
-	case iceberg.Float32Type:
-		_, ok := to.(iceberg.Float64Type)
-		return ok
-	case iceberg.DecimalType:
-		t, ok := to.(iceberg.DecimalType)
-		return ok && t.Scale() == f.Scale() && t.Precision() >= f.Precision()
-	}
-	return false
-}
-
 // isIdentifier reports whether field id is one of sc's identifier fields.
 func isIdentifier(sc *iceberg.Schema, id int) bool {
 	for _, i := range sc.IdentifierFieldIDs {

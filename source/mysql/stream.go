@@ -362,7 +362,7 @@ func (r *run) alter(ctx context.Context, t *capTable, a ddlAction, stmt string, 
 					return r.halt(ctx, t, fmt.Sprintf("column %s: %v: %s", s.Column, err, stmt))
 				}
 				if !typ.Equals(f.Type) {
-					if !promotable(f.Type, typ) {
+					if !table.Promotable(f.Type, typ) {
 						return r.halt(ctx, t, fmt.Sprintf("column %s changes type from %s to %s, which Iceberg cannot: %s", s.Column, f.Type, typ, stmt))
 					}
 					name := s.Column
