@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/floe-lake/floe/compaction"
@@ -168,33 +166,16 @@ func sizeString(n int64) string {
 // Points: after-rewrite (a group's files written, nothing committed),
 // before-commit, after-commit. An empty spec gives no hooks.
 func compactFaultHooks(spec string, log *slog.Logger) (compaction.Hooks, error) {
-	var h compaction.Hooks
-	if spec == "" {
-		return h, nil
+	kills, err := crashPoints(spec, []string{"after-rewrite", "before-commit", "after-commit"}, log)
+	if err != nil {
+		return compaction.Hooks{}, err
 	}
-	for _, part := range strings.Split(spec, ",") {
-		name, ps, ok := strings.Cut(strings.TrimSpace(part), ":")
-		p, err := strconv.ParseFloat(ps, 64)
-		if !ok || err != nil || p < 0 || p > 1 {
-			return h, fmt.Errorf("FLOE_CRASH: %q: want point:probability", part)
-		}
-		kill := func(tbl string) error {
-			if rand.Float64() < p {
-				log.Warn("crash injected", "point", name, "table", tbl)
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			}
+	hook := func(point string) func(string) error {
+		kill := kills[point]
+		if kill == nil {
 			return nil
 		}
-		switch name {
-		case "after-rewrite":
-			h.AfterRewrite = kill
-		case "before-commit":
-			h.BeforeCommit = kill
-		case "after-commit":
-			h.AfterCommit = kill
-		default:
-			return h, fmt.Errorf("FLOE_CRASH: unknown point %q for floe compact (after-rewrite, before-commit, after-commit)", name)
-		}
+		return func(tbl string) error { kill(tbl); return nil }
 	}
-	return h, nil
+	return compaction.Hooks{AfterRewrite: hook("after-rewrite"), BeforeCommit: hook("before-commit"), AfterCommit: hook("after-commit")}, nil
 }

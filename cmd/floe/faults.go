@@ -5,12 +5,40 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/floe-lake/floe/writer"
 )
+
+// crashPoints parses a FLOE_CRASH spec — point:probability pairs,
+// comma-separated — into a function per named point that SIGKILLs this
+// process with the point's probability. Every point must be in points.
+func crashPoints(spec string, points []string, log *slog.Logger) (map[string]func(tbl string), error) {
+	kills := map[string]func(string){}
+	if spec == "" {
+		return kills, nil
+	}
+	for _, part := range strings.Split(spec, ",") {
+		name, ps, ok := strings.Cut(strings.TrimSpace(part), ":")
+		p, err := strconv.ParseFloat(ps, 64)
+		if !ok || err != nil || p < 0 || p > 1 {
+			return nil, fmt.Errorf("FLOE_CRASH: %q: want point:probability", part)
+		}
+		if !slices.Contains(points, name) {
+			return nil, fmt.Errorf("FLOE_CRASH: unknown point %q (%s)", name, strings.Join(points, ", "))
+		}
+		kills[name] = func(tbl string) {
+			if rand.Float64() < p {
+				log.Warn("crash injected", "point", name, "table", tbl)
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
+	return kills, nil
+}
 
 // faultHooks builds writer hooks that SIGKILL this process at named points
 // of the write path with a probability, for crash tests:
@@ -20,32 +48,9 @@ import (
 // Points: after-flush (files written, nothing committed), before-commit,
 // after-commit. An empty spec gives no hooks.
 func faultHooks(spec string, log *slog.Logger) (writer.Hooks, error) {
-	var h writer.Hooks
-	if spec == "" {
-		return h, nil
+	kills, err := crashPoints(spec, []string{"after-flush", "before-commit", "after-commit"}, log)
+	if err != nil {
+		return writer.Hooks{}, err
 	}
-	for _, part := range strings.Split(spec, ",") {
-		name, ps, ok := strings.Cut(strings.TrimSpace(part), ":")
-		p, err := strconv.ParseFloat(ps, 64)
-		if !ok || err != nil || p < 0 || p > 1 {
-			return h, fmt.Errorf("FLOE_CRASH: %q: want point:probability", part)
-		}
-		kill := func(tbl string) {
-			if rand.Float64() < p {
-				log.Warn("crash injected", "point", name, "table", tbl)
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			}
-		}
-		switch name {
-		case "after-flush":
-			h.AfterFlush = kill
-		case "before-commit":
-			h.BeforeCommit = kill
-		case "after-commit":
-			h.AfterCommit = kill
-		default:
-			return h, fmt.Errorf("FLOE_CRASH: unknown point %q (after-flush, before-commit, after-commit)", name)
-		}
-	}
-	return h, nil
+	return writer.Hooks{AfterFlush: kills["after-flush"], BeforeCommit: kills["before-commit"], AfterCommit: kills["after-commit"]}, nil
 }
