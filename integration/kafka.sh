@@ -18,6 +18,7 @@ STATE=${FLOE_KAFKA_STATE:-$CACHE/run/kafka}
 PORT=${FLOE_KAFKA_PORT:-19092}
 CONTROLLER_PORT=${FLOE_KAFKA_CONTROLLER_PORT:-19093}
 HEAP=${FLOE_KAFKA_HEAP:-512m}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install() {
   [ -f "$LIBS/.complete" ] && return 0
@@ -46,12 +47,7 @@ EOF
   touch "$LIBS/.complete"
 }
 
-# lock serializes start/stop of concurrent callers (e.g. two `make test`).
-lock() {
-  mkdir -p "$STATE"
-  exec 9>"$STATE/lock"
-  flock -w 180 9 || { echo "kafka: could not lock $STATE/lock" >&2; exit 1; }
-}
+lock() { lock_state kafka 180; }
 
 pid() { cat "$STATE/pid" 2>/dev/null || true; }
 
@@ -73,15 +69,9 @@ env_() {
   echo "export FLOE_KAFKA_BROKERS=127.0.0.1:$PORT"
 }
 
-wait_ready() {
-  for _ in $(seq 1 300); do
-    if ready && grep -q "Kafka Server started" "$STATE/log" 2>/dev/null; then return 0; fi
-    running || { tail -n 40 "$STATE/log" >&2 || true; echo "kafka: failed to start (port $PORT or $CONTROLLER_PORT taken?)" >&2; exit 1; }
-    sleep 0.2
-  done
-  echo "kafka: not ready after 60s; see $STATE/log" >&2
-  exit 1
-}
+started() { ready && grep -q "Kafka Server started" "$STATE/log" 2>/dev/null; }
+
+wait_ready() { wait_up kafka started running 300 0.2 "$STATE/log" "port $PORT or $CONTROLLER_PORT taken?"; }
 
 write_config() {
   mkdir -p "$STATE/data"
@@ -147,9 +137,7 @@ stop() {
   if running; then
     local p
     p=$(pid)
-    kill "$p"
-    for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null || true
+    kill_wait "$p" 300
     echo "kafka: stopped (pid $p)" >&2
   fi
   rm -f "$STATE/pid"

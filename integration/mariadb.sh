@@ -17,6 +17,7 @@ STATE=${FLOE_MARIADB_STATE:-$CACHE/run/mariadb}
 PORT=${FLOE_MARIADB_PORT:-13306}
 CNF=$STATE/my.cnf
 DATA=$STATE/data
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 MARIADBD=${FLOE_MARIADBD:-/usr/sbin/mariadbd}
 
 install() {
@@ -38,12 +39,7 @@ install() {
   exit 1
 }
 
-# lock serializes start/stop of concurrent callers (e.g. two `make test`).
-lock() {
-  mkdir -p "$STATE"
-  exec 9>"$STATE/lock"
-  flock -w 120 9 || { echo "mariadb: could not lock $STATE/lock" >&2; exit 1; }
-}
+lock() { lock_state mariadb 120; }
 
 pid() { cat "$STATE/pid" 2>/dev/null || true; }
 
@@ -95,15 +91,7 @@ max-connections=200
 EOF
 }
 
-wait_healthy() {
-  for _ in $(seq 1 300); do
-    if healthy; then return 0; fi
-    running || { tail -n 30 "$STATE/log" >&2 || true; echo "mariadb: failed to start (port $PORT taken?)" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "mariadb: not answering after 30s; see $STATE/log" >&2
-  exit 1
-}
+wait_healthy() { wait_up mariadb healthy running 300 0.1 "$STATE/log" "port $PORT taken?"; }
 
 start() {
   install
@@ -131,9 +119,7 @@ stop() {
   if running; then
     local p
     p=$(pid)
-    kill "$p"
-    for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null || true
+    kill_wait "$p" 300
     echo "mariadb: stopped (pid $p)" >&2
   fi
   rm -f "$STATE/pid"

@@ -15,6 +15,7 @@ PORT=${FLOE_MINIO_PORT:-19000}
 USER_=floeadmin
 PASS=floeadmin-secret
 URL=http://127.0.0.1:$PORT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install() {
   [ -x "$BIN" ] && return 0
@@ -27,12 +28,7 @@ install() {
   rm -rf "$tmp"
 }
 
-# lock serializes start/stop of concurrent callers (e.g. two `make test`).
-lock() {
-  mkdir -p "$STATE"
-  exec 9>"$STATE/lock"
-  flock -w 120 9 || { echo "minio: could not lock $STATE/lock" >&2; exit 1; }
-}
+lock() { lock_state minio 120; }
 
 pid() { cat "$STATE/pid" 2>/dev/null || true; }
 
@@ -61,15 +57,7 @@ env_() {
   echo "export FLOE_S3_SECRET_ACCESS_KEY=$PASS"
 }
 
-wait_healthy() {
-  for _ in $(seq 1 150); do
-    if healthy; then return 0; fi
-    running || { cat "$STATE/log" >&2 || true; echo "minio: failed to start (port $PORT taken?)" >&2; exit 1; }
-    sleep 0.2
-  done
-  echo "minio: not healthy after 30s; see $STATE/log" >&2
-  exit 1
-}
+wait_healthy() { wait_up minio healthy running 150 0.2 "$STATE/log" "port $PORT taken?"; }
 
 start() {
   install
@@ -92,9 +80,7 @@ stop() {
   if running; then
     local p
     p=$(pid)
-    kill "$p"
-    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null || true
+    kill_wait "$p" 100
     echo "minio: stopped (pid $p)" >&2
   fi
   rm -f "$STATE/pid"

@@ -22,6 +22,7 @@ else
   AS=()
 fi
 DATA=$STATE/data
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
 
@@ -34,11 +35,7 @@ install() {
   # Debian's package starts its own cluster on 5432; ours is separate.
 }
 
-lock() {
-  mkdir -p "$STATE"
-  exec 9>"$STATE/lock"
-  flock -w 120 9 || { echo "postgres: could not lock $STATE/lock" >&2; exit 1; }
-}
+lock() { lock_state postgres 120; }
 
 pid() { head -n1 "$DATA/postmaster.pid" 2>/dev/null || true; }
 

@@ -22,6 +22,7 @@ SQLITE_JDBC_VERSION=3.53.2.1
 CACHE=${FLOE_CACHE:-$HOME/.cache/floe}
 LIBS=$CACHE/jars/iceberg-rest-fixture-$ICEBERG_VERSION
 STATE=${FLOE_REST_STATE:-$CACHE/run/iceberg-rest}
+. "$HERE/../lib.sh"
 PORT=${FLOE_REST_PORT:-19181}
 S3_PORT=${FLOE_REST_S3_PORT:-19182}
 S3_WAREHOUSE=${FLOE_REST_S3_WAREHOUSE:-s3://floe-rest/wh}
@@ -69,12 +70,7 @@ EOF
   touch "$LIBS/classes/.src"
 }
 
-# lock serializes start/stop of concurrent callers.
-lock() {
-  mkdir -p "$STATE"
-  exec 9>"$STATE/lock"
-  flock -w 120 9 || { echo "rest: could not lock $STATE/lock" >&2; exit 1; }
-}
+lock() { lock_state rest 120; }
 
 pid() { cat "$STATE/$1/pid" 2>/dev/null || true; }
 
@@ -96,15 +92,9 @@ ready() {
 }
 
 wait_ready() {
-  local name=$1 port
+  local port
   port=$(port_of "$1")
-  for _ in $(seq 1 300); do
-    if ready "$port"; then return 0; fi
-    running "$name" || { tail -n 40 "$STATE/$name/log" >&2 || true; echo "rest: $name instance failed to start (port $port taken?)" >&2; exit 1; }
-    sleep 0.2
-  done
-  echo "rest: $name instance not ready after 60s; see $STATE/$name/log" >&2
-  exit 1
+  wait_up "rest ($1 instance)" "ready $port" "running $1" 300 0.2 "$STATE/$1/log" "port $port taken?"
 }
 
 have_s3() { [ -n "${FLOE_S3_ENDPOINT:-}" ] && [ -n "${FLOE_S3_ACCESS_KEY_ID:-}" ] && [ -n "${FLOE_S3_SECRET_ACCESS_KEY:-}" ]; }
@@ -172,9 +162,7 @@ stop() {
   for name in local s3; do
     if running "$name"; then
       p=$(pid "$name")
-      kill "$p"
-      for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null || true
+      kill_wait "$p" 100
       echo "rest: $name instance stopped (pid $p)" >&2
     fi
     rm -f "$STATE/$name/pid"
