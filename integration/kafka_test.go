@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/source/kafka"
 )
@@ -291,30 +290,13 @@ func kafkaScan(t testing.TB, cat icecat.Catalog, name string, cols ...string) []
 		for r := 0; r < int(rec.NumRows()); r++ {
 			row := make([]any, len(cols))
 			for i, j := range idx {
-				row[i] = kafkaCell(rec.Column(j), r)
+				row[i] = tabletest.Cell(rec.Column(j), r)
 			}
 			out = append(out, row)
 		}
 		rec.Release()
 	}
 	return out
-}
-
-func kafkaCell(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch x := a.(type) {
-	case *array.Int64:
-		return x.Value(i)
-	case *array.Int32:
-		return int64(x.Value(i))
-	case *array.String:
-		return x.Value(i)
-	case *array.Binary:
-		return string(x.Value(i))
-	}
-	return fmt.Sprintf("%T", a)
 }
 
 // kafkaCounts counts rows per "partition@offset" in the table (from the

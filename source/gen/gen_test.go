@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 	"gopkg.in/yaml.v3"
 
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -61,33 +61,6 @@ func arrowSchema(t testing.TB, spec table.Spec, large bool) *arrow.Schema {
 		t.Fatal(err)
 	}
 	return sc
-}
-
-// cell returns a comparable Go value of a[i].
-func cell(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch x := a.(type) {
-	case *array.Int64:
-		return x.Value(i)
-	case *array.Int32:
-		return int64(x.Value(i))
-	case *array.String:
-		return x.Value(i)
-	case *array.LargeString:
-		return x.Value(i)
-	case *array.Binary:
-		return string(x.Value(i))
-	case *array.LargeBinary:
-		return string(x.Value(i))
-	case *array.Timestamp:
-		toTime, _ := x.DataType().(*arrow.TimestampType).GetToTimeFunc()
-		return toTime(x.Value(i)).UTC()
-	case *array.Decimal128:
-		return x.Value(i).ToString(x.DataType().(*arrow.Decimal128Type).Scale)
-	}
-	return fmt.Sprintf("unhandled %T", a)
 }
 
 type row map[string]any
@@ -154,7 +127,7 @@ func (s *fakeSink) Write(b writer.Batch) error {
 		for i := 0; i < int(b.Record.NumRows()); i++ {
 			r := row{}
 			for j, f := range b.Record.Schema().Fields() {
-				r[f.Name] = cell(b.Record.Column(j), i)
+				r[f.Name] = tabletest.Cell(b.Record.Column(j), i)
 			}
 			rb.rows = append(rb.rows, r)
 		}

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -244,54 +242,13 @@ func scan(t testing.TB, cat icecat.Catalog, name string, cols ...string) []map[s
 		for i := 0; i < int(rec.NumRows()); i++ {
 			row := map[string]any{}
 			for j, f := range rec.Schema().Fields() {
-				row[f.Name] = cell(rec.Column(j), i)
+				row[f.Name] = tabletest.Cell(rec.Column(j), i)
 			}
 			out = append(out, row)
 		}
 		rec.Release()
 	}
 	return out
-}
-
-// cell returns a comparable Go value of a[i].
-func cell(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch x := a.(type) {
-	case *array.Int64:
-		return x.Value(i)
-	case *array.Int32:
-		return int64(x.Value(i))
-	case *array.String:
-		return x.Value(i)
-	case *array.LargeString:
-		return x.Value(i)
-	case *array.Binary:
-		return string(x.Value(i))
-	case *array.LargeBinary:
-		return string(x.Value(i))
-	case *array.Timestamp:
-		toTime, _ := x.DataType().(*arrow.TimestampType).GetToTimeFunc()
-		return toTime(x.Value(i)).UTC()
-	case *array.Decimal128:
-		return x.Value(i).ToString(x.DataType().(*arrow.Decimal128Type).Scale)
-	case *array.Struct:
-		m := map[string]any{}
-		st := x.DataType().(*arrow.StructType)
-		for k := 0; k < x.NumField(); k++ {
-			m[st.Field(k).Name] = cell(x.Field(k), i)
-		}
-		return m
-	case *array.List:
-		start, end := x.ValueOffsets(i)
-		var out []any
-		for k := start; k < end; k++ {
-			out = append(out, cell(x.ListValues(), int(k)))
-		}
-		return out
-	}
-	return fmt.Sprintf("unhandled %T", a)
 }
 
 // offsetsIn counts the rows of tbl per "partition/offset" from the
