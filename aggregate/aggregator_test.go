@@ -46,7 +46,7 @@ func sameAsBackfill(t *testing.T, cat icecat.Catalog, s Spec, suffix string) {
 		t.Fatal(err)
 	}
 	got, want := tableRows(t, cat, s.Output), tableRows(t, cat, bs.Output)
-	if !equalStrings(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("%s differs from a backfill: %s", s.Output, diffRows(got, want))
 	}
 }
@@ -163,7 +163,7 @@ func TestRestartsCompactionAndOtherWriters(t *testing.T) {
 	if res.Cursor != cursor {
 		t.Fatalf("ranged backfill moved the cursor to %d from %d", res.Cursor, cursor)
 	}
-	if after := tableRows(t, cat, s.Output); !equalStrings(before, after) {
+	if after := tableRows(t, cat, s.Output); !slices.Equal(before, after) {
 		t.Fatalf("ranged backfill changed an up-to-date output: %s", diffRows(before, after))
 	}
 	if _, err := b.Backfill(ctx, BackfillOptions{From: from, To: from.Add(time.Hour), SnapshotID: cursor + 1}); err == nil || !strings.Contains(err.Error(), "ranged backfill reads the snapshot the cursor") {
@@ -264,7 +264,7 @@ func TestFingerprint(t *testing.T) {
 		return rows
 	}
 	got, want := norm(tableRows(t, cat, s.Output, cols...)), norm(tableRows(t, cat, bs.Output, cols...))
-	if !equalStrings(got, want) {
+	if !slices.Equal(got, want) {
 		for i := range got {
 			if got[i] != want[i] {
 				t.Fatalf("rebuilt table differs from a backfill at row %d:\n%s\n%s", i, got[i], want[i])

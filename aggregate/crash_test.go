@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -126,7 +127,7 @@ func TestFollowExactlyOnceUnderSIGKILL(t *testing.T) {
 			}
 			streamed := tableRows(t, cat, s.Output)
 			backfilled := tableRows(t, cat, bs.Output)
-			if !equalStrings(streamed, backfilled) {
+			if !slices.Equal(streamed, backfilled) {
 				t.Fatalf("after %d kills the streaming output differs from the backfill: %s", kills, diffRows(streamed, backfilled))
 			}
 			log, _ := os.ReadFile(logPath)

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -119,7 +120,7 @@ func TestStreamingEqualsBackfill(t *testing.T) {
 			if len(streamed) == 0 {
 				t.Fatal("no output rows")
 			}
-			if !equalStrings(streamed, backfilled) {
+			if !slices.Equal(streamed, backfilled) {
 				t.Fatalf("streaming output differs from the backfill: %s", diffRows(streamed, backfilled))
 			}
 			t.Logf("%d source rows, %d output rows, %d streaming commits: equal", res.SourceRows, len(streamed), commits[i])
@@ -131,18 +132,6 @@ func TestStreamingEqualsBackfill(t *testing.T) {
 			checkHLL(t, cat, s)
 		})
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // checkHLL compares each approximate distinct count with the exact count

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
@@ -22,7 +21,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
-	gomysql "github.com/go-sql-driver/mysql"
 	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/catalog"
@@ -30,63 +28,21 @@ import (
 	"github.com/floe-lake/floe/table"
 )
 
-const cdcHowToStart = "MariaDB is not running: start it with `eval $(integration/mariadb.sh start)` (it sets FLOE_MYSQL_DSN)"
-
 // cdcDSN returns the MariaDB DSN. Without -short a test needing MariaDB
 // fails, saying how to start it, when it is not reachable; under -short it
 // runs (shorter) only when FLOE_MYSQL_DSN is set.
 func cdcDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("FLOE_MYSQL_DSN")
-	if dsn == "" {
-		if testing.Short() {
-			t.Skip("needs MariaDB (FLOE_MYSQL_DSN); skipped under -short")
-		}
-		t.Fatalf("%s (FLOE_MYSQL_DSN is not set)", cdcHowToStart)
+	if testing.Short() && os.Getenv(testenv.EnvMySQLDSN) == "" {
+		t.Skip("needs MariaDB (FLOE_MYSQL_DSN); skipped under -short")
 	}
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatalf("%s: %v", cdcHowToStart, err)
-	}
-	defer db.Close() //nolint:errcheck // probe
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		t.Fatalf("%s (FLOE_MYSQL_DSN=%s: %v)", cdcHowToStart, dsn, err)
-	}
-	return dsn
+	return testenv.MariaDB(t)
 }
 
 // cdcDB creates a fresh database and returns a connection to it.
 func cdcDB(t *testing.T, dsn string) (*sql.DB, string) {
 	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "floe_it_" + hex.EncodeToString(b[:])
-	cfg, err := gomysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := root.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	_ = root.Close()
-	cfg.DBName, cfg.MultiStatements = name, true
-	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SetMaxOpenConns(8)
-	t.Cleanup(func() {
-		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name)
-		_ = db.Close()
-	})
-	return db, name
+	return testenv.MariaDBDatabase(t, dsn, "floe_it_", 8)
 }
 
 func cdcExec(t *testing.T, db *sql.DB, q string, args ...any) {

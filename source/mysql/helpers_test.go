@@ -2,13 +2,12 @@ package mysql
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math/big"
-	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,14 +17,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
-	gomysql "github.com/go-sql-driver/mysql"
 
+	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
-
-const howToStartMariaDB = "MariaDB is not running: start it with `eval $(integration/mariadb.sh start)` (it sets " + EnvDSN + ")"
 
 // mariaDSN returns the test server's DSN; under -short it skips, and it
 // fails the test saying how to start MariaDB when it cannot connect.
@@ -34,21 +31,7 @@ func mariaDSN(t testing.TB) string {
 	if testing.Short() {
 		t.Skip("needs MariaDB; skipped under -short")
 	}
-	dsn := os.Getenv(EnvDSN)
-	if dsn == "" {
-		t.Fatalf("%s (%s is not set)", howToStartMariaDB, EnvDSN)
-	}
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatalf("%s: %v", howToStartMariaDB, err)
-	}
-	defer db.Close() //nolint:errcheck // test helper
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		t.Fatalf("%s (%s=%s: %v)", howToStartMariaDB, EnvDSN, dsn, err)
-	}
-	return dsn
+	return testenv.MariaDB(t)
 }
 
 // testDB creates a fresh database on the test server and returns a
@@ -56,34 +39,7 @@ func mariaDSN(t testing.TB) string {
 // the end of the test.
 func testDB(t testing.TB, dsn string) (*sql.DB, string) {
 	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "floe_t_" + hex.EncodeToString(b[:])
-	cfg, err := gomysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := root.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	_ = root.Close()
-	cfg.DBName = name
-	cfg.MultiStatements = true
-	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SetMaxOpenConns(4)
-	t.Cleanup(func() {
-		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name)
-		_ = db.Close()
-	})
-	return db, name
+	return testenv.MariaDBDatabase(t, dsn, "floe_t_", 4)
 }
 
 func mustExec(t testing.TB, db *sql.DB, q string, args ...any) {
@@ -302,7 +258,7 @@ func waitEqual(t testing.TB, db *sql.DB, dbName, tbl string, cat icecat.Catalog,
 			t.Fatal(err)
 		}
 		got, gerr := icebergRows(t, cat, name)
-		if gerr == nil && equalStrings(got, want) {
+		if gerr == nil && slices.Equal(got, want) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -313,18 +269,6 @@ func waitEqual(t testing.TB, db *sql.DB, dbName, tbl string, cat icecat.Catalog,
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // diff describes how got differs from want (both sorted).
