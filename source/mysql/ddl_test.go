@@ -155,3 +155,54 @@ func loadSchema(t *testing.T, cat icecat.Catalog, name string) string {
 	}
 	return tbl.Schema().String()
 }
+
+// TestAwaitVisible: a table information_schema describes is snapshotted
+// at once; one that never shows (dropped again) is waited for up to the
+// bound, then left to the snapshot to report, without failing the run. A
+// table that becomes visible while waiting is found.
+func TestAwaitVisible(t *testing.T) {
+	dsn := mariaDSN(t)
+	db, name := testDB(t, dsn)
+	mustExec(t, db, `CREATE TABLE here (id INT PRIMARY KEY)`)
+	s, err := New(testConfig(dsn, name), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &run{s: s, cfg: &s.cfg, log: s.log, db: db}
+	table := func(tbl string) *capTable { return &capTable{db: name, tbl: tbl, full: name + "." + tbl} }
+	ctx := context.Background()
+
+	start := time.Now()
+	if err := r.awaitVisible(ctx, table("here"), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d >= 5*time.Second {
+		t.Errorf("a visible table was waited for until the bound (%s)", d)
+	}
+
+	start = time.Now()
+	if err := r.awaitVisible(ctx, table("never"), 300*time.Millisecond); err != nil {
+		t.Fatalf("a table that never shows: %v", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("a missing table returned after %s, before the bound", d)
+	}
+
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = db.Exec(`CREATE TABLE later (id INT PRIMARY KEY)`)
+	}()
+	start = time.Now()
+	if err := r.awaitVisible(ctx, table("later"), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d >= 10*time.Second {
+		t.Errorf("a table created while waiting was not found before the bound (%s)", d)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := r.awaitVisible(cctx, table("never"), 10*time.Second); err == nil {
+		t.Error("a cancelled wait returned no error")
+	}
+}
