@@ -385,6 +385,46 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 	checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), n)
 }
 
+// TestBudgetCountsCapacity: the memory budget counts what a batch's
+// buffers hold, not the bytes in use: a builder that reserved ahead holds
+// its whole reservation until the batch is released.
+func TestBudgetCountsCapacity(t *testing.T) {
+	cat := tabletest.OpenSQLite(t)
+	ensure(t, cat)
+	w := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
+	_, sc, err := w.Open("ods.rows", "src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	b.Reserve(100000)
+	b.Field(2).(*array.StringBuilder).ReserveData(1 << 20)
+	b.Field(0).(*array.Int64Builder).Append(1)
+	b.Field(1).(*array.TimestampBuilder).Append(0)
+	b.Field(2).(*array.StringBuilder).Append("one")
+	b.Field(3).(*array.Decimal128Builder).Append(decimal128FromInt(1))
+	rec := b.NewRecordBatch()
+	var used, held int64
+	for _, c := range rec.Columns() {
+		for _, buf := range c.Data().Buffers() {
+			if buf != nil {
+				used += int64(buf.Len())
+				held += int64(buf.Cap())
+			}
+		}
+	}
+	if held < 4*used {
+		t.Fatalf("the batch holds %d bytes and uses %d: the builder did not reserve ahead", held, used)
+	}
+	if err := w.Write(writer.Batch{Table: "ods.rows", Source: "src", Record: rec, Next: table.Positions{"p0": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Buffered(); got != held {
+		t.Fatalf("buffered %d bytes, want the %d the batch holds (it uses %d)", got, held, used)
+	}
+}
+
 func decimal128FromInt(v int64) decimal128Num { return decimal128New(v) }
 
 func TestResyncAfterAnotherProcessCommitted(t *testing.T) {
