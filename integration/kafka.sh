@@ -113,7 +113,7 @@ java_() {
 }
 
 start() {
-  install
+  install_locked kafka install
   lock
   if running; then wait_ready; env_; return 0; fi
   rm -f "$STATE/pid"

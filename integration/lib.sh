@@ -35,3 +35,16 @@ wait_up() {
   echo "$name: not ready after $(awk "BEGIN { print $tries * $interval }")s; see $log" >&2
   exit 1
 }
+
+# install_locked NAME FN: runs the install function FN under $STATE/install.lock
+# (fd 8, waiting up to 15 minutes), so that concurrent first starts build or
+# download the server once instead of once each; FN returns at once when
+# the server is already installed. The lock is released before the server
+# starts, so the server does not inherit it.
+install_locked() {
+  mkdir -p "$STATE"
+  exec 8>"$STATE/install.lock"
+  flock -w 900 8 || { echo "$1: could not lock $STATE/install.lock" >&2; exit 1; }
+  "$2"
+  exec 8>&-
+}

@@ -94,7 +94,7 @@ EOF
 wait_healthy() { wait_up mariadb healthy running 300 0.1 "$STATE/log" "port $PORT taken?"; }
 
 start() {
-  install
+  install_locked mariadb install
   lock
   if running; then wait_healthy; env_; return 0; fi
   rm -f "$STATE/pid"

@@ -60,7 +60,7 @@ env_() {
 wait_healthy() { wait_up minio healthy running 150 0.2 "$STATE/log" "port $PORT taken?"; }
 
 start() {
-  install
+  install_locked minio install
   lock
   if running; then wait_healthy; env_; return 0; fi
   rm -f "$STATE/pid"
