@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/table"
 )
 
@@ -312,39 +312,33 @@ func positionsEqual(a, b table.Positions) bool {
 // maintainLocked merges the table's position-delete files into one and
 // drops the data files whose rows are all deleted, in a rewrite snapshot
 // (operation replace) that changes no row and carries the positions
-// forward. k.io must be held and nothing staged.
+// forward: compaction's delete-merge step (compaction.DeleteMerge), planned
+// from the deletes this table made and staged in its own commit, so that it
+// never races them. k.io must be held and nothing staged.
 func (k *KeyedTable) maintainLocked(ctx context.Context) error {
 	k.mu.Lock()
 	tbl, lastSnap := k.tbl, k.lastSnap
-	var drop []iceberg.DataFile
-	var dropNos []int
-	byFile := map[uint64][]uint32{}
-	paths := map[uint64]string{}
-	for no, f := range k.files {
+	var dels []compaction.FileDeletes
+	for _, f := range k.files {
 		if f.gone || f.df == nil || len(f.dead) == 0 {
 			continue
 		}
-		if int64(len(f.dead)) >= f.rows {
-			drop = append(drop, f.df)
-			dropNos = append(dropNos, no)
-			continue
+		pos := make([]int64, len(f.dead))
+		for i, p := range f.dead {
+			pos[i] = int64(p)
 		}
-		byFile[uint64(no)] = slices.Clone(f.dead)
-		paths[uint64(no)] = f.path
+		dels = append(dels, compaction.FileDeletes{File: f.df, Positions: pos})
 	}
 	k.mu.Unlock()
-	var merged iceberg.DataFile
-	if len(byFile) > 0 {
+	merge := compaction.PlanDeleteMerge(k.liveDels, dels)
+	if len(merge.Keep) > 0 {
 		k.fileSeq++
-		var err error
-		merged, err = writeDeleteFile(ctx, tbl, k.dataPath(tbl, fmt.Sprintf("%05d-deletes-merged", k.fileSeq)), paths, byFile)
-		if err != nil {
+		if err := merge.Write(ctx, tbl, k.dataPath(tbl, fmt.Sprintf("%05d-deletes-merged", k.fileSeq))); err != nil {
 			err = fmt.Errorf("merge position deletes of %s: %w", k.name, err)
 			k.fail(err)
 			return err
 		}
 	}
-	remove := slices.Clone(k.liveDels)
 	start := k.w.opts.Now()
 	res, err := k.committer.Commit(ctx, table.Commit{
 		Operation: "maintain",
@@ -352,17 +346,7 @@ func (k *KeyedTable) maintainLocked(ctx context.Context) error {
 			if err := checkForeign(txn, lastSnap); err != nil {
 				return err
 			}
-			rw := txn.NewRewrite(props)
-			for _, df := range drop {
-				rw.DeleteFile(df)
-			}
-			for _, df := range remove {
-				rw.DeleteFile(df)
-			}
-			if merged != nil {
-				rw.AddDeleteFile(merged)
-			}
-			return rw.Commit(ctx)
+			return merge.Stage(ctx, txn, props)
 		},
 	})
 	if err != nil {
@@ -370,17 +354,23 @@ func (k *KeyedTable) maintainLocked(ctx context.Context) error {
 		k.fail(err)
 		return err
 	}
+	dropped := make(map[string]bool, len(merge.Drop))
+	for _, df := range merge.Drop {
+		dropped[df.FilePath()] = true
+	}
 	k.mu.Lock()
 	k.lastSnap = res.SnapshotID
-	for _, no := range dropNos {
-		k.files[no].gone, k.files[no].dead, k.files[no].df = true, nil, nil
+	for _, f := range k.files {
+		if f.df != nil && dropped[f.path] {
+			f.gone, f.dead, f.df = true, nil, nil
+		}
 	}
 	k.mu.Unlock()
 	k.liveDels = k.liveDels[:0]
-	if merged != nil {
-		k.liveDels = append(k.liveDels, merged)
+	if merge.Merged != nil {
+		k.liveDels = append(k.liveDels, merge.Merged)
 	}
-	k.log.Debug("keyed maintenance", "snapshot", res.SnapshotID, "merged_delete_files", len(remove),
-		"dropped_data_files", len(drop), "took", k.w.opts.Now().Sub(start))
+	k.log.Debug("keyed maintenance", "snapshot", res.SnapshotID, "merged_delete_files", len(merge.Replace),
+		"dropped_data_files", len(merge.Drop), "took", k.w.opts.Now().Sub(start))
 	return nil
 }
