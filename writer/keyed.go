@@ -18,7 +18,8 @@ package writer
 // Equality deletes (Flink's upsert mode) need no index but cost readers:
 // every data file must be checked against every equality-delete file
 // committed after it, and iceberg-go v0.7.0's compaction refuses to commit
-// beside concurrent equality deletes (shared/ICEBERG-GO.md, item 7). The
+// beside concurrent equality deletes (its rewrite validation rejects any,
+// where Java's accepts them with use-starting-sequence-number). The
 // measurement behind the choice is in source/mysql's package comment and
 // BenchmarkDeleteStrategy.
 //
@@ -31,8 +32,26 @@ package writer
 // last one) and fails with ErrKeyIndexStale, and the source restarts from
 // the table, which rebuilds the index.
 //
+// # Maintenance: merging delete files between commits
+//
+// Every commit that deletes adds a position-delete file, which every reader
+// opens. When a table has KeyedOptions.MaxDeleteFiles of them, the
+// KeyedTable runs compaction's delete-merge step (compaction.DeleteMerge)
+// right after its commit: the deletes of all of them, which it knows from
+// memory, become one file, and data files whose rows are all deleted are
+// dropped, in a replace snapshot that changes no row. It runs between the
+// table's own commits, so it never races them (Apache Paimon compacts
+// primary-key tables inside the writer for the same reason).
+//
 // Keyed tables must be unpartitioned, format version 2 or later, and have
 // identifier fields.
+//
+// # Files
+//
+// keyed.go: the types, OpenKeyed, Apply and the table's loop; keyed_commit.go:
+// flush, commit and maintenance; keyed_schema.go: AlterSchema, EnsureSchema
+// and Halt; keyed_files.go: data and delete files; keyed_index.go: the key
+// index and the key encoding.
 
 import (
 	"context"
@@ -93,8 +112,9 @@ type KeyedOptions struct {
 	// MaxDeleteFiles bounds the position-delete files of the table: when
 	// a commit brings them to this many, a rewrite snapshot (operation
 	// replace: no rows change) merges them into one and drops data files
-	// whose rows are all deleted. Readers then open at most this many
-	// delete files however many updates accumulated. Default: 8.
+	// whose rows are all deleted (compaction.DeleteMerge). Readers then
+	// open at most this many delete files however many updates
+	// accumulated. Default: 8.
 	MaxDeleteFiles int
 }
 
