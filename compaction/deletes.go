@@ -41,7 +41,7 @@ import (
 type FileDeletes struct {
 	File iceberg.DataFile
 	// Positions are row positions in File, in any order, possibly
-	// repeated. PlanDeleteMerge takes ownership.
+	// repeated. PlanDeleteMerge takes ownership (it sorts them in place).
 	Positions []int64
 }
 
@@ -68,7 +68,7 @@ type DeleteMerge struct {
 func PlanDeleteMerge(deleteFiles []iceberg.DataFile, files []FileDeletes) *DeleteMerge {
 	m := &DeleteMerge{Replace: slices.Clone(deleteFiles)}
 	for _, f := range files {
-		pos := slices.Clone(f.Positions)
+		pos := f.Positions
 		slices.Sort(pos)
 		pos = slices.Compact(pos)
 		switch {
