@@ -9,8 +9,8 @@ import (
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/internal/bytesize"
 	"github.com/floe-lake/floe/table"
-	"github.com/floe-lake/floe/writer"
 )
 
 // Strategies a rewrite can use (Iceberg's RewriteDataFiles names).
@@ -48,14 +48,14 @@ type Config struct {
 	// TargetFileSizeBytes is the size of the files a rewrite writes, and of
 	// its file groups. Default: the table's write.target-file-size-bytes
 	// (iceberg-go's 512MiB when the table has none).
-	TargetFileSizeBytes writer.Bytes `yaml:"target-file-size-bytes"`
+	TargetFileSizeBytes bytesize.Bytes `yaml:"target-file-size-bytes"`
 	// MinFileSizeBytes: data files smaller than this are rewritten.
 	// Default: 0.75 × target-file-size-bytes.
-	MinFileSizeBytes writer.Bytes `yaml:"min-file-size-bytes"`
+	MinFileSizeBytes bytesize.Bytes `yaml:"min-file-size-bytes"`
 	// MaxFileSizeBytes: data files larger than this are never rewritten
 	// unless delete files make them candidates. Default: 1.8 ×
 	// target-file-size-bytes.
-	MaxFileSizeBytes writer.Bytes `yaml:"max-file-size-bytes"`
+	MaxFileSizeBytes bytesize.Bytes `yaml:"max-file-size-bytes"`
 	// MinInputFiles is how many candidate files a partition, and a file
 	// group, needs before it is rewritten; a group with a file over
 	// delete-file-threshold is rewritten whatever its size. Default: 5.
@@ -78,7 +78,7 @@ type Config struct {
 	// SortBufferBytes bounds the Arrow memory of one sorted run, its
 	// copies included (strategy sort); an output file may pass the target
 	// size by up to one run. Default: 256MiB.
-	SortBufferBytes writer.Bytes `yaml:"sort-buffer-bytes"`
+	SortBufferBytes bytesize.Bytes `yaml:"sort-buffer-bytes"`
 	// CommitTimeout bounds one compaction commit, conflict retries with
 	// concurrent ingest included. Default: 2m.
 	CommitTimeout time.Duration `yaml:"commit-timeout"`
@@ -108,7 +108,7 @@ type Config struct {
 	RewriteManifestsMaxManifests int `yaml:"rewrite-manifests.max-manifests"`
 	// RewriteManifestsMinAverageBytes triggers a manifest rewrite when at
 	// least 10 manifests average fewer bytes. Default: 1MiB.
-	RewriteManifestsMinAverageBytes writer.Bytes `yaml:"rewrite-manifests.min-average-bytes"`
+	RewriteManifestsMinAverageBytes bytesize.Bytes `yaml:"rewrite-manifests.min-average-bytes"`
 }
 
 // minManifestsForAverage is how many manifests the average-size trigger

@@ -61,7 +61,18 @@
 //   - ExpireSnapshots and DeleteOrphanFiles measure ages against the wall
 //     clock; the compactor's clock is translated into their durations.
 //
-// This package must not touch positions (it never advances, rewinds or
+// Delete files. The rewrite folds deletes away by rewriting the data files
+// that carry delete-file-threshold of them, and removes the position
+// deletes that made dead. Merging a table's position-delete files into one
+// without rewriting data (DeleteMerge, deletes.go) is the keyed writer's
+// step: writer.KeyedTable plans it from the deletes it made, which it holds
+// in memory, and stages it in its own commit between its ingest commits, so
+// that it never races them. The daemon does not run it: nothing marks a
+// table as a keyed writer's, and any change of files by another committer
+// makes the keyed writer rebuild its key index.
+//
+// This package imports table and internal packages only (writer imports
+// it). It must not touch positions (it never advances, rewinds or
 // fences them), never writes rows that were not in the table, and never
 // deletes a file that retained metadata references.
 package compaction

@@ -1,14 +1,12 @@
 package writer
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/floe-lake/floe/internal/bytesize"
 )
 
 // Config tunes the writer. Zero values take DefaultConfig's.
@@ -116,36 +114,9 @@ func (c *Config) Validate() error {
 }
 
 // Bytes is a size in bytes; in YAML a number or a string with a unit:
-// 512KiB, 64MiB, 1GiB, 100MB.
-type Bytes int64
-
-// UnmarshalYAML parses a size.
-func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseBytes(n.Value)
-	if err != nil {
-		return err
-	}
-	*b = v
-	return nil
-}
+// 512KiB, 64MiB, 1GiB, 100MB. (Defined in internal/bytesize, so that
+// compaction's Config can use it without importing writer.)
+type Bytes = bytesize.Bytes
 
 // ParseBytes parses "64MiB", "1GB", "1048576".
-func ParseBytes(s string) (Bytes, error) {
-	s = strings.TrimSpace(s)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, errors.New("size " + strconv.Quote(s) + ": want a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)")
-	}
-	return Bytes(v * mult), nil
-}
+func ParseBytes(s string) (Bytes, error) { return bytesize.Parse(s) }

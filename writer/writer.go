@@ -16,6 +16,13 @@
 // owner aborts it and starts over from the tables' positions. Files written
 // for a failed commit are never referenced; the orphan cleaner removes them.
 //
+// Keyed tables — rows upserted and deleted by primary key, committed as
+// row deltas — are KeyedTable's (keyed*.go; the design is at the top of
+// keyed.go). It keeps its delete files few with compaction's delete-merge
+// step, run between its own commits; all other maintenance is
+// compaction's. Both paths encode Parquet as internal/pqfile derives it
+// from the table's properties.
+//
 // This package does not decode input, and does not create tables (see
 // table.Ensure); it writes and commits.
 package writer

@@ -37,6 +37,8 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/floe-lake/floe/internal/pqfile"
 )
 
 // ErrUnsupported is wrapped by the errors of tables or inputs this
@@ -239,23 +241,11 @@ type job struct {
 	failed atomic.Bool
 }
 
-// countingWriter counts the bytes written to the file.
-type countingWriter struct {
-	w stdio.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	return n, err
-}
-
 // pfile is one open data file.
 type pfile struct {
 	path string
 	fw   iceio.FileWriter
-	cw   *countingWriter
+	cw   *pqfile.CountingWriter
 	// parquet.Writer is deprecated for writing Go values; pqgo writes
 	// column pages through it directly, which GenericWriter does not offer.
 	pw     *parquet.Writer //nolint:staticcheck // SA1019: see above
@@ -273,13 +263,13 @@ func (j *job) open(part *partition, fileCount int, loc icetable.LocationProvider
 	if err != nil {
 		return nil, err
 	}
-	f := j.newFile(&countingWriter{w: fw})
+	f := j.newFile(&pqfile.CountingWriter{W: fw})
 	f.path, f.fw = path, fw
 	return f, nil
 }
 
 // newFile starts a Parquet file on cw.
-func (j *job) newFile(cw *countingWriter) *pfile {
+func (j *job) newFile(cw *pqfile.CountingWriter) *pfile {
 	f := &pfile{cw: cw}
 	opts := []parquet.WriterOption{
 		j.schema,
@@ -346,7 +336,7 @@ func (j *job) finish(f *pfile, part *partition) (iceberg.DataFile, error) {
 		_ = j.fs.Remove(f.path)
 		return nil, err
 	}
-	df, err := dataFile(j.spec, j.tbl.Schema(), j.plan.leaves, f.pw.File().Metadata(), f.path, f.cw.n, part)
+	df, err := dataFile(j.spec, j.tbl.Schema(), j.plan.leaves, f.pw.File().Metadata(), f.path, f.cw.N, part)
 	if err != nil {
 		_ = j.fs.Remove(f.path)
 		return nil, err
@@ -513,19 +503,19 @@ func Encode(w stdio.Writer, tbl *icetable.Table, sc *arrow.Schema, recs []arrow.
 	j := &job{cfg: cfg, plan: p, schema: schema, recs: recs, unit: cmp.Or(opts.UnitRows, 1<<16), pool: newPool(workers)}
 	defer j.pool.close()
 	j.order = leafOrder(p)
-	cw := &countingWriter{w: w}
+	cw := &pqfile.CountingWriter{W: w}
 	f := j.newFile(cw)
 	segs := part.segs
 	var unit []segment
 	for len(segs) > 0 {
 		unit, segs = take(unit[:0], segs, int(min(int64(j.unit), cfg.rowGroupRows-f.rgRows)))
 		if err := j.writeUnit(f, unit); err != nil {
-			return cw.n, err
+			return cw.N, err
 		}
 		if err := j.afterUnit(f, unit); err != nil {
-			return cw.n, err
+			return cw.N, err
 		}
 	}
 	err = f.pw.Close()
-	return cw.n, err
+	return cw.N, err
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 	pqgzip "github.com/parquet-go/parquet-go/compress/gzip"
 	pqzstd "github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/floe-lake/floe/internal/pqfile"
 )
 
 // Table property names this package reads, as iceberg-go (table and
@@ -147,28 +149,21 @@ func loadConfig(props iceberg.Properties, opts Options) (*config, error) {
 	return c, nil
 }
 
-// codecFor maps write.parquet.compression-codec (and -level) to a
-// parquet-go codec; zstdLevel, when not 0, is zstd's level where the table
-// sets none. Codecs parquet-go lacks (lz4 framed, lzo) are ErrUnsupported.
+// codecFor maps the table's compression (pqfile.CompressionOf: the codec,
+// its level, and zstdLevel where a zstd table sets none) to a parquet-go
+// codec. Codecs parquet-go lacks (lz4 framed, lzo) are ErrUnsupported.
 func codecFor(props iceberg.Properties, zstdLevel int) (compress.Codec, error) {
-	name := strings.ToLower(strings.TrimSpace(props.Get(propCodec, icetable.ParquetCompressionDefault)))
-	level := -1
-	if v, ok := props[propCodecLevel]; ok {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			return nil, fmt.Errorf("table property %s=%q: want an integer", propCodecLevel, v)
-		}
-		level = n
+	c, err := pqfile.CompressionOf(props, zstdLevel)
+	if err != nil {
+		return nil, err
 	}
-	switch name {
+	level := c.Level
+	switch c.Codec {
 	case "zstd":
 		// As arrow-go: -1 is zstd's default level, anything else is
 		// mapped by klauspost/compress.
 		l := pqzstd.DefaultLevel
-		if level == -1 && zstdLevel != 0 {
-			level = zstdLevel
-		}
-		if level != -1 {
+		if level != pqfile.DefaultLevel {
 			l = zstd.EncoderLevelFromZstd(level)
 		}
 		return zstdFor(l), nil
@@ -182,14 +177,14 @@ func codecFor(props iceberg.Properties, zstdLevel int) (compress.Codec, error) {
 			return &pqgzip.Codec{Level: level}, nil
 		}
 		return &parquet.Gzip, nil
-	case "uncompressed", "none", "":
+	case "uncompressed":
 		return &parquet.Uncompressed, nil
-	case "lz4raw", "lz4_raw":
+	case "lz4raw":
 		return &parquet.Lz4Raw, nil
 	case "brotli":
 		return &parquet.Brotli, nil
 	}
-	return nil, fmt.Errorf("%w: compression codec %q", ErrUnsupported, name)
+	return nil, fmt.Errorf("%w: compression codec %q", ErrUnsupported, c.Codec)
 }
 
 // metricsMode is write.metadata.metrics.*: none, counts, truncate(N), full.

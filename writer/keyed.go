@@ -1,0 +1,568 @@
+package writer
+
+// Keyed tables: rows identified by a primary key (the table's Iceberg
+// identifier fields) that sources upsert and delete, committed as row
+// deltas — new data files and position-delete files in one snapshot,
+// together with the positions they advance, through the same
+// table.Committer protocol as appends.
+//
+// # Delete strategy: a primary-key index and position deletes
+//
+// A KeyedTable keeps an in-memory index from every live key to the data
+// file and row position holding its current image (as Moonlink and Paimon
+// do). An upsert or delete of a key that is in the table becomes a
+// position delete of that row; the new image goes into a new data file.
+// Within one commit only the last image of a key is written (earlier ones
+// never reach a file), so a commit holds at most one live row per key.
+//
+// Equality deletes (Flink's upsert mode) need no index but cost readers:
+// every data file must be checked against every equality-delete file
+// committed after it, and iceberg-go v0.7.0's compaction refuses to commit
+// beside concurrent equality deletes (its rewrite validation rejects any,
+// where Java's accepts them with use-starting-sequence-number). The
+// measurement behind the choice is in source/mysql's package comment and
+// BenchmarkDeleteStrategy.
+//
+// The index is rebuilt when a table is opened, from the key columns of
+// its live data files and its position deletes (equality deletes written
+// by another engine are rejected). It holds one entry per live row: about
+// 60 bytes plus the key. If any other writer changes the table's files
+// (a compaction, another engine), the index no longer matches the files;
+// the next commit notices (it checks every snapshot committed since its
+// last one) and fails with ErrKeyIndexStale, and the source restarts from
+// the table, which rebuilds the index.
+//
+// # Maintenance: merging delete files between commits
+//
+// Every commit that deletes adds a position-delete file, which every reader
+// opens. When a table has KeyedOptions.MaxDeleteFiles of them, the
+// KeyedTable runs compaction's delete-merge step (compaction.DeleteMerge)
+// right after its commit: the deletes of all of them, which it knows from
+// memory, become one file, and data files whose rows are all deleted are
+// dropped, in a replace snapshot that changes no row. It runs between the
+// table's own commits, so it never races them (Apache Paimon compacts
+// primary-key tables inside the writer for the same reason).
+//
+// Keyed tables must be unpartitioned, format version 2 or later, and have
+// identifier fields.
+//
+// # Files
+//
+// keyed.go: the types, OpenKeyed, Apply and the table's loop; keyed_commit.go:
+// flush, commit and maintenance; keyed_schema.go: AlterSchema, EnsureSchema
+// and Halt; keyed_files.go: data and delete files; keyed_index.go: the key
+// index and the key encoding.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
+	icetable "github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+
+	"github.com/floe-lake/floe/table"
+)
+
+// Op is what one row of Changes does to its key.
+type Op uint8
+
+const (
+	// OpUpsert makes the row the key's current image (insert or update).
+	OpUpsert Op = 1
+	// OpDelete removes the key; only the row's key columns are read.
+	OpDelete Op = 2
+)
+
+// Changes are row changes to a keyed table, applied in order, and the
+// positions after them. A source hands over whole source transactions
+// only: a commit takes everything applied so far, so a Changes boundary is
+// the finest grain a reader can observe.
+type Changes struct {
+	// Record holds the rows, with the Arrow schema KeyedTable.Schema
+	// returned; nil when the changes only advance positions. Apply takes
+	// ownership (it calls Release).
+	Record arrow.RecordBatch
+	// Ops has one entry per row of Record.
+	Ops []Op
+	// Next are the positions after these changes; nil leaves them where
+	// they are (rows applied without positions are not committed until a
+	// later Changes or Truncate advances them: a snapshot load uses this
+	// to commit all its rows in one snapshot).
+	Next table.Positions
+	// MaxEventTime is the newest source event time, for the freshness
+	// metric; zero if unknown.
+	MaxEventTime time.Time
+}
+
+// KeyedOptions tune a KeyedTable.
+type KeyedOptions struct {
+	// PositionCommitInterval commits positions alone (an empty append
+	// snapshot) when they moved but no row changed for this long, so that a
+	// table its source rarely touches does not pin the source's resume
+	// position far in the past. 0 never does. Default: 0.
+	PositionCommitInterval time.Duration
+	// MaxDeleteFiles bounds the position-delete files of the table: when
+	// a commit brings them to this many, a rewrite snapshot (operation
+	// replace: no rows change) merges them into one and drops data files
+	// whose rows are all deleted (compaction.DeleteMerge). Readers then
+	// open at most this many delete files however many updates
+	// accumulated. Default: 8.
+	MaxDeleteFiles int
+}
+
+// KeyedSink is a Sink that also writes keyed tables. *Writer implements it.
+type KeyedSink interface {
+	Sink
+	// OpenKeyed opens spec's table for keyed writes by source, creating it
+	// from spec when it does not exist. An existing table is opened as it
+	// is: its schema may differ from spec's (a keyed source evolves it in
+	// step with its input, with AlterSchema or EnsureSchema).
+	OpenKeyed(ctx context.Context, spec table.Spec, source string, opts KeyedOptions) (*KeyedTable, error)
+}
+
+var _ KeyedSink = (*Writer)(nil)
+
+// ErrKeyIndexStale means another writer changed the table's files (a
+// compaction, another engine) since this KeyedTable built its key index.
+// Nothing was committed; reopen the table (restart the source) to rebuild
+// the index.
+var ErrKeyIndexStale = errors.New("the table's files were changed by another writer; the key index must be rebuilt")
+
+// KeyedTable writes upserts and deletes by key to one table. Apply may be
+// called from one goroutine at a time; the table flushes and commits in
+// the background on the writer's CommitInterval, CommitRows and FlushBytes.
+type KeyedTable struct {
+	w         *Writer
+	name      string
+	source    string
+	opts      KeyedOptions
+	log       *slog.Logger
+	committer *table.Committer
+	writeID   string // unique per KeyedTable: file names
+
+	mu       sync.Mutex
+	space    *sync.Cond // broadcast when the buffer shrinks, or on failure/close
+	tbl      *icetable.Table
+	schema   *arrow.Schema
+	keyCols  []int // identifier columns, as indexes into schema
+	keyIDs   []int // their field ids
+	index    map[string]uint64
+	files    []*dataFileState // file number → state
+	recs     []arrow.RecordBatch
+	keys     [][]string
+	pend     map[string]uint64 // key → record<<32 | row, the buffered image
+	dels     []uint64          // locations to delete
+	bufBytes int64
+	bufRows  int64
+	inflight int64 // bytes taken by a flush being written
+	pending  table.Positions
+	event    time.Time
+	err      error
+	closed   bool
+
+	// Guarded by io: one flush or commit at a time.
+	io          sync.Mutex
+	staged      []iceberg.DataFile
+	stagedDels  []uint64
+	stagedPos   table.Positions
+	stagedRows  int64
+	stagedBytes int64
+	stagedEvent time.Time
+	committed   table.Positions // also read under mu
+	lastSnap    int64           // our last snapshot (or the head at open); -1: none
+	lastCommit  time.Time
+	fileSeq     int
+	liveDels    []iceberg.DataFile // the table's position-delete files
+
+	wake    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
+	loopCtx context.Context
+	cancel  context.CancelFunc
+}
+
+const noSnapshot = -1
+
+// dataFileState is what a KeyedTable knows of one data file.
+type dataFileState struct {
+	path string
+	df   iceberg.DataFile // nil while it is being written
+	rows int64
+	dead []uint32 // committed deleted positions
+	gone bool     // removed from the table (all its rows were dead)
+}
+
+// OpenKeyed implements KeyedSink.
+func (w *Writer) OpenKeyed(ctx context.Context, spec table.Spec, source string, opts KeyedOptions) (*KeyedTable, error) {
+	ident, err := table.ParseIdent(spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := w.cat.LoadTable(ctx, ident)
+	if errors.Is(err, icecat.ErrNoSuchTable) {
+		tbl, err = table.Ensure(ctx, w.cat, spec)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open keyed table %s: %w", spec.Name, err)
+	}
+	k := &KeyedTable{
+		w: w, name: spec.Name, source: source, opts: opts,
+		log:     w.log.With("table", spec.Name),
+		writeID: uuid.NewString(),
+		committer: table.NewCommitter(w.cat, ident, table.CommitterConfig{
+			WriterID: w.cfg.WriterID, Timeout: w.cfg.CommitTimeout, Logger: w.log, Now: w.opts.Now,
+		}),
+		pend:    map[string]uint64{},
+		wake:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	if k.opts.MaxDeleteFiles <= 0 {
+		k.opts.MaxDeleteFiles = 8
+	}
+	k.space = sync.NewCond(&k.mu)
+	if err := k.load(tbl); err != nil {
+		return nil, err
+	}
+	pm, err := table.CurrentPositions(tbl)
+	if err != nil {
+		return nil, err
+	}
+	k.committed = pm[source].Clone()
+	k.pending = k.committed.Clone()
+	k.stagedPos = k.committed.Clone()
+	start := w.opts.Now()
+	if err := k.buildIndex(ctx, tbl); err != nil {
+		return nil, fmt.Errorf("open keyed table %s: build key index: %w", spec.Name, err)
+	}
+	k.log.Debug("key index built", "keys", len(k.index), "files", len(k.files), "took", w.opts.Now().Sub(start))
+	k.lastCommit = w.opts.Now()
+	k.loopCtx, k.cancel = context.WithCancel(context.Background())
+	// The committer shares one IO among the tables it loads, made on first
+	// use with that use's context, which iceberg-go's object-store IO keeps
+	// for all its operations. Made inside a commit, it would end with that
+	// commit's context (on S3 the next commit failed with "context
+	// canceled"); it is made here with the table's lifetime instead.
+	ctbl, err := k.committer.Load(ctx)
+	if err == nil {
+		_, err = ctbl.FS(k.loopCtx)
+	}
+	if err != nil {
+		k.cancel()
+		return nil, fmt.Errorf("open keyed table %s: %w", spec.Name, err)
+	}
+	go k.loop()
+	return k, nil
+}
+
+// load adopts tbl's schema; k.mu must be held or k not yet shared.
+func (k *KeyedTable) load(tbl *icetable.Table) error {
+	if v := tbl.Metadata().Version(); v < 2 {
+		return fmt.Errorf("keyed table %s: format version %d cannot hold row-level deletes; it needs 2 or later", k.name, v)
+	}
+	if !tbl.Spec().IsUnpartitioned() {
+		return fmt.Errorf("keyed table %s: partitioned keyed tables are not supported", k.name)
+	}
+	sc := tbl.Schema()
+	if len(sc.IdentifierFieldIDs) == 0 {
+		return fmt.Errorf("keyed table %s: the table has no identifier fields (a primary key)", k.name)
+	}
+	asc, err := icetable.SchemaToArrowSchema(sc, nil, true, false)
+	if err != nil {
+		return fmt.Errorf("arrow schema of %s: %w", k.name, err)
+	}
+	var cols, ids []int
+	for _, id := range sc.IdentifierFieldIDs {
+		idx := -1
+		for i, f := range sc.Fields() {
+			if f.ID == id {
+				idx = i
+				break
+			}
+		}
+		if idx < 0 {
+			return fmt.Errorf("keyed table %s: identifier field %d is not a top-level column", k.name, id)
+		}
+		cols = append(cols, idx)
+		ids = append(ids, id)
+	}
+	k.tbl, k.schema, k.keyCols, k.keyIDs = tbl, asc, cols, ids
+	return nil
+}
+
+// Name is the table's name.
+func (k *KeyedTable) Name() string { return k.name }
+
+// Schema is the Arrow schema Changes records must have. It changes after
+// AlterSchema and EnsureSchema.
+func (k *KeyedTable) Schema() *arrow.Schema {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.schema
+}
+
+// IcebergSchema is the table's current Iceberg schema.
+func (k *KeyedTable) IcebergSchema() *iceberg.Schema {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.tbl.Schema()
+}
+
+// Positions are the source's positions committed in the table.
+func (k *KeyedTable) Positions() table.Positions {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.committed.Clone()
+}
+
+// Len is the number of live keys: the table's rows as of what was applied.
+func (k *KeyedTable) Len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.index) + len(k.pend)
+}
+
+// Err returns the table's failure, if any.
+func (k *KeyedTable) Err() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.err
+}
+
+func (k *KeyedTable) failedLocked() error {
+	if k.err != nil {
+		return k.err
+	}
+	if k.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (k *KeyedTable) fail(err error) {
+	k.mu.Lock()
+	if k.err == nil {
+		k.err = err
+	}
+	k.space.Broadcast()
+	k.mu.Unlock()
+}
+
+func (k *KeyedTable) poke() {
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Apply applies ch. It blocks while the table's buffer is full
+// (back-pressure) and returns the table's failure, if it has failed. Apply
+// takes ownership of ch.Record.
+func (k *KeyedTable) Apply(ch Changes) error {
+	rec := ch.Record
+	if rec != nil && rec.NumRows() == 0 {
+		rec.Release()
+		rec = nil
+	}
+	var size int64
+	if rec != nil {
+		if len(ch.Ops) != int(rec.NumRows()) {
+			rec.Release()
+			return fmt.Errorf("apply to %s: %d ops for %d rows", k.name, len(ch.Ops), rec.NumRows())
+		}
+		size = recordSize(rec)
+	}
+	flushAt := int64(k.w.cfg.FlushBytes)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	waited := false
+	for k.err == nil && !k.closed && size > 0 && k.bufBytes > 0 && k.bufBytes+k.inflight+size > 2*flushAt {
+		if !waited {
+			k.w.m.blocked.Inc()
+			waited = true
+		}
+		k.poke()
+		k.space.Wait()
+	}
+	if err := k.failedLocked(); err != nil {
+		if rec != nil {
+			rec.Release()
+		}
+		return err
+	}
+	if rec != nil {
+		if !rec.Schema().Equal(k.schema) {
+			rec.Release()
+			return fmt.Errorf("apply to %s: batch schema %s does not match the table's %s", k.name, rec.Schema(), k.schema)
+		}
+		if err := k.applyLocked(rec, ch.Ops); err != nil {
+			rec.Release()
+			k.err = err
+			return err
+		}
+		k.bufBytes += size
+		k.bufRows += rec.NumRows()
+	}
+	for p, v := range ch.Next {
+		if k.pending == nil {
+			k.pending = table.Positions{}
+		}
+		k.pending[p] = v
+	}
+	if ch.MaxEventTime.After(k.event) {
+		k.event = ch.MaxEventTime
+	}
+	if k.bufBytes >= flushAt || (k.w.cfg.CommitRows > 0 && k.bufRows >= k.w.cfg.CommitRows) {
+		k.poke()
+	}
+	return nil
+}
+
+func (k *KeyedTable) applyLocked(rec arrow.RecordBatch, ops []Op) error {
+	ri := uint64(len(k.recs))
+	keys := make([]string, rec.NumRows())
+	var buf []byte
+	var err error
+	for i := range keys {
+		buf, err = appendKey(buf[:0], rec, k.keyCols, i)
+		if err != nil {
+			return fmt.Errorf("apply to %s: row %d: %w", k.name, i, err)
+		}
+		key := string(buf)
+		keys[i] = key
+		switch ops[i] {
+		case OpUpsert:
+			if _, ok := k.pend[key]; !ok {
+				if loc, ok := k.index[key]; ok {
+					k.dels = append(k.dels, loc)
+					delete(k.index, key)
+				}
+			}
+			k.pend[key] = ri<<32 | uint64(i)
+		case OpDelete:
+			if _, ok := k.pend[key]; ok {
+				delete(k.pend, key)
+			} else if loc, ok := k.index[key]; ok {
+				k.dels = append(k.dels, loc)
+				delete(k.index, key)
+			}
+		default:
+			return fmt.Errorf("apply to %s: row %d: unknown op %d", k.name, i, ops[i])
+		}
+	}
+	k.recs = append(k.recs, rec)
+	k.keys = append(k.keys, keys)
+	return nil
+}
+
+// Truncate deletes every row of the table (everything committed and
+// everything applied before), and moves the positions to next.
+func (k *KeyedTable) Truncate(next table.Positions) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.failedLocked(); err != nil {
+		return err
+	}
+	for _, loc := range k.index {
+		k.dels = append(k.dels, loc)
+	}
+	k.index = map[string]uint64{}
+	for _, r := range k.recs {
+		r.Release()
+	}
+	k.recs, k.keys, k.pend = nil, nil, map[string]uint64{}
+	k.bufBytes, k.bufRows = 0, 0
+	if k.pending == nil {
+		k.pending = table.Positions{}
+	}
+	maps.Copy(k.pending, next)
+	k.space.Broadcast()
+	return nil
+}
+
+// loop commits on the interval and flushes or commits early on request.
+func (k *KeyedTable) loop() {
+	defer close(k.stopped)
+	t := time.NewTicker(k.w.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-t.C:
+			if k.Err() == nil {
+				if err := k.commit(k.loopCtx, true); err != nil && k.loopCtx.Err() == nil {
+					k.log.Error("keyed commit failed", "err", err)
+				}
+			}
+		case <-k.wake:
+			if k.Err() != nil {
+				continue
+			}
+			k.mu.Lock()
+			rows, buf := k.bufRows, k.bufBytes
+			k.mu.Unlock()
+			var err error
+			if k.w.cfg.CommitRows > 0 && rows >= k.w.cfg.CommitRows {
+				err = k.commit(k.loopCtx, false)
+			} else if buf >= int64(k.w.cfg.FlushBytes) {
+				err = k.flush(k.loopCtx)
+			}
+			if err != nil && k.loopCtx.Err() == nil {
+				k.log.Error("keyed flush or commit failed", "err", err)
+			}
+		}
+	}
+}
+
+// Close commits everything applied with positions and stops the table.
+func (k *KeyedTable) Close(ctx context.Context) error {
+	k.stopLoop()
+	defer k.cancel()
+	err := k.Commit(ctx)
+	k.mu.Lock()
+	k.closed = true
+	k.releaseLocked()
+	k.space.Broadcast()
+	k.mu.Unlock()
+	return err
+}
+
+// Abort stops the table and drops everything not committed. Files already
+// written stay unreferenced, for the orphan cleaner.
+func (k *KeyedTable) Abort() {
+	k.cancel()
+	k.stopLoop()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.closed = true
+	k.releaseLocked()
+	k.space.Broadcast()
+}
+
+func (k *KeyedTable) releaseLocked() {
+	for _, r := range k.recs {
+		r.Release()
+	}
+	k.recs, k.keys, k.pend = nil, nil, map[string]uint64{}
+	k.bufBytes, k.bufRows = 0, 0
+}
+
+func (k *KeyedTable) stopLoop() {
+	k.mu.Lock()
+	select {
+	case <-k.stop:
+	default:
+		close(k.stop)
+	}
+	k.mu.Unlock()
+	<-k.stopped
+}

@@ -1,0 +1,376 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/apache/iceberg-go"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/compaction"
+	"github.com/floe-lake/floe/table"
+)
+
+func (k *KeyedTable) flush(ctx context.Context) error {
+	k.io.Lock()
+	defer k.io.Unlock()
+	return k.flushLocked(ctx)
+}
+
+// flushLocked writes the buffered live rows into a data file and stages it
+// with the buffered deletes; k.io must be held.
+func (k *KeyedTable) flushLocked(ctx context.Context) error {
+	k.mu.Lock()
+	if err := k.failedLocked(); err != nil {
+		k.mu.Unlock()
+		return err
+	}
+	recs, keys, pend, dels := k.recs, k.keys, k.pend, k.dels
+	nbytes, ev := k.bufBytes, k.event
+	pos := k.pending.Clone()
+	sc, tbl := k.schema, k.tbl
+	k.recs, k.keys, k.pend, k.dels = nil, nil, map[string]uint64{}, nil
+	k.bufBytes, k.bufRows = 0, 0
+	k.inflight = nbytes
+	// Live rows, in arrival order, take positions 0, 1, ... of the new file;
+	// the index points there from now on, so that deletes applied while the
+	// file is written refer to it.
+	var masks [][]bool
+	var live int64
+	var fileNo int
+	var path string
+	if len(pend) > 0 {
+		masks = make([][]bool, len(recs))
+		for i, r := range recs {
+			masks[i] = make([]bool, r.NumRows())
+		}
+		for _, v := range pend {
+			masks[v>>32][uint32(v)] = true
+		}
+		k.fileSeq++
+		path = k.dataPath(tbl, fmt.Sprintf("%05d-data", k.fileSeq))
+		fileNo = len(k.files)
+		k.files = append(k.files, &dataFileState{path: path})
+		for ri, m := range masks {
+			for row, ok := range m {
+				if ok {
+					k.index[keys[ri][row]] = uint64(fileNo)<<32 | uint64(live)
+					live++
+				}
+			}
+		}
+	}
+	k.mu.Unlock()
+
+	done := func() {
+		k.mu.Lock()
+		k.inflight = 0
+		k.space.Broadcast()
+		k.mu.Unlock()
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	if live > 0 {
+		start := k.w.opts.Now()
+		df, err := writeKeyedData(ctx, tbl, sc, path, recs, masks)
+		done()
+		if err != nil {
+			err = fmt.Errorf("write data file for %s: %w", k.name, err)
+			k.fail(err)
+			return err
+		}
+		k.w.m.flushSeconds.WithLabelValues(k.name).Observe(k.w.opts.Now().Sub(start).Seconds())
+		k.mu.Lock()
+		k.files[fileNo].df, k.files[fileNo].rows = df, live
+		k.mu.Unlock()
+		k.staged = append(k.staged, df)
+		k.stagedRows += live
+		k.stagedBytes += df.FileSizeBytes()
+		if h := k.w.opts.Hooks.AfterFlush; h != nil {
+			h(k.name)
+		}
+	} else {
+		done()
+	}
+	k.stagedDels = append(k.stagedDels, dels...)
+	k.stagedPos = pos
+	if ev.After(k.stagedEvent) {
+		k.stagedEvent = ev
+	}
+	return nil
+}
+
+func (k *KeyedTable) dataPath(tbl *icetable.Table, suffix string) string {
+	name := k.writeID + "-" + suffix + ".parquet"
+	lp, err := tbl.LocationProvider()
+	if err != nil {
+		return strings.TrimRight(tbl.Location(), "/") + "/data/" + name
+	}
+	return lp.NewDataLocation(name)
+}
+
+// Commit flushes and commits everything applied with positions, as one
+// snapshot. Rows applied without positions since the last positions are
+// held back (see Changes.Next).
+func (k *KeyedTable) Commit(ctx context.Context) error {
+	return k.commit(ctx, false)
+}
+
+// commit flushes and commits; periodic allows a positions-only commit when
+// PositionCommitInterval has passed.
+func (k *KeyedTable) commit(ctx context.Context, periodic bool) error {
+	k.io.Lock()
+	defer k.io.Unlock()
+	if err := k.flushLocked(ctx); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	moved := !positionsEqual(k.stagedPos, k.committed)
+	k.mu.Unlock()
+	if !moved {
+		// Nothing to commit, or rows of a load still waiting for their
+		// positions.
+		return nil
+	}
+	if len(k.staged) == 0 && len(k.stagedDels) == 0 {
+		if !periodic || k.opts.PositionCommitInterval <= 0 || k.w.opts.Now().Sub(k.lastCommit) < k.opts.PositionCommitInterval {
+			return nil
+		}
+		return k.commitLocked(ctx, "ingest", nil)
+	}
+	if err := k.commitLocked(ctx, "ingest", nil); err != nil {
+		return err
+	}
+	if len(k.liveDels) >= k.opts.MaxDeleteFiles {
+		return k.maintainLocked(ctx)
+	}
+	return nil
+}
+
+// commitLocked commits the staged files and deletes (possibly none) with
+// the staged positions; alter, when set, stages a schema change in the
+// same snapshot. k.io must be held.
+func (k *KeyedTable) commitLocked(ctx context.Context, op string, alter func(*icetable.Transaction) error) error {
+	k.mu.Lock()
+	adv := table.Advance{Base: k.committed.Clone(), Next: k.stagedPos.Clone()}
+	tbl, lastSnap := k.tbl, k.lastSnap
+	k.mu.Unlock()
+	files := k.staged
+	var delFiles []iceberg.DataFile
+	if len(k.stagedDels) > 0 {
+		k.fileSeq++
+		path := k.dataPath(tbl, fmt.Sprintf("%05d-deletes", k.fileSeq))
+		df, err := k.writePositionDeletes(ctx, tbl, path)
+		if err != nil {
+			err = fmt.Errorf("write position deletes for %s: %w", k.name, err)
+			k.fail(err)
+			return err
+		}
+		delFiles = append(delFiles, df)
+	}
+	var nbytes int64
+	for _, f := range files {
+		nbytes += f.FileSizeBytes()
+	}
+	if h := k.w.opts.Hooks.BeforeCommit; h != nil {
+		h(k.name)
+	}
+	start := k.w.opts.Now()
+	advances := map[string]table.Advance{}
+	if len(adv.Next) > 0 {
+		advances[k.source] = adv
+	}
+	res, err := k.committer.Commit(ctx, table.Commit{
+		Operation: op,
+		Advances:  advances,
+		Apply: func(ctx context.Context, txn *icetable.Transaction, props iceberg.Properties) error {
+			if err := checkForeign(txn, lastSnap); err != nil {
+				return err
+			}
+			if alter != nil {
+				if err := alter(txn); err != nil {
+					return err
+				}
+			}
+			if len(files) == 0 && len(delFiles) == 0 {
+				return txn.AddFiles(ctx, nil, props, true)
+			}
+			return txn.NewRowDelta(props).AddRows(files...).AddDeletes(delFiles...).Commit(ctx)
+		},
+	})
+	dur := k.w.opts.Now().Sub(start)
+	k.w.m.conflicts.WithLabelValues(k.name).Add(float64(res.Conflicts))
+	if err != nil {
+		var sce *SchemaChangeError
+		if errors.As(err, &sce) {
+			return sce
+		}
+		result := "error"
+		if errors.Is(err, table.ErrFenced) {
+			result = "fenced"
+		}
+		k.w.m.commits.WithLabelValues(k.name, result).Inc()
+		k.fail(err)
+		return err
+	}
+	if h := k.w.opts.Hooks.AfterCommit; h != nil {
+		h(k.name)
+	}
+	result := "ok"
+	if res.Recovered {
+		result = "recovered"
+	}
+	k.w.m.commits.WithLabelValues(k.name, result).Inc()
+	k.w.m.commitSeconds.WithLabelValues(k.name).Observe(dur.Seconds())
+	k.w.m.rows.WithLabelValues(k.name).Add(float64(k.stagedRows))
+	k.w.m.files.WithLabelValues(k.name).Add(float64(len(files)))
+	k.w.m.fileBytes.WithLabelValues(k.name).Add(float64(nbytes))
+	if !k.stagedEvent.IsZero() {
+		k.w.m.eventTime.WithLabelValues(k.name).Set(float64(k.stagedEvent.UnixMilli()) / 1e3)
+	}
+	rows, ndels := k.stagedRows, len(k.stagedDels)
+	k.mu.Lock()
+	k.committed = adv.Next
+	k.lastSnap = res.SnapshotID
+	for _, loc := range k.stagedDels {
+		f := k.files[loc>>32]
+		f.dead = append(f.dead, uint32(loc))
+	}
+	k.mu.Unlock()
+	k.liveDels = append(k.liveDels, delFiles...)
+	k.staged, k.stagedDels, k.stagedRows, k.stagedBytes = nil, nil, 0, 0
+	k.lastCommit = k.w.opts.Now()
+	k.log.Debug("keyed commit", "snapshot", res.SnapshotID, "rows", rows, "deletes", ndels, "files", len(files), "attempts", res.Attempts)
+	if k.w.opts.OnCommit != nil {
+		k.w.opts.OnCommit(CommitInfo{
+			Table: k.name, SnapshotID: res.SnapshotID, Rows: rows, Files: len(files), Bytes: nbytes,
+			Attempts: res.Attempts, Conflicts: res.Conflicts, Duration: dur, Positions: res.Positions,
+		})
+	}
+	return nil
+}
+
+// checkForeign fails with ErrKeyIndexStale when a snapshot committed since
+// ours (lastSnap) added or removed data or delete files: the key index no
+// longer describes the table.
+func checkForeign(txn *icetable.Transaction, lastSnap int64) error {
+	st, err := txn.StagedTable()
+	if err != nil {
+		return err
+	}
+	meta := st.Metadata()
+	for s := st.CurrentSnapshot(); s != nil; {
+		if s.SnapshotID == lastSnap {
+			return nil
+		}
+		if touchesFiles(s) {
+			return fmt.Errorf("%w: snapshot %d (%s) changed files", ErrKeyIndexStale, s.SnapshotID, operation(s))
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = meta.SnapshotByID(*s.ParentSnapshotID)
+	}
+	if lastSnap == noSnapshot {
+		return nil
+	}
+	return fmt.Errorf("%w: our last snapshot %d is no longer in the table's history", ErrKeyIndexStale, lastSnap)
+}
+
+func operation(s *icetable.Snapshot) string {
+	if s.Summary == nil {
+		return "unknown"
+	}
+	return string(s.Summary.Operation)
+}
+
+// touchesFiles reports whether a snapshot added or removed data or delete
+// files, by its summary; a snapshot without a summary is assumed to.
+func touchesFiles(s *icetable.Snapshot) bool {
+	if s.Summary == nil {
+		return true
+	}
+	for _, key := range []string{"added-data-files", "deleted-data-files", "added-delete-files", "removed-delete-files",
+		"added-position-delete-files", "removed-position-delete-files", "added-equality-delete-files", "removed-equality-delete-files"} {
+		if v, ok := s.Summary.Properties[key]; ok && v != "0" {
+			return true
+		}
+	}
+	return false
+}
+
+func positionsEqual(a, b table.Positions) bool {
+	return maps.Equal(a, b)
+}
+
+// maintainLocked merges the table's position-delete files into one and
+// drops the data files whose rows are all deleted, in a rewrite snapshot
+// (operation replace) that changes no row and carries the positions
+// forward: compaction's delete-merge step (compaction.DeleteMerge), planned
+// from the deletes this table made and staged in its own commit, so that it
+// never races them. k.io must be held and nothing staged.
+func (k *KeyedTable) maintainLocked(ctx context.Context) error {
+	k.mu.Lock()
+	tbl, lastSnap := k.tbl, k.lastSnap
+	var dels []compaction.FileDeletes
+	for _, f := range k.files {
+		if f.gone || f.df == nil || len(f.dead) == 0 {
+			continue
+		}
+		pos := make([]int64, len(f.dead))
+		for i, p := range f.dead {
+			pos[i] = int64(p)
+		}
+		dels = append(dels, compaction.FileDeletes{File: f.df, Positions: pos})
+	}
+	k.mu.Unlock()
+	merge := compaction.PlanDeleteMerge(k.liveDels, dels)
+	if len(merge.Keep) > 0 {
+		k.fileSeq++
+		if err := merge.Write(ctx, tbl, k.dataPath(tbl, fmt.Sprintf("%05d-deletes-merged", k.fileSeq))); err != nil {
+			err = fmt.Errorf("merge position deletes of %s: %w", k.name, err)
+			k.fail(err)
+			return err
+		}
+	}
+	start := k.w.opts.Now()
+	res, err := k.committer.Commit(ctx, table.Commit{
+		Operation: "maintain",
+		Apply: func(ctx context.Context, txn *icetable.Transaction, props iceberg.Properties) error {
+			if err := checkForeign(txn, lastSnap); err != nil {
+				return err
+			}
+			return merge.Stage(ctx, txn, props)
+		},
+	})
+	if err != nil {
+		err = fmt.Errorf("maintain %s: %w", k.name, err)
+		k.fail(err)
+		return err
+	}
+	dropped := make(map[string]bool, len(merge.Drop))
+	for _, df := range merge.Drop {
+		dropped[df.FilePath()] = true
+	}
+	k.mu.Lock()
+	k.lastSnap = res.SnapshotID
+	for _, f := range k.files {
+		if f.df != nil && dropped[f.path] {
+			f.gone, f.dead, f.df = true, nil, nil
+		}
+	}
+	k.mu.Unlock()
+	k.liveDels = k.liveDels[:0]
+	if merge.Merged != nil {
+		k.liveDels = append(k.liveDels, merge.Merged)
+	}
+	k.log.Debug("keyed maintenance", "snapshot", res.SnapshotID, "merged_delete_files", len(merge.Replace),
+		"dropped_data_files", len(merge.Drop), "took", k.w.opts.Now().Sub(start))
+	return nil
+}

@@ -1,0 +1,309 @@
+package writer
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/iceberg-go"
+	iceio "github.com/apache/iceberg-go/io"
+	icetable "github.com/apache/iceberg-go/table"
+)
+
+// buildIndex reads the key columns of every live data file of tbl's current
+// snapshot, with its position deletes applied, into k.index.
+func (k *KeyedTable) buildIndex(ctx context.Context, tbl *icetable.Table) error {
+	k.index = map[string]uint64{}
+	k.lastSnap = noSnapshot
+	snap := tbl.CurrentSnapshot()
+	if snap == nil {
+		return nil
+	}
+	k.lastSnap = snap.SnapshotID
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return err
+	}
+	mans, err := snap.Manifests(fsys)
+	if err != nil {
+		return fmt.Errorf("read manifest list: %w", err)
+	}
+	type dataRef struct {
+		df  iceberg.DataFile
+		seq int64
+	}
+	var data []dataRef
+	for _, m := range mans {
+		for e, err := range m.Entries(fsys, true) {
+			if err != nil {
+				return fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
+			}
+			df := e.DataFile()
+			switch df.ContentType() {
+			case iceberg.EntryContentData:
+				data = append(data, dataRef{df: df, seq: e.SequenceNum()})
+			case iceberg.EntryContentPosDeletes:
+				if icetable.IsDeletionVector(df) {
+					return fmt.Errorf("delete file %s is a deletion vector, which keyed writes do not read yet", df.FilePath())
+				}
+				k.liveDels = append(k.liveDels, df)
+			default:
+				return fmt.Errorf("delete file %s holds equality deletes (written by another engine); keyed writes need a table without them: compact it first", df.FilePath())
+			}
+		}
+	}
+	// Each position-delete file is read once, grouped by data file.
+	deleted := map[string][]int64{}
+	for _, d := range k.liveDels {
+		if err := readPositionDeletes(ctx, fsys, d.FilePath(), deleted); err != nil {
+			return fmt.Errorf("read position deletes %s: %w", d.FilePath(), err)
+		}
+	}
+	// Oldest first, so that should a key be live twice the newer row wins.
+	slices.SortFunc(data, func(a, b dataRef) int {
+		return cmp.Or(cmp.Compare(a.seq, b.seq), strings.Compare(a.df.FilePath(), b.df.FilePath()))
+	})
+	dupes := 0
+	for _, d := range data {
+		path := d.df.FilePath()
+		dels := deleted[path]
+		slices.Sort(dels)
+		dels = slices.Compact(dels)
+		fileNo := uint64(len(k.files))
+		st := &dataFileState{path: path, df: d.df, rows: d.df.Count()}
+		for _, p := range dels {
+			st.dead = append(st.dead, uint32(p))
+		}
+		k.files = append(k.files, st)
+		err := readKeys(ctx, fsys, path, k.keyIDs, k.schema, k.keyCols, func(key string, pos int64) {
+			if _, ok := slices.BinarySearch(dels, pos); ok {
+				return
+			}
+			if prev, ok := k.index[key]; ok {
+				// Two live rows for one key: keep the newer one, delete the
+				// other with the next commit.
+				dupes++
+				k.stagedDels = append(k.stagedDels, prev)
+			}
+			k.index[key] = fileNo<<32 | uint64(pos)
+		})
+		if err != nil {
+			return fmt.Errorf("read keys of %s: %w", path, err)
+		}
+	}
+	if dupes > 0 {
+		k.log.Error("keyed table had duplicate live keys; the older rows are deleted with the next commit", "duplicates", dupes)
+	}
+	return nil
+}
+
+func openParquet(ctx context.Context, fsys iceio.IO, path string) (*pqarrow.FileReader, func(), error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10, Parallel: false}, memory.DefaultAllocator)
+	if err != nil {
+		_ = pf.Close()
+		return nil, nil, err
+	}
+	return fr, func() { _ = pf.Close() }, nil
+}
+
+// leafByFieldID finds the leaf column with field id id, or by name.
+func leafByFieldID(fr *pqarrow.FileReader, id int, name string) int {
+	sc := fr.ParquetReader().MetaData().Schema
+	for i := 0; i < sc.NumColumns(); i++ {
+		if int(sc.Column(i).SchemaNode().FieldID()) == id {
+			return i
+		}
+	}
+	for i := 0; i < sc.NumColumns(); i++ {
+		if sc.Column(i).Path() == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func readPositionDeletes(ctx context.Context, fsys iceio.IO, path string, out map[string][]int64) error {
+	fr, closeFn, err := openParquet(ctx, fsys, path)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	pathCol := leafByFieldID(fr, 2147483546, "file_path")
+	posCol := leafByFieldID(fr, 2147483545, "pos")
+	if pathCol < 0 || posCol < 0 {
+		return errors.New("not a position-delete file: no file_path or pos column")
+	}
+	rr, err := fr.GetRecordReader(ctx, []int{pathCol, posCol}, nil)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		var paths interface {
+			Value(int) string
+			Len() int
+		}
+		switch c := rec.Column(0).(type) {
+		case *array.String:
+			paths = c
+		case *array.LargeString:
+			paths = c
+		default:
+			return fmt.Errorf("file_path column is %s", c.DataType())
+		}
+		pos, ok := rec.Column(1).(*array.Int64)
+		if !ok {
+			return fmt.Errorf("pos column is %s", rec.Column(1).DataType())
+		}
+		for i := 0; i < paths.Len(); i++ {
+			p := paths.Value(i)
+			out[p] = append(out[p], pos.Value(i))
+		}
+	}
+	return rr.Err()
+}
+
+// readKeys calls fn with the key and position of every row of a data file.
+func readKeys(ctx context.Context, fsys iceio.IO, path string, keyIDs []int, sc *arrow.Schema, keyCols []int, fn func(key string, pos int64)) error {
+	fr, closeFn, err := openParquet(ctx, fsys, path)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	leaves := make([]int, len(keyIDs))
+	for i, id := range keyIDs {
+		leaves[i] = leafByFieldID(fr, id, sc.Field(keyCols[i]).Name)
+		if leaves[i] < 0 {
+			return fmt.Errorf("no column for identifier field %d", id)
+		}
+	}
+	// The reader returns columns in leaf order; map them back to key order.
+	sorted := slices.Clone(leaves)
+	slices.Sort(sorted)
+	order := make([]int, len(leaves))
+	for i, l := range leaves {
+		order[i], _ = slices.BinarySearch(sorted, l)
+	}
+	rr, err := fr.GetRecordReader(ctx, slices.Compact(sorted), nil)
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	var pos int64
+	var buf []byte
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			buf = buf[:0]
+			for _, o := range order {
+				if buf, err = appendKeyValue(buf, rec.Column(o), i); err != nil {
+					return err
+				}
+			}
+			fn(string(buf), pos)
+			pos++
+		}
+	}
+	return rr.Err()
+}
+
+// appendKey appends the encoded key of row i of rec.
+func appendKey(dst []byte, rec arrow.RecordBatch, cols []int, i int) ([]byte, error) {
+	var err error
+	for _, c := range cols {
+		if dst, err = appendKeyValue(dst, rec.Column(c), i); err != nil {
+			return nil, fmt.Errorf("key column %s: %w", rec.ColumnName(c), err)
+		}
+	}
+	return dst, nil
+}
+
+// appendKeyValue encodes one key value so that equal values of any
+// physical width (int and long, decimals of any precision) encode equally
+// and a sequence of values decodes unambiguously.
+func appendKeyValue(dst []byte, a arrow.Array, i int) ([]byte, error) {
+	if a.IsNull(i) {
+		return nil, errors.New("null key")
+	}
+	switch c := a.(type) {
+	case *array.Int8:
+		return binary.BigEndian.AppendUint64(dst, uint64(int64(c.Value(i)))), nil
+	case *array.Int16:
+		return binary.BigEndian.AppendUint64(dst, uint64(int64(c.Value(i)))), nil
+	case *array.Int32:
+		return binary.BigEndian.AppendUint64(dst, uint64(int64(c.Value(i)))), nil
+	case *array.Int64:
+		return binary.BigEndian.AppendUint64(dst, uint64(c.Value(i))), nil
+	case *array.Uint8:
+		return binary.BigEndian.AppendUint64(dst, uint64(c.Value(i))), nil
+	case *array.Uint16:
+		return binary.BigEndian.AppendUint64(dst, uint64(c.Value(i))), nil
+	case *array.Uint32:
+		return binary.BigEndian.AppendUint64(dst, uint64(c.Value(i))), nil
+	case *array.Date32:
+		return binary.BigEndian.AppendUint64(dst, uint64(int64(c.Value(i)))), nil
+	case *array.Time64:
+		return binary.BigEndian.AppendUint64(dst, uint64(c.Value(i))), nil
+	case *array.Timestamp:
+		return binary.BigEndian.AppendUint64(dst, uint64(c.Value(i))), nil
+	case *array.Boolean:
+		if c.Value(i) {
+			return append(dst, 1), nil
+		}
+		return append(dst, 0), nil
+	case *array.Decimal128:
+		v := c.Value(i)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(v.HighBits()))
+		return binary.BigEndian.AppendUint64(dst, v.LowBits()), nil
+	case *array.String:
+		return appendBytesKey(dst, []byte(c.Value(i))), nil
+	case *array.LargeString:
+		return appendBytesKey(dst, []byte(c.Value(i))), nil
+	case *array.Binary:
+		return appendBytesKey(dst, c.Value(i)), nil
+	case *array.LargeBinary:
+		return appendBytesKey(dst, c.Value(i)), nil
+	case *array.FixedSizeBinary:
+		return appendBytesKey(dst, c.Value(i)), nil
+	case *array.Float32:
+		return binary.BigEndian.AppendUint32(dst, math.Float32bits(c.Value(i))), nil
+	case *array.Float64:
+		return binary.BigEndian.AppendUint64(dst, math.Float64bits(c.Value(i))), nil
+	}
+	return nil, fmt.Errorf("unsupported key type %s", a.DataType())
+}
+
+func appendBytesKey(dst, v []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(v)))
+	return append(dst, v...)
+}
+
+// FormatKey renders an encoded key for messages.
+func FormatKey(key string) string {
+	if len(key) == 8 {
+		return strconv.FormatInt(int64(binary.BigEndian.Uint64([]byte(key))), 10)
+	}
+	return fmt.Sprintf("%x", bytes.TrimSpace([]byte(key)))
+}
