@@ -30,6 +30,7 @@ import (
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/source/kafka"
+	"github.com/floe-lake/floe/table"
 )
 
 // kafkaHowToStart is appended to every "Kafka is not running" failure.
@@ -750,10 +751,6 @@ func benchRows(b *testing.B, cat icecat.Catalog) int {
 	if err != nil {
 		return 0
 	}
-	s := tbl.CurrentSnapshot()
-	if s == nil || s.Summary == nil {
-		return 0
-	}
-	v, _ := strconv.Atoi(s.Summary.Properties["total-records"])
-	return v
+	n, _ := table.SummaryInt(tbl.CurrentSnapshot(), "total-records")
+	return int(n)
 }

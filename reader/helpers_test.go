@@ -193,12 +193,8 @@ func (f *fixture) compact() int64 {
 // history is the current snapshot's ancestry, oldest first.
 func history(tbl *icetable.Table) []icetable.Snapshot {
 	var out []icetable.Snapshot
-	for s := tbl.CurrentSnapshot(); s != nil; {
+	for s := range table.CurrentAncestors(tbl.Metadata()) {
 		out = append(out, *s)
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = tbl.SnapshotByID(*s.ParentSnapshotID)
 	}
 	slices.Reverse(out)
 	return out

@@ -67,7 +67,7 @@ func walk(meta icetable.Metadata, s *icetable.Snapshot, yield func(*icetable.Sna
 // and its parent is gone, or the parent ids form a cycle).
 func AncestorsBetween(meta icetable.Metadata, fromID, toID int64) (snaps []icetable.Snapshot, complete bool) {
 	if fromID == toID {
-		return nil, true
+		return nil, meta.SnapshotByID(toID) != nil
 	}
 	for s := range Ancestors(meta, toID) {
 		snaps = append(snaps, *s)

@@ -146,6 +146,7 @@ func TestAncestorsBetween(t *testing.T) {
 		{"not an ancestor", map[int64]int64{1: 0, 2: 1, 3: 1}, 2, 3, []int64{1, 3}, false},
 		{"from a descendant", linear, 4, 2, []int64{1, 2}, false},
 		{"unknown end", linear, 0, 9, []int64{}, false},
+		{"unknown end and start", linear, 9, 9, []int64{}, false},
 		{"cycle", map[int64]int64{1: 3, 2: 1, 3: 2}, 7, 3, []int64{1, 2, 3}, false},
 	}
 	for _, tc := range tests {
