@@ -200,6 +200,20 @@ func history(tbl *icetable.Table) []icetable.Snapshot {
 	return out
 }
 
+// countRows drains st and returns how many rows it read.
+func countRows(t testing.TB, st *reader.Stream) int64 {
+	t.Helper()
+	var n int64
+	for rec, err := range st.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += rec.NumRows()
+		rec.Release()
+	}
+	return n
+}
+
 // row is one output row: its id, change type (changelog reads) and its
 // whole JSON encoding without the changelog columns.
 type row struct {
