@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/table"
 )
 
 // stateCache keeps the decoded groups of the output partitions the last
@@ -45,15 +47,13 @@ func (c *stateCache) validate(tbl *icetable.Table) {
 	if len(c.parts) == 0 {
 		return
 	}
-	meta := tbl.Metadata()
-	for s := tbl.CurrentSnapshot(); s != nil; {
+	for s := range table.CurrentAncestors(tbl.Metadata()) {
 		if s.SnapshotID == c.snapshot {
 			return
 		}
-		if s.Summary == nil || s.Summary.Operation != icetable.OpReplace || s.ParentSnapshotID == nil {
+		if s.Summary == nil || s.Summary.Operation != icetable.OpReplace {
 			break
 		}
-		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
 	c.reset()
 }

@@ -131,13 +131,8 @@ func TestCompactionWhileIngesting(t *testing.T) {
 			}
 			// Every ingest commit is in the current snapshot's ancestry.
 			ancestors := map[int64]bool{}
-			meta := tbl.Metadata()
-			for s := tbl.CurrentSnapshot(); s != nil; {
+			for s := range table.CurrentAncestors(tbl.Metadata()) {
 				ancestors[s.SnapshotID] = true
-				if s.ParentSnapshotID == nil {
-					break
-				}
-				s = meta.SnapshotByID(*s.ParentSnapshotID)
 			}
 			var rows int64
 			ingestConflicts := 0

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -162,15 +161,7 @@ func TestSortStrategy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ids []int64
-		for rec, err := range recs {
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
-			rec.Release()
-		}
-		if !slices.IsSorted(ids) {
+		if ids := collectIDs(t, recs); !slices.IsSorted(ids) {
 			t.Errorf("file %s is not sorted by id", task.File.FilePath())
 		}
 	}

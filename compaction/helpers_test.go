@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"maps"
 	"os"
@@ -147,6 +148,15 @@ func readIDs(t testing.TB, tbl *icetable.Table, opts ...icetable.ScanOption) []i
 	if err != nil {
 		t.Fatal(err)
 	}
+	ids := collectIDs(t, recs)
+	slices.Sort(ids)
+	return ids
+}
+
+// collectIDs drains recs, whose first column is the id, and returns the
+// ids in their order.
+func collectIDs(t testing.TB, recs iter.Seq2[arrow.RecordBatch, error]) []int64 {
+	t.Helper()
 	var ids []int64
 	for rec, err := range recs {
 		if err != nil {
@@ -155,7 +165,6 @@ func readIDs(t testing.TB, tbl *icetable.Table, opts ...icetable.ScanOption) []i
 		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
 		rec.Release()
 	}
-	slices.Sort(ids)
 	return ids
 }
 

@@ -151,18 +151,15 @@ func expiryPlan(tbl *icetable.Table, now time.Time) (olderThan time.Duration, ke
 	meta := tbl.Metadata()
 	retained := map[int64]bool{}
 	depth := 0
-	for s := tbl.CurrentSnapshot(); s != nil; depth++ {
+	for s := range table.CurrentAncestors(meta) {
 		retained[s.SnapshotID] = true
+		depth++
 		if s.Summary != nil {
 			if _, floe := s.Summary.Properties[table.PropCommitID]; floe {
-				keep = max(keep, depth+1)
+				keep = max(keep, depth)
 				break
 			}
 		}
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
 	cutoff := now.Add(-maxAge).UnixMilli()
 	for _, s := range meta.Snapshots() {

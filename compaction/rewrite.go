@@ -500,9 +500,8 @@ func (r *tableRun) check(ctx context.Context, fresh *icetable.Table, planSnap *i
 	if head == nil {
 		return nil, gs, "the table has no snapshot any more", nil
 	}
-	meta := fresh.Metadata()
 	needFull, found := false, false
-	for s := head; s != nil; {
+	for s := range table.CurrentAncestors(fresh.Metadata()) {
 		if s.SnapshotID == planSnap.SnapshotID {
 			found = true
 			break
@@ -515,10 +514,6 @@ func (r *tableRun) check(ctx context.Context, fresh *icetable.Table, planSnap *i
 				needFull = true
 			}
 		}
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
 	if !found {
 		return nil, gs, fmt.Sprintf("planning snapshot %d is no longer in the table's history", planSnap.SnapshotID), nil
@@ -578,20 +573,6 @@ func (r *tableRun) isOwn(s *icetable.Snapshot) bool {
 	return r.own[s.Summary.Properties[table.PropCommitID]]
 }
 
-// summaryInt reads a counter from a snapshot summary; ok is false when the
-// summary does not say.
-func summaryInt(s *icetable.Snapshot, key string) (int64, bool) {
-	if s.Summary == nil {
-		return 0, false
-	}
-	v, ok := s.Summary.Properties[key]
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	return n, err == nil
-}
-
 // addsDeletes reports whether s may have added delete files: its summary
 // counts some, or it has no summary.
 func addsDeletes(s *icetable.Snapshot) bool {
@@ -599,7 +580,7 @@ func addsDeletes(s *icetable.Snapshot) bool {
 		return true
 	}
 	for _, k := range []string{"added-delete-files", "added-position-delete-files", "added-equality-delete-files"} {
-		if n, ok := summaryInt(s, k); ok && n > 0 {
+		if n, ok := table.SummaryInt(s, k); ok && n > 0 {
 			return true
 		}
 	}
@@ -614,7 +595,7 @@ func mayRemoveData(s *icetable.Snapshot) bool {
 	if s.Summary.Operation == icetable.OpAppend {
 		return false
 	}
-	n, ok := summaryInt(s, "deleted-data-files")
+	n, ok := table.SummaryInt(s, "deleted-data-files")
 	return !ok || n > 0
 }
 

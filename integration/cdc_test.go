@@ -3,13 +3,11 @@ package integration
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,13 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
-	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/table"
 )
@@ -65,15 +61,7 @@ func writeCDCConfig(t *testing.T, dir string, cc catalog.Config, dsn, dbName str
 			"batch-delay": "100ms", "max-delete-files": 4,
 		}}},
 	}
-	b, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "floe.yaml")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeFloeYAML(t, dir, cfg)
 }
 
 func localWarehouse(t *testing.T) catalog.Config {
@@ -448,7 +436,7 @@ func runUntilEqual(t *testing.T, bin, cfgPath, dir string, db *sql.DB, dbName st
 	for {
 		var diffs []string
 		for _, tbl := range tables {
-			want, err := cdcMySQLRows(db, dbName, tbl)
+			want, err := tabletest.MySQLRows(db, dbName, tbl)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -457,8 +445,8 @@ func runUntilEqual(t *testing.T, bin, cfgPath, dir string, db *sql.DB, dbName st
 				diffs = append(diffs, err.Error())
 				continue
 			}
-			if d := cdcDiff(tbl, want, got); d != "" {
-				diffs = append(diffs, d)
+			if d := tabletest.DiffRows(want, got); d != "" {
+				diffs = append(diffs, tbl+": "+d)
 			} else if time.Now().After(deadline) || len(diffs) == 0 {
 				t.Logf("%s: %d rows, equal to MySQL", tbl, len(want))
 			}
@@ -492,196 +480,14 @@ func runUntilEqual(t *testing.T, bin, cfgPath, dir string, db *sql.DB, dbName st
 	}
 }
 
-// cdcMySQLRows reads a MySQL table as sorted canonical rows: columns by
-// name, each rendered by MySQL itself (decimals and text as they are,
-// binaries as hex, temporals with DATE_FORMAT in UTC, floats parsed).
-func cdcMySQLRows(db *sql.DB, dbName, tbl string) ([]string, error) {
-	rows, err := db.Query(`SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY COLUMN_NAME`, dbName, tbl)
-	if err != nil {
-		return nil, err
-	}
-	var exprs, kinds []string
-	for rows.Next() {
-		var c, dt string
-		if err := rows.Scan(&c, &dt); err != nil {
-			return nil, err
-		}
-		q := "`" + c + "`"
-		switch dt {
-		case "float":
-			q = "CAST(" + q + " AS DOUBLE)"
-		case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
-			q = "HEX(" + q + ")"
-		case "bit":
-			q += "+0"
-		case "date":
-			q = "DATE_FORMAT(" + q + ", '%Y-%m-%d')"
-		case "datetime", "timestamp":
-			q = "DATE_FORMAT(" + q + ", '%Y-%m-%d %H:%i:%s.%f')"
-		case "time":
-			q = "TIME_FORMAT(" + q + ", '%H:%i:%s.%f')"
-		}
-		exprs, kinds = append(exprs, q), append(kinds, dt)
-	}
-	_ = rows.Close()
-	rows, err = db.Query("SELECT " + strings.Join(exprs, ", ") + " FROM `" + dbName + "`.`" + tbl + "`")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close() //nolint:errcheck // test helper
-	raw := make([]sql.NullString, len(exprs))
-	ptrs := make([]any, len(raw))
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	var out []string
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		parts := make([]string, len(raw))
-		for i, v := range raw {
-			switch {
-			case !v.Valid:
-				parts[i] = "NULL"
-			case kinds[i] == "float" || kinds[i] == "double":
-				f, err := strconv.ParseFloat(v.String, 64)
-				if err != nil {
-					return nil, err
-				}
-				parts[i] = strconv.FormatFloat(f, 'g', -1, 64)
-			default:
-				parts[i] = v.String
-			}
-		}
-		out = append(out, strings.Join(parts, " | "))
-	}
-	sort.Strings(out)
-	return out, rows.Err()
-}
-
-// cdcIcebergRows reads an Iceberg table with iceberg-go as sorted
-// canonical rows, and fails on a duplicate key.
+// cdcIcebergRows reads an Iceberg table in the canonical form of
+// tabletest.MySQLRows, and fails on a duplicate key.
 func cdcIcebergRows(cat icecat.Catalog, name string) ([]string, error) {
 	tbl := loadTableErr(cat, name)
 	if tbl == nil {
 		return nil, fmt.Errorf("%s: not created yet", name)
 	}
-	sc := tbl.Schema()
-	var names []string
-	idx := map[string]int{}
-	for i, f := range sc.Fields() {
-		names = append(names, f.Name)
-		idx[f.Name] = i
-	}
-	sort.Strings(names)
-	var keyCols []int
-	for _, id := range sc.IdentifierFieldIDs {
-		for i, f := range sc.Fields() {
-			if f.ID == id {
-				keyCols = append(keyCols, i)
-			}
-		}
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	keys := map[string]bool{}
-	var out []string
-	for rec, err := range recs {
-		if err != nil {
-			return nil, err
-		}
-		for r := 0; r < int(rec.NumRows()); r++ {
-			parts := make([]string, len(names))
-			for i, n := range names {
-				parts[i] = cdcCanonical(rec.Column(idx[n]), r)
-			}
-			var kb strings.Builder
-			for _, c := range keyCols {
-				kb.WriteString(cdcCanonical(rec.Column(c), r) + "/")
-			}
-			if keys[kb.String()] {
-				rec.Release()
-				return nil, fmt.Errorf("%s: duplicate key %s", name, kb.String())
-			}
-			keys[kb.String()] = true
-			out = append(out, strings.Join(parts, " | "))
-		}
-		rec.Release()
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-func cdcCanonical(a arrow.Array, i int) string {
-	if a.IsNull(i) {
-		return "NULL"
-	}
-	switch c := a.(type) {
-	case *array.Int32:
-		return strconv.FormatInt(int64(c.Value(i)), 10)
-	case *array.Int64:
-		return strconv.FormatInt(c.Value(i), 10)
-	case *array.Float32:
-		return strconv.FormatFloat(float64(c.Value(i)), 'g', -1, 64)
-	case *array.Float64:
-		return strconv.FormatFloat(c.Value(i), 'g', -1, 64)
-	case *array.Decimal128:
-		return c.Value(i).ToString(c.DataType().(*arrow.Decimal128Type).Scale)
-	case *array.String:
-		return c.Value(i)
-	case *array.Binary:
-		return strings.ToUpper(hex.EncodeToString(c.Value(i)))
-	case *array.Date32:
-		return c.Value(i).ToTime().Format("2006-01-02")
-	case *array.Timestamp:
-		return time.UnixMicro(int64(c.Value(i))).UTC().Format("2006-01-02 15:04:05.000000")
-	case *array.Time64:
-		us := int64(c.Value(i))
-		return fmt.Sprintf("%02d:%02d:%02d.%06d", us/3600e6, us/60e6%60, us/1e6%60, us%1e6)
-	}
-	return "?" + a.DataType().String()
-}
-
-func cdcDiff(tbl string, want, got []string) string {
-	if len(want) == len(got) {
-		same := true
-		for i := range want {
-			if want[i] != got[i] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return ""
-		}
-	}
-	w, g := map[string]int{}, map[string]int{}
-	for _, s := range want {
-		w[s]++
-	}
-	for _, s := range got {
-		g[s]++
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: MySQL has %d rows, Iceberg %d", tbl, len(want), len(got))
-	n := 0
-	for s, c := range w {
-		if g[s] < c && n < 5 {
-			fmt.Fprintf(&b, "\n  missing: %s", s)
-			n++
-		}
-	}
-	for s, c := range g {
-		if w[s] < c && n < 10 {
-			fmt.Fprintf(&b, "\n  extra:   %s", s)
-			n++
-		}
-	}
-	return b.String()
+	return tabletest.IcebergRows(context.Background(), tbl)
 }
 
 // loadTableErr loads a table, nil when it cannot be loaded (not yet

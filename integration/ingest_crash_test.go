@@ -16,7 +16,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
-	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/catalog"
 	"github.com/floe-lake/floe/internal/testenv"
@@ -69,10 +68,7 @@ func TestIngestExactlyOnceUnderSIGKILL(t *testing.T) {
 func writeIngestConfig(t *testing.T, dir string, cc catalog.Config, partitions, perPartition int) string {
 	t.Helper()
 	cfg := map[string]any{
-		"catalog": map[string]any{
-			"type": cc.Type, "name": cc.Name, "uri": cc.URI, "warehouse": cc.Warehouse,
-			"s3": map[string]any{"endpoint": cc.S3.Endpoint, "access-key-id": cc.S3.AccessKeyID, "secret-access-key": cc.S3.SecretAccessKey},
-		},
+		"catalog":         catalogYAML(cc),
 		"writer":          map[string]any{"commit-interval": "1s", "memory-budget": "64MiB"},
 		"metrics-address": "off",
 		"sources": []any{map[string]any{"type": "gen", "gen": map[string]any{
@@ -80,15 +76,7 @@ func writeIngestConfig(t *testing.T, dir string, cc catalog.Config, partitions, 
 			"batch-rows": 1000, "rate": 10000, "bad-fraction": 0.003, "late-fraction": 0.1,
 		}}},
 	}
-	b, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "floe.yaml")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeFloeYAML(t, dir, cfg)
 }
 
 // runIngest runs floe ingest until it exits ("finished" on exit 0) or

@@ -30,6 +30,7 @@ import (
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/source/kafka"
+	"github.com/floe-lake/floe/table"
 )
 
 // kafkaHowToStart is appended to every "Kafka is not running" failure.
@@ -79,23 +80,7 @@ func kafkaRandHex(t testing.TB) string {
 // createTopic creates a topic with partitions on the broker.
 func createTopic(t testing.TB, brokers []string, topic string, partitions int32) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 30000
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	if c := resp.Topics[0].ErrorCode; c != 0 {
+	if c := requestTopic(t, brokers, topic, partitions); c != 0 {
 		t.Fatalf("create topic %s: error code %d", topic, c)
 	}
 }
@@ -176,10 +161,7 @@ func clicksTable(name string) map[string]any {
 func writeKafkaConfig(t testing.TB, dir string, cc catalog.Config, brokers []string, topic, group string) string {
 	t.Helper()
 	cfg := map[string]any{
-		"catalog": map[string]any{
-			"type": cc.Type, "name": cc.Name, "uri": cc.URI, "warehouse": cc.Warehouse,
-			"s3": map[string]any{"endpoint": cc.S3.Endpoint, "access-key-id": cc.S3.AccessKeyID, "secret-access-key": cc.S3.SecretAccessKey},
-		},
+		"catalog":         catalogYAML(cc),
 		"writer":          map[string]any{"commit-interval": "1s", "memory-budget": "64MiB"},
 		"metrics-address": "off",
 		"tables":          []any{clicksTable("ods.clicks")},
@@ -191,15 +173,7 @@ func writeKafkaConfig(t testing.TB, dir string, cc catalog.Config, brokers []str
 			"fetch-max-wait": "100ms",
 		}}},
 	}
-	b, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "floe.yaml")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeFloeYAML(t, dir, cfg)
 }
 
 // floeProc is one `floe ingest` subprocess.
@@ -650,7 +624,17 @@ func readmeCounts(t *testing.T, cc catalog.Config, marker string) (rows, dead in
 	return rows, dead
 }
 
+// createTopicIfMissing is createTopic that accepts an existing topic.
 func createTopicIfMissing(t testing.TB, brokers []string, topic string, partitions int32) {
+	t.Helper()
+	if c := requestTopic(t, brokers, topic, partitions); c != 0 && c != 36 { // 36: TOPIC_ALREADY_EXISTS
+		t.Fatalf("create topic %s: error code %d", topic, c)
+	}
+}
+
+// requestTopic asks the broker to create a topic with partitions and
+// returns the topic's error code (0: created).
+func requestTopic(t testing.TB, brokers []string, topic string, partitions int32) int16 {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -661,13 +645,14 @@ func createTopicIfMissing(t testing.TB, brokers []string, topic string, partitio
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(context.Background(), cl)
+	req.TimeoutMillis = 30000
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
-	if c := resp.Topics[0].ErrorCode; c != 0 && c != 36 { // 36: TOPIC_ALREADY_EXISTS
-		t.Fatalf("create topic %s: error code %d", topic, c)
-	}
+	return resp.Topics[0].ErrorCode
 }
 
 // BenchmarkKafkaIngest measures end-to-end ingest: ~200-byte JSON
@@ -750,10 +735,6 @@ func benchRows(b *testing.B, cat icecat.Catalog) int {
 	if err != nil {
 		return 0
 	}
-	s := tbl.CurrentSnapshot()
-	if s == nil || s.Summary == nil {
-		return 0
-	}
-	v, _ := strconv.Atoi(s.Summary.Properties["total-records"])
-	return v
+	n, _ := table.SummaryInt(tbl.CurrentSnapshot(), "total-records")
+	return int(n)
 }

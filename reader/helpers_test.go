@@ -193,15 +193,25 @@ func (f *fixture) compact() int64 {
 // history is the current snapshot's ancestry, oldest first.
 func history(tbl *icetable.Table) []icetable.Snapshot {
 	var out []icetable.Snapshot
-	for s := tbl.CurrentSnapshot(); s != nil; {
+	for s := range table.CurrentAncestors(tbl.Metadata()) {
 		out = append(out, *s)
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = tbl.SnapshotByID(*s.ParentSnapshotID)
 	}
 	slices.Reverse(out)
 	return out
+}
+
+// countRows drains st and returns how many rows it read.
+func countRows(t testing.TB, st *reader.Stream) int64 {
+	t.Helper()
+	var n int64
+	for rec, err := range st.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += rec.NumRows()
+		rec.Release()
+	}
+	return n
 }
 
 // row is one output row: its id, change type (changelog reads) and its

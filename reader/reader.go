@@ -254,20 +254,16 @@ func (r *Reader) resolve(tbl *icetable.Table, at At) (*icetable.Snapshot, error)
 // newer than t. When the history before t has expired, it returns the
 // parent of the oldest retained snapshot, and ok is false.
 func SnapshotBefore(tbl *icetable.Table, t time.Time) (id int64, ok bool) {
-	meta := tbl.Metadata()
 	ms := t.UnixMilli()
-	for s := tbl.CurrentSnapshot(); s != nil; {
+	var oldest *icetable.Snapshot
+	for s := range table.CurrentAncestors(tbl.Metadata()) {
 		if s.TimestampMs <= ms {
 			return s.SnapshotID, true
 		}
-		if s.ParentSnapshotID == nil {
-			return 0, true
-		}
-		p := meta.SnapshotByID(*s.ParentSnapshotID)
-		if p == nil {
-			return *s.ParentSnapshotID, false
-		}
-		s = p
+		oldest = s
+	}
+	if oldest != nil && oldest.ParentSnapshotID != nil {
+		return *oldest.ParentSnapshotID, false
 	}
 	return 0, true
 }
@@ -283,47 +279,29 @@ func oldestHint(meta icetable.Metadata) string {
 }
 
 func oldestAncestor(meta icetable.Metadata) *icetable.Snapshot {
-	s := meta.CurrentSnapshot()
-	for s != nil && s.ParentSnapshotID != nil {
-		p := meta.SnapshotByID(*s.ParentSnapshotID)
-		if p == nil {
-			break
-		}
-		s = p
+	var oldest *icetable.Snapshot
+	for s := range table.CurrentAncestors(meta) {
+		oldest = s
 	}
-	return s
+	return oldest
 }
 
 // snapshotsBetween returns the snapshots after from (exclusive; 0: from
 // the first snapshot) up to to (inclusive) in to's ancestry, oldest first.
 // It reads only metadata: the chain of parent ids from to back to from.
 func snapshotsBetween(name string, meta icetable.Metadata, from, to int64) ([]icetable.Snapshot, error) {
-	end := meta.SnapshotByID(to)
-	if end == nil {
+	snaps, complete := table.AncestorsBetween(meta, from, to)
+	switch {
+	case complete:
+		return snaps, nil
+	case len(snaps) == 0:
 		return nil, fmt.Errorf("read %s up to snapshot %d: %w%s", name, to, ErrSnapshotNotFound, oldestHint(meta))
+	case snaps[0].ParentSnapshotID == nil:
+		return nil, fmt.Errorf("read %s after snapshot %d: %w: it is not in the history of snapshot %d (the table was rolled back, or the id belongs to another table or branch)",
+			name, from, ErrNotAncestor, to)
+	default:
+		return nil, expired(name, from, &snaps[0])
 	}
-	var out []icetable.Snapshot
-	for cur := end; cur.SnapshotID != from; {
-		out = append(out, *cur)
-		if cur.ParentSnapshotID == nil {
-			if from != 0 {
-				return nil, fmt.Errorf("read %s after snapshot %d: %w: it is not in the history of snapshot %d (the table was rolled back, or the id belongs to another table or branch)",
-					name, from, ErrNotAncestor, to)
-			}
-			break
-		}
-		parent := *cur.ParentSnapshotID
-		if parent == from {
-			break
-		}
-		next := meta.SnapshotByID(parent)
-		if next == nil {
-			return nil, expired(name, from, cur)
-		}
-		cur = next
-	}
-	slices.Reverse(out)
-	return out, nil
 }
 
 // expired is the error for a start older than the oldest retained snapshot

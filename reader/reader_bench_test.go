@@ -179,15 +179,7 @@ func BenchmarkReader(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var got int64
-		for rec, err := range st.Records() {
-			if err != nil {
-				b.Fatal(err)
-			}
-			got += rec.NumRows()
-			rec.Release()
-		}
-		if got != rows {
+		if got := countRows(b, st); got != rows {
 			b.Fatalf("read %d rows, want %d", got, rows)
 		}
 	}
@@ -284,14 +276,7 @@ func BenchmarkReader(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var got int64
-			for rec, err := range st.Records() {
-				if err != nil {
-					b.Fatal(err)
-				}
-				got += rec.NumRows()
-				rec.Release()
-			}
+			got := countRows(b, st)
 			elapsed += time.Since(t0)
 			if got != total {
 				b.Fatalf("scanned %d rows, want %d", got, total)

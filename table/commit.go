@@ -320,16 +320,14 @@ func fmtPos(v int64, ok bool) string {
 // snapshot's ancestors committed since the commit started (less a minute
 // of clock skew).
 func findCommit(tbl *icetable.Table, commitID string, since time.Time) (int64, bool) {
-	meta := tbl.Metadata()
 	floor := since.Add(-time.Minute).UnixMilli()
-	for s := tbl.CurrentSnapshot(); s != nil && s.TimestampMs >= floor; {
+	for s := range CurrentAncestors(tbl.Metadata()) {
+		if s.TimestampMs < floor {
+			break
+		}
 		if s.Summary != nil && s.Summary.Properties[PropCommitID] == commitID {
 			return s.SnapshotID, true
 		}
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
 	return 0, false
 }

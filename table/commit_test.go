@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/internal/tabletest"
@@ -13,6 +14,20 @@ import (
 
 func testSpec() table.Spec {
 	return table.Spec{Name: "ns.t", Schema: []table.Field{{Name: "id", Type: "long", Required: true}}}
+}
+
+// testTable creates ns.t (testSpec) in a fresh SQLite catalog.
+func testTable(t *testing.T) (icecat.Catalog, icetable.Identifier) {
+	t.Helper()
+	cat := tabletest.OpenSQLite(t)
+	if _, err := table.Ensure(context.Background(), cat, testSpec()); err != nil {
+		t.Fatal(err)
+	}
+	ident, err := table.ParseIdent("ns.t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat, ident
 }
 
 func snapshotsWithCommit(t *testing.T, tbl *icetable.Table, id string) int {
@@ -28,11 +43,7 @@ func snapshotsWithCommit(t *testing.T, tbl *icetable.Table, id string) int {
 
 func TestCommitCarriesPositionsForward(t *testing.T) {
 	ctx := context.Background()
-	cat := tabletest.OpenSQLite(t)
-	if _, err := table.Ensure(ctx, cat, testSpec()); err != nil {
-		t.Fatal(err)
-	}
-	ident, _ := table.ParseIdent("ns.t")
+	cat, ident := testTable(t)
 	c := table.NewCommitter(cat, ident, table.CommitterConfig{WriterID: "w1"})
 	fs := appendOne(t, cat, ident)
 
@@ -63,11 +74,7 @@ func TestCommitCarriesPositionsForward(t *testing.T) {
 
 func TestCommitFencesZombie(t *testing.T) {
 	ctx := context.Background()
-	cat := tabletest.OpenSQLite(t)
-	if _, err := table.Ensure(ctx, cat, testSpec()); err != nil {
-		t.Fatal(err)
-	}
-	ident, _ := table.ParseIdent("ns.t")
+	cat, ident := testTable(t)
 	c := table.NewCommitter(cat, ident, table.CommitterConfig{})
 	fs := appendOne(t, cat, ident)
 	// The new owner of p0 committed up to 100.
@@ -92,11 +99,7 @@ func TestCommitFencesZombie(t *testing.T) {
 
 func TestCommitRetriesConflict(t *testing.T) {
 	ctx := context.Background()
-	base := tabletest.OpenSQLite(t)
-	if _, err := table.Ensure(ctx, base, testSpec()); err != nil {
-		t.Fatal(err)
-	}
-	ident, _ := table.ParseIdent("ns.t")
+	base, ident := testTable(t)
 	other := table.NewCommitter(base, ident, table.CommitterConfig{WriterID: "other"})
 	fc := &tabletest.FaultCatalog{Catalog: base}
 	fs := appendOne(t, base, ident)
@@ -131,11 +134,7 @@ func TestCommitRetriesConflict(t *testing.T) {
 
 func TestCommitUnknownOutcomeIsNotRepeated(t *testing.T) {
 	ctx := context.Background()
-	base := tabletest.OpenSQLite(t)
-	if _, err := table.Ensure(ctx, base, testSpec()); err != nil {
-		t.Fatal(err)
-	}
-	ident, _ := table.ParseIdent("ns.t")
+	base, ident := testTable(t)
 	fc := &tabletest.FaultCatalog{Catalog: base}
 	fc.After = func(n int) error {
 		if n == 1 {
@@ -166,11 +165,7 @@ func TestCommitUnknownOutcomeIsNotRepeated(t *testing.T) {
 
 func TestCommitUnknownOutcomeNotLandedIsRetried(t *testing.T) {
 	ctx := context.Background()
-	base := tabletest.OpenSQLite(t)
-	if _, err := table.Ensure(ctx, base, testSpec()); err != nil {
-		t.Fatal(err)
-	}
-	ident, _ := table.ParseIdent("ns.t")
+	base, ident := testTable(t)
 	fc := &tabletest.FaultCatalog{Catalog: base}
 	fc.Before = func(n int) error {
 		if n == 1 {

@@ -518,10 +518,10 @@ func DescribeSnapshots(tbl *icetable.Table) []SnapshotInfo {
 			props := s.Summary.Properties
 			si.Operation = string(s.Summary.Operation)
 			maps.Copy(si.Summary, props)
-			si.AddedRecords = summaryInt(props, "added-records")
-			si.AddedDataFiles = summaryInt(props, "added-data-files")
-			si.TotalRecords = summaryInt(props, "total-records")
-			si.TotalDataFiles = summaryInt(props, "total-data-files")
+			si.AddedRecords = summaryIntPtr(s, "added-records")
+			si.AddedDataFiles = summaryIntPtr(s, "added-data-files")
+			si.TotalRecords = summaryIntPtr(s, "total-records")
+			si.TotalDataFiles = summaryIntPtr(s, "total-data-files")
 			si.WriterID = props[PropWriterID]
 			si.CommitID = props[PropCommitID]
 			si.FloeOperation = props[PropOperation]
@@ -540,14 +540,10 @@ func DescribeSnapshots(tbl *icetable.Table) []SnapshotInfo {
 	return out
 }
 
-func summaryInt(props iceberg.Properties, key string) *int64 {
-	v, ok := props[key]
-	if !ok {
-		return nil
+// summaryIntPtr is SummaryInt for JSON: nil when the summary does not say.
+func summaryIntPtr(s *icetable.Snapshot, key string) *int64 {
+	if n, ok := SummaryInt(s, key); ok {
+		return &n
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return nil
-	}
-	return &n
+	return nil
 }

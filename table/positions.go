@@ -115,8 +115,7 @@ func positionsFromSummary(s *icetable.Snapshot) (PositionMap, bool, error) {
 // the current snapshot's ancestry. Snapshots written by other engines carry
 // none and are walked past. A table Floe never committed to has an empty map.
 func CurrentPositions(tbl *icetable.Table) (PositionMap, error) {
-	meta := tbl.Metadata()
-	for s := tbl.CurrentSnapshot(); s != nil; {
+	for s := range CurrentAncestors(tbl.Metadata()) {
 		m, ok, err := positionsFromSummary(s)
 		if err != nil {
 			return nil, err
@@ -124,10 +123,6 @@ func CurrentPositions(tbl *icetable.Table) (PositionMap, error) {
 		if ok {
 			return m, nil
 		}
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
 	return PositionMap{}, nil
 }

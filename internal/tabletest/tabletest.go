@@ -1,6 +1,7 @@
 // Package tabletest has helpers for tests that need a catalog and tables:
-// a catalog that injects commit faults, and small Arrow builders. It is for
-// tests only.
+// a catalog that injects commit faults, comparable cell values, and the
+// canonical rows CDC tests compare a MySQL table and its Iceberg table by.
+// It is for tests only.
 package tabletest
 
 import (

@@ -3,21 +3,15 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
-	"fmt"
 	"log/slog"
-	"math/big"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
 
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/table"
@@ -89,82 +83,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// mysqlRows reads a MySQL table as canonical row strings, sorted: each
-// column rendered independently of the source's conversions (see
-// canonical).
-func mysqlRows(t testing.TB, db *sql.DB, dbName, tbl string) ([]string, error) {
-	t.Helper()
-	rows, err := db.Query(`SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY COLUMN_NAME`, dbName, tbl)
-	if err != nil {
-		return nil, err
-	}
-	var exprs, kinds []string
-	for rows.Next() {
-		var c, dt string
-		if err := rows.Scan(&c, &dt); err != nil {
-			return nil, err
-		}
-		q := quoteIdent(c)
-		switch dt {
-		case "float":
-			q = "CAST(" + q + " AS DOUBLE)"
-		case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
-			q = "HEX(" + q + ")"
-		case "bit":
-			q = q + "+0"
-		case "date":
-			q = "DATE_FORMAT(" + q + ", '%Y-%m-%d')"
-		case "datetime", "timestamp":
-			q = "DATE_FORMAT(" + q + ", '%Y-%m-%d %H:%i:%s.%f')"
-		case "time":
-			q = "TIME_FORMAT(" + q + ", '%H:%i:%s.%f')"
-		}
-		exprs = append(exprs, q)
-		kinds = append(kinds, dt)
-	}
-	_ = rows.Close()
-	rows, err = db.Query("SELECT " + strings.Join(exprs, ", ") + " FROM " + quoteIdent(dbName) + "." + quoteIdent(tbl))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close() //nolint:errcheck // test helper
-	var out []string
-	raw := make([]sql.NullString, len(exprs))
-	ptrs := make([]any, len(raw))
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		var b strings.Builder
-		for i, v := range raw {
-			if i > 0 {
-				b.WriteString(" | ")
-			}
-			switch {
-			case !v.Valid:
-				b.WriteString("NULL")
-			case kinds[i] == "float" || kinds[i] == "double":
-				f, err := strconv.ParseFloat(v.String, 64)
-				if err != nil {
-					return nil, err
-				}
-				b.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
-			default:
-				b.WriteString(v.String)
-			}
-		}
-		out = append(out, b.String())
-	}
-	sort.Strings(out)
-	return out, rows.Err()
-}
-
-// icebergRows reads an Iceberg table as canonical row strings (columns by
-// name, as mysqlRows orders them), sorted.
+// icebergRows reads an Iceberg table in the canonical form of
+// tabletest.MySQLRows.
 func icebergRows(t testing.TB, cat icecat.Catalog, name string) ([]string, error) {
 	t.Helper()
 	ident, err := table.ParseIdent(name)
@@ -175,76 +95,7 @@ func icebergRows(t testing.TB, cat icecat.Catalog, name string) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	cols := map[string]int{}
-	var names []string
-	for i, f := range tbl.Schema().Fields() {
-		cols[f.Name] = i
-		names = append(names, f.Name)
-	}
-	sort.Strings(names)
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for rec, err := range recs {
-		if err != nil {
-			return nil, err
-		}
-		for r := 0; r < int(rec.NumRows()); r++ {
-			var b strings.Builder
-			for i, n := range names {
-				if i > 0 {
-					b.WriteString(" | ")
-				}
-				b.WriteString(canonical(rec.Column(cols[n]), r, rec.Schema().Field(cols[n]).Metadata))
-			}
-			out = append(out, b.String())
-		}
-		rec.Release()
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-// canonical renders one Iceberg value as mysqlRows renders MySQL's.
-func canonical(a arrow.Array, i int, md arrow.Metadata) string {
-	if a.IsNull(i) {
-		return "NULL"
-	}
-	doc := ""
-	if j := md.FindKey("doc"); j >= 0 {
-		doc = md.Values()[j]
-	}
-	switch c := a.(type) {
-	case *array.Int32:
-		return strconv.FormatInt(int64(c.Value(i)), 10)
-	case *array.Int64:
-		return strconv.FormatInt(c.Value(i), 10)
-	case *array.Float32:
-		return strconv.FormatFloat(float64(c.Value(i)), 'g', -1, 64)
-	case *array.Float64:
-		return strconv.FormatFloat(c.Value(i), 'g', -1, 64)
-	case *array.Decimal128:
-		sc := c.DataType().(*arrow.Decimal128Type).Scale
-		return c.Value(i).ToString(sc)
-	case *array.String:
-		return c.Value(i)
-	case *array.Binary:
-		v := c.Value(i)
-		if strings.Contains(doc, "bit(") {
-			return new(big.Int).SetBytes(v).String()
-		}
-		return strings.ToUpper(hex.EncodeToString(v))
-	case *array.Date32:
-		return c.Value(i).ToTime().Format("2006-01-02")
-	case *array.Timestamp:
-		return time.UnixMicro(int64(c.Value(i))).UTC().Format("2006-01-02 15:04:05.000000")
-	case *array.Time64:
-		us := int64(c.Value(i))
-		return fmt.Sprintf("%02d:%02d:%02d.%06d", us/3600e6, us/60e6%60, us/1e6%60, us%1e6)
-	}
-	return fmt.Sprintf("?%s", a.DataType())
+	return tabletest.IcebergRows(context.Background(), tbl)
 }
 
 // waitEqual polls until the Iceberg table equals the MySQL table, or
@@ -253,7 +104,7 @@ func waitEqual(t testing.TB, db *sql.DB, dbName, tbl string, cat icecat.Catalog,
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		want, err := mysqlRows(t, db, dbName, tbl)
+		want, err := tabletest.MySQLRows(db, dbName, tbl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,36 +116,8 @@ func waitEqual(t testing.TB, db *sql.DB, dbName, tbl string, cat icecat.Catalog,
 			if gerr != nil {
 				t.Fatalf("%s: %v", name, gerr)
 			}
-			t.Fatalf("%s differs from MySQL's %s.%s:\n%s", name, dbName, tbl, diff(want, got))
+			t.Fatalf("%s differs from MySQL's %s.%s:\n%s", name, dbName, tbl, tabletest.DiffRows(want, got))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-}
-
-// diff describes how got differs from want (both sorted).
-func diff(want, got []string) string {
-	w := map[string]int{}
-	for _, s := range want {
-		w[s]++
-	}
-	g := map[string]int{}
-	for _, s := range got {
-		g[s]++
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "MySQL has %d rows, Iceberg %d\n", len(want), len(got))
-	n := 0
-	for s, c := range w {
-		if g[s] < c && n < 10 {
-			fmt.Fprintf(&b, "  missing in Iceberg: %s\n", s)
-			n++
-		}
-	}
-	for s, c := range g {
-		if w[s] < c && n < 20 {
-			fmt.Fprintf(&b, "  extra in Iceberg (x%d): %s\n", c-w[s], s)
-			n++
-		}
-	}
-	return b.String()
 }

@@ -209,9 +209,15 @@ func timeChangelog(b *testing.B, cat icecat.Catalog, name string) time.Duration 
 	}
 	// The newest row delta (the newest snapshot may be a rewrite of delete
 	// files, which changes no rows).
-	cur := tbl.CurrentSnapshot()
-	for cur.Summary.Operation != icetable.OpOverwrite {
-		cur = tbl.SnapshotByID(*cur.ParentSnapshotID)
+	var cur *icetable.Snapshot
+	for s := range table.CurrentAncestors(tbl.Metadata()) {
+		if s.Summary != nil && s.Summary.Operation == icetable.OpOverwrite {
+			cur = s
+			break
+		}
+	}
+	if cur == nil {
+		b.Fatal("no row delta in the table's history")
 	}
 	start := time.Now()
 	st, err := r.ChangesIn(context.Background(), tbl, *cur.ParentSnapshotID, cur.SnapshotID)
