@@ -56,4 +56,3 @@ func TestSpecErrorKeys(t *testing.T) {
 		})
 	}
 }
-
