@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/floe-lake/floe/internal/yamlkeys"
 )
 
 // Config tunes the writer. Zero values take DefaultConfig's.
@@ -119,11 +121,15 @@ func (c *Config) Validate() error {
 // 512KiB, 64MiB, 1GiB, 100MB.
 type Bytes int64
 
-// UnmarshalYAML parses a size.
+// UnmarshalYAML parses a size. Its error keeps n, so a config loader can
+// name the line and key.
 func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return yamlkeys.Invalid(n, "want a size: a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)")
+	}
 	v, err := ParseBytes(n.Value)
 	if err != nil {
-		return err
+		return yamlkeys.Invalid(n, err.Error())
 	}
 	*b = v
 	return nil
