@@ -263,7 +263,15 @@ func (l *configLoader) decode(b []byte, cfg *fileConfig) {
 				l.addTypeError(msg)
 			}
 		default:
-			l.errs = append(l.errs, configError{file: l.file, reason: err.Error()})
+			// A section's decoder that names the key path
+			// (sources[0].type: ...) is located by it.
+			if k, reason, ok := strings.Cut(err.Error(), ": "); k == "yaml" {
+				l.addSyntax(err)
+			} else if ok && isKeyPath(k) {
+				l.add(k, reason)
+			} else {
+				l.errs = append(l.errs, configError{file: l.file, reason: err.Error()})
+			}
 		}
 	}
 	l.dedup()

@@ -237,3 +237,22 @@ func TestConfigErrorForm(t *testing.T) {
 		t.Errorf("embedded defaults for floe table: %v", err)
 	}
 }
+
+// TestShippedConfigsLoad checks the example configs and the demo's against
+// the loader, for every command.
+func TestShippedConfigsLoad(t *testing.T) {
+	t.Setenv(catalog.EnvCatalogURI, "")
+	t.Setenv("FLOE_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/")
+	dir := t.TempDir()
+	demo := filepath.Join(dir, "demo.yaml")
+	if err := os.WriteFile(demo, demoConfig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"../../examples/floe.yaml", "../../examples/cdc/floe.yaml", demo} {
+		for _, need := range []section{allSections, ingestSections, compactSections, catalogSection} {
+			if _, err := loadConfig(path, need); err != nil {
+				t.Errorf("%s (sections %b): %v", path, need, err)
+			}
+		}
+	}
+}
