@@ -1,5 +1,7 @@
 package table
 
+import "fmt"
+
 // Spec describes one Iceberg table as Floe's YAML config holds it:
 //
 //	name: ods.events
@@ -94,4 +96,37 @@ func DefaultProperties() map[string]string {
 		"write.metadata.delete-after-commit.enabled": "true",
 		"write.metadata.previous-versions-max":       "20",
 	}
+}
+
+// A SpecError is an invalid setting of a Spec. Its message is the one the
+// spec's checks have always given (Ensure, ParseSpecs); Key and Reason
+// serve config loaders that report "key.path: reason".
+type SpecError struct {
+	// Key is the setting's path within the spec, as in its YAML: "name",
+	// "schema[2].type", "schema[0].fields[1].name", "partition[0].transform",
+	// "sort[1].direction", "identifier-fields[0]",
+	// "properties.format-version".
+	Key string
+	// Reason says what is wrong with the setting.
+	Reason string
+	msg    string
+	err    error
+}
+
+func (e *SpecError) Error() string { return e.msg }
+
+// Unwrap returns the underlying error from iceberg-go, if any.
+func (e *SpecError) Unwrap() error { return e.err }
+
+// specErrorf is the SpecError at key whose reason is format's text and
+// whose message is that text after prefix.
+func specErrorf(key, prefix, format string, args ...any) *SpecError {
+	reason := fmt.Sprintf(format, args...)
+	return &SpecError{Key: key, Reason: reason, msg: prefix + reason}
+}
+
+// specWrap is the SpecError at key whose reason is err and whose message
+// is err after prefix.
+func specWrap(key, prefix string, err error) *SpecError {
+	return &SpecError{Key: key, Reason: err.Error(), msg: prefix + err.Error(), err: err}
 }

@@ -89,7 +89,7 @@ func parsePrimitive(name string) (iceberg.Type, error) {
 		}
 		return iceberg.DecimalTypeOf(p, sc), nil
 	}
-	return nil, fmt.Errorf("unknown type %q", name)
+	return nil, &SpecError{Reason: fmt.Sprintf("%q is not an Iceberg type", name), msg: fmt.Sprintf("unknown type %q", name)}
 }
 
 // idAlloc hands out field ids 1, 2, 3, ... in the order Iceberg assigns
@@ -110,24 +110,27 @@ func joinPath(parent, name string) string {
 }
 
 // icebergFields converts the fields of a struct (or the top-level columns,
-// parent == "").
-func icebergFields(parent string, fields []Field, ids *idAlloc) ([]iceberg.NestedField, error) {
+// parent == ""); key is where the fields are in the spec's YAML ("schema",
+// "schema[2].fields").
+func icebergFields(parent, key string, fields []Field, ids *idAlloc) ([]iceberg.NestedField, error) {
 	out := make([]iceberg.NestedField, 0, len(fields))
-	seen := make(map[string]bool, len(fields))
+	seen := make(map[string]int, len(fields))
 	for i, f := range fields {
+		fkey := fmt.Sprintf("%s[%d]", key, i)
 		if strings.TrimSpace(f.Name) == "" {
 			if parent == "" {
-				return nil, fmt.Errorf("schema[%d]: column has no name", i)
+				return nil, &SpecError{Key: fkey + ".name", Reason: "required", msg: fmt.Sprintf("schema[%d]: column has no name", i)}
 			}
-			return nil, fmt.Errorf("column %q: field %d has no name", parent, i)
+			return nil, &SpecError{Key: fkey + ".name", Reason: "required", msg: fmt.Sprintf("column %q: field %d has no name", parent, i)}
 		}
 		path := joinPath(parent, f.Name)
-		if seen[f.Name] {
-			return nil, fmt.Errorf("column %q: duplicate name", path)
+		if j, dup := seen[f.Name]; dup {
+			return nil, &SpecError{Key: fkey + ".name", Reason: fmt.Sprintf("%q is also %s[%d]", f.Name, key, j),
+				msg: fmt.Sprintf("column %q: duplicate name", path)}
 		}
-		seen[f.Name] = true
+		seen[f.Name] = i
 		id := ids.next()
-		typ, err := icebergType(path, f, ids)
+		typ, err := icebergType(path, fkey, f, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -136,11 +139,13 @@ func icebergFields(parent string, fields []Field, ids *idAlloc) ([]iceberg.Neste
 	return out, nil
 }
 
-// icebergType converts f's type; path names f in errors.
-func icebergType(path string, f Field, ids *idAlloc) (iceberg.Type, error) {
+// icebergType converts f's type; path names f in errors, key is f's place
+// in the spec's YAML.
+func icebergType(path, key string, f Field, ids *idAlloc) (iceberg.Type, error) {
+	col := fmt.Sprintf("column %q: ", path)
 	kind := strings.ToLower(strings.TrimSpace(f.Type))
 	if kind == "" {
-		return nil, fmt.Errorf("column %q: no type", path)
+		return nil, &SpecError{Key: key + ".type", Reason: "required", msg: col + "no type"}
 	}
 	// extra rejects the nested-type keys kind does not take.
 	extra := func(fields, element, keyValue bool) error {
@@ -158,7 +163,7 @@ func icebergType(path string, f Field, ids *idAlloc) (iceberg.Type, error) {
 			has = append(has, "value")
 		}
 		if len(has) > 0 {
-			return fmt.Errorf("column %q: type %s does not take %s", path, kind, strings.Join(has, ", "))
+			return specErrorf(key+"."+has[0], col, "type %s does not take %s", kind, strings.Join(has, ", "))
 		}
 		return nil
 	}
@@ -168,9 +173,9 @@ func icebergType(path string, f Field, ids *idAlloc) (iceberg.Type, error) {
 			return nil, err
 		}
 		if len(f.Fields) == 0 {
-			return nil, fmt.Errorf("column %q: struct has no fields", path)
+			return nil, specErrorf(key+".fields", col, "struct has no fields")
 		}
-		fields, err := icebergFields(path, f.Fields, ids)
+		fields, err := icebergFields(path, key+".fields", f.Fields, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -180,10 +185,10 @@ func icebergType(path string, f Field, ids *idAlloc) (iceberg.Type, error) {
 			return nil, err
 		}
 		if f.Element == nil {
-			return nil, fmt.Errorf("column %q: list has no element", path)
+			return nil, specErrorf(key+".element", col, "list has no element")
 		}
 		elemID := ids.next()
-		elem, err := icebergType(path+".element", *f.Element, ids)
+		elem, err := icebergType(path+".element", key+".element", *f.Element, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -193,25 +198,33 @@ func icebergType(path string, f Field, ids *idAlloc) (iceberg.Type, error) {
 			return nil, err
 		}
 		if f.Key == nil || f.Value == nil {
-			return nil, fmt.Errorf("column %q: map needs both key and value", path)
+			missing := ".key"
+			if f.Key != nil {
+				missing = ".value"
+			}
+			return nil, specErrorf(key+missing, col, "map needs both key and value")
 		}
 		keyID, valueID := ids.next(), ids.next()
-		key, err := icebergType(path+".key", *f.Key, ids)
+		keyType, err := icebergType(path+".key", key+".key", *f.Key, ids)
 		if err != nil {
 			return nil, err
 		}
-		value, err := icebergType(path+".value", *f.Value, ids)
+		value, err := icebergType(path+".value", key+".value", *f.Value, ids)
 		if err != nil {
 			return nil, err
 		}
-		return &iceberg.MapType{KeyID: keyID, KeyType: key, ValueID: valueID, ValueType: value, ValueRequired: f.Value.Required}, nil
+		return &iceberg.MapType{KeyID: keyID, KeyType: keyType, ValueID: valueID, ValueType: value, ValueRequired: f.Value.Required}, nil
 	}
 	if err := extra(false, false, false); err != nil {
 		return nil, err
 	}
 	t, err := parsePrimitive(f.Type)
 	if err != nil {
-		return nil, fmt.Errorf("column %q: %w", path, err)
+		reason := err.Error()
+		if se, ok := err.(*SpecError); ok {
+			reason = se.Reason
+		}
+		return nil, &SpecError{Key: key + ".type", Reason: reason, msg: col + err.Error()}
 	}
 	return t, nil
 }
@@ -221,17 +234,18 @@ func icebergType(path string, f Field, ids *idAlloc) (iceberg.Type, error) {
 // and the identifier fields set.
 func (s Spec) IcebergSchema() (*iceberg.Schema, error) {
 	if len(s.Schema) == 0 {
-		return nil, errors.New("schema: no columns")
+		return nil, specErrorf("schema", "schema: ", "no columns")
 	}
-	fields, err := icebergFields("", s.Schema, &idAlloc{})
+	fields, err := icebergFields("", "schema", s.Schema, &idAlloc{})
 	if err != nil {
 		return nil, err
 	}
 	identifiers := make([]int, 0, len(s.IdentifierFields))
 	seen := make(map[string]bool, len(s.IdentifierFields))
-	for _, name := range s.IdentifierFields {
+	for i, name := range s.IdentifierFields {
+		key := fmt.Sprintf("identifier-fields[%d]", i)
 		if seen[name] {
-			return nil, fmt.Errorf("identifier-fields: %q listed twice", name)
+			return nil, specErrorf(key, "identifier-fields: ", "%q listed twice", name)
 		}
 		seen[name] = true
 		var col *iceberg.NestedField
@@ -243,16 +257,16 @@ func (s Spec) IcebergSchema() (*iceberg.Schema, error) {
 		}
 		switch {
 		case col == nil:
-			return nil, fmt.Errorf("identifier-fields: %q is not a top-level column", name)
+			return nil, specErrorf(key, "identifier-fields: ", "%q is not a top-level column", name)
 		case !col.Required:
-			return nil, fmt.Errorf("identifier-fields: column %q must be required", name)
+			return nil, specErrorf(key, "identifier-fields: ", "column %q must be required", name)
 		}
 		switch col.Type.(type) {
 		case iceberg.Float32Type, iceberg.Float64Type:
-			return nil, fmt.Errorf("identifier-fields: column %q: a %s column cannot identify rows", name, col.Type)
+			return nil, specErrorf(key, "identifier-fields: ", "column %q: a %s column cannot identify rows", name, col.Type)
 		case iceberg.PrimitiveType:
 		default:
-			return nil, fmt.Errorf("identifier-fields: column %q must be a primitive type, not %s", name, col.Type.Type())
+			return nil, specErrorf(key, "identifier-fields: ", "column %q must be a primitive type, not %s", name, col.Type.Type())
 		}
 		identifiers = append(identifiers, col.ID)
 	}
@@ -311,25 +325,26 @@ func (s Spec) IcebergPartitionSpec(sc *iceberg.Schema) (iceberg.PartitionSpec, e
 	}
 	opts := make([]iceberg.PartitionOption, 0, len(s.Partition))
 	for i, p := range s.Partition {
+		key := fmt.Sprintf("partition[%d]", i)
 		if p.Column == "" {
-			return iceberg.PartitionSpec{}, fmt.Errorf("partition[%d]: no column", i)
+			return iceberg.PartitionSpec{}, &SpecError{Key: key + ".column", Reason: "required", msg: key + ": no column"}
 		}
 		col, err := sourceColumn(sc, p.Column)
 		if err != nil {
-			return iceberg.PartitionSpec{}, fmt.Errorf("partition[%d]: %w", i, err)
+			return iceberg.PartitionSpec{}, specWrap(key+".column", key+": ", err)
 		}
 		tr, err := parseTransform(p.Transform)
 		if err != nil {
-			return iceberg.PartitionSpec{}, fmt.Errorf("partition[%d] on %q: %w", i, p.Column, err)
+			return iceberg.PartitionSpec{}, specWrap(key+".transform", fmt.Sprintf("%s on %q: ", key, p.Column), err)
 		}
 		if !tr.CanTransform(col.Type) {
-			return iceberg.PartitionSpec{}, fmt.Errorf("partition[%d]: transform %s does not apply to column %q of type %s", i, tr, p.Column, col.Type)
+			return iceberg.PartitionSpec{}, specErrorf(key+".transform", key+": ", "transform %s does not apply to column %q of type %s", tr, p.Column, col.Type)
 		}
 		name := p.Name
 		if name == "" {
 			name, err = iceberg.GeneratePartitionFieldName(sc, iceberg.PartitionField{SourceIDs: []int{col.ID}, Transform: tr})
 			if err != nil {
-				return iceberg.PartitionSpec{}, fmt.Errorf("partition[%d]: %w", i, err)
+				return iceberg.PartitionSpec{}, specWrap(key, key+": ", err)
 			}
 		}
 		fieldID := iceberg.PartitionDataIDStart + i
@@ -337,7 +352,7 @@ func (s Spec) IcebergPartitionSpec(sc *iceberg.Schema) (iceberg.PartitionSpec, e
 	}
 	spec, err := iceberg.NewPartitionSpecOpts(opts...)
 	if err != nil {
-		return iceberg.PartitionSpec{}, fmt.Errorf("partition: %w", err)
+		return iceberg.PartitionSpec{}, &SpecError{Key: "partition", Reason: err.Error(), msg: "partition: " + err.Error(), err: err}
 	}
 	return spec, nil
 }
@@ -350,19 +365,21 @@ func (s Spec) IcebergSortOrder(sc *iceberg.Schema) (icetable.SortOrder, error) {
 	}
 	fields := make([]icetable.SortField, 0, len(s.Sort))
 	for i, f := range s.Sort {
+		key := fmt.Sprintf("sort[%d]", i)
+		on := fmt.Sprintf("%s on %q: ", key, f.Column)
 		if f.Column == "" {
-			return icetable.SortOrder{}, fmt.Errorf("sort[%d]: no column", i)
+			return icetable.SortOrder{}, &SpecError{Key: key + ".column", Reason: "required", msg: key + ": no column"}
 		}
 		col, err := sourceColumn(sc, f.Column)
 		if err != nil {
-			return icetable.SortOrder{}, fmt.Errorf("sort[%d]: %w", i, err)
+			return icetable.SortOrder{}, specWrap(key+".column", key+": ", err)
 		}
 		tr, err := parseTransform(f.Transform)
 		if err != nil {
-			return icetable.SortOrder{}, fmt.Errorf("sort[%d] on %q: %w", i, f.Column, err)
+			return icetable.SortOrder{}, specWrap(key+".transform", on, err)
 		}
 		if !tr.CanTransform(col.Type) {
-			return icetable.SortOrder{}, fmt.Errorf("sort[%d]: transform %s does not apply to column %q of type %s", i, tr, f.Column, col.Type)
+			return icetable.SortOrder{}, specErrorf(key+".transform", key+": ", "transform %s does not apply to column %q of type %s", tr, f.Column, col.Type)
 		}
 		var dir icetable.SortDirection
 		switch strings.ToLower(strings.TrimSpace(f.Direction)) {
@@ -371,7 +388,7 @@ func (s Spec) IcebergSortOrder(sc *iceberg.Schema) (icetable.SortOrder, error) {
 		case "desc":
 			dir = icetable.SortDESC
 		default:
-			return icetable.SortOrder{}, fmt.Errorf("sort[%d] on %q: direction %q: want asc or desc", i, f.Column, f.Direction)
+			return icetable.SortOrder{}, specErrorf(key+".direction", on, "direction %q: want asc or desc", f.Direction)
 		}
 		var nulls icetable.NullOrder
 		switch strings.ToLower(strings.TrimSpace(f.Nulls)) {
@@ -385,13 +402,13 @@ func (s Spec) IcebergSortOrder(sc *iceberg.Schema) (icetable.SortOrder, error) {
 		case "last", "nulls-last":
 			nulls = icetable.NullsLast
 		default:
-			return icetable.SortOrder{}, fmt.Errorf("sort[%d] on %q: nulls %q: want first or last", i, f.Column, f.Nulls)
+			return icetable.SortOrder{}, specErrorf(key+".nulls", on, "nulls %q: want first or last", f.Nulls)
 		}
 		fields = append(fields, icetable.SortField{SourceIDs: []int{col.ID}, Transform: tr, Direction: dir, NullOrder: nulls})
 	}
 	order, err := icetable.NewSortOrder(icetable.InitialSortOrderID, fields)
 	if err != nil {
-		return icetable.SortOrder{}, fmt.Errorf("sort: %w", err)
+		return icetable.SortOrder{}, &SpecError{Key: "sort", Reason: err.Error(), msg: "sort: " + err.Error(), err: err}
 	}
 	return order, nil
 }
@@ -407,7 +424,7 @@ func (s Spec) TableProperties() iceberg.Properties {
 // and format version — without a catalog. Errors start with the table name.
 func (s Spec) Validate() error {
 	if _, err := ParseIdent(s.Name); err != nil {
-		return err
+		return &SpecError{Key: "name", Reason: err.Error(), msg: err.Error()}
 	}
 	sc, err := s.IcebergSchema()
 	if err != nil {
@@ -421,7 +438,9 @@ func (s Spec) Validate() error {
 	}
 	if v := s.TableProperties()[icetable.PropertyFormatVersion]; v != "" {
 		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 3 {
-			return fmt.Errorf("table %s: properties: %s %q: want 1, 2 or 3", s.Name, icetable.PropertyFormatVersion, v)
+			return fmt.Errorf("table %s: %w", s.Name, &SpecError{Key: "properties." + icetable.PropertyFormatVersion,
+				Reason: fmt.Sprintf("%q is not 1, 2 or 3", v),
+				msg:    fmt.Sprintf("properties: %s %q: want 1, 2 or 3", icetable.PropertyFormatVersion, v)})
 		}
 	}
 	return nil

@@ -82,7 +82,7 @@ func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) e
 				return usageError{err}
 			}
 		}
-		cfg, err := loadConfig(*cfgPath)
+		cfg, err := loadConfig(*cfgPath, catalogSection)
 		if err != nil {
 			return err
 		}

@@ -28,7 +28,7 @@ func registerCompact(fs *flag.FlagSet) func(context.Context, *env, []string) err
 		if len(args) > 0 {
 			return usageError{fmt.Errorf("unexpected arguments %q", args)}
 		}
-		cfg, err := loadConfig(*cfgPath)
+		cfg, err := loadConfig(*cfgPath, compactSections)
 		if err != nil {
 			return err
 		}

@@ -54,7 +54,7 @@ func runDemo(ctx context.Context, e *env, dir string, duration time.Duration) er
 	if err := os.WriteFile(cfgPath, cfgText, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", cfgPath, err)
 	}
-	cfg, err := loadConfig(cfgPath)
+	cfg, err := loadConfig(cfgPath, allSections)
 	if err != nil {
 		return err
 	}

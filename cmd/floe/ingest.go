@@ -155,7 +155,7 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		if len(args) > 0 {
 			return usageError{fmt.Errorf("unexpected arguments %q", args)}
 		}
-		cfg, err := loadConfig(*cfgPath)
+		cfg, err := loadConfig(*cfgPath, ingestSections)
 		if err != nil {
 			return err
 		}

@@ -278,7 +278,7 @@ func runRead(ctx context.Context, e *env, name string, f readFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	cfg, err := loadConfig(*f.cfgPath)
+	cfg, err := loadConfig(*f.cfgPath, catalogSection)
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,7 @@ func runTable(ctx context.Context, env *env, cfgPath string, asJSON bool, args [
 		return usageError{fmt.Errorf("unknown subcommand %q: want list, describe, snapshots or files", sub)}
 	}
 
-	cfg, err := loadConfig(cfgPath)
+	cfg, err := loadConfig(cfgPath, catalogSection)
 	if err != nil {
 		return err
 	}

@@ -10,17 +10,23 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/floe-lake/floe/internal/yamlkeys"
 )
 
 // Bytes is a size in bytes; in YAML a number or a string with a unit:
 // 512KiB, 64MiB, 1GiB, 100MB.
 type Bytes int64
 
-// UnmarshalYAML parses a size.
+// UnmarshalYAML parses a size. Its error keeps n, so a config loader can
+// name the line and key.
 func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return yamlkeys.Invalid(n, "want a size: a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)")
+	}
 	v, err := Parse(n.Value)
 	if err != nil {
-		return err
+		return yamlkeys.Invalid(n, err.Error())
 	}
 	*b = v
 	return nil
