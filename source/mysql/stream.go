@@ -483,9 +483,31 @@ func (r *run) upsert(t *capTable, m *rowMapper, row []any, pos int64, dl bool) {
 	r.batchRows++
 }
 
-// deleteRow appends the key of a row image as a delete.
+// deleteRow appends the key of a row image as a delete. A key that cannot
+// be mapped makes the image a dead letter: no row with that key was ever
+// written, so there is nothing to delete.
 func (r *run) deleteRow(t *capTable, m *rowMapper, row []any, pos int64, dl bool) {
 	vals := r.rowValues(len(t.targets))
+	if err := r.keyValues(t, m, row, vals); err != nil {
+		r.deadLetter(t, m, row, pos, err, dl)
+		return
+	}
+	r.appendDelete(t, vals)
+}
+
+// badRow makes a row image that cannot be mapped a dead letter and deletes
+// its key (when the key can be mapped): the row is not in the table, so
+// its previous image must not be either.
+func (r *run) badRow(t *capTable, m *rowMapper, row []any, pos int64, why error, dl bool) {
+	r.deadLetter(t, m, row, pos, why, dl)
+	vals := r.rowValues(len(t.targets))
+	if r.keyValues(t, m, row, vals) == nil {
+		r.appendDelete(t, vals)
+	}
+}
+
+// keyValues decodes the key columns of a row image into vals.
+func (r *run) keyValues(t *capTable, m *rowMapper, row []any, vals []value) error {
 	for _, i := range m.keyIdx {
 		c := &m.cols[i]
 		v := &vals[c.target]
@@ -494,10 +516,13 @@ func (r *run) deleteRow(t *capTable, m *rowMapper, row []any, pos int64, dl bool
 			err = prepare(v, &t.targets[c.target])
 		}
 		if err != nil {
-			r.badRow(t, m, row, pos, fmt.Errorf("key column %s: %w", c.name, err), dl)
-			return
+			return fmt.Errorf("key column %s: %w", c.name, err)
 		}
 	}
+	return nil
+}
+
+func (r *run) appendDelete(t *capTable, vals []value) {
 	for i := range t.targets {
 		appendValue(t.b.Field(i), &vals[i])
 	}
@@ -506,8 +531,12 @@ func (r *run) deleteRow(t *capTable, m *rowMapper, row []any, pos int64, dl bool
 	r.batchRows++
 }
 
-func (r *run) badRow(t *capTable, m *rowMapper, row []any, pos int64, why error, dl bool) {
+// deadLetter records a row image that cannot be applied, with its key.
+func (r *run) deadLetter(t *capTable, m *rowMapper, row []any, pos int64, why error, dl bool) {
 	r.s.m.deadLetters.WithLabelValues(t.name).Inc()
+	if !dl {
+		return
+	}
 	names := make([]string, len(m.cols))
 	for i, c := range m.cols {
 		names[i] = c.name
@@ -517,11 +546,7 @@ func (r *run) badRow(t *capTable, m *rowMapper, row []any, pos int64, why error,
 	for j, i := range m.keyIdx {
 		keyVals[j], keyNames[j] = row[i], m.cols[i].name
 	}
-	if dl {
-		r.dl.add(t.name, pos, keyJSON(keyNames, keyVals), rawJSON(names, row), why.Error(), r.s.now())
-	}
-	// The row is not in the table: its previous image must not be either.
-	r.deleteRow(t, m, row, pos, false)
+	r.dl.add(t.name, pos, keyJSON(keyNames, keyVals), rawJSON(names, row), why.Error(), r.s.now())
 }
 
 func (r *run) rowValues(n int) []value {

@@ -1,0 +1,154 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	icecat "github.com/apache/iceberg-go/catalog"
+
+	"github.com/floe-lake/floe/internal/tabletest"
+	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
+)
+
+// deadLetter is one row of the dead-letter table.
+type deadLetter struct {
+	target, key, reason string
+	hasKey              bool
+}
+
+// deadLetters reads the dead-letter table's rows for target.
+func deadLettersOf(t testing.TB, cat icecat.Catalog, target string) ([]deadLetter, error) {
+	t.Helper()
+	ident, _ := table.ParseIdent(DefaultConfig().DeadLetterTable)
+	tbl, err := cat.LoadTable(context.Background(), ident)
+	if err != nil {
+		return nil, err
+	}
+	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	var out []deadLetter
+	for rec, err := range recs {
+		if err != nil {
+			return nil, err
+		}
+		col := func(name string) int {
+			idx := rec.Schema().FieldIndices(name)
+			if len(idx) == 0 {
+				t.Fatalf("dead-letter table has no column %s", name)
+			}
+			return idx[0]
+		}
+		str := func(c, i int) string {
+			switch a := rec.Column(c).(type) {
+			case *array.String:
+				return a.Value(i)
+			case *array.Binary:
+				return string(a.Value(i))
+			}
+			return ""
+		}
+		tc, kc, rc := col("target_table"), col("key"), col("reason")
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if str(tc, i) != target {
+				continue
+			}
+			out = append(out, deadLetter{target: target, key: str(kc, i), hasKey: !rec.Column(kc).IsNull(i), reason: str(rc, i)})
+		}
+		rec.Release()
+	}
+	return out, nil
+}
+
+// session returns one connection of db with the session statements run:
+// SET SESSION of sql_mode, binlog_format and binlog_row_image affects only
+// the binlog events of that connection (the server is shared).
+func session(t testing.TB, db *sql.DB, stmts ...string) *sql.Conn {
+	t.Helper()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	for _, q := range stmts {
+		connExec(t, conn, q)
+	}
+	return conn
+}
+
+func connExec(t testing.TB, conn *sql.Conn, q string, args ...any) {
+	t.Helper()
+	if _, err := conn.ExecContext(context.Background(), q, args...); err != nil {
+		t.Fatalf("%s: %v", abbreviate(q, 200), err)
+	}
+}
+
+// TestBadKeyDeadLetter: a row whose primary-key value Iceberg cannot hold
+// (a zero date, written with sql_mode='') becomes exactly one dead letter
+// with its key and the reason, in an insert, an update of the row and its
+// delete; the table and the other tables go on. Before the fix, deleteRow
+// and badRow called each other until the stack overflowed.
+func TestBadKeyDeadLetter(t *testing.T) {
+	dsn := mariaDSN(t)
+	db, name := testDB(t, dsn)
+	mustExec(t, db, `CREATE TABLE days (day DATE PRIMARY KEY, n INT)`)
+	mustExec(t, db, `CREATE TABLE other (id INT PRIMARY KEY, v TEXT)`)
+	mustExec(t, db, `INSERT INTO days VALUES ('2024-01-01', 1)`)
+	cat := tabletest.OpenSQLite(t)
+	src, err := New(testConfig(dsn, name), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSupervised(t, cat, src, testWriterConfig(), writer.Hooks{})
+	waitEqual(t, db, name, "days", cat, name+".days", 30*time.Second)
+
+	conn := session(t, db, `SET SESSION sql_mode = ''`)
+	steps := []struct {
+		q        string
+		wantDead int // dead letters of days after the step
+	}{
+		{`INSERT INTO days (day, n) VALUES ('0000-00-00', 2), ('2024-01-02', 3)`, 1},
+		{`UPDATE days SET n = 4 WHERE day = '0000-00-00'`, 2},
+		{`DELETE FROM days WHERE day = '0000-00-00'`, 3},
+	}
+	for _, s := range steps {
+		connExec(t, conn, s.q)
+		mustExec(t, db, `INSERT INTO other VALUES (?, 'after')`, s.wantDead)
+		waitEqual(t, db, name, "other", cat, name+".other", 30*time.Second)
+		var dead []deadLetter
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			dead, err = deadLettersOf(t, cat, name+".days")
+			if err == nil && len(dead) >= s.wantDead {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %q: dead letters %v (%v), want %d", s.q, dead, err, s.wantDead)
+			}
+		}
+		if len(dead) != s.wantDead {
+			t.Fatalf("after %q: %d dead letters, want %d: %v", s.q, len(dead), s.wantDead, dead)
+		}
+		for _, d := range dead {
+			if !d.hasKey || !strings.Contains(d.key, "0000-00-00") || !strings.Contains(d.reason, "day") {
+				t.Errorf("after %q: dead letter without its key or reason: %+v", s.q, d)
+			}
+		}
+	}
+	// The zero date never reaches the table; the good rows do.
+	got, err := icebergRows(t, cat, name+".days")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"2024-01-01 | 1", "2024-01-02 | 3"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("days: %v, want %v", got, want)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
