@@ -90,7 +90,7 @@ func connExec(t testing.TB, conn *sql.Conn, q string, args ...any) {
 }
 
 // TestBadKeyDeadLetter: a row whose primary-key value Iceberg cannot hold
-// (a zero date, written with sql_mode='') becomes exactly one dead letter
+// (a zero date, written with sql_mode=”) becomes exactly one dead letter
 // with its key and the reason, in an insert, an update of the row and its
 // delete; the table and the other tables go on. Before the fix, deleteRow
 // and badRow called each other until the stack overflowed.
