@@ -90,7 +90,7 @@ func connExec(t testing.TB, conn *sql.Conn, q string, args ...any) {
 }
 
 // TestBadKeyDeadLetter: a row whose primary-key value Iceberg cannot hold
-// (a zero date, written with sql_mode=”) becomes exactly one dead letter
+// (a zero date, written with an empty sql_mode) becomes exactly one dead letter
 // with its key and the reason, in an insert, an update of the row and its
 // delete; the table and the other tables go on. Before the fix, deleteRow
 // and badRow called each other until the stack overflowed.
@@ -147,6 +147,53 @@ func TestBadKeyDeadLetter(t *testing.T) {
 	}
 	if want := []string{"2024-01-01 | 1", "2024-01-02 | 3"}; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("days: %v, want %v", got, want)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSnapshotDeadLetterKey: a row the snapshot cannot map becomes a dead
+// letter carrying its key, as the binlog path's dead letters do.
+func TestSnapshotDeadLetterKey(t *testing.T) {
+	dsn := mariaDSN(t)
+	db, name := testDB(t, dsn)
+	cases := []struct {
+		table, create, insert string
+		wantKey               string
+	}{
+		{"ints", `(id INT PRIMARY KEY, d DATE)`, `(1, '2024-01-01'), (2, '0000-00-00')`, `{"id":2}`},
+		{"pairs", `(a BIGINT UNSIGNED, b VARCHAR(10), tm TIME, PRIMARY KEY (a, b))`,
+			`(18446744073709551615, 'x', '-01:00:00'), (1, 'y', '01:00:00')`, `{"a":18446744073709551615,"b":"x"}`},
+		{"dates", `(day DATE PRIMARY KEY, n INT)`, `('0000-00-00', 1), ('2024-01-01', 2)`, `{"day":"0000-00-00"}`},
+	}
+	conn := session(t, db, `SET SESSION sql_mode = ''`)
+	for _, c := range cases {
+		connExec(t, conn, `CREATE TABLE `+c.table+` `+c.create)
+		connExec(t, conn, `INSERT INTO `+c.table+` VALUES `+c.insert)
+	}
+	cat := tabletest.OpenSQLite(t)
+	src, err := New(testConfig(dsn, name), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSupervised(t, cat, src, testWriterConfig(), writer.Hooks{})
+	for _, c := range cases {
+		t.Run(c.table, func(t *testing.T) {
+			var dead []deadLetter
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				dead, err = deadLettersOf(t, cat, name+"."+c.table)
+				if err == nil && len(dead) > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no dead letter (%v)", err)
+				}
+			}
+			if len(dead) != 1 || !dead[0].hasKey || dead[0].key != c.wantKey || !strings.HasPrefix(dead[0].reason, "snapshot: ") {
+				t.Fatalf("dead letters %+v, want one with key %s", dead, c.wantKey)
+			}
+		})
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
