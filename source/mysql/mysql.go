@@ -279,6 +279,7 @@ func (r *run) open(ctx context.Context) (binlogPos, error) {
 			names = append(names, n)
 		}
 	}
+	r.reportMissing(all)
 	qctx, cancel = context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defs, errs, err := describeTables(qctx, r.db, names)
 	cancel()
@@ -374,6 +375,45 @@ func (r *run) open(ctx context.Context) (binlogPos, error) {
 	r.log.Info("mysql source open", "flavor", r.flavor, "tables", len(r.tables), "snapshotted", len(snap),
 		"stream_from", decodePos(start))
 	return decodePos(start), nil
+}
+
+// reportMissing warns of each table the include list names that is not
+// among the server's tables, and sets floe_mysql_table_missing for it. Such
+// a table is captured when a CREATE TABLE or RENAME of the binlog makes it.
+func (r *run) reportMissing(all [][2]string) {
+	exists := make(map[string]bool, len(all))
+	for _, n := range all {
+		exists[n[0]+"."+n[1]] = true
+	}
+	r.s.m.missing.Reset()
+	for _, p := range r.cfg.Include {
+		full, ok := namedTable(p)
+		if !ok || exists[full] {
+			continue
+		}
+		db, tbl, _ := strings.Cut(full, ".")
+		if !r.s.included(db, tbl) {
+			continue // excluded
+		}
+		r.log.Warn("included table does not exist in MySQL; it is captured once created", "table", full)
+		r.s.m.missing.WithLabelValues(full).Set(1)
+	}
+}
+
+// namedTable returns the "db.table" an include pattern names, when the
+// pattern is one table's name rather than a pattern of several: letters
+// and the like only, with one dot (escaped or not) between database and
+// table.
+func namedTable(p string) (string, bool) {
+	lit := strings.ReplaceAll(p, `\.`, ".")
+	if lit == "" || strings.ContainsAny(lit, `\^$*+?()[]{}|`) || strings.Count(lit, ".") != 1 {
+		return "", false
+	}
+	db, tbl, _ := strings.Cut(lit, ".")
+	if db == "" || tbl == "" {
+		return "", false
+	}
+	return lit, true
 }
 
 func (r *run) keyedOptions() writer.KeyedOptions {

@@ -267,6 +267,7 @@ func (r *run) addTable(ctx context.Context, db, tbl string) error {
 		}
 	}
 	r.log.Info("new table to capture", "table", t.full, "iceberg_table", t.name)
+	r.s.m.missing.DeleteLabelValues(t.full)
 	if err := r.awaitVisible(ctx, t, newTableVisibleWait); err != nil {
 		return err
 	}

@@ -3,12 +3,15 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
@@ -194,6 +197,116 @@ func TestSnapshotDeadLetterKey(t *testing.T) {
 				t.Fatalf("dead letters %+v, want one with key %s", dead, c.wantKey)
 			}
 		})
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNamedTable(t *testing.T) {
+	cases := []struct {
+		pattern, want string
+	}{
+		{`shop\.orders`, "shop.orders"},
+		{`shop.orders`, "shop.orders"},
+		{`shop_2.order-items`, "shop_2.order-items"},
+		{`shop\..*`, ""},
+		{`shop\.orders|shop\.items`, ""},
+		{`shop\.(orders)`, ""},
+		{`shop\.orders?`, ""},
+		{`orders`, ""},
+		{`a.b.c`, ""},
+		{`.orders`, ""},
+	}
+	for _, c := range cases {
+		got, ok := namedTable(c.pattern)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("namedTable(%q) = %q, %v; want %q", c.pattern, got, ok, c.want)
+		}
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestMissingIncludedTable: a table the include list names that does not
+// exist is logged at start (WARN, naming it) and shown by
+// floe_mysql_table_missing; created later, it is captured and the metric
+// goes.
+func TestMissingIncludedTable(t *testing.T) {
+	dsn := mariaDSN(t)
+	db, name := testDB(t, dsn)
+	mustExec(t, db, `CREATE TABLE present (id INT PRIMARY KEY)`)
+	mustExec(t, db, `INSERT INTO present VALUES (1)`)
+	cfg := testConfig(dsn, name)
+	cfg.Include = []string{name + `\.present`, name + `\.later`, name + `.excluded`}
+	cfg.Exclude = []string{name + `\.excluded`}
+	logs := &lockedBuffer{}
+	reg := prometheus.NewRegistry()
+	src, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := func() map[string]float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "floe_mysql_table_missing" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "table" {
+						out[l.GetValue()] = m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		return out
+	}
+	cat := tabletest.OpenSQLite(t)
+	stop := runSupervised(t, cat, src, testWriterConfig(), writer.Hooks{})
+	waitEqual(t, db, name, "present", cat, name+".present", 30*time.Second)
+	if got := missing(); len(got) != 1 || got[name+".later"] != 1 {
+		t.Errorf("floe_mysql_table_missing = %v, want %s.later only", got, name)
+	}
+	var warned bool
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "table="+name+".later") {
+			warned = true
+		}
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "excluded") {
+			t.Errorf("warned of an excluded table: %s", line)
+		}
+	}
+	if !warned {
+		t.Errorf("no WARN naming %s.later:\n%s", name, logs.String())
+	}
+
+	mustExec(t, db, `CREATE TABLE later (id INT PRIMARY KEY, v TEXT)`)
+	mustExec(t, db, `INSERT INTO later VALUES (1, 'created after the start')`)
+	waitEqual(t, db, name, "later", cat, name+".later", 30*time.Second)
+	if got := missing(); len(got) != 0 {
+		t.Errorf("floe_mysql_table_missing = %v after the table was created", got)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
