@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/go-mysql-org/go-mysql/replication"
 	gomysql "github.com/go-sql-driver/mysql"
+	sqlparser "github.com/pingcap/tidb/pkg/parser"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-lake/floe/source"
@@ -136,6 +137,14 @@ type capTable struct {
 	// The binlog row mapping, for the table map it was built from.
 	mapTM  *replication.TableMapEvent
 	mapper *rowMapper
+	// The batch's rows from txBase on are of the transaction starting at
+	// txStart (-1: none); those before are of complete transactions.
+	txStart int64
+	txBase  int
+	// A change at haltAt (a transaction's start) Floe cannot apply: the
+	// table is halted there, with haltWhy, when the transaction ends.
+	haltAt  int64
+	haltWhy string
 }
 
 // resetBatch (re)creates the batch builder for the table's current schema.
@@ -153,7 +162,7 @@ func (t *capTable) resetBatch() {
 		}
 	}
 	t.b = array.NewRecordBuilder(memory.DefaultAllocator, t.schema)
-	t.ops, t.rows = nil, 0
+	t.ops, t.rows, t.txStart = nil, 0, -1
 	t.mapTM, t.mapper = nil, nil
 }
 
@@ -177,6 +186,9 @@ type run struct {
 	pendingTx bool // complete transactions are in the batch
 	vals      []value
 	lastEvent time.Time
+	halting   bool              // a table is marked to halt (capTable.haltWhy)
+	checksum  bool              // binlog events end with a CRC32
+	parser    *sqlparser.Parser // for statement-format DML
 }
 
 // Run captures the included tables: it opens (creating when missing) their
@@ -582,10 +594,16 @@ func (r *run) flush(ctx context.Context, next int64) error {
 		if t.halted || t.kt == nil {
 			continue
 		}
+		if t.haltWhy != "" {
+			if err := r.haltMarked(ctx, t); err != nil {
+				return err
+			}
+			continue
+		}
 		ch := writer.Changes{MaxEventTime: t.event}
 		if t.rows > 0 {
 			ch.Record, ch.Ops = t.b.NewRecordBatch(), t.ops
-			t.ops, t.rows = nil, 0
+			t.ops, t.rows, t.txStart = nil, 0, -1
 			r.s.m.rows.WithLabelValues(t.name).Add(float64(ch.Record.NumRows()))
 		}
 		if next > t.pos && next > t.applied {
@@ -599,7 +617,7 @@ func (r *run) flush(ctx context.Context, next int64) error {
 			return fmt.Errorf("apply changes to %s: %w", t.name, err)
 		}
 	}
-	r.batchRows, r.pendingTx = 0, false
+	r.batchRows, r.pendingTx, r.halting = 0, false, false
 	return nil
 }
 
