@@ -219,6 +219,9 @@ func decodeSafely(e replication.Event, data []byte) (err error) {
 // image, the key of an old image — or returns "" when none is missing.
 // Full row images (binlog_row_image=FULL) lack none.
 func (m *rowMapper) imageGaps(e *replication.RowsEvent) string {
+	if allSet(e.ColumnBitmap1, len(m.cols)) && (e.Type() != replication.EnumRowsEventTypeUpdate || allSet(e.ColumnBitmap2, len(m.cols))) {
+		return "" // full images
+	}
 	var gaps []string
 	check := func(bitmap []byte, image string, cols []int) {
 		var miss []string
@@ -245,6 +248,27 @@ func (m *rowMapper) imageGaps(e *replication.RowsEvent) string {
 		check(e.ColumnBitmap1, "the deleted image", m.keyIdx)
 	}
 	return strings.Join(gaps, "; ")
+}
+
+// allSet reports whether a column bitmap has the first n bits set (a nil
+// bitmap stands for a full image).
+func allSet(bitmap []byte, n int) bool {
+	if bitmap == nil {
+		return true
+	}
+	if len(bitmap) < (n+7)/8 {
+		return false
+	}
+	for i := 0; i < n/8; i++ {
+		if bitmap[i] != 0xff {
+			return false
+		}
+	}
+	if r := n % 8; r != 0 {
+		mask := byte(1)<<r - 1
+		return bitmap[n/8]&mask == mask
+	}
+	return true
 }
 
 // markHalt halts t at txStart, the start of the open transaction, once the

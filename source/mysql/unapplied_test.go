@@ -586,3 +586,26 @@ func TestPartialRowImageHalts(t *testing.T) {
 			halt: []string{"p_tx"}, goOn: []string{"p_txok"}, want: want},
 	})
 }
+
+func TestAllSet(t *testing.T) {
+	cases := []struct {
+		bitmap []byte
+		n      int
+		want   bool
+	}{
+		{nil, 5, true},
+		{[]byte{0x1f}, 5, true},
+		{[]byte{0x3f}, 5, true}, // bits past n do not count
+		{[]byte{0x1d}, 5, false},
+		{[]byte{0xff, 0x01}, 9, true},
+		{[]byte{0xff, 0x00}, 9, false},
+		{[]byte{0x7f, 0x01}, 9, false},
+		{[]byte{0xff}, 9, false}, // too short
+		{[]byte{0xff}, 8, true},
+	}
+	for _, c := range cases {
+		if got := allSet(c.bitmap, c.n); got != c.want {
+			t.Errorf("allSet(%08b, %d) = %v, want %v", c.bitmap, c.n, got, c.want)
+		}
+	}
+}
