@@ -23,6 +23,29 @@
 // on MariaDB, the binlog_snapshot_file/position status is used).
 // integration/mariadb.sh starts such a server.
 //
+// Sessions can still override the format and the row image
+// (SET SESSION binlog_format / binlog_row_image). A row change Floe cannot
+// apply halts the captured tables it touches (see DDL for what halting
+// means), at the start of its transaction — never past a change the table
+// did not get — while the other tables, and the rest of the transaction
+// for them, go on:
+//
+//   - DML logged as a statement (binlog_format STATEMENT or MIXED): an
+//     INSERT, REPLACE, UPDATE, DELETE or LOAD DATA (an Execute_load_query
+//     event) halts the captured tables it names, read with TiDB's SQL
+//     parser: the table inserted or loaded into, every table a multi-table
+//     UPDATE or DELETE joins (also those it only reads). A statement the
+//     parser cannot read, or one that changes tables through a function
+//     (SELECT or DO logged as a statement), halts every captured table of
+//     its default database and of the databases it names, and the reason
+//     says so. Changes made by triggers are not in the statement: only the
+//     tables it names are halted. Statements on tables that are not
+//     captured are ignored.
+//   - Row images without the columns applying them needs
+//     (binlog_row_image MINIMAL or NOBLOB): an inserted image or an
+//     update's new image lacking any column, or an old image lacking a
+//     key column. A MINIMAL delete has the key and is applied.
+//
 // # Positions
 //
 // One partition, "binlog"; a position is the binlog file's sequence number
@@ -89,8 +112,10 @@
 // columns are optional. Values Iceberg cannot hold — zero dates, TIME
 // values outside 00:00:00–23:59:59.999999 — make their row a dead letter
 // (the dead-letter table, with the binlog position, key, values and
-// reason); the row's key is deleted from the table. Dead letters are
-// committed before any table moves past them.
+// reason; the snapshot's dead letters too); the row's key is deleted from
+// the table. A row image whose key itself cannot be mapped is one dead
+// letter and deletes nothing (no row with that key was written). Dead
+// letters are committed before any table moves past them.
 //
 // # DDL
 //
@@ -105,5 +130,7 @@
 // cannot change to, a primary-key change, DROP or RENAME of the table)
 // halts that table: its Iceberg table keeps the rows up to the statement
 // and gets the table property floe.halted with the reason, and the other
-// tables go on.
+// tables go on. A table the include list names (a pattern that is one
+// database.table) that does not exist is logged at start and shown by
+// floe_mysql_table_missing; it is captured once created.
 package mysql

@@ -12,6 +12,7 @@ type metrics struct {
 	deadLetters  *prometheus.CounterVec
 	halted       prometheus.Counter
 	skipped      prometheus.Counter
+	missing      *prometheus.GaugeVec
 	lag          prometheus.Gauge
 }
 
@@ -33,6 +34,9 @@ func newMetrics(reg prometheus.Registerer, id string) *metrics {
 		skipped: f.NewCounter(prometheus.CounterOpts{
 			Name: "floe_mysql_tables_skipped_total", Help: "Included tables that could not be captured (no primary key, unsupported type, table cannot be opened).",
 		}),
+		missing: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_mysql_table_missing", Help: "1 for a table the include list names that does not exist in MySQL (it is captured once created).",
+		}, []string{"table"}),
 		lag: f.NewGauge(prometheus.GaugeOpts{
 			Name: "floe_mysql_binlog_lag_seconds", Help: "Age of the newest binlog event read.",
 		}),

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/go-mysql-org/go-mysql/replication"
 	gomysql "github.com/go-sql-driver/mysql"
+	sqlparser "github.com/pingcap/tidb/pkg/parser"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-lake/floe/source"
@@ -136,6 +137,14 @@ type capTable struct {
 	// The binlog row mapping, for the table map it was built from.
 	mapTM  *replication.TableMapEvent
 	mapper *rowMapper
+	// The batch's rows from txBase on are of the transaction starting at
+	// txStart (-1: none); those before are of complete transactions.
+	txStart int64
+	txBase  int
+	// A change at haltAt (a transaction's start) Floe cannot apply: the
+	// table is halted there, with haltWhy, when the transaction ends.
+	haltAt  int64
+	haltWhy string
 }
 
 // resetBatch (re)creates the batch builder for the table's current schema.
@@ -153,7 +162,7 @@ func (t *capTable) resetBatch() {
 		}
 	}
 	t.b = array.NewRecordBuilder(memory.DefaultAllocator, t.schema)
-	t.ops, t.rows = nil, 0
+	t.ops, t.rows, t.txStart = nil, 0, -1
 	t.mapTM, t.mapper = nil, nil
 }
 
@@ -177,6 +186,9 @@ type run struct {
 	pendingTx bool // complete transactions are in the batch
 	vals      []value
 	lastEvent time.Time
+	halting   bool              // a table is marked to halt (capTable.haltWhy)
+	checksum  bool              // binlog events end with a CRC32
+	parser    *sqlparser.Parser // for statement-format DML
 }
 
 // Run captures the included tables: it opens (creating when missing) their
@@ -279,6 +291,7 @@ func (r *run) open(ctx context.Context) (binlogPos, error) {
 			names = append(names, n)
 		}
 	}
+	r.reportMissing(all)
 	qctx, cancel = context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defs, errs, err := describeTables(qctx, r.db, names)
 	cancel()
@@ -374,6 +387,45 @@ func (r *run) open(ctx context.Context) (binlogPos, error) {
 	r.log.Info("mysql source open", "flavor", r.flavor, "tables", len(r.tables), "snapshotted", len(snap),
 		"stream_from", decodePos(start))
 	return decodePos(start), nil
+}
+
+// reportMissing warns of each table the include list names that is not
+// among the server's tables, and sets floe_mysql_table_missing for it. Such
+// a table is captured when a CREATE TABLE or RENAME of the binlog makes it.
+func (r *run) reportMissing(all [][2]string) {
+	exists := make(map[string]bool, len(all))
+	for _, n := range all {
+		exists[n[0]+"."+n[1]] = true
+	}
+	r.s.m.missing.Reset()
+	for _, p := range r.cfg.Include {
+		full, ok := namedTable(p)
+		if !ok || exists[full] {
+			continue
+		}
+		db, tbl, _ := strings.Cut(full, ".")
+		if !r.s.included(db, tbl) {
+			continue // excluded
+		}
+		r.log.Warn("included table does not exist in MySQL; it is captured once created", "table", full)
+		r.s.m.missing.WithLabelValues(full).Set(1)
+	}
+}
+
+// namedTable returns the "db.table" an include pattern names, when the
+// pattern is one table's name rather than a pattern of several: letters
+// and the like only, with one dot (escaped or not) between database and
+// table.
+func namedTable(p string) (string, bool) {
+	lit := strings.ReplaceAll(p, `\.`, ".")
+	if lit == "" || strings.ContainsAny(lit, `\^$*+?()[]{}|`) || strings.Count(lit, ".") != 1 {
+		return "", false
+	}
+	db, tbl, _ := strings.Cut(lit, ".")
+	if db == "" || tbl == "" {
+		return "", false
+	}
+	return lit, true
 }
 
 func (r *run) keyedOptions() writer.KeyedOptions {
@@ -542,10 +594,16 @@ func (r *run) flush(ctx context.Context, next int64) error {
 		if t.halted || t.kt == nil {
 			continue
 		}
+		if t.haltWhy != "" {
+			if err := r.haltMarked(ctx, t); err != nil {
+				return err
+			}
+			continue
+		}
 		ch := writer.Changes{MaxEventTime: t.event}
 		if t.rows > 0 {
 			ch.Record, ch.Ops = t.b.NewRecordBatch(), t.ops
-			t.ops, t.rows = nil, 0
+			t.ops, t.rows, t.txStart = nil, 0, -1
 			r.s.m.rows.WithLabelValues(t.name).Add(float64(ch.Record.NumRows()))
 		}
 		if next > t.pos && next > t.applied {
@@ -559,7 +617,7 @@ func (r *run) flush(ctx context.Context, next int64) error {
 			return fmt.Errorf("apply changes to %s: %w", t.name, err)
 		}
 	}
-	r.batchRows, r.pendingTx = 0, false
+	r.batchRows, r.pendingTx, r.halting = 0, false, false
 	return nil
 }
 

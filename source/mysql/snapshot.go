@@ -273,6 +273,16 @@ func (r *run) copyTable(ctx context.Context, conn *sql.Conn, t *capTable, def *t
 	for i, s := range sels {
 		colNames[i] = t.targets[s.target].name
 	}
+	// The key's columns among the selected ones, for dead letters.
+	keySel := make([]int, 0, len(t.keyNames))
+	for _, k := range t.keyNames {
+		for i, c := range colNames {
+			if c == k {
+				keySel = append(keySel, i)
+				break
+			}
+		}
+	}
 	var n int64
 	now := r.s.now()
 	flushRows := func() error {
@@ -317,7 +327,12 @@ func (r *run) copyTable(ctx context.Context, conn *sql.Conn, t *capTable, def *t
 					rowVals[i] = string(raw[i])
 				}
 			}
-			r.dl.add(t.name, pos, nil, rawJSON(colNames, rowVals), "snapshot: "+bad.Error(), now)
+			keyNames := make([]string, len(keySel))
+			keyVals := make([]any, len(keySel))
+			for j, i := range keySel {
+				keyNames[j], keyVals[j] = colNames[i], textKeyValue(raw[i], sels[i].kind)
+			}
+			r.dl.add(t.name, pos, keyJSON(keyNames, keyVals), rawJSON(colNames, rowVals), "snapshot: "+bad.Error(), now)
 			r.s.m.deadLetters.WithLabelValues(t.name).Inc()
 			continue
 		}
@@ -338,6 +353,27 @@ func (r *run) copyTable(ctx context.Context, conn *sql.Conn, t *capTable, def *t
 	}
 	r.s.m.snapshotRows.WithLabelValues(t.name).Add(float64(n))
 	return n, flushRows()
+}
+
+// textKeyValue is a key column's value of the text protocol as the binlog
+// path renders keys in dead letters: integers and floats as numbers,
+// everything else as text.
+func textKeyValue(b []byte, k kind) any {
+	if b == nil {
+		return nil
+	}
+	var v value
+	if decodeText(b, k, &v) == nil {
+		switch v.k {
+		case vInt:
+			return v.i
+		case vUint:
+			return v.u
+		case vFloat:
+			return v.f
+		}
+	}
+	return string(b)
 }
 
 // decodeText reads a value of the text protocol.

@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -94,7 +92,7 @@ func (r *run) stream(ctx context.Context, start binlogPos) error {
 			lastEnd = binlogPos{seq: cur, offset: h.LogPos}.encode()
 			txStart = -1
 			r.pendingTx = true
-			if r.batchRows >= r.cfg.BatchRows {
+			if r.batchRows >= r.cfg.BatchRows || r.halting {
 				cancel()
 				wctx, cancel = ctx, func() {}
 				return r.flush(ctx, lastEnd)
@@ -112,8 +110,20 @@ func (r *run) stream(ctx context.Context, start binlogPos) error {
 			}
 			cur = seq
 			r.binlog = string(e.NextLogName)
+		case *replication.FormatDescriptionEvent:
+			r.checksum = e.ChecksumAlgorithm == replication.BINLOG_CHECKSUM_ALG_CRC32
 		case *replication.MariadbGTIDEvent, *replication.GTIDEvent:
 			txStart = evStart
+		case *replication.ExecuteLoadQueryEvent:
+			// LOAD DATA logged as a statement.
+			if txStart < 0 {
+				txStart = evStart
+			}
+			q, db, err := executeLoadQuery(ev, r.checksum)
+			if err != nil {
+				q = fmt.Sprintf("LOAD DATA (%v)", err)
+			}
+			r.statementDML(q, db, txStart)
 		case *replication.QueryEvent:
 			q := strings.TrimSpace(string(e.Query))
 			switch {
@@ -125,6 +135,14 @@ func (r *run) stream(ctx context.Context, start binlogPos) error {
 				if err := endTx(); err != nil {
 					return err
 				}
+			case isDML(q):
+				// A row change logged as a statement (binlog_format
+				// STATEMENT or MIXED): part of its transaction, which its
+				// XID or COMMIT ends.
+				if txStart < 0 {
+					txStart = evStart
+				}
+				r.statementDML(q, string(e.Schema), txStart)
 			default:
 				if txStart < 0 {
 					txStart = evStart
@@ -267,6 +285,7 @@ func (r *run) addTable(ctx context.Context, db, tbl string) error {
 		}
 	}
 	r.log.Info("new table to capture", "table", t.full, "iceberg_table", t.name)
+	r.s.m.missing.DeleteLabelValues(t.full)
 	if err := r.awaitVisible(ctx, t, newTableVisibleWait); err != nil {
 		return err
 	}
@@ -404,368 +423,4 @@ func (r *run) alter(ctx context.Context, t *capTable, a ddlAction, stmt string, 
 		}
 	}
 	return nil
-}
-
-// rowsEvent collects the rows of one rows event of a transaction.
-func (r *run) rowsEvent(ctx context.Context, e *replication.RowsEvent, et replication.EventType, txStart, evStart int64, evTime time.Time) error {
-	full := string(e.Table.Schema) + "." + string(e.Table.Table)
-	t := r.tables[full]
-	if t == nil || t.halted || t.kt == nil || txStart < t.pos {
-		return nil
-	}
-	m, err := t.mapperFor(e.Table)
-	if err != nil {
-		return r.halt(ctx, t, fmt.Sprintf("rows at binlog %s: %v", decodePos(evStart), err))
-	}
-	dl := txStart >= r.dlPos
-	switch e.Type() {
-	case replication.EnumRowsEventTypeInsert:
-		for _, row := range e.Rows {
-			r.upsert(t, m, row, evStart, dl)
-		}
-	case replication.EnumRowsEventTypeUpdate:
-		for i := 0; i+1 < len(e.Rows); i += 2 {
-			before, after := e.Rows[i], e.Rows[i+1]
-			if !m.sameKey(before, after) {
-				r.deleteRow(t, m, before, evStart, dl)
-			}
-			r.upsert(t, m, after, evStart, dl)
-		}
-	case replication.EnumRowsEventTypeDelete:
-		for _, row := range e.Rows {
-			r.deleteRow(t, m, row, evStart, dl)
-		}
-	default:
-		return fmt.Errorf("rows event of unknown type %s for %s", et, full)
-	}
-	if evTime.After(t.event) {
-		t.event = evTime
-	}
-	return nil
-}
-
-// upsert appends a row image as an upsert; a row that cannot be mapped
-// becomes a dead letter, and its key (when it can be read) is deleted.
-func (r *run) upsert(t *capTable, m *rowMapper, row []any, pos int64, dl bool) {
-	vals := r.rowValues(len(t.targets))
-	var bad error
-	for i, c := range m.cols {
-		if c.target < 0 || i >= len(row) {
-			continue
-		}
-		v := &vals[c.target]
-		if err := decodeBinlog(row[i], &c, v); err != nil {
-			bad = fmt.Errorf("column %s: %w", c.name, err)
-			break
-		}
-		if err := prepare(v, &t.targets[c.target]); err != nil {
-			bad = fmt.Errorf("column %s: %w", c.name, err)
-			break
-		}
-	}
-	if bad == nil {
-		for _, ti := range m.missing {
-			if err := prepare(&vals[ti], &t.targets[ti]); err != nil {
-				bad = fmt.Errorf("column %s: %w", t.targets[ti].name, err)
-				break
-			}
-		}
-	}
-	if bad != nil {
-		r.badRow(t, m, row, pos, bad, dl)
-		return
-	}
-	for i := range t.targets {
-		appendValue(t.b.Field(i), &vals[i])
-	}
-	t.ops = append(t.ops, writer.OpUpsert)
-	t.rows++
-	r.batchRows++
-}
-
-// deleteRow appends the key of a row image as a delete.
-func (r *run) deleteRow(t *capTable, m *rowMapper, row []any, pos int64, dl bool) {
-	vals := r.rowValues(len(t.targets))
-	for _, i := range m.keyIdx {
-		c := &m.cols[i]
-		v := &vals[c.target]
-		err := decodeBinlog(row[i], c, v)
-		if err == nil {
-			err = prepare(v, &t.targets[c.target])
-		}
-		if err != nil {
-			r.badRow(t, m, row, pos, fmt.Errorf("key column %s: %w", c.name, err), dl)
-			return
-		}
-	}
-	for i := range t.targets {
-		appendValue(t.b.Field(i), &vals[i])
-	}
-	t.ops = append(t.ops, writer.OpDelete)
-	t.rows++
-	r.batchRows++
-}
-
-func (r *run) badRow(t *capTable, m *rowMapper, row []any, pos int64, why error, dl bool) {
-	r.s.m.deadLetters.WithLabelValues(t.name).Inc()
-	names := make([]string, len(m.cols))
-	for i, c := range m.cols {
-		names[i] = c.name
-	}
-	keyVals := make([]any, len(m.keyIdx))
-	keyNames := make([]string, len(m.keyIdx))
-	for j, i := range m.keyIdx {
-		keyVals[j], keyNames[j] = row[i], m.cols[i].name
-	}
-	if dl {
-		r.dl.add(t.name, pos, keyJSON(keyNames, keyVals), rawJSON(names, row), why.Error(), r.s.now())
-	}
-	// The row is not in the table: its previous image must not be either.
-	r.deleteRow(t, m, row, pos, false)
-}
-
-func (r *run) rowValues(n int) []value {
-	if cap(r.vals) < n {
-		r.vals = make([]value, n)
-	}
-	r.vals = r.vals[:n]
-	for i := range r.vals {
-		r.vals[i] = value{}
-	}
-	return r.vals
-}
-
-// binCol is one column of a binlog table map.
-type binCol struct {
-	name     string
-	target   int // the Arrow column; -1 when the Iceberg table has none
-	typ      byte
-	meta     uint16
-	unsigned bool
-	enum     []string
-	set      []string
-	bits     int
-	// fixedLen is the byte length of a CHAR/BINARY column: the binlog
-	// drops BINARY's trailing zero bytes, which SELECT returns.
-	fixedLen int
-}
-
-// rowMapper maps the columns of a binlog table map to a table's columns.
-type rowMapper struct {
-	cols    []binCol
-	keyIdx  []int // binlog columns of the key
-	missing []int // Arrow columns the binlog does not have
-}
-
-// mapperFor returns the mapping for tm, building it when the table map
-// changed.
-func (t *capTable) mapperFor(tm *replication.TableMapEvent) (*rowMapper, error) {
-	if t.mapper != nil && sameTableMap(t.mapTM, tm) {
-		t.mapTM = tm
-		return t.mapper, nil
-	}
-	m, err := buildMapper(tm, t.targets, t.keyNames)
-	if err != nil {
-		return nil, err
-	}
-	t.mapTM, t.mapper = tm, m
-	return m, nil
-}
-
-func sameTableMap(a, b *replication.TableMapEvent) bool {
-	if a == b {
-		return true
-	}
-	if a == nil || b == nil || a.TableID != b.TableID || !bytes.Equal(a.ColumnType, b.ColumnType) ||
-		len(a.ColumnMeta) != len(b.ColumnMeta) || len(a.ColumnName) != len(b.ColumnName) {
-		return false
-	}
-	for i := range a.ColumnMeta {
-		if a.ColumnMeta[i] != b.ColumnMeta[i] {
-			return false
-		}
-	}
-	for i := range a.ColumnName {
-		if !bytes.Equal(a.ColumnName[i], b.ColumnName[i]) {
-			return false
-		}
-	}
-	return bytes.Equal(a.SignednessBitmap, b.SignednessBitmap) && len(a.EnumStrValue) == len(b.EnumStrValue) && len(a.SetStrValue) == len(b.SetStrValue)
-}
-
-func buildMapper(tm *replication.TableMapEvent, targets []target, keyNames []string) (*rowMapper, error) {
-	names := tm.ColumnNameString()
-	if len(names) != int(tm.ColumnCount) {
-		return nil, errors.New("the binlog's table map has no column names; set binlog_row_metadata=FULL")
-	}
-	byName := map[string]int{}
-	for i, t := range targets {
-		byName[t.name] = i
-	}
-	unsigned := tm.UnsignedMap()
-	enums := tm.EnumStrValueMap()
-	sets := tm.SetStrValueMap()
-	m := &rowMapper{cols: make([]binCol, len(names))}
-	seen := make([]bool, len(targets))
-	for i, n := range names {
-		ti, ok := byName[n]
-		if !ok {
-			return nil, fmt.Errorf("column %s is not in the Iceberg table (a schema change Floe did not see?)", n)
-		}
-		seen[ti] = true
-		c := binCol{name: n, target: ti, typ: tm.ColumnType[i], meta: tm.ColumnMeta[i], unsigned: unsigned[i]}
-		switch {
-		case tm.IsEnumColumn(i):
-			c.typ, c.enum = gmysql.MYSQL_TYPE_ENUM, enums[i]
-		case tm.IsSetColumn(i):
-			c.typ, c.set = gmysql.MYSQL_TYPE_SET, sets[i]
-		case c.typ == gmysql.MYSQL_TYPE_BIT:
-			c.bits = int(c.meta>>8)*8 + int(c.meta&0xff)
-		case c.typ == gmysql.MYSQL_TYPE_STRING && targets[ti].typ.ID() == arrow.BINARY:
-			c.fixedLen = stringLength(c.meta)
-		}
-		m.cols[i] = c
-	}
-	for ti, ok := range seen {
-		if !ok {
-			if !targets[ti].nullable {
-				return nil, fmt.Errorf("required column %s is not in the binlog's rows", targets[ti].name)
-			}
-			m.missing = append(m.missing, ti)
-		}
-	}
-	for _, k := range keyNames {
-		found := false
-		for i, n := range names {
-			if n == k {
-				m.keyIdx = append(m.keyIdx, i)
-				found = true
-				break
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("key column %s is not in the binlog's rows", k)
-		}
-	}
-	return m, nil
-}
-
-// sameKey reports whether two images of a row have the same key.
-func (m *rowMapper) sameKey(a, b []any) bool {
-	for _, i := range m.keyIdx {
-		x, y := a[i], b[i]
-		switch xv := x.(type) {
-		case []byte:
-			yv, ok := y.([]byte)
-			if !ok || !bytes.Equal(xv, yv) {
-				return false
-			}
-		default:
-			if x != y {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// decodeBinlog reads a value decoded by go-mysql (ParseTime and UseDecimal
-// off): integers as signed Go integers (made unsigned by the table map's
-// signedness), ENUM and SET as their index and bit set (mapped to labels
-// with the table map's labels), BIT as an integer, DECIMAL and temporal
-// types as text, strings and blobs as string or []byte.
-func decodeBinlog(x any, c *binCol, v *value) error {
-	switch x := x.(type) {
-	case nil:
-		v.k = vNull
-	case int8:
-		if c.unsigned {
-			v.k, v.u = vUint, uint64(uint8(x))
-		} else {
-			v.k, v.i = vInt, int64(x)
-		}
-	case int16:
-		if c.unsigned {
-			v.k, v.u = vUint, uint64(uint16(x))
-		} else {
-			v.k, v.i = vInt, int64(x)
-		}
-	case int32:
-		switch {
-		case !c.unsigned:
-			v.k, v.i = vInt, int64(x)
-		case c.typ == gmysql.MYSQL_TYPE_INT24:
-			v.k, v.u = vUint, uint64(uint32(x)&0xffffff)
-		default:
-			v.k, v.u = vUint, uint64(uint32(x))
-		}
-	case int64:
-		switch c.typ {
-		case gmysql.MYSQL_TYPE_ENUM:
-			switch {
-			case x == 0:
-				v.k, v.s = vStr, "" // MySQL's value for an invalid ENUM
-			case int(x) <= len(c.enum):
-				v.k, v.s = vStr, c.enum[x-1]
-			default:
-				return fmt.Errorf("ENUM index %d out of range (%d labels)", x, len(c.enum))
-			}
-		case gmysql.MYSQL_TYPE_SET:
-			var b strings.Builder
-			for i := 0; i < 64 && i < len(c.set); i++ {
-				if uint64(x)&(1<<i) != 0 {
-					if b.Len() > 0 {
-						b.WriteByte(',')
-					}
-					b.WriteString(c.set[i])
-				}
-			}
-			v.k, v.s = vStr, b.String()
-		case gmysql.MYSQL_TYPE_BIT:
-			n := (c.bits + 7) / 8
-			buf := make([]byte, 8)
-			for i := 0; i < 8; i++ {
-				buf[7-i] = byte(uint64(x) >> (8 * i))
-			}
-			v.k, v.b = vBytes, buf[8-n:]
-		default:
-			if c.unsigned {
-				v.k, v.u = vUint, uint64(x)
-			} else {
-				v.k, v.i = vInt, x
-			}
-		}
-	case int:
-		v.k, v.i = vInt, int64(x)
-	case float32:
-		v.k, v.f = vFloat, float64(x)
-	case float64:
-		v.k, v.f = vFloat, x
-	case string:
-		if c.fixedLen > len(x) {
-			b := make([]byte, c.fixedLen)
-			copy(b, x)
-			v.k, v.b = vBytes, b
-			return nil
-		}
-		v.k, v.s = vStr, x
-	case []byte:
-		v.k, v.b = vBytes, x
-	default:
-		return fmt.Errorf("unsupported binlog value %T (partial JSON updates need binlog_row_value_options='')", x)
-	}
-	return nil
-}
-
-// stringLength is the byte length a MYSQL_TYPE_STRING column's table-map
-// metadata declares (as go-mysql decodes it).
-func stringLength(meta uint16) int {
-	if meta >= 256 {
-		b0, b1 := uint8(meta>>8), uint8(meta&0xff)
-		if b0&0x30 != 0x30 {
-			return int(uint16(b1) | uint16((b0&0x30)^0x30)<<4)
-		}
-		return int(meta & 0xff)
-	}
-	return int(meta)
 }
