@@ -460,7 +460,7 @@ func runHaltCases(t *testing.T, cases []haltCase) {
 		}
 		res := result{before: map[string][]string{}}
 		for _, tbl := range c.halt {
-			if res.before[tbl], err = mysqlRows(t, db, name, tbl); err != nil {
+			if res.before[tbl], err = tabletest.MySQLRows(db, name, tbl); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -495,7 +495,7 @@ func runHaltCases(t *testing.T, cases []haltCase) {
 					t.Fatal(err)
 				}
 				if !slices.Equal(got, res.before[tbl]) {
-					t.Errorf("%s: the halted table differs from MySQL's rows before the change:\n%s", tbl, diff(res.before[tbl], got))
+					t.Errorf("%s: the halted table differs from MySQL's rows before the change:\n%s", tbl, tabletest.DiffRows(res.before[tbl], got))
 				}
 			}
 			for _, tbl := range c.goOn {
