@@ -10,6 +10,6 @@ import "github.com/twmb/franz-go/pkg/kgo"
 // directly. cfg must have had ApplyDefaults.
 func ClientOptions(cfg *Config) ([]kgo.Opt, error) { return connOpts(cfg) }
 
-// Tables lists the tables the route writes, sorted and without
+// TableNames lists the tables the route writes, sorted and without
 // duplicates (the dead-letter table not included).
 func (r Route) TableNames() []string { return r.tables() }
