@@ -131,4 +131,3 @@ func TestVerifyAggregate(t *testing.T) {
 func renderPlain(a arrow.Array) string {
 	return a.(interface{ Value(int) string }).Value(0)
 }
-
