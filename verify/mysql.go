@@ -205,17 +205,18 @@ func checkMySQLTable(ctx context.Context, cat icecat.Catalog, cr *mysql.Consiste
 	var snap, pos int64
 	deadline := o.Now().Add(mo.Wait)
 	for {
-		if tbl, err = cat.LoadTable(ctx, ident); err != nil {
-			if errors.Is(err, icecat.ErrNoSuchTable) {
-				tr.Skipped = "no Iceberg table (not captured yet)"
-				return nil
-			}
-			return fmt.Errorf("load table: %w", err)
-		}
 		var found bool
-		var cur int64
-		if snap, pos, found, cur, err = snapshotAt(tbl, sourceID, mysql.PartitionBinlog, target); err != nil {
-			return err
+		cur := int64(-1)
+		tbl, err = cat.LoadTable(ctx, ident)
+		switch {
+		case errors.Is(err, icecat.ErrNoSuchTable):
+			// Not created yet: wait for it as for its position.
+		case err != nil:
+			return fmt.Errorf("load table: %w", err)
+		default:
+			if snap, pos, found, cur, err = snapshotAt(tbl, sourceID, mysql.PartitionBinlog, target); err != nil {
+				return err
+			}
 		}
 		if found {
 			break
@@ -223,6 +224,9 @@ func checkMySQLTable(ctx context.Context, cat icecat.Catalog, cr *mysql.Consiste
 		if !o.Now().Before(deadline) {
 			tr.Skipped = fmt.Sprintf("its binlog position %s did not reach the database's %s within %s",
 				mysql.FormatPosition(max(cur, 0)), mysql.FormatPosition(target), mo.Wait)
+			if tbl == nil {
+				tr.Skipped = fmt.Sprintf("no Iceberg table after waiting %s", mo.Wait)
+			}
 			return nil
 		}
 		select {

@@ -110,6 +110,17 @@ func (r *Report) Differences() int64 {
 	return n
 }
 
+// Skipped is the number of tables that could not be checked.
+func (r *Report) Skipped() int {
+	n := 0
+	for _, t := range r.Tables {
+		if t.Skipped != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // Equal reports whether no table has a difference.
 func (r *Report) Equal() bool { return r.Differences() == 0 }
 

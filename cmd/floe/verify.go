@@ -115,9 +115,11 @@ func registerVerify(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 			return usageError{fmt.Errorf("unknown check %q: want aggregate, mysql or kafka", check)}
 		}
 		var diffs int64
+		skipped := 0
 		for _, rep := range reports {
 			opts.Metrics.Observe(rep)
 			diffs += rep.Differences()
+			skipped += rep.Skipped()
 			if *format == "json" {
 				err = rep.WriteJSON(e.stdout)
 			} else {
@@ -134,6 +136,9 @@ func registerVerify(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		}
 		if diffs > 0 {
 			return fmt.Errorf("%d differences", diffs)
+		}
+		if skipped > 0 {
+			return usageError{fmt.Errorf("%d tables could not be checked", skipped)}
 		}
 		return nil
 	}
