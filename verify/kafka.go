@@ -298,6 +298,12 @@ func splitPartition(s string) (string, int32, bool) {
 // logStarts asks the brokers for the log start offset of each
 // "topic/partition".
 func logStarts(ctx context.Context, cl *kgo.Client, parts map[string]int64) (map[string]int64, error) {
+	return listOffsets(ctx, cl, parts, -2)
+}
+
+// listOffsets asks the brokers for the offset of each "topic/partition"
+// at ts: -2 the log start, -1 the end.
+func listOffsets(ctx context.Context, cl *kgo.Client, parts map[string]int64, ts int64) (map[string]int64, error) {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID = -1
 	byTopic := map[string][]int32{}
@@ -311,7 +317,7 @@ func logStarts(ctx context.Context, cl *kgo.Client, parts map[string]int64) (map
 		for _, p := range ps {
 			rp := kmsg.NewListOffsetsRequestTopicPartition()
 			rp.Partition = p
-			rp.Timestamp = -2 // earliest
+			rp.Timestamp = ts
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		req.Topics = append(req.Topics, rt)
