@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -38,14 +39,19 @@ func loadTable(t testing.TB, cat icecat.Catalog, name string) *icetable.Table {
 func otherEngineDelete(t testing.TB, cat icecat.Catalog, name string, filter iceberg.BooleanExpression) {
 	t.Helper()
 	ctx := context.Background()
-	tbl := loadTable(t, cat, name)
-	txn := tbl.NewTransaction()
-	if err := txn.Delete(ctx, filter, nil); err != nil {
-		t.Fatal(err)
+	// A concurrent Floe commit (a CDC position) can win the race: retry.
+	var err error
+	for range 10 {
+		txn := loadTable(t, cat, name).NewTransaction()
+		if err = txn.Delete(ctx, filter, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err = txn.Commit(ctx); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err := txn.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	t.Fatal(err)
 }
 
 // otherEngineUpdate replaces the one row of name matching filter with a

@@ -90,11 +90,13 @@ func (m *Metrics) Observe(r *Report) {
 	m.duration.WithLabelValues(r.Check).Set(r.Duration.Seconds())
 }
 
-// Push replaces the metrics of job "floe_verify" and grouping check in
-// the Prometheus Pushgateway at url with those g gathers (an HTTP PUT:
-// the group holds exactly this run's metrics). client may be nil.
+// Push replaces the metrics of job "floe_verify_<check>" in the
+// Prometheus Pushgateway at url with those g gathers (an HTTP PUT: the
+// group holds exactly this run's metrics, and each check its own group;
+// the metrics' own check label cannot also be a grouping label). client
+// may be nil.
 func Push(ctx context.Context, url, check string, g prometheus.Gatherer, client *http.Client) error {
-	p := push.New(url, "floe_verify").Gatherer(g).Grouping("check", check)
+	p := push.New(url, "floe_verify_"+check).Gatherer(g)
 	if client != nil {
 		p = p.Client(client)
 	}
