@@ -32,6 +32,11 @@ type MySQLOptions struct {
 	// into ceil(rows/ChunkRows) chunks by a hash of the primary key.
 	// Default 1000.
 	ChunkRows int
+	// Rechecks is how many times a table with differences is checked
+	// again when its snapshot was past the database's position (rows
+	// changed in between would show as differences); only differences
+	// found every time are reported. Default 1; negative: none.
+	Rechecks int
 	// MaxRowsInMemory bounds the rows of differing chunks held to find
 	// the differing rows; beyond it the chunks are only counted.
 	// Default 1,000,000.
@@ -48,6 +53,9 @@ func (m *MySQLOptions) applyDefaults() {
 	if m.ChunkRows <= 0 {
 		m.ChunkRows = 1000
 	}
+	if m.Rechecks == 0 {
+		m.Rechecks = 1
+	}
 	if m.MaxRowsInMemory <= 0 {
 		m.MaxRowsInMemory = 1_000_000
 	}
@@ -63,21 +71,88 @@ func MySQL(ctx context.Context, cat icecat.Catalog, cfg mysql.Config, mo MySQLOp
 	mo.applyDefaults()
 	rep := &Report{Check: CheckMySQL, Started: o.Now()}
 	defer func() { rep.Duration = o.Now().Sub(rep.Started) }()
-	cr, err := mysql.OpenConsistentRead(ctx, cfg, mo.Tables, o.Logger)
+	tables, err := mysqlRound(ctx, cat, cfg, mo.Tables, mo, o)
+	if err != nil {
+		return nil, err
+	}
+	// A table compared at a snapshot past the database's position may
+	// show rows changed in between: check those again, in a new
+	// transaction, and keep the differences found both times.
+	for range mo.Rechecks {
+		idx := map[string]int{}
+		var again []string
+		for i, tr := range tables {
+			if tr.inexact && tr.Total() > 0 {
+				idx[tr.mysqlName] = i
+				again = append(again, tr.mysqlName)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		next, err := mysqlRound(ctx, cat, cfg, again, mo, o)
+		if err != nil {
+			return nil, err
+		}
+		for _, nt := range next {
+			i := idx[nt.mysqlName]
+			tables[i] = intersect(tables[i], nt)
+		}
+	}
+	rep.Tables = tables
+	return rep, nil
+}
+
+// mysqlRound checks the tables named only (all captured when empty) in
+// one consistent-snapshot transaction.
+func mysqlRound(ctx context.Context, cat icecat.Catalog, cfg mysql.Config, only []string, mo MySQLOptions, o Options) ([]*TableReport, error) {
+	cr, err := mysql.OpenConsistentRead(ctx, cfg, only, o.Logger)
 	if err != nil {
 		return nil, err
 	}
 	defer cr.Close() //nolint:errcheck // read-only
 	target := cr.Position()
+	var out []*TableReport
 	for _, t := range cr.Tables() {
 		tr := newTableReport(t.Iceberg, o.MaxListed)
-		rep.Tables = append(rep.Tables, tr)
+		tr.mysqlName = t.DB + "." + t.Table
+		out = append(out, tr)
 		tr.Against = fmt.Sprintf("%s.%s at binlog %s", t.DB, t.Table, mysql.FormatPosition(target))
 		if err := checkMySQLTable(ctx, cat, cr, cfg.ID, t, target, mo, o, tr); err != nil {
 			return nil, fmt.Errorf("verify %s: %w", t.Iceberg, err)
 		}
 	}
-	return rep, nil
+	return out, nil
+}
+
+// intersect combines a table's first check with its recheck: a recheck
+// at the database's exact position stands alone; otherwise only the
+// differences listed by both are kept (counted from the lists when both
+// are complete, else the recheck's counts stand).
+func intersect(first, again *TableReport) *TableReport {
+	if !again.inexact || again.Skipped != "" {
+		return again
+	}
+	key := func(d Difference) string { return d.Kind + "\x00" + d.Key + "\x00" + d.Column }
+	had := map[string]bool{}
+	for _, d := range first.Differences {
+		had[key(d)] = true
+	}
+	complete := int64(len(first.Differences)) == first.Total() && int64(len(again.Differences)) == again.Total()
+	kept := again.Differences[:0]
+	counts := map[string]int64{}
+	for _, d := range again.Differences {
+		if had[key(d)] {
+			kept = append(kept, d)
+			counts[d.Kind]++
+		}
+	}
+	again.Differences = kept
+	if complete {
+		again.Counts = counts
+	}
+	again.Notes = append(again.Notes, "checked twice: the differences listed were found both times")
+	return again
 }
 
 // snapshotAt returns the snapshot of tbl's current history that holds the
@@ -237,6 +312,7 @@ func checkMySQLTable(ctx context.Context, cat icecat.Catalog, cr *mysql.Consiste
 	}
 	tr.Snapshot = snap
 	if pos != target {
+		tr.inexact = true
 		tr.Notes = append(tr.Notes, fmt.Sprintf("snapshot %d holds binlog %s, past the database's %s: rows changed in between show as differences; run again to confirm",
 			snap, mysql.FormatPosition(pos), mysql.FormatPosition(target)))
 	}

@@ -70,6 +70,10 @@ type TableReport struct {
 	Notes []string `json:"notes,omitempty"`
 
 	maxListed int
+	// mysql: the MySQL table, and whether the snapshot compared was past
+	// the database's position.
+	mysqlName string
+	inexact   bool
 }
 
 func newTableReport(name string, maxListed int) *TableReport {
