@@ -69,14 +69,18 @@ func TestVerifyAggregate(t *testing.T) {
 	ctx := context.Background()
 	opts := Options{Logger: quietLogger(), Concurrency: 2}
 
-	rep, err := Aggregate(ctx, cat, spec, time.Time{}, time.Time{}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Equal() || rep.Tables[0].RowsCompared == 0 {
-		var b strings.Builder
-		_ = rep.WriteText(&b)
-		t.Fatalf("clean run: want equal over some groups, got\n%s", b.String())
+	var groups int64
+	for _, step := range []time.Duration{0, time.Hour, 90 * time.Minute} {
+		rep, err := Aggregate(ctx, cat, spec, AggregateRange{Step: step}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Equal() || rep.Tables[0].RowsCompared == 0 || (groups != 0 && rep.Tables[0].RowsCompared != groups) {
+			var b strings.Builder
+			_ = rep.WriteText(&b)
+			t.Fatalf("clean run, step %s: want equal over the same %d groups, got\n%s", step, groups, b.String())
+		}
+		groups = rep.Tables[0].RowsCompared
 	}
 
 	// Name two groups.
@@ -95,16 +99,18 @@ func TestVerifyAggregate(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		maxError float64
+		step     time.Duration
 		want     map[string]int64
 	}{
-		{"exact", 0, map[string]int64{KindDifferent: 1, KindMissing: 1}},
+		{"exact", 0, 0, map[string]int64{KindDifferent: 1, KindMissing: 1}},
+		{"an hour at a time", 0, time.Hour, map[string]int64{KindDifferent: 1, KindMissing: 1}},
 		// The altered count is off by 1 in a few: 100 % tolerance hides it.
-		{"tolerant", 1, map[string]int64{KindDifferent: 0, KindMissing: 1}},
+		{"tolerant", 1, 0, map[string]int64{KindDifferent: 0, KindMissing: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := opts
 			o.MaxError = tc.maxError
-			rep, err := Aggregate(ctx, cat, spec, time.Time{}, time.Time{}, o)
+			rep, err := Aggregate(ctx, cat, spec, AggregateRange{Step: tc.step}, o)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,7 +23,9 @@
 // error of numeric measures. Options.MaxError tolerates a relative error
 // (float sums differ in their last bits between streaming and batch).
 // Memory: the recomputed groups of the range are held (as a backfill holds
-// them), the table's rows are streamed; -from/-to bound the windows.
+// them) and the table's rows are streamed; AggregateRange.Step (-step)
+// checks the range a step of whole partitions at a time, each recomputing
+// only its windows, so that memory holds one step's groups.
 //
 // # mysql
 //

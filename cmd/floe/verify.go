@@ -20,6 +20,7 @@ func registerVerify(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 	specPath := fs.String("spec", "", "aggregate: the aggregation spec file (YAML); required")
 	from := fs.String("from", "", "aggregate: check windows starting at or after this time (RFC 3339 or YYYY-MM-DD), widened to the output's partition")
 	to := fs.String("to", "", "aggregate: check windows starting before this time (RFC 3339 or YYYY-MM-DD), widened to the output's partition")
+	step := fs.Duration("step", 0, "aggregate: check the windows this much at a time (e.g. 24h), holding one step's groups in memory (default: all at once)")
 	tables := fs.String("tables", "", "mysql: check only these captured tables, db.table,... (default: all)")
 	wait := fs.Duration("wait", 0, "mysql: how long a table's committed binlog position may take to reach the database's (default 1m)")
 	chunkRows := fs.Int("chunk-rows", 0, "mysql: rows per checksum chunk (default 1000)")
@@ -83,7 +84,7 @@ func registerVerify(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 			if err != nil {
 				return usageError{err}
 			}
-			rep, err := verify.Aggregate(ctx, cat, spec, f, t, opts)
+			rep, err := verify.Aggregate(ctx, cat, spec, verify.AggregateRange{From: f, To: t, Step: *step}, opts)
 			if err != nil {
 				return usageError{err}
 			}
