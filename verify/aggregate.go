@@ -184,10 +184,14 @@ func aggregateStep(ctx context.Context, cat icecat.Catalog, spec aggregate.Spec,
 	type ref struct{ b, i int32 }
 	index := map[string]ref{}
 	seen := make([][]bool, len(rec.Records))
+	wantCols := make([][]arrow.Array, len(rec.Records))
 	var kb []byte
 	for b, r := range rec.Records {
 		kcols, err := columns(r, keyCols)
 		if err != nil {
+			return 0, fmt.Errorf("recomputed rows: %w", err)
+		}
+		if wantCols[b], err = columns(r, cmpCols); err != nil {
 			return 0, fmt.Errorf("recomputed rows: %w", err)
 		}
 		seen[b] = make([]bool, r.NumRows())
@@ -231,11 +235,7 @@ func aggregateStep(ctx context.Context, cat icecat.Catalog, spec aggregate.Spec,
 					continue
 				}
 				seen[r.b][r.i] = true
-				want := rec.Records[r.b]
-				wcols, err := columns(want, cmpCols)
-				if err != nil {
-					return fmt.Errorf("recomputed rows: %w", err)
-				}
+				wcols := wantCols[r.b]
 				for c, name := range cmpCols {
 					compareValue(tr, o.MaxError, measures[name], keyCols, kcols, i, name, wcols[c], int(r.i), gcols[c], i)
 				}
