@@ -71,6 +71,13 @@
 //
 // # Size tested
 //
-// The tests run small tables (hundreds to a few thousand rows); memory is
-// bounded by construction as stated above, not measured on large tables.
+// The tests run small tables (hundreds to tens of thousands of rows).
+// TestVerifyScaleMySQL (set FLOE_VERIFY_SCALE=1) checks a 500,000-row
+// table (about 100 MB in MariaDB, one 500-chunk pass) in 5–7 s on the
+// 2-core test machine, at a peak Go heap of 280–300 MiB in use, 41 MiB
+// before: nearly all of it is the reader decoding the snapshot's data
+// file (iceberg-go decodes a file's batches ahead; Options.Concurrency
+// files at a time), not the check's state, which is 16 bytes per chunk.
+// Larger tables were not tried; the aggregate and kafka checks were not
+// measured beyond the tests.
 package verify
