@@ -146,3 +146,43 @@ func count(r *Report, kind string) int64 {
 	}
 	return n
 }
+
+// otherEngineCopy appends a copy of the rows of name matching filter with
+// iceberg-go, as another writer replaying them would.
+func otherEngineCopy(t testing.TB, cat icecat.Catalog, name string, filter iceberg.BooleanExpression) {
+	t.Helper()
+	ctx := context.Background()
+	tbl := loadTable(t, cat, name)
+	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := reader.New(cat, name, reader.Config{Filter: filter, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.SnapshotIn(ctx, tbl, reader.At{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []arrow.RecordBatch
+	for rec, err := range st.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, array.NewRecordBatch(sc, rec.Columns(), rec.NumRows()))
+		rec.Release()
+	}
+	rdr, err := array.NewRecordReader(sc, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	txn := tbl.NewTransaction()
+	if err := txn.Append(ctx, rdr, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txn.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

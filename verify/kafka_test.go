@@ -152,17 +152,21 @@ func TestVerifyKafka(t *testing.T) {
 		t.Fatalf("clean run: want 270 committed records, equal; got\n%s", b.String())
 	}
 
+	// Another engine deletes one offset's row and replays another's.
 	otherEngineDelete(t, cat, tableName, iceberg.NewAnd(
 		iceberg.EqualTo(iceberg.Reference(kafka.ColPartition), int32(1)),
 		iceberg.EqualTo(iceberg.Reference(kafka.ColOffset), int64(4))))
+	otherEngineCopy(t, cat, tableName, iceberg.NewAnd(
+		iceberg.EqualTo(iceberg.Reference(kafka.ColPartition), int32(2)),
+		iceberg.EqualTo(iceberg.Reference(kafka.ColOffset), int64(8))))
 	rep, err = Kafka(ctx, cat, cfg, ko, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.Reset()
 	_ = rep.WriteText(&b)
-	d := rep.Tables[0].Differences
-	if rep.Differences() != 1 || len(d) != 1 || d[0].Kind != KindMissing || d[0].Key != topic+"/1@4" {
-		t.Fatalf("want %s/1@4 missing, got\n%s", topic, b.String())
+	want := []Difference{{Kind: KindMissing, Key: topic + "/1@4"}, {Kind: KindDuplicate, Key: topic + "/2@8"}}
+	if got := rep.Tables[0].Differences; rep.Differences() != 2 || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("want %v, got\n%s", want, b.String())
 	}
 }
