@@ -32,6 +32,10 @@ func registerVerify(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 	concurrency := fs.Int("concurrency", 0, "files read in parallel (default: min(GOMAXPROCS, 8))")
 	metricsAddr := fs.String("metrics-address", "", "serve /metrics and /healthz here while the check runs")
 	pushURL := fs.String("pushgateway", "", "push the floe_verify_* metrics to this Prometheus Pushgateway URL when done")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: floe verify aggregate|mysql|kafka [flags]   (exit 0: equal, 1: differences, 2: could not run)")
+		fs.PrintDefaults()
+	}
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) == 0 {
 			return usageError{errors.New("want a check: floe verify aggregate|mysql|kafka [flags]")}
