@@ -41,6 +41,7 @@ func commands() []command {
 		{"read", "read a table's rows or changes", registerRead},
 		{"aggregate", "aggregate a table into a summary table, streaming or backfill", registerAggregate},
 		{"demo", "generator → ingest → compact → aggregate on a local warehouse", registerDemo},
+		{"verify", "reconcile tables with their sources: aggregate, mysql, kafka", registerVerify},
 	}
 }
 

@@ -1,0 +1,133 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
+
+	"github.com/floe-lake/floe/internal/tabletest"
+	"github.com/floe-lake/floe/internal/testenv"
+	"github.com/floe-lake/floe/source"
+	"github.com/floe-lake/floe/source/mysql"
+	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
+)
+
+// runSource runs src into cat under source.Supervise until the test ends.
+func runSource(t *testing.T, cat icecat.Catalog, src source.Source, specs []table.Spec) {
+	t.Helper()
+	for _, s := range specs {
+		if _, err := table.Ensure(context.Background(), cat, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	wc := writer.Config{CommitInterval: time.Second}
+	wc.ApplyDefaults()
+	go func() {
+		done <- source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
+			Writer: wc, Logger: quietLogger(), MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("supervise: %v", err)
+		}
+	})
+}
+
+// TestVerifyMySQL: a captured table equals its MariaDB table; a row
+// changed without the binlog (sql_log_bin=0) and a row deleted from the
+// Iceberg table by another engine are found and named.
+func TestVerifyMySQL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs MariaDB; skipped under -short")
+	}
+	dsn := testenv.MariaDB(t)
+	db, name := testenv.MariaDBDatabase(t, dsn, "floe_verify_", 4)
+	ctx := context.Background()
+	if _, err := db.Exec(`CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40), price DECIMAL(10,2),
+		seen DATETIME(6), score DOUBLE, flags BIGINT UNSIGNED)`); err != nil {
+		t.Fatal(err)
+	}
+	var vals []string
+	for i := range 500 {
+		vals = append(vals, fmt.Sprintf("(%d, 'item %d', %d.%02d, '2026-03-01 12:%02d:%02d.%06d', %d.25, %d)",
+			i, i, i, i%100, i%60, i%60, i*7, i, uint64(1)<<63+uint64(i)))
+	}
+	if _, err := db.Exec("INSERT INTO items VALUES " + strings.Join(vals, ",")); err != nil {
+		t.Fatal(err)
+	}
+
+	cat := tabletest.OpenSQLite(t)
+	cfg := mysql.DefaultConfig()
+	cfg.ID = "mysql_" + name
+	cfg.DSN = dsn
+	cfg.Include = []string{name + `\.items`}
+	cfg.PositionCommitInterval = time.Second // other tests move the shared binlog
+	cfg.ApplyDefaults()
+	src, err := mysql.New(cfg, mysql.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSource(t, cat, src, src.Specs())
+	mo := MySQLOptions{Wait: 90 * time.Second, PollInterval: 200 * time.Millisecond, ChunkRows: 50}
+	opts := Options{Logger: quietLogger()}
+
+	rep, err := MySQL(ctx, cat, cfg, mo, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	_ = rep.WriteText(&b)
+	if len(rep.Tables) != 1 || !rep.Equal() || rep.Tables[0].RowsCompared != 500 || rep.Tables[0].Skipped != "" {
+		t.Fatalf("clean run: want one equal table of 500 rows, got\n%s", b.String())
+	}
+
+	// A change the binlog never carried.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"SET SESSION sql_log_bin = 0", "UPDATE items SET name = 'off the binlog' WHERE id = 7", "SET SESSION sql_log_bin = 1"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = conn.Close()
+	// A row deleted by another engine.
+	otherEngineDelete(t, cat, name+".items", iceberg.EqualTo(iceberg.Reference("id"), int32(11)))
+
+	rep, err = MySQL(ctx, cat, cfg, mo, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	_ = rep.WriteText(&b)
+	want := []Difference{
+		// Want is the database's value, Got the table's.
+		{Kind: KindDifferent, Key: "id=7", Column: "name", Want: `"off the binlog"`, Got: `"item 7"`},
+		{Kind: KindMissing, Key: "id=11"},
+	}
+	got := rep.Tables[0].Differences
+	if rep.Differences() != 2 || len(got) != 2 {
+		t.Fatalf("want 2 differences, got\n%s", b.String())
+	}
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			found = found || (g.Kind == w.Kind && g.Key == w.Key && g.Column == w.Column &&
+				g.Want == w.Want && g.Got == w.Got)
+		}
+		if !found {
+			t.Errorf("difference %+v not found in\n%s", w, b.String())
+		}
+	}
+}
