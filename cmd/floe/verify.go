@@ -53,7 +53,11 @@ func registerVerify(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		if *format != "text" && *format != "json" {
 			return usageError{fmt.Errorf("-format: %q is not text or json", *format)}
 		}
-		cfg, err := loadConfig(*cfgPath)
+		need := catalogSection
+		if check != verify.CheckAggregate {
+			need |= tablesSection | sourcesSection
+		}
+		cfg, err := loadConfig(*cfgPath, need)
 		if err != nil {
 			return err
 		}
