@@ -171,7 +171,11 @@ func (c *Committer) fsFor(tbl *icetable.Table) icetable.FSysF {
 		c.fsMu.Lock()
 		defer c.fsMu.Unlock()
 		if c.fs == nil {
-			fs, err := tbl.FS(ctx)
+			// The IO is kept for the committer's lifetime: it must not
+			// keep the context of the call that happened to open it
+			// first (a commit's, cancelled when the commit returns — on
+			// S3 every later commit then failed with context canceled).
+			fs, err := tbl.FS(context.WithoutCancel(ctx))
 			if err != nil {
 				return nil, err
 			}
