@@ -51,12 +51,14 @@ const (
 	tablesSection
 	sourcesSection
 	metricsSection
+	// sourcesRequired: at least one source must be configured (ingest).
+	sourcesRequired
 
 	allSections = catalogSection | writerSection | compactionSection | tablesSection | sourcesSection | metricsSection
 
 	// ingestSections are what floe ingest uses; floe table, read and
 	// aggregate use the catalog only.
-	ingestSections = catalogSection | writerSection | tablesSection | sourcesSection | metricsSection
+	ingestSections = catalogSection | writerSection | tablesSection | sourcesSection | sourcesRequired | metricsSection
 	// compactSections: floe compact checks orphan-older-than against the
 	// writers' commit interval and timeout.
 	compactSections = catalogSection | writerSection | compactionSection
@@ -135,7 +137,7 @@ func (l *configLoader) validate(cfg *fileConfig, need section) {
 		}
 	}
 	if need&sourcesSection != 0 {
-		if len(cfg.Sources) == 0 {
+		if len(cfg.Sources) == 0 && need&sourcesRequired != 0 {
 			l.add("sources", "none configured")
 		}
 		for i := range cfg.Sources {

@@ -53,6 +53,11 @@ func registerVerify(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		if *format != "text" && *format != "json" {
 			return usageError{fmt.Errorf("-format: %q is not text or json", *format)}
 		}
+		switch check {
+		case verify.CheckAggregate, verify.CheckMySQL, verify.CheckKafka:
+		default:
+			return usageError{fmt.Errorf("unknown check %q: want aggregate, mysql or kafka", check)}
+		}
 		need := catalogSection
 		if check != verify.CheckAggregate {
 			need |= tablesSection | sourcesSection
