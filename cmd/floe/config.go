@@ -54,7 +54,7 @@ const (
 	// sourcesRequired: at least one source must be configured (ingest).
 	sourcesRequired
 
-	allSections = catalogSection | writerSection | compactionSection | tablesSection | sourcesSection | metricsSection
+	allSections = catalogSection | writerSection | compactionSection | tablesSection | sourcesSection | sourcesRequired | metricsSection
 
 	// ingestSections are what floe ingest uses; floe table, read and
 	// aggregate use the catalog only.
