@@ -92,7 +92,11 @@ func TestSuperviseRestartsFromTablePositions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range g.Specs() {
+	specs, err := g.Specs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
 		if _, err := table.Ensure(ctx, base, s); err != nil {
 			t.Fatal(err)
 		}

@@ -77,15 +77,16 @@ type batch struct {
 
 // fakeSink records batches and returns configured positions and schemas.
 type fakeSink struct {
-	mu        sync.Mutex
-	schemas   map[string]*arrow.Schema
-	start     map[string]table.Positions
-	opened    []string
-	batches   []batch
-	failAt    int // Write number (1-based) that fails; 0: never
-	failErr   error
-	onWrite   func(n int) // called after each successful Write
-	schemaErr string      // schema mismatch noticed
+	writer.Sink // the generator only opens and writes
+	mu          sync.Mutex
+	schemas     map[string]*arrow.Schema
+	start       map[string]table.Positions
+	opened      []string
+	batches     []batch
+	failAt      int // Write number (1-based) that fails; 0: never
+	failErr     error
+	onWrite     func(n int) // called after each successful Write
+	schemaErr   string      // schema mismatch noticed
 }
 
 func newSink(t testing.TB, cfg Config, large bool) *fakeSink {
@@ -436,7 +437,7 @@ func TestNoDeadLetterTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if specs := g.Specs(); len(specs) != 1 || specs[0].Name != cfg.EventsTable {
+	if specs, err := g.Specs(nil); err != nil || len(specs) != 1 || specs[0].Name != cfg.EventsTable {
 		t.Fatalf("Specs = %v", specs)
 	}
 	s := runGen(t, cfg, func(s *fakeSink) { s.start[cfg.EventsTable] = table.Positions{"p0": 100} })
@@ -860,7 +861,11 @@ func TestSpecs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var specNames []string
-	for _, s := range g.Specs() {
+	specs, err := g.Specs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
 		specNames = append(specNames, s.Name)
 	}
 	if !reflect.DeepEqual(specNames, []string{"ods.events", "ods.orders", "floe.dead_letters"}) {
