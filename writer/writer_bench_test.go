@@ -46,9 +46,10 @@ const benchRows = 1 << 20
 // collect is a Sink that keeps the generator's event batches in memory.
 type collect struct {
 	writer.Sink // the generator only opens and writes
-	sc          *arrow.Schema
-	recs        []arrow.RecordBatch
-	rows        int64
+
+	sc   *arrow.Schema
+	recs []arrow.RecordBatch
+	rows int64
 }
 
 func (c *collect) Open(tbl, source string) (table.Positions, *arrow.Schema, error) {

@@ -15,8 +15,9 @@ import (
 // discardSink releases every batch at once.
 type discardSink struct {
 	writer.Sink // the generator only opens and writes
-	schemas     map[string]*arrow.Schema
-	rows        int64
+
+	schemas map[string]*arrow.Schema
+	rows    int64
 }
 
 func (s *discardSink) Open(tbl, _ string) (table.Positions, *arrow.Schema, error) {

@@ -78,15 +78,16 @@ type batch struct {
 // fakeSink records batches and returns configured positions and schemas.
 type fakeSink struct {
 	writer.Sink // the generator only opens and writes
-	mu          sync.Mutex
-	schemas     map[string]*arrow.Schema
-	start       map[string]table.Positions
-	opened      []string
-	batches     []batch
-	failAt      int // Write number (1-based) that fails; 0: never
-	failErr     error
-	onWrite     func(n int) // called after each successful Write
-	schemaErr   string      // schema mismatch noticed
+
+	mu        sync.Mutex
+	schemas   map[string]*arrow.Schema
+	start     map[string]table.Positions
+	opened    []string
+	batches   []batch
+	failAt    int // Write number (1-based) that fails; 0: never
+	failErr   error
+	onWrite   func(n int) // called after each successful Write
+	schemaErr string      // schema mismatch noticed
 }
 
 func newSink(t testing.TB, cfg Config, large bool) *fakeSink {

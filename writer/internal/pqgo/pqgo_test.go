@@ -62,9 +62,10 @@ func arrowSchema(t *testing.T, tbl *icetable.Table) *arrow.Schema {
 // collect is a Sink keeping one table's batches.
 type collect struct {
 	writer.Sink // the generator only opens and writes
-	table       string
-	sc          *arrow.Schema
-	recs        []arrow.RecordBatch
+
+	table string
+	sc    *arrow.Schema
+	recs  []arrow.RecordBatch
 }
 
 func (c *collect) Open(tbl, source string) (table.Positions, *arrow.Schema, error) {
