@@ -24,14 +24,15 @@
 // writer:
 //
 //   - Assigned (AdjustFetchOffsetsFn): the writer resyncs the partitions'
-//     positions from the tables (Writer.Resync) and fetching starts there,
-//     not at the group's committed offset.
+//     positions from the tables (writer.Sink.Resync) and fetching starts
+//     there, not at the group's committed offset.
 //   - Revoked: the writer commits everything buffered while the partitions
 //     are still ours; then the run ends with ErrRebalanced, because the
 //     writer still holds the revoked partitions' positions, and its next
 //     commit would be fenced as soon as the new owner commits. Supervise
 //     starts a fresh writer and the source re-seeks the partitions it still
-//     owns from the tables, without leaving the group.
+//     owns from the tables, without leaving the group. ErrRebalanced is a
+//     routine restart (source.ErrRestart), logged as such.
 //   - Lost (the group expired our session: a zombie): nothing is committed;
 //     the run ends with ErrRebalanced. A zombie that commits before it
 //     learns of the loss is fenced by the commit protocol (table.ErrFenced:
