@@ -55,7 +55,11 @@ func ensureGenTables(t testing.TB, cat icecat.Catalog, cfg gen.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range g.Specs() {
+	specs, err := g.Specs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
 		if _, err := table.Ensure(context.Background(), cat, s); err != nil {
 			t.Fatal(err)
 		}

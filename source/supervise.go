@@ -46,7 +46,10 @@ const healthyRun = time.Minute
 // dropping what it buffered, and starts every source over from the
 // tables' positions after a jittered backoff: the daemon never
 // crash-loops, and nothing is lost or duplicated because positions and
-// rows are only ever committed together.
+// rows are only ever committed together. A run that ends with an error
+// classified ErrRestart (a Kafka rebalance) restarts the same way, logged
+// at INFO and without growing the backoff: it is routine, not a failure.
+// Supervise does not close the sources.
 func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o SuperviseOptions) error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -78,7 +81,7 @@ func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o Supervi
 		reg = prometheus.NewRegistry()
 	}
 	restarts := promauto.With(reg).NewCounter(prometheus.CounterOpts{
-		Name: "floe_ingest_restarts_total", Help: "Times the ingest pipeline was restarted from the tables' positions after a failure.",
+		Name: "floe_ingest_restarts_total", Help: "Times the ingest pipeline was restarted from the tables' positions after a failure or a routine restart (a Kafka rebalance).",
 	})
 
 	failures := 0
@@ -106,11 +109,20 @@ func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o Supervi
 		} else {
 			w.Abort()
 		}
-		failures++
+		// A routine restart (a Kafka rebalance) is not a failure: it is
+		// logged at INFO and does not grow the backoff.
+		routine := errors.Is(err, ErrRestart)
+		if !routine {
+			failures++
+		}
 		restarts.Inc()
-		wait := min(o.MinBackoff<<min(failures-1, 16), o.MaxBackoff)
+		wait := min(o.MinBackoff<<min(max(failures-1, 0), 16), o.MaxBackoff)
 		wait = wait/2 + rand.N(wait/2+1)
-		o.Logger.Error("ingest failed; restarting from the tables' positions", "err", err, "restart_in", wait, "failures", failures)
+		if routine {
+			o.Logger.Info("ingest restarting from the tables' positions", "reason", err, "restart_in", wait)
+		} else {
+			o.Logger.Error("ingest failed; restarting from the tables' positions", "err", err, "restart_in", wait, "failures", failures)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

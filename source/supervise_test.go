@@ -3,7 +3,11 @@ package source_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sort"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,7 +96,11 @@ func TestSuperviseRestartsFromTablePositions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range g.Specs() {
+	specs, err := g.Specs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
 		if _, err := table.Ensure(ctx, base, s); err != nil {
 			t.Fatal(err)
 		}
@@ -137,5 +145,108 @@ func TestSuperviseRestartsFromTablePositions(t *testing.T) {
 		if ids[i] == ids[i-1] {
 			t.Fatalf("event %d is in the table twice", ids[i])
 		}
+	}
+}
+
+// rebalancing ends its first run as a Kafka rebalance does: with an error
+// classified source.ErrRestart, after the sink took some batches.
+type rebalancing struct {
+	source.Source
+	runs atomic.Int32
+}
+
+func (r *rebalancing) Run(ctx context.Context, sink writer.Sink) error {
+	if r.runs.Add(1) > 1 {
+		return r.Source.Run(ctx, sink)
+	}
+	return source.Restart(fmt.Errorf("revoked p0: %w", errRebalanced))
+}
+
+var errRebalanced = errors.New("partitions were revoked")
+
+// logRecord is one record a test handler kept.
+type logRecord struct {
+	level slog.Level
+	msg   string
+}
+
+type keepHandler struct {
+	mu   *sync.Mutex
+	recs *[]logRecord
+}
+
+func (h keepHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h keepHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*h.recs = append(*h.recs, logRecord{r.Level, r.Message})
+	return nil
+}
+func (h keepHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h keepHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestSuperviseRoutineRestart: a run that ends with a routine restart (a
+// Kafka rebalance) restarts from the tables' positions and is logged at
+// INFO, not as a failure at ERROR.
+func TestSuperviseRoutineRestart(t *testing.T) {
+	ctx := context.Background()
+	cat := tabletest.OpenSQLite(t)
+	cfg := gen.DefaultConfig()
+	cfg.Partitions, cfg.RowsPerPartition, cfg.BatchRows = 1, 1000, 100
+	cfg.OrdersTable, cfg.BadFraction = "", 0
+	g, err := gen.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := g.Specs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
+		if _, err := table.Ensure(ctx, cat, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var recs []logRecord
+	src := &rebalancing{Source: g}
+	err = source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
+		Writer:     writer.Config{CommitInterval: time.Second},
+		Logger:     slog.New(keepHandler{&mu, &recs}),
+		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := src.runs.Load(); n != 2 {
+		t.Fatalf("the source ran %d times, want 2", n)
+	}
+	restarted := false
+	for _, r := range recs {
+		if r.level >= slog.LevelError {
+			t.Errorf("logged at %v: %q", r.level, r.msg)
+		}
+		if r.level == slog.LevelInfo && strings.Contains(r.msg, "restarting") {
+			restarted = true
+		}
+	}
+	if !restarted {
+		t.Errorf("the restart was not logged at INFO: %v", recs)
+	}
+}
+
+// TestRestart: Restart keeps the error's message and identity and adds
+// the ErrRestart class.
+func TestRestart(t *testing.T) {
+	base := errors.New("rebalanced")
+	err := fmt.Errorf("run: %w", source.Restart(base))
+	if !errors.Is(err, source.ErrRestart) || !errors.Is(err, base) || err.Error() != "run: rebalanced" {
+		t.Fatalf("Restart: %v (is ErrRestart %v, is base %v)", err, errors.Is(err, source.ErrRestart), errors.Is(err, base))
+	}
+	if source.Restart(nil) != nil {
+		t.Fatal("Restart(nil) != nil")
+	}
+	if errors.Is(base, source.ErrRestart) {
+		t.Fatal("an unclassified error is a restart")
 	}
 }

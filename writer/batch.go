@@ -26,18 +26,3 @@ type Batch struct {
 	// metric; zero if unknown.
 	MaxEventTime time.Time
 }
-
-// Sink is what sources write into. The writer implements it.
-type Sink interface {
-	// Open registers source as a writer of tbl (creating the table from its
-	// spec when missing) and returns the table's committed positions for
-	// the source and the Arrow schema batches for it must have. The source
-	// must not write records below these positions to tbl: they are
-	// already in the table.
-	Open(tbl, source string) (table.Positions, *arrow.Schema, error)
-	// Write hands a batch to the writer. It blocks while the writer's
-	// memory budget is full (back-pressure). An error is terminal for the
-	// source's run: the source must stop, and is restarted from the
-	// table's positions (ErrFenced means another process took over).
-	Write(b Batch) error
-}

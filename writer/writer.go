@@ -81,7 +81,8 @@ type Options struct {
 	Metrics *Metrics
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// OnCommit is called after each successful table commit.
+	// OnCommit is called after each successful table commit, before the
+	// observers registered with ObserveCommits.
 	OnCommit func(CommitInfo)
 	Hooks    Hooks
 }
@@ -109,6 +110,9 @@ type Writer struct {
 	// Close lets it finish).
 	loopCtx context.Context
 	abort   context.CancelFunc
+
+	obsMu     sync.Mutex
+	observers []func(CommitInfo) // ObserveCommits
 }
 
 type tableState struct {
@@ -157,6 +161,10 @@ func New(cat icecat.Catalog, cfg Config, opts Options) *Writer {
 		stopped: make(chan struct{}),
 	}
 	w.space = sync.NewCond(&w.mu)
+	// Every commit, appended or keyed, reports through opts.OnCommit; it
+	// also reaches the observers registered later.
+	user := opts.OnCommit
+	w.opts.OnCommit = func(ci CommitInfo) { w.notifyCommit(user, ci) }
 	w.loopCtx, w.abort = context.WithCancel(context.Background())
 	go w.loop()
 	return w

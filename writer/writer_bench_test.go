@@ -45,6 +45,8 @@ const benchRows = 1 << 20
 
 // collect is a Sink that keeps the generator's event batches in memory.
 type collect struct {
+	writer.Sink // the generator only opens and writes
+
 	sc   *arrow.Schema
 	recs []arrow.RecordBatch
 	rows int64

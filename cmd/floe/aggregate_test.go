@@ -38,7 +38,11 @@ func aggregateTestConfig(t *testing.T) (string, catalog.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range g.Specs() {
+	specs, err := g.Specs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
 		if _, err := table.Ensure(ctx, cat, s); err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/compaction"
-	"github.com/floe-lake/floe/source"
+	"github.com/floe-lake/floe/ingest"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -62,11 +62,12 @@ func runDemo(ctx context.Context, e *env, dir string, duration time.Duration) er
 	if err != nil {
 		return err
 	}
-	srcs, specs, err := buildSources(cfg)
+	p, err := newPipeline(cfg, e.log, nil)
 	if err != nil {
 		return err
 	}
-	if err := ensureTables(ctx, cat, cfg, specs); err != nil {
+	defer p.Close() //nolint:errcheck // the generator holds nothing
+	if err := p.EnsureTables(ctx, cat); err != nil {
 		return err
 	}
 
@@ -86,11 +87,7 @@ func runDemo(ctx context.Context, e *env, dir string, duration time.Duration) er
 	}
 	start := time.Now()
 	runCtx, cancel := context.WithTimeout(ctx, duration)
-	err = source.Supervise(runCtx, cat, srcs, source.SuperviseOptions{
-		Writer:        cfg.Writer,
-		WriterOptions: writer.Options{Logger: e.log, OnCommit: onCommit},
-		Logger:        e.log,
-	})
+	err = p.Run(runCtx, cat, ingest.RunOptions{OnCommit: onCommit})
 	cancel()
 	if err != nil {
 		return err

@@ -76,19 +76,6 @@ func (b *binder) str(name string, mayBeNull bool) *array.BinaryBuilder {
 	return nil
 }
 
-// bytes binds a binary column.
-func (b *binder) bytes(name string, mayBeNull bool) *array.BinaryBuilder {
-	i := b.field(name, mayBeNull)
-	if i < 0 {
-		return nil
-	}
-	x, ok := b.rb.Field(i).(*array.BinaryBuilder) // binary and large binary
-	if !ok {
-		b.mismatch(i, "binary")
-	}
-	return x
-}
-
 // tsCol appends microsecond timestamps in the column's unit.
 type tsCol struct {
 	b           *array.TimestampBuilder
@@ -355,64 +342,6 @@ func (c *orderCols) append(m *model, e *event) {
 	}
 	if c.updatedAt.b != nil {
 		c.updatedAt.append(e.updatedAt)
-	}
-	appendNulls(c.extra)
-}
-
-// deadLetterCols appends dead letters (table.DeadLetterSpec).
-type deadLetterCols struct {
-	rb                                *array.RecordBuilder
-	extra                             []array.Builder
-	source, partition, target, reason *array.BinaryBuilder
-	key, raw                          *array.BinaryBuilder
-	position                          *array.Int64Builder
-	receivedAt                        tsCol
-}
-
-func newDeadLetterCols(mem memory.Allocator, table string, sc *arrow.Schema) (*deadLetterCols, error) {
-	b := newBinder(mem, table, sc)
-	c := &deadLetterCols{
-		rb:         b.rb,
-		source:     b.str("source", false),
-		partition:  b.str("partition", false),
-		position:   b.int64("position", false),
-		target:     b.str("target_table", false),
-		key:        b.bytes("key", true),
-		raw:        b.bytes("raw", false),
-		reason:     b.str("reason", false),
-		receivedAt: b.ts("received_at", false),
-	}
-	var err error
-	if c.extra, err = b.finish(); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func (c *deadLetterCols) append(source, partition, target string, position int64, raw []byte, reason string, receivedAt int64) {
-	if c.source != nil {
-		c.source.AppendString(source)
-	}
-	if c.partition != nil {
-		c.partition.AppendString(partition)
-	}
-	if c.position != nil {
-		c.position.Append(position)
-	}
-	if c.target != nil {
-		c.target.AppendString(target)
-	}
-	if c.key != nil {
-		c.key.AppendNull()
-	}
-	if c.raw != nil {
-		c.raw.Append(raw)
-	}
-	if c.reason != nil {
-		c.reason.AppendString(reason)
-	}
-	if c.receivedAt.b != nil {
-		c.receivedAt.append(receivedAt)
 	}
 	appendNulls(c.extra)
 }

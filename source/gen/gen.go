@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,9 +55,10 @@ func New(cfg Config) (*Generator, error) {
 // ID is the source id positions are stored under (Config.ID).
 func (g *Generator) ID() string { return g.cfg.ID }
 
-// Specs are the specs of the tables Run opens: events, orders unless
-// disabled, and the dead-letter table unless BadFraction is 0.
-func (g *Generator) Specs() []table.Spec {
+// Specs are the specs of the tables Run opens that declared does not
+// hold: events, orders unless disabled, and the dead-letter table unless
+// BadFraction is 0. A declared table is used as declared.
+func (g *Generator) Specs(declared []table.Spec) ([]table.Spec, error) {
 	specs := []table.Spec{EventsSpec(g.cfg.EventsTable)}
 	if g.cfg.OrdersTable != "" {
 		specs = append(specs, OrdersSpec(g.cfg.OrdersTable))
@@ -64,8 +66,13 @@ func (g *Generator) Specs() []table.Spec {
 	if g.cfg.BadFraction > 0 {
 		specs = append(specs, table.DeadLetterSpec(g.cfg.DeadLetterTable))
 	}
-	return specs
+	return slices.DeleteFunc(specs, func(s table.Spec) bool {
+		return slices.ContainsFunc(declared, func(d table.Spec) bool { return d.Name == s.Name })
+	}), nil
 }
+
+// Close implements source.Source; the generator holds nothing.
+func (g *Generator) Close() error { return nil }
 
 // partition is the progress of one partition in a run.
 type partition struct {
@@ -82,8 +89,8 @@ type run struct {
 	sink   writer.Sink
 	parts  []partition
 	ev     *eventCols
-	ord    *orderCols      // nil when orders are disabled
-	dl     *deadLetterCols // nil when BadFraction is 0
+	ord    *orderCols               // nil when orders are disabled
+	dl     *table.DeadLetterBuilder // nil when BadFraction is 0
 	dec    *jsonrow.Builder
 	e      event
 	raw    []byte
@@ -145,7 +152,7 @@ func (g *Generator) open(sink writer.Sink) (*run, error) {
 		if dlPos, sc, err = sink.Open(cfg.DeadLetterTable, cfg.ID); err != nil {
 			return nil, fmt.Errorf("open %s: %w", cfg.DeadLetterTable, err)
 		}
-		if r.dl, err = newDeadLetterCols(mem, cfg.DeadLetterTable, sc); err != nil {
+		if r.dl, err = table.NewDeadLetterBuilder(mem, cfg.DeadLetterTable, sc); err != nil {
 			return nil, err
 		}
 		// Bad records are checked against the events table's schema, as a
@@ -188,7 +195,7 @@ func (r *run) release() {
 		r.ord.rb.Release()
 	}
 	if r.dl != nil {
-		r.dl.rb.Release()
+		r.dl.Release()
 	}
 	if r.dec != nil {
 		r.dec.Release()
@@ -297,7 +304,7 @@ func (r *run) chunk(i int, n int64) error {
 		}
 	}
 	if wantDL {
-		if rec := r.dl.rb.NewRecordBatch(); rec.NumRows() > 0 {
+		if rec := r.dl.NewRecordBatch(); rec.NumRows() > 0 {
 			if err := r.write(r.cfg.DeadLetterTable, rec, next, math.MinInt64); err != nil {
 				return err
 			}
@@ -318,7 +325,10 @@ func (r *run) deadLetter(p *partition, e *event) error {
 		// columns were changed); the record must not be lost silently.
 		return fmt.Errorf("generate %s/%d: bad record was accepted by the schema of %s", p.name, e.offset, r.cfg.EventsTable)
 	}
-	r.dl.append(r.cfg.ID, p.name, r.cfg.EventsTable, e.offset, r.raw, err.Error(), r.cfg.Now().UnixMicro())
+	r.dl.Append(table.DeadLetter{
+		Source: r.cfg.ID, Partition: p.name, Position: e.offset, Target: r.cfg.EventsTable,
+		Raw: r.raw, Reason: err.Error(), ReceivedAt: r.cfg.Now(),
+	})
 	return nil
 }
 

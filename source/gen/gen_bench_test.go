@@ -14,6 +14,8 @@ import (
 
 // discardSink releases every batch at once.
 type discardSink struct {
+	writer.Sink // the generator only opens and writes
+
 	schemas map[string]*arrow.Schema
 	rows    int64
 }

@@ -77,6 +77,8 @@ type batch struct {
 
 // fakeSink records batches and returns configured positions and schemas.
 type fakeSink struct {
+	writer.Sink // the generator only opens and writes
+
 	mu        sync.Mutex
 	schemas   map[string]*arrow.Schema
 	start     map[string]table.Positions
@@ -436,7 +438,7 @@ func TestNoDeadLetterTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if specs := g.Specs(); len(specs) != 1 || specs[0].Name != cfg.EventsTable {
+	if specs, err := g.Specs(nil); err != nil || len(specs) != 1 || specs[0].Name != cfg.EventsTable {
 		t.Fatalf("Specs = %v", specs)
 	}
 	s := runGen(t, cfg, func(s *fakeSink) { s.start[cfg.EventsTable] = table.Positions{"p0": 100} })
@@ -860,7 +862,11 @@ func TestSpecs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var specNames []string
-	for _, s := range g.Specs() {
+	specs, err := g.Specs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
 		specNames = append(specNames, s.Name)
 	}
 	if !reflect.DeepEqual(specNames, []string{"ods.events", "ods.orders", "floe.dead_letters"}) {

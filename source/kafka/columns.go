@@ -8,7 +8,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/floe-lake/floe/table"
 )
@@ -147,93 +146,4 @@ func isMeta(name string) bool {
 		return true
 	}
 	return false
-}
-
-// deadLetters appends rows of the dead-letter table (table.DeadLetterSpec),
-// binding its columns by name; extra optional columns are left null.
-type deadLetters struct {
-	rb                                     *array.RecordBuilder
-	source, part, target, key, raw, reason col
-	position, receivedAt                   col
-	hasSource, hasPart, hasTarget, hasKey  bool
-	hasRaw, hasReason, hasPos, hasReceived bool
-	extra                                  []array.Builder
-}
-
-func newDeadLetters(mem memory.Allocator, tbl string, sc *arrow.Schema) (*deadLetters, error) {
-	d := &deadLetters{rb: array.NewRecordBuilder(mem, sc)}
-	binds := map[string]struct {
-		c    *col
-		has  *bool
-		kind colKind
-	}{
-		"source":       {&d.source, &d.hasSource, kindString},
-		"partition":    {&d.part, &d.hasPart, kindString},
-		"position":     {&d.position, &d.hasPos, kindInt},
-		"target_table": {&d.target, &d.hasTarget, kindString},
-		"key":          {&d.key, &d.hasKey, kindString},
-		"raw":          {&d.raw, &d.hasRaw, kindString},
-		"reason":       {&d.reason, &d.hasReason, kindString},
-		"received_at":  {&d.receivedAt, &d.hasReceived, kindTime},
-	}
-	for i, f := range sc.Fields() {
-		bd, ok := binds[f.Name]
-		if !ok {
-			if !f.Nullable {
-				d.rb.Release()
-				return nil, fmt.Errorf("table %s: required column %s is not a dead-letter column", tbl, f.Name)
-			}
-			d.extra = append(d.extra, d.rb.Field(i))
-			continue
-		}
-		c, err := bindCol(tbl, f, d.rb.Field(i), bd.kind)
-		if err != nil {
-			d.rb.Release()
-			return nil, err
-		}
-		*bd.c, *bd.has = c, true
-	}
-	return d, nil
-}
-
-func (d *deadLetters) append(source, partition string, position int64, target string, key, raw []byte, reason string, at time.Time) {
-	if d.hasSource {
-		d.source.str(source)
-	}
-	if d.hasPart {
-		d.part.str(partition)
-	}
-	if d.hasPos {
-		d.position.int(position)
-	}
-	if d.hasTarget {
-		if target == "" {
-			d.target.null()
-		} else {
-			d.target.str(target)
-		}
-	}
-	if d.hasKey {
-		if key == nil {
-			d.key.null()
-		} else {
-			d.key.bytes(key)
-		}
-	}
-	if d.hasRaw {
-		if raw == nil {
-			d.raw.null()
-		} else {
-			d.raw.bytes(raw)
-		}
-	}
-	if d.hasReason {
-		d.reason.str(reason)
-	}
-	if d.hasReceived {
-		d.receivedAt.time(at)
-	}
-	for _, b := range d.extra {
-		b.AppendNull()
-	}
 }

@@ -24,14 +24,15 @@
 // writer:
 //
 //   - Assigned (AdjustFetchOffsetsFn): the writer resyncs the partitions'
-//     positions from the tables (Writer.Resync) and fetching starts there,
-//     not at the group's committed offset.
+//     positions from the tables (writer.Sink.Resync) and fetching starts
+//     there, not at the group's committed offset.
 //   - Revoked: the writer commits everything buffered while the partitions
 //     are still ours; then the run ends with ErrRebalanced, because the
 //     writer still holds the revoked partitions' positions, and its next
 //     commit would be fenced as soon as the new owner commits. Supervise
 //     starts a fresh writer and the source re-seeks the partitions it still
-//     owns from the tables, without leaving the group.
+//     owns from the tables, without leaving the group. ErrRebalanced is a
+//     routine restart (source.ErrRestart), logged as such.
 //   - Lost (the group expired our session: a zombie): nothing is committed;
 //     the run ends with ErrRebalanced. A zombie that commits before it
 //     learns of the loss is fenced by the commit protocol (table.ErrFenced:
@@ -80,29 +81,12 @@ import (
 
 // ErrRebalanced ends a run whose partitions were revoked or lost in a group
 // rebalance: the writer is then started afresh and the partitions still
-// owned re-seek from the tables.
-var ErrRebalanced = errors.New("partitions were revoked or lost in a group rebalance")
+// owned re-seek from the tables. It is classified source.ErrRestart: a
+// routine restart, not a failure.
+var ErrRebalanced = source.Restart(errors.New("partitions were revoked or lost in a group rebalance"))
 
 // ErrClosed is returned by Run after Close.
 var ErrClosed = errors.New("kafka source closed")
-
-// CommitObserver is implemented by sources that want to hear of the
-// writer's commits; the ingest command chains it into
-// writer.Options.OnCommit. The Kafka source uses it to commit group offsets
-// and update its lag and freshness gauges. OnCommit must not block.
-type CommitObserver interface {
-	OnCommit(writer.CommitInfo)
-}
-
-// Resyncer is what the source needs of its sink beyond writer.Sink;
-// *writer.Writer implements it.
-type Resyncer interface {
-	// Resync commits what tbl buffers and returns the table's positions of
-	// source for partitions, which the next batches start from.
-	Resync(ctx context.Context, tbl, source string, partitions []string) (table.Positions, error)
-	// Commit commits everything buffered.
-	Commit(ctx context.Context) error
-}
 
 // Options are the source's collaborators.
 type Options struct {
@@ -168,11 +152,11 @@ type Source struct {
 	run      *run
 	assigned map[tp]bool
 	closed   bool
-	done     chan struct{} // closed by Close: stops the offset committer
+	done     chan struct{} // closed by Close: stops commitLoop
 	wg       sync.WaitGroup
 
 	// Guarded by offMu (never held while calling out): state the commit
-	// observer and the offset committer share.
+	// observer and commitLoop share.
 	offMu       sync.Mutex
 	owned       map[tp]bool
 	hwm         map[tp]int64
@@ -190,10 +174,7 @@ type eventMark struct {
 	ev  time.Time
 }
 
-var (
-	_ source.Source  = (*Source)(nil)
-	_ CommitObserver = (*Source)(nil)
-)
+var _ source.Source = (*Source)(nil)
 
 // New returns a source for cfg (after ApplyDefaults) or the first setting
 // Validate rejects.
@@ -309,20 +290,17 @@ func (s *Source) Specs(declared []table.Spec) ([]table.Spec, error) {
 	return out, nil
 }
 
-// Run opens the tables on sink (which must also be a Resyncer, as
-// *writer.Writer is), joins the group on the first run, seeks every owned
-// partition to the tables' positions and writes a batch per table per poll
-// until ctx is done (ctx.Err()), the partitions are rebalanced
-// (ErrRebalanced) or a write or fetch fails (that error).
+// Run opens the tables on sink, observes its commits (for group offsets,
+// lag and freshness), joins the group on the first run, seeks every owned
+// partition to the tables' positions (Sink.Resync) and writes a batch per
+// table per poll until ctx is done (ctx.Err()), the partitions are
+// rebalanced (ErrRebalanced) or a write or fetch fails (that error).
 func (s *Source) Run(ctx context.Context, sink writer.Sink) error {
-	rs, ok := sink.(Resyncer)
-	if !ok {
-		return fmt.Errorf("run kafka source %s: sink %T cannot resync positions after a rebalance", s.cfg.ID, sink)
-	}
-	r, err := s.open(ctx, sink, rs)
+	r, err := s.open(ctx, sink)
 	if err != nil {
 		return err
 	}
+	sink.ObserveCommits(s.OnCommit)
 	defer r.release()
 	cl, err := s.client()
 	if err != nil {
@@ -514,7 +492,7 @@ func (s *Source) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 	}
 	if r := s.run; r != nil {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.RebalanceTimeout)
-		err := r.rs.Commit(cctx)
+		err := r.sink.Commit(cctx)
 		cancel()
 		r.drop(tps)
 		if err != nil {
@@ -558,8 +536,8 @@ func (s *Source) disown(tps []tp) {
 }
 
 // OnCommit records the positions a commit made durable, for group offsets,
-// lag and freshness. It implements CommitObserver and never blocks on the
-// group.
+// lag and freshness. Run registers it with its sink (Sink.ObserveCommits);
+// it is idempotent and never blocks on the group.
 func (s *Source) OnCommit(ci writer.CommitInfo) {
 	ti := slices.Index(s.tables, ci.Table)
 	pos, ok := ci.Positions[s.cfg.ID]

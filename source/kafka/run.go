@@ -21,10 +21,9 @@ import (
 type run struct {
 	s    *Source
 	sink writer.Sink
-	rs   Resyncer
 
 	out     []*tableOut // by table index, the dead-letter table excluded
-	dl      *deadLetters
+	dl      *table.DeadLetterBuilder
 	dlRows  int
 	dlNext  table.Positions
 	changes []change
@@ -53,8 +52,8 @@ type partState struct {
 	records, dead prometheus.Counter
 }
 
-func (s *Source) open(ctx context.Context, sink writer.Sink, rs Resyncer) (*run, error) {
-	r := &run{s: s, sink: sink, rs: rs, parts: map[tp]*partState{}, dlNext: table.Positions{}}
+func (s *Source) open(ctx context.Context, sink writer.Sink) (*run, error) {
+	r := &run{s: s, sink: sink, parts: map[tp]*partState{}, dlNext: table.Positions{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -67,7 +66,7 @@ func (s *Source) open(ctx context.Context, sink writer.Sink, rs Resyncer) (*run,
 			return nil, fmt.Errorf("open %s: %w", name, err)
 		}
 		if i == s.dl {
-			if r.dl, err = newDeadLetters(s.mem, name, sc); err != nil {
+			if r.dl, err = table.NewDeadLetterBuilder(s.mem, name, sc); err != nil {
 				return nil, err
 			}
 			continue
@@ -89,7 +88,7 @@ func (r *run) release() {
 		t.release()
 	}
 	if r.dl != nil {
-		r.dl.rb.Release()
+		r.dl.Release()
 	}
 	if r.cancelPoll != nil {
 		r.cancelPoll(nil)
@@ -143,7 +142,7 @@ func (r *run) seek(ctx context.Context, tps []tp) (map[tp]int64, error) {
 	sort.Ints(tis)
 	pos := map[int]table.Positions{}
 	for _, ti := range tis {
-		p, err := r.rs.Resync(ctx, s.tables[ti], s.cfg.ID, byTable[ti])
+		p, err := r.sink.Resync(ctx, s.tables[ti], s.cfg.ID, byTable[ti])
 		if err != nil {
 			return nil, fmt.Errorf("resync %s: %w", s.tables[ti], err)
 		}
@@ -368,7 +367,10 @@ func (r *run) dead(ps *partState, needDL bool, rec *kgo.Record, target, reason s
 	if !needDL {
 		return
 	}
-	r.dl.append(r.s.cfg.ID, ps.key, rec.Offset, target, rec.Key, rec.Value, reason, r.s.now().UTC())
+	r.dl.Append(table.DeadLetter{
+		Source: r.s.cfg.ID, Partition: ps.key, Position: rec.Offset, Target: target,
+		Key: rec.Key, Raw: rec.Value, Reason: reason, ReceivedAt: r.s.now().UTC(),
+	})
 	r.dlRows++
 	ps.dead.Inc()
 }
@@ -393,7 +395,7 @@ func (r *run) write() error {
 	}
 	b := writer.Batch{Table: r.s.tables[r.s.dl], Source: r.s.cfg.ID, Next: r.dlNext}
 	if r.dlRows > 0 {
-		b.Record = r.dl.rb.NewRecordBatch()
+		b.Record = r.dl.NewRecordBatch()
 		r.dlRows = 0
 	}
 	r.dlNext = table.Positions{}

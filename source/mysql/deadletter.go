@@ -6,87 +6,40 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/floe-lake/floe/table"
 )
 
 // deadLetters collects rows that cannot be mapped, for the dead-letter
 // table (table.DeadLetterSpec).
 type deadLetters struct {
 	source string
-	b      *array.RecordBuilder
-	cols   map[string]int
-	n      int
+	b      *table.DeadLetterBuilder
 }
 
-func newDeadLetters(source string, sc *arrow.Schema) (*deadLetters, error) {
-	d := &deadLetters{source: source, b: array.NewRecordBuilder(memory.DefaultAllocator, sc), cols: map[string]int{}}
-	for i, f := range sc.Fields() {
-		d.cols[f.Name] = i
+func newDeadLetters(source, tbl string, sc *arrow.Schema) (*deadLetters, error) {
+	b, err := table.NewDeadLetterBuilder(memory.DefaultAllocator, tbl, sc)
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range []string{"source", "partition", "position", "reason"} {
-		if _, ok := d.cols[c]; !ok {
-			d.b.Release()
-			return nil, fmt.Errorf("dead-letter table has no column %q", c)
-		}
-	}
-	return d, nil
+	return &deadLetters{source: source, b: b}, nil
 }
 
 // add records a bad row: its table, binlog position, key and values (as
 // JSON) and the reason.
 func (d *deadLetters) add(target string, pos int64, key, raw []byte, reason string, now time.Time) {
-	for name, i := range d.cols {
-		fb := d.b.Field(i)
-		switch name {
-		case "source":
-			fb.(*array.StringBuilder).Append(d.source)
-		case "partition":
-			fb.(*array.StringBuilder).Append(PartitionBinlog)
-		case "position":
-			fb.(*array.Int64Builder).Append(pos)
-		case "target_table":
-			fb.(*array.StringBuilder).Append(target)
-		case "key":
-			appendBytesOrNull(fb, key)
-		case "raw":
-			appendBytesOrNull(fb, raw)
-		case "reason":
-			fb.(*array.StringBuilder).Append(reason)
-		case "received_at":
-			if tb, ok := fb.(*array.TimestampBuilder); ok {
-				tb.Append(arrow.Timestamp(now.UnixMicro()))
-			} else {
-				fb.AppendNull()
-			}
-		default:
-			fb.AppendNull()
-		}
-	}
-	d.n++
-}
-
-func appendBytesOrNull(b array.Builder, v []byte) {
-	if v == nil {
-		b.AppendNull()
-		return
-	}
-	switch bb := b.(type) {
-	case *array.BinaryBuilder:
-		bb.Append(v)
-	case *array.StringBuilder:
-		bb.Append(string(v))
-	default:
-		b.AppendNull()
-	}
+	d.b.Append(table.DeadLetter{
+		Source: d.source, Partition: PartitionBinlog, Position: pos, Target: target,
+		Key: key, Raw: raw, Reason: reason, ReceivedAt: now,
+	})
 }
 
 // take returns the collected rows as a record (nil if none).
 func (d *deadLetters) take() arrow.RecordBatch {
-	if d.n == 0 {
+	if d.b.Len() == 0 {
 		return nil
 	}
-	d.n = 0
 	return d.b.NewRecordBatch()
 }
 

@@ -47,11 +47,13 @@ func mustExec(t testing.TB, db *sql.DB, q string, args ...any) {
 // function is called; stop returns Supervise's result.
 func runSupervised(t testing.TB, cat icecat.Catalog, src source.Source, wcfg writer.Config, hooks writer.Hooks) func() error {
 	t.Helper()
-	if sp, ok := src.(interface{ Specs() []table.Spec }); ok {
-		for _, spec := range sp.Specs() {
-			if _, err := table.Ensure(context.Background(), cat, spec); err != nil {
-				t.Fatal(err)
-			}
+	specs, err := src.Specs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range specs {
+		if _, err := table.Ensure(context.Background(), cat, spec); err != nil {
+			t.Fatal(err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -83,11 +83,18 @@ func anchor(p string) string { return "^(?:" + p + ")$" }
 func (s *Source) ID() string { return s.cfg.ID }
 
 // Specs are the specs of the tables the source needs that do not come from
-// MySQL: the dead-letter table. The captured tables are created from the
-// MySQL schema when Run opens them.
-func (s *Source) Specs() []table.Spec {
-	return []table.Spec{table.DeadLetterSpec(s.cfg.DeadLetterTable)}
+// MySQL: the dead-letter table, unless declared. The captured tables are
+// created from the MySQL schema when Run opens them.
+func (s *Source) Specs(declared []table.Spec) ([]table.Spec, error) {
+	if slices.ContainsFunc(declared, func(d table.Spec) bool { return d.Name == s.cfg.DeadLetterTable }) {
+		return nil, nil
+	}
+	return []table.Spec{table.DeadLetterSpec(s.cfg.DeadLetterTable)}, nil
 }
+
+// Close implements source.Source: a Source holds no connection between
+// runs.
+func (s *Source) Close() error { return nil }
 
 func (s *Source) included(db, tbl string) bool {
 	full := db + "." + tbl
@@ -107,12 +114,6 @@ func (s *Source) included(db, tbl string) bool {
 		}
 	}
 	return true
-}
-
-// committer is what the writer offers to commit its appended tables now;
-// the source commits its dead letters before the tables move past them.
-type committer interface {
-	Commit(ctx context.Context) error
 }
 
 // capTable is one captured table in a run.
@@ -171,7 +172,7 @@ type run struct {
 	s       *Source
 	cfg     *Config
 	log     *slog.Logger
-	sink    writer.KeyedSink
+	sink    writer.Sink
 	db      *sql.DB
 	dsn     *dsn
 	flavor  string
@@ -198,11 +199,7 @@ type run struct {
 // what was not committed and returns the error; a supervisor restarts it
 // from the tables' positions).
 func (s *Source) Run(ctx context.Context, sink writer.Sink) (err error) {
-	ks, ok := sink.(writer.KeyedSink)
-	if !ok {
-		return fmt.Errorf("mysql source %s: the sink cannot write keyed tables", s.cfg.ID)
-	}
-	r := &run{s: s, cfg: &s.cfg, log: s.log, sink: ks, tables: map[string]*capTable{}, dlTable: s.cfg.DeadLetterTable}
+	r := &run{s: s, cfg: &s.cfg, log: s.log, sink: sink, tables: map[string]*capTable{}, dlTable: s.cfg.DeadLetterTable}
 	defer func() {
 		r.close(ctx, err)
 	}()
@@ -352,8 +349,8 @@ func (r *run) open(ctx context.Context) (binlogPos, error) {
 		return binlogPos{}, fmt.Errorf("open %s: %w", r.dlTable, err)
 	}
 	r.dlPos = dlPos[PartitionBinlog]
-	if r.dl, err = newDeadLetters(cfg.ID, dlSchema); err != nil {
-		return binlogPos{}, fmt.Errorf("table %s: %w", r.dlTable, err)
+	if r.dl, err = newDeadLetters(cfg.ID, r.dlTable, dlSchema); err != nil {
+		return binlogPos{}, err
 	}
 
 	if len(snap) > 0 {
@@ -583,10 +580,8 @@ func (r *run) flush(ctx context.Context, next int64) error {
 			Next: table.Positions{PartitionBinlog: next}}); err != nil {
 			return err
 		}
-		if c, ok := r.sink.(committer); ok {
-			if err := c.Commit(ctx); err != nil {
-				return err
-			}
+		if err := r.sink.Commit(ctx); err != nil {
+			return err
 		}
 		r.dlPos = max(r.dlPos, next)
 	}

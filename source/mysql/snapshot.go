@@ -153,10 +153,8 @@ func (r *run) snapshot(ctx context.Context, ts []*capTable) (int64, error) {
 			Next: table.Positions{PartitionBinlog: p}}); err != nil {
 			return 0, err
 		}
-		if c, ok := r.sink.(committer); ok {
-			if err := c.Commit(ctx); err != nil {
-				return 0, err
-			}
+		if err := r.sink.Commit(ctx); err != nil {
+			return 0, err
 		}
 	}
 	for _, t := range loaded {

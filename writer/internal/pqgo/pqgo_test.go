@@ -61,6 +61,8 @@ func arrowSchema(t *testing.T, tbl *icetable.Table) *arrow.Schema {
 
 // collect is a Sink keeping one table's batches.
 type collect struct {
+	writer.Sink // the generator only opens and writes
+
 	table string
 	sc    *arrow.Schema
 	recs  []arrow.RecordBatch
