@@ -33,7 +33,11 @@ func streamedSummary(t *testing.T) (icecat.Catalog, aggregate.Spec) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range g.Specs() {
+	specs, err := g.Specs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
 		if _, err := table.Ensure(ctx, cat, s); err != nil {
 			t.Fatal(err)
 		}

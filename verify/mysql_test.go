@@ -77,7 +77,7 @@ func TestVerifyMySQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runSource(t, cat, src, src.Specs())
+	runSource(t, cat, src, mustSpecs(t, src))
 	mo := MySQLOptions{Wait: 90 * time.Second, PollInterval: 200 * time.Millisecond, ChunkRows: 50}
 	opts := Options{Logger: quietLogger()}
 
@@ -130,4 +130,16 @@ func TestVerifyMySQL(t *testing.T) {
 			t.Errorf("difference %+v not found in\n%s", w, b.String())
 		}
 	}
+}
+
+// mustSpecs returns the table specs src needs.
+func mustSpecs(t testing.TB, src interface {
+	Specs([]table.Spec) ([]table.Spec, error)
+}) []table.Spec {
+	t.Helper()
+	specs, err := src.Specs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return specs
 }

@@ -59,7 +59,7 @@ func TestVerifyScaleMySQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runSource(t, cat, src, src.Specs())
+	runSource(t, cat, src, mustSpecs(t, src))
 	// The first run waits for the snapshot to be ingested; the second is
 	// measured.
 	if _, err := MySQL(context.Background(), cat, cfg, MySQLOptions{Wait: 5 * time.Minute}, Options{Logger: quietLogger()}); err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-lake/floe/aggregate"
+	"github.com/floe-lake/floe/source/kafka"
+	"github.com/floe-lake/floe/source/mysql"
 	"github.com/floe-lake/floe/verify"
 )
 
@@ -108,12 +110,19 @@ func registerVerify(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 				mo.Tables = strings.Split(*tables, ",")
 			}
 			for _, s := range cfg.Sources {
+				// The settings of a resolved entry are its kind's Config.
 				var rep *verify.Report
-				switch {
-				case check == verify.CheckMySQL && s.MySQL != nil && s.Type == "mysql":
-					rep, err = verify.MySQL(ctx, cat, *s.MySQL, mo, opts)
-				case check == verify.CheckKafka && s.Kafka != nil && s.Type == "kafka":
-					rep, err = verify.Kafka(ctx, cat, *s.Kafka, verify.KafkaOptions{IdleTimeout: *idle}, opts)
+				switch c := s.Settings().(type) {
+				case *mysql.Config:
+					if check != verify.CheckMySQL {
+						continue
+					}
+					rep, err = verify.MySQL(ctx, cat, *c, mo, opts)
+				case *kafka.Config:
+					if check != verify.CheckKafka {
+						continue
+					}
+					rep, err = verify.Kafka(ctx, cat, *c, verify.KafkaOptions{IdleTimeout: *idle}, opts)
 				default:
 					continue
 				}
