@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
+
+	"github.com/floe-lake/floe/internal/yamlkeys"
 )
 
 // Options are what a kind's constructor gets besides its settings.
@@ -174,24 +176,9 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 // kind, a section that does not decode, a setting Validate rejects
 // ("sources[0].kafka.brokers: ...").
 func (c *Config) Resolve(r *Registry, key string) error {
-	c.kind, c.settings = nil, nil
-	for _, s := range c.sections {
-		if _, ok := r.Lookup(s.key.Value); !ok {
-			return fmt.Errorf("line %d: %s: unknown key %q", s.key.Line, key, s.key.Value)
-		}
-	}
-	// Every section decodes, as the config's other keys do: a misspelt key
-	// in a section the type does not use still fails.
-	var settings any
-	for _, s := range c.sections {
-		k, _ := r.Lookup(s.key.Value)
-		v, err := k.decode(s.node)
-		if err != nil {
-			return err
-		}
-		if s.key.Value == c.Type {
-			settings = v
-		}
+	settings, err := c.decode(r, key)
+	if err != nil {
+		return err
 	}
 	known := "(" + strings.Join(r.Names(), ", ") + ")"
 	if c.Type == "" {
@@ -212,6 +199,42 @@ func (c *Config) Resolve(r *Registry, key string) error {
 	}
 	c.kind, c.settings = &k, settings
 	return nil
+}
+
+// Decode decodes the entry's sections with the kinds of r without
+// applying defaults or validating: a key that names no kind, an unknown
+// key or a value of the wrong type in any section. A program checks with
+// it the entries it does not run (a typo anywhere in a config is an
+// error), and with Resolve those it runs. Errors about a key carry its
+// node as a *yamlkeys.Error.
+func (c *Config) Decode(r *Registry, key string) error {
+	_, err := c.decode(r, key)
+	return err
+}
+
+// decode decodes every section and returns the settings of the entry's
+// type (nil when its section is absent).
+func (c *Config) decode(r *Registry, key string) (any, error) {
+	c.kind, c.settings = nil, nil
+	for _, s := range c.sections {
+		if _, ok := r.Lookup(s.key.Value); !ok {
+			return nil, &yamlkeys.Error{Node: s.key, Section: key, Key: s.key.Value}
+		}
+	}
+	// Every section decodes, as the config's other keys do: a misspelt key
+	// in a section the type does not use still fails.
+	var settings any
+	for _, s := range c.sections {
+		k, _ := r.Lookup(s.key.Value)
+		v, err := k.decode(s.node)
+		if err != nil {
+			return nil, err
+		}
+		if s.key.Value == c.Type {
+			settings = v
+		}
+	}
+	return settings, nil
 }
 
 // Settings returns the resolved settings: a pointer to the kind's settings

@@ -18,6 +18,7 @@ import (
 	"github.com/floe-lake/floe/catalog"
 	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/yamlkeys"
+	"github.com/floe-lake/floe/source/all"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -136,15 +137,19 @@ func (l *configLoader) validate(cfg *fileConfig, need section) {
 			names[s.Name] = i
 		}
 	}
-	if need&sourcesSection != 0 {
-		if len(cfg.Sources) == 0 && need&sourcesRequired != 0 {
-			l.add("sources", "none configured")
+	if len(cfg.Sources) == 0 && need&sourcesRequired != 0 {
+		l.add("sources", "none configured")
+	}
+	for i := range cfg.Sources {
+		// Every entry decodes (a typo anywhere is an error); only a
+		// command that runs sources validates them.
+		key := fmt.Sprintf("sources[%d]", i)
+		err := cfg.Sources[i].Decode(all.Registry(), key)
+		if err == nil && need&sourcesSection != 0 {
+			err = validateSource(cfg, i, key)
 		}
-		for i := range cfg.Sources {
-			key := fmt.Sprintf("sources[%d]", i)
-			if err := validateSource(cfg, i, key); err != nil {
-				l.addKeyed(key, err)
-			}
+		if err != nil {
+			l.addKeyed(key, err)
 		}
 	}
 	if need&metricsSection != 0 && cfg.Metrics != nil {
@@ -306,6 +311,10 @@ func (l *configLoader) add(key, reason string) {
 // ("writer.commit-interval: 500ms is below the minimum of 1s"); one that
 // does not is put under key.
 func (l *configLoader) addKeyed(key string, err error) {
+	if ke := (*yamlkeys.Error)(nil); errors.As(err, &ke) {
+		l.addNodeError(ke)
+		return
+	}
 	msg := err.Error()
 	if k, reason, ok := strings.Cut(msg, ": "); ok && isKeyPath(k) && (k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[")) {
 		l.add(k, reason)
