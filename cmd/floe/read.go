@@ -6,11 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/floe-lake/floe/internal/progress"
@@ -226,8 +224,14 @@ func runRead(ctx context.Context, e *env, name string, f *readFlags) error {
 		return progress.New(e.stderr, p.progress, st.Rows, st.Files, nil)
 	}
 	if f.follow {
-		if p.follow.AfterWrite, err = readCrashHook(os.Getenv("FLOE_READ_CRASH"), e); err != nil {
+		// FLOE_READ_CRASH=after-write:P: SIGKILL after a snapshot's rows are
+		// synced, before the cursor is stored, with probability P.
+		kills, err := crashPoints(os.Getenv("FLOE_READ_CRASH"), []string{"after-write"}, e.log)
+		if err != nil {
 			return usageError{err}
+		}
+		if kill := kills["after-write"]; kill != nil {
+			p.follow.AfterWrite = func() { kill(p.name) }
 		}
 		p.follow.Writer = e.stdout
 		p.follow.Progress = func(st *reader.Stream) reader.Progress { return bar(st) }
@@ -302,24 +306,4 @@ func runBatch(ctx context.Context, e *env, r *reader.Reader, p *readPlan, bar fu
 	}
 	e.log.Info("read", "table", r.Name(), "rows", rows, "files", st.Files, "snapshots", len(st.Snapshots))
 	return nil
-}
-
-// readCrashHook parses FLOE_READ_CRASH, "after-write:P": a follower then
-// SIGKILLs itself with probability P after a snapshot's rows are synced to
-// the output and before its cursor is stored. For crash tests.
-func readCrashHook(spec string, e *env) (func(), error) {
-	if spec == "" {
-		return nil, nil
-	}
-	point, ps, ok := strings.Cut(spec, ":")
-	prob, err := strconv.ParseFloat(ps, 64)
-	if !ok || err != nil || prob < 0 || prob > 1 || point != "after-write" {
-		return nil, fmt.Errorf("FLOE_READ_CRASH: %q: want after-write:probability", spec)
-	}
-	return func() {
-		if rand.Float64() < prob {
-			e.log.Warn("crash injected", "point", point)
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		}
-	}, nil
 }

@@ -39,29 +39,19 @@ type (
 	fileInfo         = inspect.File
 )
 
-// jsonAlias is -json, the old spelling of -format json.
-type jsonAlias struct{ format *string }
-
-func (a jsonAlias) String() string   { return "false" }
-func (a jsonAlias) IsBoolFlag() bool { return true }
-func (a jsonAlias) Set(v string) error {
-	on, err := strconv.ParseBool(v)
-	if err == nil && on {
-		*a.format = "json"
-	}
-	return err
-}
-
 // registerTable is 'floe table': read-only inspection of the catalog.
 func registerTable(fs *flag.FlagSet) func(ctx context.Context, env *env, args []string) error {
 	cfgPath := configFlag(fs)
 	format := fs.String("format", "text", "output format: text (aligned columns) or json")
-	fs.Var(jsonAlias{format}, "json", "same as -format json")
+	asJSON := fs.Bool("json", false, "same as -format json")
 	fs.Usage = func() {
 		_, _ = fmt.Fprint(fs.Output(), tableUsage)
 		fs.PrintDefaults()
 	}
 	return func(ctx context.Context, env *env, args []string) error {
+		if *asJSON {
+			*format = "json"
+		}
 		if *format != "text" && *format != "json" {
 			return usageError{fmt.Errorf("-format: %q is not text or json", *format)}
 		}
