@@ -226,9 +226,9 @@ func runRead(ctx context.Context, e *env, name string, f *readFlags) error {
 	if f.follow {
 		// FLOE_READ_CRASH=after-write:P: SIGKILL after a snapshot's rows are
 		// synced, before the cursor is stored, with probability P.
-		kills, err := crashPoints(os.Getenv("FLOE_READ_CRASH"), []string{"after-write"}, e.log)
-		if err != nil {
-			return usageError{err}
+		kills, cerr := crashPoints(os.Getenv("FLOE_READ_CRASH"), []string{"after-write"}, e.log)
+		if cerr != nil {
+			return usageError{cerr}
 		}
 		if kill := kills["after-write"]; kill != nil {
 			p.follow.AfterWrite = func() { kill(p.name) }
