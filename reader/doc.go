@@ -57,7 +57,15 @@
 // snapshot has expired fails with ErrCursorExpired and an error that says
 // how to restart.
 //
-// This package only reads: it never commits to a table, never writes or
-// deletes table data or metadata files, and never changes table properties.
-// Cursor stores write only the cursor object they are given.
+// Follow is such a consumer for files (floe read -follow -cursor-file): it
+// writes a table's rows, then every new snapshot's, to an output file, and
+// after each snapshot stores a FileCursorStore cursor recording the snapshot
+// and the output's length; a restarted follower truncates the output to that
+// length and resumes, so the output holds every row exactly once. Read and
+// Start are the one-shot reads the same command line describes.
+//
+// This package only reads tables: it never commits to a table, never writes
+// or deletes table data or metadata files, and never changes table
+// properties. Cursor stores write only the cursor object they are given;
+// Follow writes only its output file and its cursor file.
 package reader

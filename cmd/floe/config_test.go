@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/demo"
 	"github.com/floe-lake/floe/source/kafka"
 )
 
@@ -243,12 +244,11 @@ func TestConfigErrorForm(t *testing.T) {
 func TestShippedConfigsLoad(t *testing.T) {
 	t.Setenv(catalog.EnvCatalogURI, "")
 	t.Setenv("FLOE_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/")
-	dir := t.TempDir()
-	demo := filepath.Join(dir, "demo.yaml")
-	if err := os.WriteFile(demo, demoConfig, 0o644); err != nil {
+	demoPath, err := demo.WriteConfig(filepath.Join(t.TempDir(), "demo-lake"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"../../examples/floe.yaml", "../../examples/cdc/floe.yaml", demo} {
+	for _, path := range []string{"../../examples/floe.yaml", "../../examples/cdc/floe.yaml", demoPath} {
 		for _, need := range []section{allSections, ingestSections, compactSections, catalogSection} {
 			if _, err := loadConfig(path, need); err != nil {
 				t.Errorf("%s (sections %b): %v", path, need, err)

@@ -125,6 +125,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// alias registers name as another spelling of the flag of: both set the
+// same value. Old spellings stay accepted this way.
+func alias(fs *flag.FlagSet, name, of string) {
+	fs.Var(fs.Lookup(of).Value, name, "same as -"+of)
+}
+
 // usageError is a mistake in the command line or config: exit code 2.
 type usageError struct{ error }
 

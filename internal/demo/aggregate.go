@@ -1,10 +1,12 @@
-package main
+package demo
 
 import (
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sort"
 	"time"
 
@@ -19,15 +21,15 @@ import (
 //go:embed demo_pv.yaml
 var demoPVSpec []byte
 
-// demoStreaming starts the demo's aggregation following ods.events while
+// streaming starts the demo's aggregation following ods.events while
 // ingest runs. wait stops it (after ingest ended) and catches up with the
 // last snapshots.
-func demoStreaming(ctx context.Context, e *env, cat icecat.Catalog) (spec aggregate.Spec, wait func() error, err error) {
+func streaming(ctx context.Context, log *slog.Logger, cat icecat.Catalog) (spec aggregate.Spec, wait func() error, err error) {
 	spec, err = aggregate.ParseSpec(demoPVSpec)
 	if err != nil {
 		return spec, nil, err
 	}
-	opts := aggregate.Options{Logger: e.log, PollInterval: time.Second}
+	opts := aggregate.Options{Logger: log, PollInterval: time.Second}
 	a, err := aggregate.New(ctx, cat, spec, opts)
 	if err != nil {
 		return spec, nil, err
@@ -50,14 +52,13 @@ func demoStreaming(ctx context.Context, e *env, cat icecat.Catalog) (spec aggreg
 	}, nil
 }
 
-// demoCompare backfills the same spec into a second table and prints the
+// compare backfills the same spec into a second table and prints the
 // streaming and backfill results side by side.
-func demoCompare(ctx context.Context, e *env, cat icecat.Catalog, spec aggregate.Spec) error {
-	out := e.stdout
+func compare(ctx context.Context, out io.Writer, log *slog.Logger, cat icecat.Catalog, spec aggregate.Spec) error {
 	batch := spec
 	batch.Name += "_backfill"
 	batch.Output += "_backfill"
-	b, err := aggregate.New(ctx, cat, batch, aggregate.Options{Logger: e.log})
+	b, err := aggregate.New(ctx, cat, batch, aggregate.Options{Logger: log})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,146 @@
+package inspect_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	icecat "github.com/apache/iceberg-go/catalog"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/inspect"
+	"github.com/floe-lake/floe/internal/tabletest"
+	"github.com/floe-lake/floe/table"
+)
+
+// newTable creates ns.t (partitioned by day(ts)) and appends one file per
+// day of rows, holding n rows on days 0 and 1 each.
+func newTable(t *testing.T, cat icecat.Catalog, n int) *icetable.Table {
+	t.Helper()
+	ctx := context.Background()
+	spec := table.Spec{
+		Name: "ns.t",
+		Schema: []table.Field{
+			{Name: "id", Type: "long", Required: true, Doc: "unique id"},
+			{Name: "ts", Type: "timestamptz", Required: true},
+			{Name: "device", Type: "struct", Fields: []table.Field{{Name: "os", Type: "string"}}},
+			{Name: "tags", Type: "list", Element: &table.Field{Type: "string"}},
+			{Name: "attrs", Type: "map", Key: &table.Field{Type: "string"}, Value: &table.Field{Type: "long"}},
+			{Name: "hits", Type: "list", Element: &table.Field{Type: "struct", Fields: []table.Field{{Name: "url", Type: "string"}}}},
+		},
+		Partition: []table.PartitionField{{Column: "ts", Transform: "day"}},
+	}
+	tbl, err := table.Ensure(ctx, cat, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		return tbl
+	}
+	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	day0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 2 * n {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(day0.Add(time.Duration(i%2) * 24 * time.Hour).UnixMicro()))
+		b.Field(2).AppendNull()
+		b.Field(3).AppendNull()
+		b.Field(4).AppendNull()
+		b.Field(5).AppendNull()
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	tbl, err = tbl.AppendTable(ctx, array.NewTableFromRecords(sc, []arrow.RecordBatch{rec}), 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+func TestListDescribeFiles(t *testing.T) {
+	ctx := context.Background()
+	cat := tabletest.OpenSQLite(t)
+	tbl := newTable(t, cat, 5)
+	log := slog.New(slog.DiscardHandler)
+
+	if err := cat.CreateNamespace(ctx, icetable.Identifier{"empty"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	list, err := inspect.List(ctx, cat, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []inspect.Namespace{{Namespace: "empty", Tables: []string{}}, {Namespace: "ns", Tables: []string{"ns.t"}}}
+	if len(list) != 2 || list[0].Namespace != "empty" || len(list[0].Tables) != 0 || list[1].Namespace != "ns" || !slices.Equal(list[1].Tables, want[1].Tables) {
+		t.Fatalf("List: %+v, want %+v", list, want)
+	}
+	if list, err := inspect.List(ctx, cat, log, icetable.Identifier{"ns"}); err != nil || len(list) != 1 || list[0].Namespace != "ns" {
+		t.Fatalf("List(ns): %+v, %v", list, err)
+	}
+	if _, err := inspect.List(ctx, cat, log, icetable.Identifier{"nope"}); !errors.Is(err, inspect.ErrNotFound) || err.Error() != "namespace nope not found" {
+		t.Fatalf("List(nope): %v", err)
+	}
+	for _, ident := range []icetable.Identifier{{"ns", "nope"}, {"other", "nope"}} {
+		want := "table " + strings.Join(ident, ".") + " not found"
+		if _, err := inspect.Load(ctx, cat, ident); !errors.Is(err, inspect.ErrNotFound) || err.Error() != want {
+			t.Fatalf("Load(%v): %v, want %q", ident, err, want)
+		}
+	}
+
+	d := inspect.Describe(tbl)
+	var cols []string
+	for _, c := range d.Columns {
+		if c.ID == 0 {
+			t.Errorf("column %s: no field id", c.Path)
+		}
+		cols = append(cols, c.Path+":"+c.Type)
+	}
+	// Elements, keys and values are listed only when they have fields.
+	wantCols := []string{"id:long", "ts:timestamptz", "device:struct", "device.os:string", "tags:list<string>",
+		"attrs:map<string, long>", "hits:list<struct>", "hits.element.url:string"}
+	if !slices.Equal(cols, wantCols) {
+		t.Fatalf("columns:\n %v\nwant\n %v", cols, wantCols)
+	}
+	if c := d.Columns[0]; !c.Required || c.Doc != "unique id" || c.ID != 1 || d.Columns[2].Required {
+		t.Fatalf("column id: %+v", c)
+	}
+	if d.Name != "ns.t" || len(d.Partition) != 1 || d.Partition[0] != "day(ts)" {
+		t.Fatalf("describe: %+v", d.TableInfo)
+	}
+
+	files, err := inspect.Files(ctx, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 {
+		t.Fatalf("files: %+v", files)
+	}
+	for i, f := range files {
+		wantPart := []string{"ts_day=2026-01-01", "ts_day=2026-01-02"}[i]
+		if f.Partition != wantPart || f.RecordCount != 5 || f.FileSizeBytes <= 0 || f.Format != "parquet" || !strings.HasPrefix(f.Path, tbl.Location()) {
+			t.Errorf("file %d: %+v, want partition %s with 5 records", i, f, wantPart)
+		}
+	}
+	if snaps := inspect.Snapshots(tbl); len(snaps) != 1 || !snaps[0].Current {
+		t.Fatalf("snapshots: %+v", snaps)
+	}
+}
+
+func TestFilesEmpty(t *testing.T) {
+	tbl := newTable(t, tabletest.OpenSQLite(t), 0)
+	files, err := inspect.Files(context.Background(), tbl)
+	if err != nil || files == nil || len(files) != 0 {
+		t.Fatalf("files of an empty table: %#v, %v", files, err)
+	}
+}
