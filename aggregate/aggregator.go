@@ -167,15 +167,15 @@ type Aggregator struct {
 // retract them.
 func New(ctx context.Context, cat icecat.Catalog, spec Spec, opts Options) (*Aggregator, error) {
 	if err := spec.Validate(); err != nil {
-		return nil, err
+		return nil, permanent(err)
 	}
 	opts.applyDefaults()
 	if err := opts.validate(); err != nil {
-		return nil, err
+		return nil, permanent(err)
 	}
 	filter, err := reader.ParseFilter(spec.Filter)
 	if err != nil {
-		return nil, fmt.Errorf("aggregate %s: filter: %w", spec.Name, err)
+		return nil, permanent(fmt.Errorf("aggregate %s: filter: %w", spec.Name, err))
 	}
 	srcIdent, _ := table.ParseIdent(spec.Source)
 	srcTbl, err := cat.LoadTable(ctx, srcIdent)
@@ -184,7 +184,7 @@ func New(ctx context.Context, cat icecat.Catalog, spec Spec, opts Options) (*Agg
 	}
 	p, err := bind(spec, srcTbl.Schema())
 	if err != nil {
-		return nil, err
+		return nil, permanent(err)
 	}
 	if !p.retractable {
 		if id, op, ok := rowDeletes(srcTbl); ok {

@@ -103,7 +103,7 @@ func releaseAll(recs []arrow.RecordBatch) {
 }
 
 func (a *Aggregator) fingerprintError(tbl *icetable.Table) error {
-	return fmt.Errorf("aggregate %s: table %s holds states of another spec (fingerprint %q, this spec's is %q): "+
+	return permanent(fmt.Errorf("aggregate %s: table %s holds states of another spec (fingerprint %q, this spec's is %q): "+
 		"run a full backfill (without --from/--to) to rebuild it with this spec, or write to a new output table",
-		a.spec.Name, a.spec.Output, tbl.Properties()[PropFingerprint], a.fingerprint)
+		a.spec.Name, a.spec.Output, tbl.Properties()[PropFingerprint], a.fingerprint))
 }
