@@ -94,6 +94,16 @@
 // (table.ErrFenced), the batch dropped, and streaming resumes from the
 // table's cursor.
 //
+// floe aggregate -follow runs Follow as a daemon job (FollowJob, on
+// internal/daemon): an error that may pass — a catalog or store that does
+// not answer, a commit that kept conflicting until its deadline — restarts
+// the job after a jittered backoff, from the cursor the output holds; an
+// error of the spec or its tables (IsPermanent: a column the source lacks,
+// an output holding another spec's states or a schema the spec cannot
+// evolve, measures that cannot retract deletes, states that do not decode,
+// an expired cursor) halts it: logged at ERROR, floe_daemon_job_halted set
+// to 1, and the process stays up serving its metrics until it is stopped.
+//
 // Deletes and updates of a source with row-level deletes arrive as DELETE
 // rows of the changelog and are retracted by count, sum and avg (exactly:
 // the count and sum are subtracted; a group whose rows are all deleted
