@@ -71,7 +71,7 @@
 //
 // # Streaming
 //
-// Follow (floe aggregate --follow) tails the source with reader.Tail in
+// Follow (floe aggregate -follow) tails the source with reader.Tail in
 // changelog mode, after the cursor the summary table holds: a
 // table.Positions entry under reader.UpstreamSource(source), committed with
 // the rows. A batch of changes (up to Options.MaxBatchRows rows or
@@ -117,11 +117,11 @@
 //
 // # Backfill
 //
-// Backfill (floe aggregate --backfill) reads the source as of a snapshot
+// Backfill (floe aggregate -backfill) reads the source as of a snapshot
 // (reader.Snapshot, all of it or an event-time range) and runs the same
 // aggregation, in Options.Concurrency goroutines whose partial states are
 // merged, then replaces the summary table's rows (all of them, or the
-// partitions of --from/--to) without merging with stored states, and
+// partitions of -from/-to) without merging with stored states, and
 // commits the snapshot read as the cursor: streaming continues after it.
 // A ranged backfill reads the snapshot the table's cursor holds, so that
 // all partitions reflect one source snapshot. A backfill holds the groups
