@@ -71,7 +71,7 @@
 //
 // # Streaming
 //
-// Follow (floe aggregate --follow) tails the source with reader.Tail in
+// Follow (floe aggregate -follow) tails the source with reader.Tail in
 // changelog mode, after the cursor the summary table holds: a
 // table.Positions entry under reader.UpstreamSource(source), committed with
 // the rows. A batch of changes (up to Options.MaxBatchRows rows or
@@ -94,6 +94,16 @@
 // (table.ErrFenced), the batch dropped, and streaming resumes from the
 // table's cursor.
 //
+// floe aggregate -follow runs Follow as a daemon job (FollowJob, on
+// internal/daemon): an error that may pass — a catalog or store that does
+// not answer, a commit that kept conflicting until its deadline — restarts
+// the job after a jittered backoff, from the cursor the output holds; an
+// error of the spec or its tables (IsPermanent: a column the source lacks,
+// an output holding another spec's states or a schema the spec cannot
+// evolve, measures that cannot retract deletes, states that do not decode,
+// an expired cursor) halts it: logged at ERROR, floe_daemon_job_halted set
+// to 1, and the process stays up serving its metrics until it is stopped.
+//
 // Deletes and updates of a source with row-level deletes arrive as DELETE
 // rows of the changelog and are retracted by count, sum and avg (exactly:
 // the count and sum are subtracted; a group whose rows are all deleted
@@ -107,11 +117,11 @@
 //
 // # Backfill
 //
-// Backfill (floe aggregate --backfill) reads the source as of a snapshot
+// Backfill (floe aggregate -backfill) reads the source as of a snapshot
 // (reader.Snapshot, all of it or an event-time range) and runs the same
 // aggregation, in Options.Concurrency goroutines whose partial states are
 // merged, then replaces the summary table's rows (all of them, or the
-// partitions of --from/--to) without merging with stored states, and
+// partitions of -from/-to) without merging with stored states, and
 // commits the snapshot read as the cursor: streaming continues after it.
 // A ranged backfill reads the snapshot the table's cursor holds, so that
 // all partitions reflect one source snapshot. A backfill holds the groups

@@ -34,8 +34,8 @@ func (p *plan) order(t *groupTable) ([]outGroup, error) {
 		case r == 0:
 			continue // every row retracted: the group is gone
 		case r < 0:
-			return nil, fmt.Errorf("aggregate %s: group at %s has %d rows: more deletes than inserts reached it",
-				p.spec.Name, fmtMicros(windowStart(k)), r)
+			return nil, permanent(fmt.Errorf("aggregate %s: group at %s has %d rows: more deletes than inserts reached it",
+				p.spec.Name, fmtMicros(windowStart(k)), r))
 		}
 		i := len(out)
 		dims, err := p.decodeDims(k, flat[i*nd:i*nd:(i+1)*nd])
@@ -144,7 +144,7 @@ func (p *plan) build(t *groupTable, sc *arrow.Schema, mem memory.Allocator) ([]a
 			}
 		}
 		if srcs[i].kind == 0 && !f.Nullable {
-			return nil, 0, fmt.Errorf("aggregate %s: output column %q is required but the spec does not produce it", p.spec.Name, f.Name)
+			return nil, 0, permanent(fmt.Errorf("aggregate %s: output column %q is required but the spec does not produce it", p.spec.Name, f.Name))
 		}
 	}
 

@@ -145,37 +145,6 @@ func New(cat icecat.Catalog, cfg Config, opts Options) (*Compactor, error) {
 	}, nil
 }
 
-// Run runs a pass over every table, then every Interval, until ctx is
-// done; it then returns nil. A failed step is logged, counted in
-// floe_compaction_errors_total by class and retried on the next pass: Run
-// itself never fails on a table's error, so the daemon never crash-loops.
-func (c *Compactor) Run(ctx context.Context) error {
-	for {
-		start := c.opts.Now()
-		rep, err := c.runPass(ctx, false)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			c.log.Error("compaction pass had failures; retrying next interval", "err", err, "next_in", c.cfg.Interval)
-		}
-		var groups, files int
-		for _, t := range rep.Tables {
-			groups += t.Committed
-			files += t.FilesRewritten
-		}
-		c.log.Info("compaction pass done", "tables", len(rep.Tables), "groups_committed", groups,
-			"files_rewritten", files, "duration", c.opts.Now().Sub(start).Round(time.Millisecond))
-		t := time.NewTimer(c.cfg.Interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
 // RunOnce runs one pass over every table, orphan removal included
 // whatever orphan-interval says. The error joins every table's failures.
 func (c *Compactor) RunOnce(ctx context.Context) (PassReport, error) {
@@ -363,20 +332,28 @@ func (c *Compactor) tableNames(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Error classes, the class label of floe_compaction_errors_total. Every
-// class is retried on the next pass; they tell an operator where to look.
+// Error classes, the class label of floe_compaction_errors_total. They
+// tell an operator where to look. The daemon retries a table after a
+// backoff on every class but config and corrupt, which need a person: on
+// those it halts the table's job (see Run).
 const (
 	ClassCanceled = "canceled" // the pass was stopped (shutdown)
 	ClassConflict = "conflict" // commits kept conflicting with other writers until commit-timeout
 	ClassTimeout  = "timeout"  // a deadline passed: commit-timeout while staging, or slow storage
 	ClassNotFound = "not-found"
-	ClassConfig   = "config"  // a table property or option is invalid; needs a person
+	ClassConfig   = "config"  // a table property or option is invalid; needs a person (halts)
+	ClassCorrupt  = "corrupt" // the table's metadata cannot be parsed, or its files violate an invariant; needs a person (halts)
 	ClassStorage  = "storage" // object storage or the network failed
 	ClassOther    = "other"
 )
 
 // errConfig marks errors in a table's settings.
 var errConfig = errors.New("invalid compaction settings")
+
+// errInvariant marks a table whose files break an invariant a rewrite
+// relies on (a group whose input files hold another number of rows than
+// their metadata says).
+var errInvariant = errors.New("invariant violated")
 
 // Classify names the class of a compaction error (see the Class
 // constants).
@@ -396,10 +373,29 @@ func classify(err error) string {
 		return ClassNotFound
 	case errors.Is(err, errConfig):
 		return ClassConfig
+	case corrupt(err):
+		return ClassCorrupt
 	case errors.Is(err, context.DeadlineExceeded):
 		return ClassTimeout
 	case errors.As(err, &netErr) || errors.As(err, &pathErr):
 		return ClassStorage
 	}
 	return ClassOther
+}
+
+// corrupt reports whether err says the table itself is broken: metadata
+// that does not parse, or files that break an invariant. Manifests that do
+// not decode are not recognised (their decoder's errors are not typed) and
+// are retried.
+func corrupt(err error) bool {
+	return errors.Is(err, errInvariant) ||
+		errors.Is(err, icetable.ErrInvalidMetadata) ||
+		errors.Is(err, icetable.ErrInvalidMetadataFormatVersion) ||
+		errors.Is(err, icetable.ErrPartitionSpecNotFound)
+}
+
+// halts reports whether a table's error needs a person: the daemon stops
+// compacting the table until it restarts.
+func halts(err error) bool {
+	return errors.Is(err, errConfig) || corrupt(err)
 }

@@ -1,7 +1,8 @@
 // Package compaction keeps Floe's tables fast while ingest keeps
 // committing: one commit a minute leaves 1,440 small files per partition
 // per day per writer, and a manifest and a snapshot per commit. The
-// Compactor (floe compact) runs passes over every table, each pass:
+// Compactor (floe compact) runs passes over every table, each table on its
+// own schedule, each pass:
 //
 //  1. rewrite: PlanGroups bin-packs each partition's small files (and files
 //     carrying delete-file-threshold delete files) into groups of up to
@@ -29,8 +30,11 @@
 // whose inputs someone else removed, or that a delete committed since
 // planning might affect, is dropped rather than committed, and its output
 // files are left to the orphan cleaner. Ingest commits are never lost and
-// never make compaction fail for good: a step that fails is counted and
-// retried on the next pass.
+// never make compaction fail for good: a step that fails is counted, and
+// the daemon (Run, daemon.go) retries the table after a backoff. Only a
+// table that needs a person — an invalid table property, metadata that
+// does not parse, files that break an invariant — halts, alone: its job
+// stops, the other tables go on.
 //
 // A replace commit costs more than an ingest append (iceberg-go reads every
 // manifest of the head and rewrites those holding inputs), so under

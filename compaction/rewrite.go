@@ -314,7 +314,10 @@ func (r *tableRun) rewriteGroup(ctx context.Context, tbl *icetable.Table, g *gro
 	}
 	// Without deletes every input row must come out exactly once.
 	if !g.deletes && rows != g.Records {
-		return fmt.Errorf("wrote %d rows for %d input rows", rows, g.Records)
+		if err := ctx.Err(); err != nil {
+			return err // stopped mid-group: not a broken table
+		}
+		return fmt.Errorf("%w: wrote %d rows for %d input rows", errInvariant, rows, g.Records)
 	}
 	g.outputs, g.outRows, g.outBytes = out, rows, nbytes
 	g.took = r.c.opts.Now().Sub(start)

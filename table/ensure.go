@@ -119,7 +119,7 @@ func evolve(ctx context.Context, cat icecat.Catalog, ident icetable.Identifier, 
 	for attempt := 1; ; attempt++ {
 		plan, err := planEvolution(tbl.Schema(), want)
 		if err != nil {
-			return nil, fmt.Errorf("evolve table %s: %w", s.Name, err)
+			return nil, fmt.Errorf("evolve table %s: %w", s.Name, incompatibleError{err})
 		}
 		if plan.empty() {
 			return tbl, nil
@@ -547,3 +547,15 @@ func summaryIntPtr(s *icetable.Snapshot, key string) *int64 {
 	}
 	return nil
 }
+
+// ErrIncompatibleSchema marks an Ensure error naming a column that the
+// spec cannot evolve the existing table to (a new required column, a type
+// change that is not a promotion): retrying cannot fix it.
+var ErrIncompatibleSchema = errors.New("incompatible schema change")
+
+// incompatibleError is an evolution error; its message is the wrapped
+// error's, and it matches ErrIncompatibleSchema.
+type incompatibleError struct{ error }
+
+func (e incompatibleError) Unwrap() error        { return e.error }
+func (e incompatibleError) Is(target error) bool { return target == ErrIncompatibleSchema }

@@ -17,13 +17,17 @@ import (
 )
 
 // registerCompact is 'floe compact': the compaction daemon, or one pass
-// with -once.
+// with -once. The daemon runs each table as a job (compaction.Run): a
+// table that needs a person halts alone — logged at ERROR,
+// floe_daemon_job_halted{name="compaction/<table>"} = 1 — while the others
+// go on and the process stays up.
 func registerCompact(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 	cfgPath := configFlag(fs)
 	once := fs.Bool("once", false, "run one pass over every table, printing a line per file group, and exit")
 	dryRun := fs.Bool("dry-run", false, "plan only: print the file groups a pass would rewrite, change nothing")
 	tables := fs.String("tables", "", "comma-separated namespace.table list (overrides compaction.tables)")
-	metricsAddr := fs.String("metrics-address", "", "listen address for /metrics and /healthz (overrides compaction.metrics-address; 'off' disables; a one-shot run serves none unless given)")
+	concurrency := fs.Int("concurrency", 0, "tables maintained at the same time (overrides compaction.concurrency)")
+	metricsAddr := fs.String("metrics-address", "", "listen address for /metrics and /healthz (overrides compaction.metrics-address, default 127.0.0.1:9465; 'off' disables; -once and -dry-run serve none unless given)")
 	return func(ctx context.Context, e *env, args []string) error {
 		if len(args) > 0 {
 			return usageError{fmt.Errorf("unexpected arguments %q", args)}
@@ -39,10 +43,11 @@ func registerCompact(fs *flag.FlagSet) func(context.Context, *env, []string) err
 				return usageError{fmt.Errorf("-tables: %w", err)}
 			}
 		}
-		// Orphans younger than a writer's commit interval plus its commit
-		// timeout may belong to a commit in flight.
-		if floor := cfg.Writer.CommitInterval + cfg.Writer.CommitTimeout; cc.OrphanOlderThan <= floor {
-			return usageError{fmt.Errorf("config %s: compaction.orphan-older-than: %s must exceed writer.commit-interval + writer.commit-timeout (%s)", *cfgPath, cc.OrphanOlderThan, floor)}
+		if *concurrency != 0 {
+			cc.Concurrency = *concurrency
+			if err := cc.Validate(); err != nil {
+				return usageError{fmt.Errorf("-concurrency: %w", err)}
+			}
 		}
 		hooks, err := compactFaultHooks(os.Getenv("FLOE_CRASH"), e.log)
 		if err != nil {

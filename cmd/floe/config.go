@@ -112,10 +112,8 @@ func (l *configLoader) validate(cfg *fileConfig, need section) {
 	writerOK := check(writerSection, "writer", cfg.Writer.Validate())
 	compactionOK := check(compactionSection, "compaction", cfg.Compaction.Validate())
 	if need&(writerSection|compactionSection) == writerSection|compactionSection && writerOK && compactionOK {
-		// Orphans younger than a writer's commit interval plus its commit
-		// timeout may belong to a commit in flight.
-		if floor := cfg.Writer.CommitInterval + cfg.Writer.CommitTimeout; cfg.Compaction.OrphanOlderThan <= floor {
-			l.add("compaction.orphan-older-than", fmt.Sprintf("%s must exceed writer.commit-interval + writer.commit-timeout (%s)", cfg.Compaction.OrphanOlderThan, floor))
+		if err := cfg.Compaction.ValidateWith(cfg.Writer.CommitInterval, cfg.Writer.CommitTimeout); err != nil {
+			l.addKeyed("compaction", err)
 		}
 	}
 	if need&tablesSection != 0 {

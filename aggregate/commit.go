@@ -1,0 +1,109 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/reader"
+	"github.com/floe-lake/floe/table"
+)
+
+// commitReq is one commit to the summary table.
+type commitReq struct {
+	kind string
+	// filter selects the output rows replaced; nil for a cursor-only
+	// commit.
+	filter     iceberg.BooleanExpression
+	records    []arrow.RecordBatch
+	base       cursorState
+	next       int64
+	changes    int
+	sourceRows int64
+	groups     int
+	partitions int
+	// setFingerprint stores the spec's fingerprint in the table.
+	setFingerprint bool
+	started        time.Time
+}
+
+func (a *Aggregator) commit(ctx context.Context, r commitReq) (CommitInfo, error) {
+	if h := a.opts.Hooks.BeforeCommit; h != nil {
+		h()
+	}
+	sc := (*arrow.Schema)(nil)
+	if len(r.records) > 0 {
+		sc = r.records[0].Schema()
+	}
+	res, err := a.committer.Commit(ctx, table.Commit{
+		Operation: "aggregate",
+		Advances: map[string]table.Advance{
+			reader.UpstreamSource(a.spec.Source): reader.CursorAdvance(r.base.id, r.base.found, r.next),
+		},
+		Apply: func(ctx context.Context, txn *icetable.Transaction, props iceberg.Properties) error {
+			if r.setFingerprint {
+				if err := txn.SetProperties(iceberg.Properties{PropFingerprint: a.fingerprint, PropSpec: specJSON(a.spec)}); err != nil {
+					return err
+				}
+			}
+			if r.filter == nil {
+				// Only the cursor moves: an empty append carries it.
+				return txn.AddFiles(ctx, nil, props, true)
+			}
+			if sc == nil {
+				tbl, err := txn.StagedTable()
+				if err != nil {
+					return err
+				}
+				if sc, err = icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false); err != nil {
+					return err
+				}
+			}
+			rdr, err := array.NewRecordReader(sc, r.records)
+			if err != nil {
+				return err
+			}
+			defer rdr.Release()
+			return txn.Overwrite(ctx, rdr, props, icetable.WithOverwriteFilter(r.filter),
+				icetable.WithOverwriteConcurrency(a.opts.Concurrency))
+		},
+	})
+	if err != nil {
+		return CommitInfo{}, err
+	}
+	if h := a.opts.Hooks.AfterCommit; h != nil {
+		h()
+	}
+	if r.setFingerprint {
+		a.fingerprintOK = true
+	}
+	info := CommitInfo{
+		Kind: r.kind, SnapshotID: res.SnapshotID, Cursor: r.next, Changes: r.changes,
+		SourceRows: r.sourceRows, Groups: r.groups, Partitions: r.partitions,
+		Duration: a.opts.Clock.Now().Sub(r.started),
+	}
+	a.log.Debug("aggregate commit", "kind", info.Kind, "snapshot", info.SnapshotID, "cursor", info.Cursor,
+		"changes", info.Changes, "source_rows", info.SourceRows, "groups", info.Groups,
+		"partitions", info.Partitions, "duration", info.Duration, "attempts", res.Attempts)
+	if a.opts.OnCommit != nil {
+		a.opts.OnCommit(info)
+	}
+	return info, nil
+}
+
+func releaseAll(recs []arrow.RecordBatch) {
+	for _, r := range recs {
+		r.Release()
+	}
+}
+
+func (a *Aggregator) fingerprintError(tbl *icetable.Table) error {
+	return permanent(fmt.Errorf("aggregate %s: table %s holds states of another spec (fingerprint %q, this spec's is %q): "+
+		"run a full backfill (without --from/--to) to rebuild it with this spec, or write to a new output table",
+		a.spec.Name, a.spec.Output, tbl.Properties()[PropFingerprint], a.fingerprint))
+}
