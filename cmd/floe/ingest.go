@@ -93,7 +93,6 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 	}
 }
 
-
 // setMemoryLimit sets the writer's soft Go memory limit
 // (writer.Config.MemoryLimit) when GOMEMLIMIT is unset, so the garbage
 // collector works before RSS grows past the budget and the encoder's needs.
