@@ -14,6 +14,7 @@ import (
 
 	"github.com/floe-lake/floe/aggregate"
 	"github.com/floe-lake/floe/internal/daemon"
+	"github.com/floe-lake/floe/internal/units"
 )
 
 // defaultAggregateMetricsAddress is where floe aggregate -follow serves
@@ -80,10 +81,10 @@ func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) e
 			return usageError{errors.New("--from, --to and --snapshot go with --backfill")}
 		}
 		var err error
-		if run.backfill.From, err = parseTimeFlag("--from", *from); err != nil {
+		if run.backfill.From, err = units.ParseTimeFlag("--from", *from); err != nil {
 			return usageError{err}
 		}
-		if run.backfill.To, err = parseTimeFlag("--to", *to); err != nil {
+		if run.backfill.To, err = units.ParseTimeFlag("--to", *to); err != nil {
 			return usageError{err}
 		}
 		run.backfill.SnapshotID = *snapshot
@@ -146,21 +147,6 @@ func serveAggregateMetrics(addr, mode string, reg *prometheus.Registry, e *env) 
 		return func() {}, nil
 	}
 	return stop, err
-}
-
-// parseTimeFlag parses an RFC 3339 time or a date (UTC midnight); empty is
-// the zero time.
-func parseTimeFlag(name, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time (2026-01-01T00:00:00Z) or a date (2026-01-01)", name, v)
 }
 
 // runAggregation runs one aggregation spec against cat: mode "follow"

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/floe-lake/floe/compaction"
+	"github.com/floe-lake/floe/internal/units"
 )
 
 // registerCompact is 'floe compact': the compaction daemon, or one pass
@@ -108,17 +109,17 @@ func groupLine(g compaction.GroupReport) string {
 	}
 	head := fmt.Sprintf("%s %s group %d/%d: %s", g.Table, part, g.Index, g.Of, g.Result)
 	if g.Result != compaction.ResultCommitted {
-		return fmt.Sprintf("%s (%s): %d files, %s", head, g.Reason, g.InputFiles, sizeString(g.InputBytes))
+		return fmt.Sprintf("%s (%s): %d files, %s", head, g.Reason, g.InputFiles, units.Bytes(g.InputBytes))
 	}
 	return fmt.Sprintf("%s: %s, %s → %s, %s; %d rows in %s", head,
-		plural(g.InputFiles, "file"), sizeString(g.InputBytes), plural(g.OutputFiles, "file"), sizeString(g.OutputBytes),
+		plural(g.InputFiles, "file"), units.Bytes(g.InputBytes), plural(g.OutputFiles, "file"), units.Bytes(g.OutputBytes),
 		g.Records, g.Duration.Round(time.Millisecond))
 }
 
 // tableLine summarises a table's pass.
 func tableLine(t compaction.TableReport) string {
 	return fmt.Sprintf("%s: %d of %d groups committed (%d dropped, %d failed), %d files → %d (%s); at most %s per partition; %d manifests merged, %d snapshots expired, %d orphan files removed; %s",
-		t.Table, t.Committed, t.Groups, t.Dropped, t.Failed, t.FilesRewritten, t.FilesWritten, sizeString(t.BytesRewritten),
+		t.Table, t.Committed, t.Groups, t.Dropped, t.Failed, t.FilesRewritten, t.FilesWritten, units.Bytes(t.BytesRewritten),
 		plural(t.MaxFilesPerPartition, "file"), t.ManifestsRewritten, t.SnapshotsExpired, t.OrphansRemoved, t.Duration.Round(time.Millisecond))
 }
 
@@ -137,7 +138,7 @@ func compactDryRun(ctx context.Context, w io.Writer, c *compaction.Compactor) er
 		_, _ = fmt.Fprintf(w, "%s: %d groups from %d candidate files; at most %d files per partition\n",
 			name, len(p.Groups), p.Candidates, p.MaxFilesPerPartition())
 		for i, g := range p.Groups {
-			_, _ = fmt.Fprintf(w, "  group %d: %d files, %s, %d rows (%s)\n", i+1, len(g.Files), sizeString(g.SizeBytes), g.Records, g.Reason)
+			_, _ = fmt.Fprintf(w, "  group %d: %d files, %s, %d rows (%s)\n", i+1, len(g.Files), units.Bytes(g.SizeBytes), g.Records, g.Reason)
 		}
 	}
 	return errors.Join(errs...)
@@ -148,18 +149,6 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
-}
-
-func sizeString(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
-	case n >= 1<<20:
-		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
-	case n >= 1<<10:
-		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
-	}
-	return strconv.FormatInt(n, 10) + " B"
 }
 
 // compactFaultHooks builds compaction hooks that SIGKILL this process at

@@ -2,167 +2,46 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"net"
 	"os"
-	"regexp"
-	"sort"
-	"strconv"
-	"strings"
 
 	icecat "github.com/apache/iceberg-go/catalog"
-	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/catalog"
-	"github.com/floe-lake/floe/compaction"
-	"github.com/floe-lake/floe/internal/yamlkeys"
+	"github.com/floe-lake/floe/internal/config"
 	"github.com/floe-lake/floe/source/all"
-	"github.com/floe-lake/floe/table"
-	"github.com/floe-lake/floe/writer"
 )
 
-// fileConfig is floe.yaml: one file describes the catalog, storage, tables,
-// sources and daemons. Every component's section has its own Config with
-// defaults in one place and Validate().
-type fileConfig struct {
-	Catalog catalog.Config `yaml:"catalog"`
-	Writer  writer.Config  `yaml:"writer"`
-	// Compaction configures floe compact.
-	Compaction compaction.Config `yaml:"compaction"`
-	// Tables are created when missing and evolved when their spec adds
-	// optional columns.
-	Tables []table.Spec `yaml:"tables"`
-	// Sources feed the tables; see sourceConfig.
-	Sources []sourceConfig `yaml:"sources"`
-	// Metrics is the address /metrics and /healthz listen on.
-	// Default: 127.0.0.1:9464; "" or "off" disables.
-	Metrics *string `yaml:"metrics-address"`
-}
+// fileConfig is floe.yaml (internal/config).
+type fileConfig = config.File
 
 // section is a set of floe.yaml's sections: the ones a command uses, which
 // loadConfig validates.
-type section uint8
+type section = config.Section
 
 const (
-	catalogSection section = 1 << iota
-	writerSection
-	compactionSection
-	tablesSection
-	sourcesSection
-	metricsSection
-	// sourcesRequired: at least one source must be configured (ingest).
-	sourcesRequired
+	catalogSection    = config.Catalog
+	writerSection     = config.Writer
+	compactionSection = config.Compaction
+	tablesSection     = config.Tables
+	sourcesSection    = config.Sources
+	metricsSection    = config.Metrics
+	sourcesRequired   = config.SourcesRequired
 
-	allSections = catalogSection | writerSection | compactionSection | tablesSection | sourcesSection | sourcesRequired | metricsSection
-
-	// ingestSections are what floe ingest uses; floe table, read and
-	// aggregate use the catalog only.
-	ingestSections = catalogSection | writerSection | tablesSection | sourcesSection | sourcesRequired | metricsSection
-	// compactSections: floe compact checks orphan-older-than against the
-	// writers' commit interval and timeout.
-	compactSections = catalogSection | writerSection | compactionSection
+	allSections     = config.All
+	ingestSections  = config.Ingest
+	compactSections = config.Compact
 )
 
-// loadConfig reads a config file and validates the sections in need; an
-// empty path gives the embedded defaults. Every section is checked for
-// syntax, unknown keys and values of the wrong type; only the sections in
-// need are validated, so that a command does not need the environment of
-// sections it never uses (floe table needs no Kafka brokers). Nothing is
-// created. The error is a usageError holding a configErrors: every mistake
-// found, one per line, as FILE:LINE: key.path: reason.
+// loadConfig reads floe.yaml (an empty path: the embedded defaults) with
+// the built-in source kinds and validates the sections in need. Every
+// mistake is a usageError (exit code 2), found before anything is created.
 func loadConfig(path string, need section) (*fileConfig, error) {
-	cfg := &fileConfig{}
-	l := &configLoader{file: path}
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, usageError{fmt.Errorf("read config: %w", err)}
-		}
-		l.decode(b, cfg)
-		if len(l.errs) > 0 {
-			return nil, l.err()
-		}
-	}
-	l.validate(cfg, need)
-	if len(l.errs) > 0 {
-		return nil, l.err()
+	cfg, err := config.Load(path, need, all.Registry())
+	if err != nil {
+		return nil, usageError{err}
 	}
 	return cfg, nil
-}
-
-// validate applies the defaults of every section and validates the ones in
-// need.
-func (l *configLoader) validate(cfg *fileConfig, need section) {
-	cfg.Catalog.ApplyDefaults()
-	cfg.Writer.ApplyDefaults()
-	cfg.Compaction.ApplyDefaults()
-	check := func(s section, key string, err error) bool {
-		if need&s == 0 {
-			return true
-		}
-		if err != nil {
-			l.addKeyed(key, err)
-			return false
-		}
-		return true
-	}
-	check(catalogSection, "catalog", cfg.Catalog.Validate())
-	writerOK := check(writerSection, "writer", cfg.Writer.Validate())
-	compactionOK := check(compactionSection, "compaction", cfg.Compaction.Validate())
-	if need&(writerSection|compactionSection) == writerSection|compactionSection && writerOK && compactionOK {
-		if err := cfg.Compaction.ValidateWith(cfg.Writer.CommitInterval, cfg.Writer.CommitTimeout); err != nil {
-			l.addKeyed("compaction", err)
-		}
-	}
-	if need&tablesSection != 0 {
-		names := make(map[string]int, len(cfg.Tables))
-		for i, s := range cfg.Tables {
-			key := fmt.Sprintf("tables[%d]", i)
-			if err := s.Validate(); err != nil {
-				if se := (*table.SpecError)(nil); errors.As(err, &se) {
-					l.add(key+"."+se.Key, se.Reason)
-				} else {
-					l.addKeyed(key, err)
-				}
-				continue
-			}
-			if j, dup := names[s.Name]; dup {
-				l.add(key+".name", fmt.Sprintf("table %s is also tables[%d]", s.Name, j))
-				continue
-			}
-			names[s.Name] = i
-		}
-	}
-	if len(cfg.Sources) == 0 && need&sourcesRequired != 0 {
-		l.add("sources", "none configured")
-	}
-	for i := range cfg.Sources {
-		// Every entry decodes (a typo anywhere is an error); only a
-		// command that runs sources validates them.
-		key := fmt.Sprintf("sources[%d]", i)
-		err := cfg.Sources[i].Decode(all.Registry(), key)
-		if err == nil && need&sourcesSection != 0 {
-			err = validateSource(cfg, i, key)
-		}
-		if err != nil {
-			l.addKeyed(key, err)
-		}
-	}
-	if need&metricsSection != 0 && cfg.Metrics != nil {
-		if a := *cfg.Metrics; a != "" && a != "off" {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				l.add("metrics-address", fmt.Sprintf("%q is not host:port or off", a))
-			}
-		}
-	}
-}
-
-// validateSource applies the defaults of sources[i] and validates it
-// against the environment; its errors start with key.
-func validateSource(cfg *fileConfig, i int, key string) error {
-	return cfg.Sources[i].validate(key)
 }
 
 // configFlag registers -config.
@@ -172,320 +51,4 @@ func configFlag(fs *flag.FlagSet) *string {
 
 func openCatalog(ctx context.Context, cfg *fileConfig) (icecat.Catalog, error) {
 	return catalog.Open(ctx, cfg.Catalog)
-}
-
-// configError is one mistake in the config, FILE:LINE: key.path: reason;
-// without a file, key.path: reason.
-type configError struct {
-	file   string
-	line   int // 0: the key is not in the file
-	key    string
-	reason string
-}
-
-func (e configError) Error() string {
-	var b strings.Builder
-	if e.file != "" {
-		b.WriteString(e.file)
-		if e.line > 0 {
-			b.WriteString(":" + strconv.Itoa(e.line))
-		}
-		b.WriteString(": ")
-	}
-	if e.key != "" {
-		b.WriteString(e.key + ": ")
-	}
-	b.WriteString(e.reason)
-	return b.String()
-}
-
-// configErrors are the mistakes of one config, in the file's order.
-type configErrors []configError
-
-func (es configErrors) Error() string {
-	s := make([]string, len(es))
-	for i, e := range es {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
-
-// configLoader decodes a config file through a yaml.Node, so that every
-// error can name its line.
-type configLoader struct {
-	file string
-	// root is the document's top-level mapping; nil without a file.
-	root *yaml.Node
-	// keys and values give the key path of every key node and value node
-	// (a sequence item's is "list[i]").
-	keys, values map[*yaml.Node]string
-	errs         configErrors
-}
-
-func (l *configLoader) err() error {
-	sort.SliceStable(l.errs, func(i, j int) bool {
-		a, b := l.errs[i].line, l.errs[j].line
-		return a != 0 && (b == 0 || a < b)
-	})
-	return usageError{l.errs}
-}
-
-const sectionNames = "catalog, writer, compaction, tables, sources, metrics-address"
-
-// decode parses b into cfg, recording syntax errors, unknown keys at any
-// depth and values of the wrong type.
-func (l *configLoader) decode(b []byte, cfg *fileConfig) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		l.addSyntax(err)
-		return
-	}
-	if len(doc.Content) == 0 {
-		return // an empty file
-	}
-	root := doc.Content[0]
-	switch {
-	case root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null":
-		return
-	case root.Kind != yaml.MappingNode:
-		l.errs = append(l.errs, configError{file: l.file, line: root.Line, reason: "want a mapping of sections: " + sectionNames})
-		return
-	}
-	l.root = root
-	l.keys, l.values = map[*yaml.Node]string{}, map[*yaml.Node]string{}
-	l.index(root, "")
-	for _, e := range yamlkeys.Unknown[fileConfig](root, "") {
-		l.addNodeError(e)
-	}
-	if err := root.Decode(cfg); err != nil {
-		var ke *yamlkeys.Error
-		var te *yaml.TypeError
-		switch {
-		case errors.As(err, &ke):
-			l.addNodeError(ke)
-		case errors.As(err, &te):
-			for _, msg := range te.Errors {
-				l.addTypeError(msg)
-			}
-		default:
-			// A section's decoder that names the key path
-			// (sources[0].type: ...) is located by it.
-			if k, reason, ok := strings.Cut(err.Error(), ": "); k == "yaml" {
-				l.addSyntax(err)
-			} else if ok && isKeyPath(k) {
-				l.add(k, reason)
-			} else {
-				l.errs = append(l.errs, configError{file: l.file, reason: err.Error()})
-			}
-		}
-	}
-	l.dedup()
-}
-
-// index records the key path of n and of every node under it.
-func (l *configLoader) index(n *yaml.Node, path string) {
-	l.values[n] = path
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			p := yamlkeys.Join(path, n.Content[i].Value)
-			l.keys[n.Content[i]] = p
-			l.index(n.Content[i+1], p)
-		}
-	case yaml.SequenceNode:
-		for i, item := range n.Content {
-			l.index(item, fmt.Sprintf("%s[%d]", path, i))
-		}
-	}
-}
-
-// add records a reason at key path key, on the line of the key or of its
-// nearest ancestor in the file.
-func (l *configLoader) add(key, reason string) {
-	l.errs = append(l.errs, configError{file: l.file, line: l.locate(key), key: key, reason: reason})
-}
-
-// addKeyed records a Validate error: its text starts with a key path
-// ("writer.commit-interval: 500ms is below the minimum of 1s"); one that
-// does not is put under key.
-func (l *configLoader) addKeyed(key string, err error) {
-	if ke := (*yamlkeys.Error)(nil); errors.As(err, &ke) {
-		l.addNodeError(ke)
-		return
-	}
-	msg := err.Error()
-	if k, reason, ok := strings.Cut(msg, ": "); ok && isKeyPath(k) && (k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[")) {
-		l.add(k, reason)
-		return
-	}
-	l.add(key, msg)
-}
-
-var keyPathRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(\[\d+\])*(\.[A-Za-z0-9_.-]+(\[\d+\])*)*$`)
-
-func isKeyPath(s string) bool { return keyPathRe.MatchString(s) }
-
-// unknownKey is the reason of an unknown key. The parenthesis keeps the
-// words of yaml.v3's KnownFields error that scripts may have matched.
-func unknownKey(key string) string {
-	return fmt.Sprintf("unknown key (field %s not found)", key)
-}
-
-// addNodeError records an unknown key or an invalid value found by
-// yamlkeys, at the full key path of its node.
-func (l *configLoader) addNodeError(e *yamlkeys.Error) {
-	line := 0
-	if e.Node != nil {
-		line = e.Node.Line
-	}
-	if e.Key != "" {
-		key, ok := l.keys[e.Node]
-		if !ok {
-			key = yamlkeys.Join(e.Section, e.Key)
-		}
-		l.errs = append(l.errs, configError{file: l.file, line: line, key: key, reason: unknownKey(e.Key)})
-		return
-	}
-	key, ok := l.values[e.Node]
-	if !ok {
-		key = e.Section
-	}
-	l.errs = append(l.errs, configError{file: l.file, line: line, key: key, reason: e.Reason})
-}
-
-var (
-	syntaxRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	// typeRe matches one of yaml.v3's unmarshal errors.
-	typeRe = regexp.MustCompile("^line (\\d+): cannot unmarshal (!!\\w+)(?: `(.*)`)? into (.+)$")
-)
-
-// addSyntax records a YAML syntax error.
-func (l *configLoader) addSyntax(err error) {
-	if m := syntaxRe.FindStringSubmatch(err.Error()); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		l.errs = append(l.errs, configError{file: l.file, line: line, reason: m[2]})
-		return
-	}
-	l.errs = append(l.errs, configError{file: l.file, reason: strings.TrimPrefix(err.Error(), "yaml: ")})
-}
-
-// addTypeError records one of yaml.v3's "line N: cannot unmarshal !!str
-// `abc` into time.Duration" errors at the key path of the value it names.
-func (l *configLoader) addTypeError(msg string) {
-	m := typeRe.FindStringSubmatch(msg)
-	if m == nil {
-		l.errs = append(l.errs, configError{file: l.file, reason: msg})
-		return
-	}
-	line, _ := strconv.Atoi(m[1])
-	tag, value, goType := m[2], m[3], m[4]
-	n := l.valueAt(line, tag, value)
-	key := ""
-	if n != nil {
-		key, value = l.values[n], n.Value
-	}
-	l.errs = append(l.errs, configError{file: l.file, line: line, key: key, reason: typeReason(tag, value, goType)})
-}
-
-// valueAt finds the value node on line whose tag is tag and whose value
-// is value (yaml.v3 shortens long values to their first 7 characters
-// and "...").
-func (l *configLoader) valueAt(line int, tag, value string) *yaml.Node {
-	var best *yaml.Node
-	for n := range l.values {
-		if n.Line != line || n.ShortTag() != tag {
-			continue
-		}
-		if value != "" && n.Value != value && !(strings.HasSuffix(value, "...") && strings.HasPrefix(n.Value, strings.TrimSuffix(value, "..."))) {
-			continue
-		}
-		if best == nil || n.Column < best.Column {
-			best = n
-		}
-	}
-	return best
-}
-
-// typeReason says what a value of the wrong type should have been.
-func typeReason(tag, value, goType string) string {
-	switch tag {
-	case "!!map":
-		if strings.HasPrefix(goType, "[]") {
-			return "want a list, not a mapping"
-		}
-		return "want a single value, not a mapping"
-	case "!!seq":
-		if strings.HasPrefix(goType, "map[") || strings.Contains(goType, ".") {
-			return "want a mapping, not a list"
-		}
-		return "want a single value, not a list"
-	}
-	q := strconv.Quote(value)
-	switch {
-	case goType == "time.Duration":
-		return q + " is not a duration (like 500ms, 30s, 5m, 1h)"
-	case goType == "bool":
-		return q + " is not true or false"
-	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
-		return q + " is not an integer"
-	case strings.HasPrefix(goType, "float"):
-		return q + " is not a number"
-	case strings.HasPrefix(goType, "[]"):
-		return "want a list"
-	case strings.HasPrefix(goType, "map[") || strings.Contains(goType, "."):
-		return "want a mapping"
-	}
-	return fmt.Sprintf("%q is not a %s", value, goType)
-}
-
-// dedup drops a second error at the same line and key (an unknown key the
-// walk and a section's own decoder both found).
-func (l *configLoader) dedup() {
-	seen := map[configError]bool{}
-	out := l.errs[:0]
-	for _, e := range l.errs {
-		if !seen[e] {
-			seen[e] = true
-			out = append(out, e)
-		}
-	}
-	l.errs = out
-}
-
-// locate returns the line of key path key in the file, or of its nearest
-// ancestor that the file holds; 0 when there is none. A mapping key may
-// itself contain dots (compaction's partial-progress.enabled): the
-// longest key that fits wins.
-func (l *configLoader) locate(key string) int {
-	n, line, rest := l.root, 0, key
-	for n != nil && rest != "" {
-		for n.Kind == yaml.AliasNode {
-			n = n.Alias
-		}
-		if rest[0] == '[' {
-			end := strings.IndexByte(rest, ']')
-			i, err := strconv.Atoi(rest[1:max(end, 1)])
-			if end < 0 || err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
-				return line
-			}
-			n, line, rest = n.Content[i], n.Content[i].Line, strings.TrimPrefix(rest[end+1:], ".")
-			continue
-		}
-		if n.Kind != yaml.MappingNode {
-			return line
-		}
-		var next *yaml.Node
-		best := -1
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i].Value
-			if len(k) > best && (rest == k || strings.HasPrefix(rest, k+".") || strings.HasPrefix(rest, k+"[")) {
-				best, next, line = len(k), n.Content[i+1], n.Content[i].Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n, rest = next, strings.TrimPrefix(rest[best:], ".")
-	}
-	return line
 }

@@ -11,27 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-lake/floe/ingest"
-	"github.com/floe-lake/floe/source"
-	"github.com/floe-lake/floe/source/all"
 	"github.com/floe-lake/floe/writer"
 )
-
-// sourceConfig is one entry of sources: in floe.yaml: a type and, beside
-// it, its section (source.Config); validate resolves it with the built-in
-// kinds (source/all).
-type sourceConfig struct{ source.Config }
-
-func (s *sourceConfig) validate(key string) error {
-	return s.Resolve(all.Registry(), key)
-}
 
 // newPipeline builds the ingest pipeline of cfg: its sources and the specs
 // of the tables they need. log and reg may be nil (the defaults).
 func newPipeline(cfg *fileConfig, log *slog.Logger, reg prometheus.Registerer) (*ingest.Pipeline, error) {
-	ic := ingest.Config{Tables: cfg.Tables, Writer: cfg.Writer}
-	for _, s := range cfg.Sources {
-		ic.Sources = append(ic.Sources, s.Config)
-	}
+	ic := ingest.Config{Tables: cfg.Tables, Writer: cfg.Writer, Sources: cfg.Sources}
 	return ingest.New(ic, ingest.Options{Logger: log, Registerer: reg})
 }
 
@@ -46,14 +32,12 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		if err != nil {
 			return err
 		}
-		if len(cfg.Sources) == 0 {
-			return usageError{fmt.Errorf("config %s: sources: none configured", *cfgPath)}
-		}
-		setMemoryLimit(cfg.Writer, e.log)
-		cat, err := openCatalog(ctx, cfg)
+		hooks, err := faultHooks(os.Getenv("FLOE_CRASH"), e.log)
 		if err != nil {
-			return err
+			return usageError{err}
 		}
+		// The sources are built (and their settings checked against the
+		// tables) before the catalog is opened: a mistake creates nothing.
 		reg := newRegistry()
 		p, err := newPipeline(cfg, e.log, reg)
 		if err != nil {
@@ -64,6 +48,11 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 				e.log.Warn("close sources", "err", err)
 			}
 		}()
+		setMemoryLimit(cfg.Writer, e.log)
+		cat, err := openCatalog(ctx, cfg)
+		if err != nil {
+			return err
+		}
 		if err := p.EnsureTables(ctx, cat); err != nil {
 			return err
 		}
@@ -80,10 +69,6 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 				return err
 			}
 			defer stop()
-		}
-		hooks, err := faultHooks(os.Getenv("FLOE_CRASH"), e.log)
-		if err != nil {
-			return usageError{err}
 		}
 		e.log.Info("ingest starting", "sources", len(p.Sources()), "warehouse", cfg.Catalog.Warehouse,
 			"commit_interval", cfg.Writer.CommitInterval, "writer_id", cfg.Writer.WriterID)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-lake/floe/aggregate"
+	"github.com/floe-lake/floe/internal/units"
 	"github.com/floe-lake/floe/source/kafka"
 	"github.com/floe-lake/floe/source/mysql"
 	"github.com/floe-lake/floe/verify"
@@ -91,11 +92,11 @@ func registerVerify(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 			if err != nil {
 				return usageError{err}
 			}
-			f, err := parseTimeFlag("-from", *from)
+			f, err := units.ParseTimeFlag("-from", *from)
 			if err != nil {
 				return usageError{err}
 			}
-			t, err := parseTimeFlag("-to", *to)
+			t, err := units.ParseTimeFlag("-to", *to)
 			if err != nil {
 				return usageError{err}
 			}
