@@ -234,18 +234,13 @@ func (a *Aggregator) readerConfig(tr *reader.TimeRange) reader.Config {
 // rowDeletes finds a snapshot in tbl's current history that can remove
 // rows (overwrite or delete).
 func rowDeletes(tbl *icetable.Table) (int64, icetable.Operation, bool) {
-	meta := tbl.Metadata()
-	for s := tbl.CurrentSnapshot(); s != nil; {
+	for s := range table.CurrentAncestors(tbl.Metadata()) {
 		if s.Summary != nil {
 			switch s.Summary.Operation {
 			case icetable.OpOverwrite, icetable.OpDelete:
 				return s.SnapshotID, s.Summary.Operation, true
 			}
 		}
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
 	return 0, "", false
 }
