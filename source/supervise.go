@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/floe-lake/floe/internal/daemon"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -49,7 +49,9 @@ const healthyRun = time.Minute
 // rows are only ever committed together. A run that ends with an error
 // classified ErrRestart (a Kafka rebalance) restarts the same way, logged
 // at INFO and without growing the backoff: it is routine, not a failure.
-// Supervise does not close the sources.
+// The pipeline runs as the job "ingest" of the daemon runner every Floe
+// daemon uses (internal/daemon: floe_daemon_* metrics, one backoff and
+// error policy). Supervise does not close the sources.
 func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o SuperviseOptions) error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -84,51 +86,42 @@ func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o Supervi
 		Name: "floe_ingest_restarts_total", Help: "Times the ingest pipeline was restarted from the tables' positions after a failure or a routine restart (a Kafka rebalance).",
 	})
 
-	failures := 0
-	for {
-		w := writer.New(cat, o.Writer, o.WriterOptions)
-		started := o.Now()
-		err := runAll(ctx, w, srcs)
-		// A run that stayed healthy for a while starts the backoff over: a
-		// daemon that rebalances once an hour must not wait 30 s each time.
-		if o.Now().Sub(started) > healthyRun {
-			failures = 0
-		}
-		if err == nil || ctx.Err() != nil {
-			// Finished or shutting down: commit what is buffered.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.CloseTimeout)
-			cerr := w.Close(cctx)
-			cancel()
-			if cerr == nil {
+	r := daemon.New(daemon.Options{
+		Logger: o.Logger, Registerer: reg, Clock: daemon.ClockFunc(o.Now),
+		MinBackoff: o.MinBackoff, MaxBackoff: o.MaxBackoff, HealthyRun: healthyRun,
+	})
+	return r.Run(ctx, daemon.Job{
+		Name: "ingest",
+		Run: func(ctx context.Context) error {
+			w := writer.New(cat, o.Writer, o.WriterOptions)
+			err := runAll(ctx, w, srcs)
+			if err == nil || ctx.Err() != nil {
+				// Finished or shutting down: commit what is buffered.
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.CloseTimeout)
+				defer cancel()
+				if cerr := w.Close(cctx); cerr != nil {
+					if ctx.Err() == nil {
+						restarts.Inc()
+					}
+					return cerr
+				}
 				return nil
 			}
-			if ctx.Err() != nil {
-				return cerr
-			}
-			err = cerr
-		} else {
 			w.Abort()
-		}
-		// A routine restart (a Kafka rebalance) is not a failure: it is
-		// logged at INFO and does not grow the backoff.
-		routine := errors.Is(err, ErrRestart)
-		if !routine {
-			failures++
-		}
-		restarts.Inc()
-		wait := min(o.MinBackoff<<min(max(failures-1, 0), 16), o.MaxBackoff)
-		wait = wait/2 + rand.N(wait/2+1)
-		if routine {
-			o.Logger.Info("ingest restarting from the tables' positions", "reason", err, "restart_in", wait)
-		} else {
-			o.Logger.Error("ingest failed; restarting from the tables' positions", "err", err, "restart_in", wait, "failures", failures)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-	}
+			restarts.Inc()
+			return err
+		},
+		// A routine restart (a Kafka rebalance) is not a failure: the
+		// runner logs it at INFO and does not grow the backoff. Every
+		// other error restarts the pipeline from the tables' positions
+		// after a jittered backoff.
+		Classify: func(err error) daemon.Class {
+			if errors.Is(err, ErrRestart) {
+				return daemon.ClassRestart
+			}
+			return daemon.ClassRetry
+		},
+	})
 }
 
 // runAll runs every source until all end (nil), one fails (its error), or
