@@ -118,18 +118,6 @@ type KeyedOptions struct {
 	MaxDeleteFiles int
 }
 
-// KeyedSink is a Sink that also writes keyed tables. *Writer implements it.
-type KeyedSink interface {
-	Sink
-	// OpenKeyed opens spec's table for keyed writes by source, creating it
-	// from spec when it does not exist. An existing table is opened as it
-	// is: its schema may differ from spec's (a keyed source evolves it in
-	// step with its input, with AlterSchema or EnsureSchema).
-	OpenKeyed(ctx context.Context, spec table.Spec, source string, opts KeyedOptions) (*KeyedTable, error)
-}
-
-var _ KeyedSink = (*Writer)(nil)
-
 // ErrKeyIndexStale means another writer changed the table's files (a
 // compaction, another engine) since this KeyedTable built its key index.
 // Nothing was committed; reopen the table (restart the source) to rebuild
@@ -200,7 +188,7 @@ type dataFileState struct {
 	gone bool     // removed from the table (all its rows were dead)
 }
 
-// OpenKeyed implements KeyedSink.
+// OpenKeyed implements Sink.
 func (w *Writer) OpenKeyed(ctx context.Context, spec table.Spec, source string, opts KeyedOptions) (*KeyedTable, error) {
 	ident, err := table.ParseIdent(spec.Name)
 	if err != nil {

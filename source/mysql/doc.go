@@ -7,7 +7,7 @@
 //
 // It reads the server (information_schema, SELECT in a snapshot
 // transaction, the binlog through go-mysql's BinlogSyncer with the mysql or
-// mariadb flavor) and hands rows to a writer.KeyedSink. It never writes to
+// mariadb flavor) and hands rows to a writer.Sink's keyed tables. It never writes to
 // MySQL, never commits to a table itself (the writer's KeyedTable commits,
 // through table.Committer), and keeps no state outside the tables: a run
 // resumes from the positions the tables hold.
