@@ -167,7 +167,8 @@ func MeasureKinds(spec Spec, src *iceberg.Schema) (exact map[string]bool, err er
 	}
 	exact = make(map[string]bool, len(p.measures))
 	for _, m := range p.measures {
-		exact[m.Name] = !((m.Fn == FnSum || m.Fn == FnAvg) && m.kind == kFloat)
+		floatSum := (m.Fn == FnSum || m.Fn == FnAvg) && m.kind == kFloat
+		exact[m.Name] = !floatSum
 	}
 	return exact, nil
 }

@@ -221,7 +221,7 @@ func icebergType(path, key string, f Field, ids *idAlloc) (iceberg.Type, error) 
 	t, err := parsePrimitive(f.Type)
 	if err != nil {
 		reason := err.Error()
-		if se, ok := err.(*SpecError); ok {
+		if se := (*SpecError)(nil); errors.As(err, &se) {
 			reason = se.Reason
 		}
 		return nil, &SpecError{Key: key + ".type", Reason: reason, msg: col + err.Error()}

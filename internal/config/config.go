@@ -391,7 +391,9 @@ func (l *configLoader) valueAt(line int, tag, value string) *yaml.Node {
 		if n.Line != line || n.ShortTag() != tag {
 			continue
 		}
-		if value != "" && n.Value != value && !(strings.HasSuffix(value, "...") && strings.HasPrefix(n.Value, strings.TrimSuffix(value, "..."))) {
+		// yaml.v3 cuts long values in its messages to "prefix...".
+		cut := strings.HasSuffix(value, "...") && strings.HasPrefix(n.Value, strings.TrimSuffix(value, "..."))
+		if value != "" && n.Value != value && !cut {
 			continue
 		}
 		if best == nil || n.Column < best.Column {
