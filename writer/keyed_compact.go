@@ -134,6 +134,9 @@ func (k *KeyedTable) runStep(st *keyedStep) {
 	defer k.stepWG.Done()
 	start := k.w.opts.Now()
 	err := st.rw.Write(k.stepCtx, st.tbl, st.schema, st.path, st.collect)
+	if h := k.w.opts.Hooks.CompactionWritten; h != nil && err == nil {
+		h(k.name)
+	}
 	k.io.Lock()
 	defer k.io.Unlock()
 	defer func() { k.step = nil }()

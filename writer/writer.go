@@ -71,6 +71,10 @@ type Hooks struct {
 	BeforeCommit func(table string)
 	// AfterCommit runs right after a table's commit succeeded.
 	AfterCommit func(table string)
+	// CompactionWritten runs after a keyed table's compaction step wrote
+	// its file, before the step commits; the table's own commits go on
+	// meanwhile.
+	CompactionWritten func(table string)
 }
 
 // Options are the writer's collaborators.
