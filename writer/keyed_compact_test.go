@@ -95,7 +95,7 @@ func scanKeyed(t *testing.T, cat icecat.Catalog) (map[int64]keyedRow, *icetable.
 }
 
 // metricValue sums the samples of a metric whose labels include labels.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	fams, err := reg.Gather()
 	if err != nil {
@@ -309,7 +309,7 @@ func TestKeyedCompactionBesideUpdates(t *testing.T) {
 }
 
 // liveDataFiles counts the data files of the table's current snapshot.
-func liveDataFiles(t *testing.T, tbl *icetable.Table) int {
+func liveDataFiles(t testing.TB, tbl *icetable.Table) int {
 	t.Helper()
 	fsys, err := tbl.FS(context.Background())
 	if err != nil {
