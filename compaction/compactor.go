@@ -146,9 +146,11 @@ func New(cat icecat.Catalog, cfg Config, opts Options) (*Compactor, error) {
 }
 
 // RunOnce runs one pass over every table, orphan removal included
-// whatever orphan-interval says. The error joins every table's failures.
+// whatever orphan-interval says. The error joins every table's failures,
+// and ErrGroupsDropped when the pass dropped file groups.
 func (c *Compactor) RunOnce(ctx context.Context) (PassReport, error) {
-	return c.runPass(ctx, true)
+	rep, err := c.runPass(ctx, true)
+	return rep, errors.Join(err, droppedError(rep))
 }
 
 func (c *Compactor) runPass(ctx context.Context, once bool) (PassReport, error) {

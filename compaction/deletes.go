@@ -28,14 +28,18 @@ import (
 // checking that no one else changed the table's files since its last
 // commit.
 //
+// The keyed writer's data-file compaction (KeyedRewrite, keyed.go) plans a
+// merge too, in the same snapshot as its rewrite, when rows it copied
+// were deleted while it ran.
+//
 // The daemon (Compactor) does not run this step. Its rewrite folds
 // deletes away by rewriting the data files they apply to
 // (delete-file-threshold) and removes the position deletes that made
-// dead; that is what it does to every table, keyed ones included, and
-// nothing marks a table as owned by a keyed writer, whose key index any
-// change of files by another committer invalidates. A daemon pass that
-// merged delete files would plan with PlanDeleteMerge from the deletes it
-// read, and stage with Stage, like the writer.
+// dead; it skips the data files of tables a keyed writer compacts
+// (PropCompactionOwner), whose key index any change of files by another
+// committer invalidates. A daemon pass that merged delete files would plan
+// with PlanDeleteMerge from the deletes it read, and stage with Stage,
+// like the writer.
 
 // FileDeletes are the deleted row positions of one live data file.
 type FileDeletes struct {

@@ -71,9 +71,22 @@
 // without rewriting data (DeleteMerge, deletes.go) is the keyed writer's
 // step: writer.KeyedTable plans it from the deletes it made, which it holds
 // in memory, and stages it in its own commit between its ingest commits, so
-// that it never races them. The daemon does not run it: nothing marks a
-// table as a keyed writer's, and any change of files by another committer
-// makes the keyed writer rebuild its key index.
+// that it never races them.
+//
+// Keyed tables. A keyed writer also rewrites its table's data files itself
+// (KeyedRewrite, keyed.go: planned by PlanKeyedGroup, written beside its
+// commits, committed in its own commit, its key index moved rather than
+// rebuilt) and marks the table PropCompactionOwner=OwnerWriter. The
+// daemon's rewrite step skips such tables (logged at INFO; a dry run
+// plans nothing, Plan.Owner says why); manifests, expiry and orphans still
+// run. A rewrite by the daemon would race the writer's position deletes —
+// under steady updates every group would be dropped — and make the writer
+// rebuild its index.
+//
+// Dropped groups. A group the check drops is work lost for this pass: it
+// is logged at WARN with the reason, counted in
+// floe_compaction_groups_total{result="dropped"}, and RunOnce (floe
+// compact -once) fails with ErrGroupsDropped and a summary line.
 //
 // This package imports table and internal packages only (writer imports
 // it). It must not touch positions (it never advances, rewinds or

@@ -22,6 +22,12 @@ type PlanOptions struct {
 	// DeleteFileThreshold makes a file with this many delete files a
 	// candidate whatever its size.
 	DeleteFileThreshold int
+	// DeleteRatioThreshold makes a file whose deleted rows are at least
+	// this fraction of its rows a candidate whatever its size (Iceberg's
+	// delete-ratio-threshold). 0 disables it: the daemon does not know
+	// how many rows its delete files delete; a keyed writer does
+	// (KeyedConfig).
+	DeleteRatioThreshold float64
 }
 
 func (o PlanOptions) validate() error {
@@ -36,6 +42,8 @@ func (o PlanOptions) validate() error {
 		return fmt.Errorf("compaction.min-input-files: %d must be at least 1", o.MinInputFiles)
 	case o.DeleteFileThreshold < 1:
 		return fmt.Errorf("compaction.delete-file-threshold: %d must be at least 1", o.DeleteFileThreshold)
+	case o.DeleteRatioThreshold < 0 || o.DeleteRatioThreshold > 1:
+		return fmt.Errorf("compaction.delete-ratio-threshold: %v must be in [0, 1]", o.DeleteRatioThreshold)
 	}
 	return nil
 }
@@ -52,6 +60,9 @@ type FileInfo struct {
 	// Deletes counts the delete files (position, equality, deletion
 	// vectors) that apply to the file.
 	Deletes int
+	// DeletedRecords counts the file's deleted rows, where the caller
+	// knows them (a keyed writer); 0 otherwise.
+	DeletedRecords int64
 }
 
 // Reasons a group is rewritten.
@@ -78,6 +89,9 @@ type Plan struct {
 	// Candidates is how many files were candidates; Skipped how many of
 	// them no group took (too few in their partition or their bin).
 	Candidates, Skipped int
+	// Owner is the table's compaction owner (PropCompactionOwner) when it
+	// is not the daemon: the daemon then plans no group for the table.
+	Owner string
 }
 
 // MaxFilesPerPartition is the largest file count of any partition.
@@ -145,6 +159,10 @@ func PlanGroups(files []FileInfo, o PlanOptions) Plan {
 }
 
 func (o PlanOptions) deleteLaden(f FileInfo) bool {
+	if o.DeleteRatioThreshold > 0 && f.Records > 0 && f.DeletedRecords > 0 &&
+		float64(f.DeletedRecords) >= o.DeleteRatioThreshold*float64(f.Records) {
+		return true
+	}
 	return f.Deletes >= o.DeleteFileThreshold
 }
 

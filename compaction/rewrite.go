@@ -89,6 +89,9 @@ func (c *Compactor) PlanTable(ctx context.Context, name string) (Plan, error) {
 	if err != nil {
 		return Plan{}, fmt.Errorf("load table %s: %w", name, err)
 	}
+	if owner := writerOwned(tbl); owner != "" {
+		return Plan{FilesPerPartition: map[string]int{}, Owner: owner}, nil
+	}
 	o, err := c.cfg.planOptions(tbl.Properties())
 	if err != nil {
 		return Plan{}, fmt.Errorf("table %s: %w: %w", name, errConfig, err)
@@ -145,6 +148,15 @@ func planTable(ctx context.Context, tbl *icetable.Table, o PlanOptions) (*tableP
 	return tp, nil
 }
 
+// writerOwned returns the table's compaction owner when it is its writer
+// (PropCompactionOwner=OwnerWriter), "" otherwise.
+func writerOwned(tbl *icetable.Table) string {
+	if v := tbl.Properties()[PropCompactionOwner]; v == OwnerWriter {
+		return v
+	}
+	return ""
+}
+
 // partitionKey renders a data file's partition: an opaque key (spec id and
 // values) and a display form name=value/….
 func partitionKey(meta icetable.Metadata, df iceberg.DataFile) (key, display string) {
@@ -177,6 +189,14 @@ func (r *tableRun) rewrite(ctx context.Context) error {
 	tbl, err := r.committer.Load(ctx)
 	if err != nil {
 		return err
+	}
+	if owner := writerOwned(tbl); owner != "" {
+		// Its writer rewrites its data files between its commits
+		// (keyed.go); a rewrite here would race its deletes and make it
+		// rebuild its key index.
+		c.log.Info("data-file rewrite skipped: the table's writer compacts it", "table", r.name,
+			"property", PropCompactionOwner+"="+owner)
+		return nil
 	}
 	o, err := c.cfg.planOptions(tbl.Properties())
 	if err != nil {
@@ -677,8 +697,10 @@ func (r *tableRun) report(g *group, result, reason string) {
 	of := r.rep.Groups
 	r.mu.Unlock()
 	if result == ResultDropped {
-		r.c.log.Info("compaction group dropped; its files are left to the orphan cleaner", "table", r.name,
-			"partition", g.display, "reason", reason)
+		// Lost work: the group's rewrite is not in the table. RunOnce
+		// fails (ErrGroupsDropped) so that a one-shot run says so.
+		r.c.log.Warn("compaction group dropped; its files are left to the orphan cleaner", "table", r.name,
+			"partition", g.display, "group", g.index, "files", len(g.inputs), "reason", reason)
 	}
 	if f := r.c.opts.OnGroup; f != nil {
 		f(GroupReport{

@@ -26,11 +26,20 @@ package writer
 // The index is rebuilt when a table is opened, from the key columns of
 // its live data files and its position deletes (equality deletes written
 // by another engine are rejected). It holds one entry per live row: about
-// 60 bytes plus the key. If any other writer changes the table's files
-// (a compaction, another engine), the index no longer matches the files;
-// the next commit notices (it checks every snapshot committed since its
-// last one) and fails with ErrKeyIndexStale, and the source restarts from
-// the table, which rebuilds the index.
+// 48 bytes plus the key (floe_writer_keyed_index_bytes estimates it,
+// floe_writer_keyed_index_rebuilds_total counts the builds). If any other
+// writer changes the table's files (a compaction, another engine), the
+// index no longer matches the files; the next commit notices (it checks
+// every snapshot committed since its last one) and fails with
+// ErrKeyIndexStale, and the source restarts from the table, which
+// rebuilds the index.
+//
+// The index is not counted in the writer's memory budget
+// (Config.MemoryBudget): the budget is flow control over rows that a
+// flush frees, and Write blocks until they are freed; the index is
+// resident for as long as the table is open and no flush frees it, so
+// counting it would block appends for good once a large table's index
+// outgrew the budget. Size the process for it (the metric) instead.
 //
 // # Maintenance: merging delete files between commits
 //
@@ -43,15 +52,32 @@ package writer
 // table's own commits, so it never races them (Apache Paimon compacts
 // primary-key tables inside the writer for the same reason).
 //
+// # Maintenance: compacting data files beside the commits
+//
+// Every flush adds a small data file. The KeyedTable rewrites them
+// itself (keyed_compact.go, with compaction's keyed rewrite,
+// compaction.KeyedRewrite): after a commit it plans one bounded group
+// (KeyedOptions.Compaction, under Iceberg's RewriteDataFiles option
+// names), writes the group's live rows — the positions it knows dead
+// skipped — into one file while ingest commits go on, then commits a
+// replace snapshot through its committer, positions carried forward, and
+// moves the index entries of the moved rows to the new file. Rows its
+// commits deleted meanwhile are deleted again in the new file in the same
+// snapshot. No index rebuild, no dropped rewrite. It marks the table
+// compaction.PropCompactionOwner=writer so that the daemon (floe compact)
+// leaves the table's data files alone and does the rest of its
+// maintenance (manifests, expiry, orphans).
+//
 // Keyed tables must be unpartitioned, format version 2 or later, and have
 // identifier fields.
 //
 // # Files
 //
 // keyed.go: the types, OpenKeyed, Apply and the table's loop; keyed_commit.go:
-// flush, commit and maintenance; keyed_schema.go: AlterSchema, EnsureSchema
-// and Halt; keyed_files.go: data and delete files; keyed_index.go: the key
-// index and the key encoding.
+// flush, commit and maintenance; keyed_compact.go: data-file compaction;
+// keyed_schema.go: AlterSchema, EnsureSchema and Halt; keyed_files.go:
+// data and delete files; keyed_index.go: the key index and the key
+// encoding.
 
 import (
 	"context"
@@ -68,6 +94,7 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 
+	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/table"
 )
 
@@ -116,6 +143,13 @@ type KeyedOptions struct {
 	// open at most this many delete files however many updates
 	// accumulated. Default: 8.
 	MaxDeleteFiles int
+	// Compaction tunes the table's own compaction of its data files,
+	// between its commits (keyed_compact.go): small files are bin-packed
+	// into files of the target size, a bounded group at a time, without
+	// rebuilding the key index. The zero value compacts with the table's
+	// write.target-file-size-bytes and Iceberg's RewriteDataFiles defaults;
+	// Compaction.Disabled leaves the data files to the daemon.
+	Compaction compaction.KeyedConfig
 }
 
 // ErrKeyIndexStale means another writer changed the table's files (a
@@ -143,6 +177,7 @@ type KeyedTable struct {
 	keyCols  []int // identifier columns, as indexes into schema
 	keyIDs   []int // their field ids
 	index    map[string]uint64
+	keyBytes int64            // bytes of the index's keys
 	files    []*dataFileState // file number → state
 	recs     []arrow.RecordBatch
 	keys     [][]string
@@ -155,6 +190,11 @@ type KeyedTable struct {
 	event    time.Time
 	err      error
 	closed   bool
+	closing  bool // Close or Abort began: no new compaction step
+	// The table's compaction: its plan options (from KeyedOptions and the
+	// table's properties), or off.
+	compactOpts compaction.PlanOptions
+	compactOff  bool
 
 	// Guarded by io: one flush or commit at a time.
 	io          sync.Mutex
@@ -169,6 +209,13 @@ type KeyedTable struct {
 	lastCommit  time.Time
 	fileSeq     int
 	liveDels    []iceberg.DataFile // the table's position-delete files
+	step        *keyedStep         // the compaction step in flight, if any
+
+	// stepWG counts compaction steps running; stepCtx ends their writing
+	// (Close, Abort), loopCtx their commit (Abort).
+	stepWG     sync.WaitGroup
+	stepCtx    context.Context
+	stepCancel context.CancelFunc
 
 	wake    chan struct{}
 	stop    chan struct{}
@@ -231,7 +278,11 @@ func (w *Writer) OpenKeyed(ctx context.Context, spec table.Spec, source string, 
 	if err := k.buildIndex(ctx, tbl); err != nil {
 		return nil, fmt.Errorf("open keyed table %s: build key index: %w", spec.Name, err)
 	}
-	k.log.Debug("key index built", "keys", len(k.index), "files", len(k.files), "took", w.opts.Now().Sub(start))
+	took := w.opts.Now().Sub(start)
+	w.m.indexRebuilds.WithLabelValues(spec.Name).Inc()
+	w.m.indexSeconds.Observe(took.Seconds())
+	k.indexGaugesLocked()
+	k.log.Debug("key index built", "keys", len(k.index), "files", len(k.files), "took", took)
 	k.lastCommit = w.opts.Now()
 	k.loopCtx, k.cancel = context.WithCancel(context.Background())
 	// The committer shares one IO among the tables it loads, made on first
@@ -243,10 +294,14 @@ func (w *Writer) OpenKeyed(ctx context.Context, spec table.Spec, source string, 
 	if err == nil {
 		_, err = ctbl.FS(k.loopCtx)
 	}
+	if err == nil {
+		err = k.claimCompaction(ctx)
+	}
 	if err != nil {
 		k.cancel()
 		return nil, fmt.Errorf("open keyed table %s: %w", spec.Name, err)
 	}
+	k.stepCtx, k.stepCancel = context.WithCancel(k.loopCtx)
 	go k.loop()
 	return k, nil
 }
@@ -283,6 +338,16 @@ func (k *KeyedTable) load(tbl *icetable.Table) error {
 		ids = append(ids, id)
 	}
 	k.tbl, k.schema, k.keyCols, k.keyIDs = tbl, asc, cols, ids
+	k.compactOff = k.opts.Compaction.Disabled
+	if !k.compactOff {
+		o, err := k.opts.Compaction.PlanOptions(tbl.Properties())
+		if err != nil {
+			// Ingest goes on; the data files are left to the daemon.
+			k.log.Warn("keyed table compaction off: invalid settings", "err", err)
+			k.compactOff = true
+		}
+		k.compactOpts = o
+	}
 	return nil
 }
 
@@ -432,6 +497,7 @@ func (k *KeyedTable) applyLocked(rec arrow.RecordBatch, ops []Op) error {
 				if loc, ok := k.index[key]; ok {
 					k.dels = append(k.dels, loc)
 					delete(k.index, key)
+					k.keyBytes -= int64(len(key))
 				}
 			}
 			k.pend[key] = ri<<32 | uint64(i)
@@ -441,6 +507,7 @@ func (k *KeyedTable) applyLocked(rec arrow.RecordBatch, ops []Op) error {
 			} else if loc, ok := k.index[key]; ok {
 				k.dels = append(k.dels, loc)
 				delete(k.index, key)
+				k.keyBytes -= int64(len(key))
 			}
 		default:
 			return fmt.Errorf("apply to %s: row %d: unknown op %d", k.name, i, ops[i])
@@ -462,7 +529,7 @@ func (k *KeyedTable) Truncate(next table.Positions) error {
 	for _, loc := range k.index {
 		k.dels = append(k.dels, loc)
 	}
-	k.index = map[string]uint64{}
+	k.index, k.keyBytes = map[string]uint64{}, 0
 	for _, r := range k.recs {
 		r.Release()
 	}
@@ -511,10 +578,13 @@ func (k *KeyedTable) loop() {
 	}
 }
 
-// Close commits everything applied with positions and stops the table.
+// Close commits everything applied with positions and stops the table. A
+// compaction step still writing is abandoned (its file is left to the
+// orphan cleaner); one committing finishes first.
 func (k *KeyedTable) Close(ctx context.Context) error {
 	k.stopLoop()
 	defer k.cancel()
+	k.stopSteps()
 	err := k.Commit(ctx)
 	k.mu.Lock()
 	k.closed = true
@@ -529,6 +599,7 @@ func (k *KeyedTable) Close(ctx context.Context) error {
 func (k *KeyedTable) Abort() {
 	k.cancel()
 	k.stopLoop()
+	k.stopSteps()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.closed = true

@@ -57,7 +57,12 @@ func (k *KeyedTable) flushLocked(ctx context.Context) error {
 		for ri, m := range masks {
 			for row, ok := range m {
 				if ok {
-					k.index[keys[ri][row]] = uint64(fileNo)<<32 | uint64(live)
+					key := keys[ri][row]
+					n := len(k.index)
+					k.index[key] = uint64(fileNo)<<32 | uint64(live)
+					if len(k.index) > n {
+						k.keyBytes += int64(len(key))
+					}
 					live++
 				}
 			}
@@ -147,9 +152,15 @@ func (k *KeyedTable) commit(ctx context.Context, periodic bool) error {
 	if err := k.commitLocked(ctx, "ingest", nil); err != nil {
 		return err
 	}
-	if len(k.liveDels) >= k.opts.MaxDeleteFiles {
-		return k.maintainLocked(ctx)
+	// While a compaction step is in flight the delete merge waits: it
+	// may drop the step's inputs. The step merges them when it commits
+	// with late deletes, or runs the merge after it.
+	if k.step == nil && len(k.liveDels) >= k.opts.MaxDeleteFiles {
+		if err := k.maintainLocked(ctx); err != nil {
+			return err
+		}
 	}
+	k.maybeCompactLocked()
 	return nil
 }
 
@@ -242,6 +253,7 @@ func (k *KeyedTable) commitLocked(ctx context.Context, op string, alter func(*ic
 		f := k.files[loc>>32]
 		f.dead = append(f.dead, uint32(loc))
 	}
+	k.indexGaugesLocked()
 	k.mu.Unlock()
 	k.liveDels = append(k.liveDels, delFiles...)
 	k.staged, k.stagedDels, k.stagedRows, k.stagedBytes = nil, nil, 0, 0

@@ -25,7 +25,7 @@ import (
 // buildIndex reads the key columns of every live data file of tbl's current
 // snapshot, with its position deletes applied, into k.index.
 func (k *KeyedTable) buildIndex(ctx context.Context, tbl *icetable.Table) error {
-	k.index = map[string]uint64{}
+	k.index, k.keyBytes = map[string]uint64{}, 0
 	k.lastSnap = noSnapshot
 	snap := tbl.CurrentSnapshot()
 	if snap == nil {
@@ -96,6 +96,8 @@ func (k *KeyedTable) buildIndex(ctx context.Context, tbl *icetable.Table) error 
 				// other with the next commit.
 				dupes++
 				k.stagedDels = append(k.stagedDels, prev)
+			} else {
+				k.keyBytes += int64(len(key))
 			}
 			k.index[key] = fileNo<<32 | uint64(pos)
 		})

@@ -18,7 +18,23 @@ type Metrics struct {
 	buffered      prometheus.Gauge
 	eventTime     *prometheus.GaugeVec
 	blocked       prometheus.Counter
+
+	// Keyed tables.
+	indexKeys      *prometheus.GaugeVec
+	indexBytes     *prometheus.GaugeVec
+	indexRebuilds  *prometheus.CounterVec
+	indexSeconds   prometheus.Histogram
+	compactions    *prometheus.CounterVec
+	compactedFiles *prometheus.CounterVec
 }
+
+// Results of a keyed table's compaction step, the result label of
+// floe_writer_keyed_compactions_total.
+const (
+	CompactionCommitted = "committed" // the step's replace snapshot landed
+	CompactionFailed    = "failed"    // writing or committing it failed; its file is left to the orphan cleaner
+	CompactionAbandoned = "abandoned" // the table closed or failed while it ran
+)
 
 // NewMetrics registers the writer's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -56,5 +72,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		blocked: f.NewCounter(prometheus.CounterOpts{
 			Name: "floe_writer_backpressure_waits_total", Help: "Times a source waited for memory.",
 		}),
+		indexKeys: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_writer_keyed_index_keys", Help: "Live keys in a keyed table's primary-key index, by table.",
+		}, []string{"table"}),
+		indexBytes: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_writer_keyed_index_bytes", Help: "Estimated heap bytes of a keyed table's primary-key index, by table.",
+		}, []string{"table"}),
+		indexRebuilds: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_writer_keyed_index_rebuilds_total", Help: "Key indexes built from a table's files (every open of a keyed table), by table.",
+		}, []string{"table"}),
+		indexSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "floe_writer_keyed_index_rebuild_seconds", Help: "Time to build a keyed table's key index from its files.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+		}),
+		compactions: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_writer_keyed_compactions_total", Help: "Compaction steps of keyed tables, by table and result (committed, failed, abandoned).",
+		}, []string{"table", "result"}),
+		compactedFiles: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "floe_writer_keyed_compacted_files_total", Help: "Data files a keyed table's own compaction replaced, by table.",
+		}, []string{"table"}),
 	}
 }

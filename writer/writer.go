@@ -19,8 +19,9 @@
 // Keyed tables — rows upserted and deleted by primary key, committed as
 // row deltas — are KeyedTable's (keyed*.go; the design is at the top of
 // keyed.go). It keeps its delete files few with compaction's delete-merge
-// step, run between its own commits; all other maintenance is
-// compaction's. Both paths encode Parquet as internal/pqfile derives it
+// step and its data files few with compaction's keyed rewrite, both run
+// by the table between its own commits; the rest of maintenance
+// (manifests, expiry, orphans) is the daemon's. Both paths encode Parquet as internal/pqfile derives it
 // from the table's properties.
 //
 // This package does not decode input, and does not create tables (see
@@ -71,6 +72,10 @@ type Hooks struct {
 	BeforeCommit func(table string)
 	// AfterCommit runs right after a table's commit succeeded.
 	AfterCommit func(table string)
+	// CompactionWritten runs after a keyed table's compaction step wrote
+	// its file, before the step commits; the table's own commits go on
+	// meanwhile.
+	CompactionWritten func(table string)
 }
 
 // Options are the writer's collaborators.

@@ -1,0 +1,425 @@
+package compaction
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/iceberg-go"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/internal/bytesize"
+	"github.com/floe-lake/floe/internal/pqfile"
+)
+
+// Keyed compaction: the data-file rewrite of a keyed table, run by its
+// writer (writer.KeyedTable) between its own commits.
+//
+// Why in the writer. A keyed table's writer holds an index from every
+// live key to the file and row position of its current image, and turns
+// every update and delete into a position delete. A rewrite by anyone
+// else moves rows to new files: the index no longer matches the table
+// (the writer must rebuild it from every data file), and a position
+// delete the writer commits while the rewrite is in flight targets a
+// file the rewrite is about to remove — the daemon has to drop such a
+// group, and under a steady stream of updates (500/s, 2 s commits on a
+// 5M-row table) it drops every one. Apache Paimon compacts primary-key
+// tables inside the writer for this reason; Floe does the same:
+//
+//   - The writer plans with PlanKeyedGroup from what it holds in memory
+//     (its files, their sizes and deleted row counts), under Iceberg's
+//     RewriteDataFiles option names (KeyedConfig).
+//   - KeyedRewrite.Write reads the group's files with the positions the
+//     writer knows dead skipped, and writes the live rows, in order, as
+//     one data file through internal/pqfile. It runs beside the writer's
+//     commits: nothing is locked while it reads and writes.
+//   - The writer then commits the rewrite (KeyedRewrite.Stage) through its
+//     own committer, positions carried forward, and moves its index
+//     entries for the moved rows with KeyedRewrite.Moved — no rebuild.
+//     Rows its commits deleted while the rewrite was in flight are
+//     deleted again in the output in the same snapshot: since iceberg-go
+//     adds a delete file in a rewrite only in place of others, that
+//     snapshot also merges the table's position-delete files (DeleteMerge).
+//
+// The table property PropCompactionOwner=OwnerWriter, which the keyed
+// writer sets when it opens a table with its compaction on, tells the
+// daemon to leave the table's data files alone (it still merges
+// manifests, expires snapshots and removes orphans).
+//
+// Write amplification. Plain bin-packing would rewrite a table smaller
+// than the target file size whole every few commits, however little
+// changed. PlanKeyedGroup takes candidates smallest first and stops at a
+// file larger than twice the group so far (a size-tiered rule, as
+// Paimon's universal compaction has), so a file is rewritten when what
+// joins it is at least half its size: each row is rewritten about
+// log1.5(target size / commit file size) times, not once per group.
+
+// The table property that names who rewrites a table's data files.
+const (
+	// PropCompactionOwner is the table property naming who compacts the
+	// table's data files. Absent, or any value but OwnerWriter, the daemon
+	// does.
+	PropCompactionOwner = "floe.compaction.owner"
+	// OwnerWriter: the table's writer (a keyed writer) compacts its data
+	// files between its commits; the daemon skips the table's rewrite step
+	// and does the rest of its maintenance. A keyed writer sets it on open
+	// when its compaction is on, and removes it when its compaction is
+	// off; remove it by hand to hand a table whose writer is gone back to
+	// the daemon.
+	OwnerWriter = "writer"
+)
+
+// DefaultDeleteRatioThreshold is KeyedConfig.DeleteRatioThreshold's
+// default, Iceberg's delete-ratio-threshold default.
+const DefaultDeleteRatioThreshold = 0.3
+
+// keyedSizeRatio: a file joins a keyed group only when it is at most this
+// many times the size of the smaller files already in it.
+const keyedSizeRatio = 2
+
+// KeyedConfig tunes a keyed writer's compaction, under Iceberg's
+// RewriteDataFiles option names. Zero values take the defaults.
+type KeyedConfig struct {
+	// Disabled turns the writer's compaction off: its data files are left
+	// to the daemon, which then makes the writer rebuild its key index
+	// whenever it rewrites some. Default: false.
+	Disabled bool `yaml:"disabled"`
+	// TargetFileSizeBytes bounds a group's input bytes, and so its output
+	// file. Default: the table's write.target-file-size-bytes (iceberg-go's
+	// 512MiB when the table has none).
+	TargetFileSizeBytes bytesize.Bytes `yaml:"target-file-size-bytes"`
+	// MinFileSizeBytes: smaller files are candidates. Default: 0.75 ×
+	// target-file-size-bytes.
+	MinFileSizeBytes bytesize.Bytes `yaml:"min-file-size-bytes"`
+	// MaxFileSizeBytes: larger files are candidates only for their
+	// deletes. Default: 1.8 × target-file-size-bytes.
+	MaxFileSizeBytes bytesize.Bytes `yaml:"max-file-size-bytes"`
+	// MinInputFiles is how many small files a group needs; a group with a
+	// file over delete-ratio-threshold needs one. Default: 5.
+	MinInputFiles int `yaml:"min-input-files"`
+	// DeleteRatioThreshold makes a file whose deleted rows are at least
+	// this fraction of its rows a candidate whatever its size. Default:
+	// 0.3.
+	DeleteRatioThreshold float64 `yaml:"delete-ratio-threshold"`
+}
+
+// Keyed returns the keyed writer's compaction settings that follow the
+// daemon's: the file sizes and min-input-files of the compaction: section.
+func (c Config) Keyed() KeyedConfig {
+	return KeyedConfig{
+		TargetFileSizeBytes: c.TargetFileSizeBytes, MinFileSizeBytes: c.MinFileSizeBytes,
+		MaxFileSizeBytes: c.MaxFileSizeBytes, MinInputFiles: c.MinInputFiles,
+	}
+}
+
+// PlanOptions resolves c for a table with properties props.
+func (c KeyedConfig) PlanOptions(props iceberg.Properties) (PlanOptions, error) {
+	if c.MinInputFiles < 0 {
+		return PlanOptions{}, fmt.Errorf("compaction.min-input-files: %d is negative", c.MinInputFiles)
+	}
+	cfg := Config{
+		TargetFileSizeBytes: c.TargetFileSizeBytes, MinFileSizeBytes: c.MinFileSizeBytes,
+		MaxFileSizeBytes: c.MaxFileSizeBytes, MinInputFiles: c.MinInputFiles,
+	}
+	o, err := cfg.planOptions(props)
+	if err != nil {
+		return PlanOptions{}, err
+	}
+	o.DeleteRatioThreshold = c.DeleteRatioThreshold
+	if o.DeleteRatioThreshold == 0 {
+		o.DeleteRatioThreshold = DefaultDeleteRatioThreshold
+	}
+	return o, o.validate()
+}
+
+// PlanKeyedGroup picks the next group a keyed writer rewrites, or nil when
+// none is due: one group per step, of at most TargetFileSizeBytes of
+// input (a single delete-laden file may pass it), so that a step stays
+// short and commits keep flowing beside it. files are the table's live
+// data files (one partition: keyed tables are unpartitioned), with their
+// DeletedRecords.
+//
+// Candidates — files under MinFileSizeBytes, and delete-laden files
+// (DeleteRatioThreshold, DeleteFileThreshold) — are taken smallest first
+// while each is at most twice the size of the group so far and the group
+// stays within the target; the group is due with max(MinInputFiles, 2)
+// files. Otherwise the delete-laden files that are not small form the
+// group, if any: a small file's deletes wait for company (the writer's
+// delete merge already drops files whose rows are all deleted).
+// Deterministic: the same files in any order give the same group.
+func PlanKeyedGroup(files []FileInfo, o PlanOptions) *PlannedGroup {
+	var cands []FileInfo
+	for _, f := range files {
+		if o.candidate(f) {
+			cands = append(cands, f)
+		}
+	}
+	slices.SortFunc(cands, func(a, b FileInfo) int {
+		return cmp.Or(cmp.Compare(a.SizeBytes, b.SizeBytes), cmp.Compare(a.Path, b.Path))
+	})
+	add := func(g *PlannedGroup, f FileInfo) {
+		g.Files = append(g.Files, f)
+		g.SizeBytes += f.SizeBytes
+		g.Records += f.Records
+	}
+	var g PlannedGroup
+	for _, f := range cands {
+		if len(g.Files) > 0 && (g.SizeBytes+f.SizeBytes > o.TargetFileSizeBytes || f.SizeBytes > keyedSizeRatio*g.SizeBytes) {
+			break
+		}
+		add(&g, f)
+	}
+	if len(g.Files) >= max(o.MinInputFiles, 2) {
+		g.Reason = ReasonSmallFiles
+		if slices.ContainsFunc(g.Files, o.deleteLaden) {
+			g.Reason = ReasonDeletes
+		}
+		return &g
+	}
+	g = PlannedGroup{Reason: ReasonDeletes}
+	for _, f := range cands {
+		if !o.deleteLaden(f) || f.SizeBytes < o.MinFileSizeBytes {
+			continue
+		}
+		if len(g.Files) > 0 && g.SizeBytes+f.SizeBytes > o.TargetFileSizeBytes {
+			break
+		}
+		add(&g, f)
+	}
+	if len(g.Files) == 0 {
+		return nil
+	}
+	return &g
+}
+
+// KeyedInput is one input file of a KeyedRewrite.
+type KeyedInput struct {
+	File iceberg.DataFile
+	// Dead are the file's deleted row positions as of planning, in any
+	// order, possibly repeated: the rows not copied. NewKeyedRewrite takes
+	// ownership (it sorts them in place).
+	Dead []int64
+}
+
+// KeyedRewrite rewrites one group of a keyed table's data files into one
+// file. Plan it with PlanKeyedGroup, write it with Write (beside the
+// writer's commits), and stage it with Stage in the writer's own commit.
+type KeyedRewrite struct {
+	Inputs []KeyedInput
+	// PlanSnapshot is the snapshot the Dead positions describe (the
+	// writer's last commit when it planned).
+	PlanSnapshot int64
+	// Output is the written file, after Write; nil when no input row was
+	// live.
+	Output iceberg.DataFile
+
+	bases []int64 // output position of each input's first row
+	live  int64
+}
+
+// NewKeyedRewrite prepares the rewrite of inputs, in the order given (the
+// output holds their live rows in that order), as of planSnapshot.
+func NewKeyedRewrite(inputs []KeyedInput, planSnapshot int64) *KeyedRewrite {
+	r := &KeyedRewrite{Inputs: inputs, PlanSnapshot: planSnapshot, bases: make([]int64, len(inputs))}
+	for i := range r.Inputs {
+		in := &r.Inputs[i]
+		slices.Sort(in.Dead)
+		in.Dead = slices.Compact(in.Dead)
+		r.bases[i] = r.live
+		r.live += in.File.Count() - int64(len(in.Dead))
+	}
+	return r
+}
+
+// LiveRows is the number of rows the output holds.
+func (r *KeyedRewrite) LiveRows() int64 { return r.live }
+
+// Moved returns where row pos of input moves to in Output, and false when
+// it does not move there (it was dead as of planning).
+func (r *KeyedRewrite) Moved(input int, pos int64) (int64, bool) {
+	in := r.Inputs[input]
+	if pos < 0 || pos >= in.File.Count() {
+		return 0, false
+	}
+	k, dead := slices.BinarySearch(in.Dead, pos)
+	if dead {
+		return 0, false
+	}
+	return r.bases[input] + pos - int64(k), true
+}
+
+// keyedReadBatchRows is the batch size of the rewrite's reads.
+const keyedReadBatchRows = 16384
+
+// Write reads the inputs with iceberg-go's scan (one file at a time, so
+// rows come in file order, in the table's current schema), drops the
+// Dead positions, and writes the rest to one data file at path in tbl's
+// storage, encoded as the table's properties ask (internal/pqfile). sc is
+// the Arrow schema of the rows: the table's current schema as the writer
+// maps it, field ids included. onBatch, if set, sees every batch written,
+// in output order, before it is written. The file is unreferenced until
+// Stage's snapshot is committed; on an error it may be left partly
+// written, for the orphan cleaner.
+func (r *KeyedRewrite) Write(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path string, onBatch func(arrow.RecordBatch) error) error {
+	if r.live == 0 {
+		return nil
+	}
+	props, err := pqfile.ArrowProperties(tbl.Properties(), sc, 0)
+	if err != nil {
+		return err
+	}
+	w, err := pqfile.Write(ctx, tbl, sc, path, props, func(fw *pqarrow.FileWriter) error {
+		for i, in := range r.Inputs {
+			if err := copyLive(ctx, tbl, sc, in, fw, onBatch); err != nil {
+				return fmt.Errorf("copy input %d (%s): %w", i, in.File.FilePath(), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	df, err := icetable.DataFileFromMetadata(icetable.DataFileArgs{
+		Schema: tbl.Schema(), Spec: tbl.Spec(), Format: iceberg.ParquetFile, Metadata: w.Meta,
+		FilePath: path, FileSize: w.Size, Content: iceberg.EntryContentData,
+		Properties: tbl.Properties(), FormatVersion: tbl.Metadata().Version(),
+	})
+	if err != nil {
+		return err
+	}
+	if df.Count() != r.live {
+		return fmt.Errorf("wrote %d rows, want %d", df.Count(), r.live)
+	}
+	r.Output = df
+	return nil
+}
+
+// copyLive copies in's rows but its Dead ones to fw.
+func copyLive(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, in KeyedInput, fw *pqarrow.FileWriter, onBatch func(arrow.RecordBatch) error) error {
+	scan := tbl.Scan(icetable.WithMaxConcurrency(1), icetable.WithArrowBatchSize(keyedReadBatchRows))
+	task := icetable.FileScanTask{File: in.File, Start: 0, Length: in.File.FileSizeBytes()}
+	_, recs, err := scan.ReadTasks(ctx, []icetable.FileScanTask{task})
+	if err != nil {
+		return err
+	}
+	var pos int64
+	dead := in.Dead
+	for rec, err := range recs {
+		if err != nil {
+			return err
+		}
+		n := rec.NumRows()
+		out, err := adopt(rec, sc)
+		rec.Release()
+		if err != nil {
+			return err
+		}
+		// dead[:k] are the dead positions in [pos, pos+n).
+		k, _ := slices.BinarySearch(dead, pos+n)
+		if k > 0 {
+			mb := array.NewBooleanBuilder(memory.DefaultAllocator)
+			mask := make([]bool, n)
+			for i := range mask {
+				mask[i] = true
+			}
+			for _, p := range dead[:k] {
+				mask[p-pos] = false
+			}
+			mb.AppendValues(mask, nil)
+			m := mb.NewArray()
+			mb.Release()
+			f, err := compute.FilterRecordBatch(ctx, out, m, compute.DefaultFilterOptions())
+			m.Release()
+			out.Release()
+			if err != nil {
+				return err
+			}
+			out = f
+			dead = dead[k:]
+		}
+		pos += n
+		if onBatch != nil {
+			if err := onBatch(out); err != nil {
+				out.Release()
+				return err
+			}
+		}
+		err = fw.WriteBuffered(out)
+		out.Release()
+		if err != nil {
+			return err
+		}
+	}
+	if pos != in.File.Count() {
+		return fmt.Errorf("read %d rows, the file has %d", pos, in.File.Count())
+	}
+	return nil
+}
+
+// adopt gives rec the schema sc (field ids and nullability of the writer's
+// mapping) when its columns have sc's types.
+func adopt(rec arrow.RecordBatch, sc *arrow.Schema) (arrow.RecordBatch, error) {
+	if int(rec.NumCols()) != sc.NumFields() {
+		return nil, fmt.Errorf("read %d columns, want %d", rec.NumCols(), sc.NumFields())
+	}
+	for i, f := range sc.Fields() {
+		if !arrow.TypeEqual(rec.Column(i).DataType(), f.Type) {
+			return nil, fmt.Errorf("column %s: read %s, want %s", f.Name, rec.Column(i).DataType(), f.Type)
+		}
+	}
+	return array.NewRecordBatch(sc, rec.Columns(), rec.NumRows()), nil
+}
+
+// errNoPlanSnapshot: the planning snapshot is gone (expired) and the
+// rewrite cannot date its output.
+var errNoPlanSnapshot = errors.New("the planning snapshot is no longer in the table")
+
+// Stage stages the rewrite on txn as one replace snapshot with the summary
+// properties props: Inputs out, Output in. merge, when not nil, is staged
+// in the same snapshot (Drop and Replace out, Merged in): the writer
+// passes one when rows of Output were deleted after planning, with their
+// positions among merge.Keep, because iceberg-go adds a delete file in a
+// rewrite only in place of others. The merged file inherits the largest
+// data sequence number of the delete files it replaces; Output then
+// takes the planning snapshot's, so that those deletes apply to it
+// (Iceberg's use-starting-sequence-number; only position deletes, which
+// name their file, apply to a keyed table). Write, and merge.Write,
+// first. Stage does not check that the table still holds what was
+// planned: that is the caller's.
+func (r *KeyedRewrite) Stage(ctx context.Context, txn *icetable.Transaction, props iceberg.Properties, merge *DeleteMerge) error {
+	rw := txn.NewRewrite(props)
+	for _, in := range r.Inputs {
+		rw.DeleteFile(in.File)
+	}
+	if r.Output != nil {
+		rw.AddDataFile(r.Output)
+	}
+	if merge != nil {
+		for _, df := range merge.Drop {
+			rw.DeleteFile(df)
+		}
+		for _, df := range merge.Replace {
+			rw.DeleteFile(df)
+		}
+		if merge.Merged != nil {
+			rw.AddDeleteFile(merge.Merged)
+			st, err := txn.StagedTable()
+			if err != nil {
+				return err
+			}
+			s := st.Metadata().SnapshotByID(r.PlanSnapshot)
+			if s == nil {
+				return fmt.Errorf("snapshot %d: %w", r.PlanSnapshot, errNoPlanSnapshot)
+			}
+			rw.DataSequenceNumber(s.SequenceNumber)
+		}
+	}
+	return rw.Commit(ctx)
+}

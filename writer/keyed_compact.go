@@ -1,0 +1,412 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/iceberg-go"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/compaction"
+	"github.com/floe-lake/floe/table"
+)
+
+// A keyed table's compaction of its data files (the design is in
+// keyed.go and compaction/keyed.go). One step at a time:
+//
+//  1. plan (maybeCompactLocked, right after a commit, k.io held): one
+//     group of files from what the table knows — sizes, deleted rows —
+//     with compaction.PlanKeyedGroup; the inputs' dead positions and how
+//     many there were are noted;
+//  2. write (runStep, nothing held): the inputs' rows but the dead ones
+//     into one file, noting each written row's key; Apply, flushes and
+//     commits go on meanwhile;
+//  3. commit (commitStepLocked, k.io held): rows deleted by commits since
+//     planning (late deletes) are deleted again in the output, merged
+//     with the table's other position deletes; the replace snapshot is
+//     committed through the table's committer (positions carried
+//     forward, other writers' changes refused as for every commit); then,
+//     under k.mu, every index entry and every pending delete that points
+//     into an input is moved to the output position of its row.
+//
+// A step that fails to write or commit is dropped with a warning and
+// counted (floe_writer_keyed_compactions_total{result="failed"}); its file
+// is left to the orphan cleaner and the next commit plans again. Only a
+// commit whose outcome is unknown, or a table changed by another writer,
+// fails the table.
+
+// keyedStep is one compaction step in flight.
+type keyedStep struct {
+	rw      *compaction.KeyedRewrite
+	fileNos []int // the inputs' file numbers, in input order
+	deadAt  []int // len(files[n].dead) at planning
+	path    string
+	reason  string
+	tbl     *icetable.Table
+	schema  *arrow.Schema
+	keyCols []int
+	// The output rows' keys, in order: keys[ends[j-1]:ends[j]].
+	keys []byte
+	ends []int
+}
+
+// collect notes the keys of a batch written to the output.
+func (st *keyedStep) collect(rec arrow.RecordBatch) error {
+	var err error
+	for i := range int(rec.NumRows()) {
+		if st.keys, err = appendKey(st.keys, rec, st.keyCols, i); err != nil {
+			return err
+		}
+		st.ends = append(st.ends, len(st.keys))
+	}
+	return nil
+}
+
+func (st *keyedStep) key(j int) []byte {
+	from := 0
+	if j > 0 {
+		from = st.ends[j-1]
+	}
+	return st.keys[from:st.ends[j]]
+}
+
+// maybeCompactLocked plans a compaction step and starts it, unless one is
+// in flight or none is due. k.io must be held and nothing staged: every
+// file the table knows of is committed.
+func (k *KeyedTable) maybeCompactLocked() {
+	if k.step != nil || len(k.staged) > 0 || len(k.stagedDels) > 0 {
+		return
+	}
+	k.mu.Lock()
+	if k.closing || k.err != nil || k.compactOff || k.lastSnap == noSnapshot {
+		k.mu.Unlock()
+		return
+	}
+	infos := make([]compaction.FileInfo, 0, len(k.files))
+	byPath := make(map[string]int, len(k.files))
+	for n, f := range k.files {
+		if f.gone || f.df == nil {
+			continue
+		}
+		infos = append(infos, compaction.FileInfo{
+			Path: f.path, SizeBytes: f.df.FileSizeBytes(), Records: f.rows, DeletedRecords: int64(len(f.dead)),
+		})
+		byPath[f.path] = n
+	}
+	g := compaction.PlanKeyedGroup(infos, k.compactOpts)
+	if g == nil {
+		k.mu.Unlock()
+		return
+	}
+	st := &keyedStep{reason: g.Reason, tbl: k.tbl, schema: k.schema, keyCols: slices.Clone(k.keyCols)}
+	for _, fi := range g.Files {
+		st.fileNos = append(st.fileNos, byPath[fi.Path])
+	}
+	// Oldest first: the output keeps the rows in the order they came.
+	slices.Sort(st.fileNos)
+	inputs := make([]compaction.KeyedInput, len(st.fileNos))
+	for i, n := range st.fileNos {
+		f := k.files[n]
+		dead := make([]int64, len(f.dead))
+		for j, p := range f.dead {
+			dead[j] = int64(p)
+		}
+		inputs[i] = compaction.KeyedInput{File: f.df, Dead: dead}
+		st.deadAt = append(st.deadAt, len(f.dead))
+	}
+	st.rw = compaction.NewKeyedRewrite(inputs, k.lastSnap)
+	// Added under k.mu, where stopSteps sets closing before it waits.
+	k.stepWG.Add(1)
+	k.mu.Unlock()
+	k.fileSeq++
+	st.path = k.dataPath(st.tbl, fmt.Sprintf("%05d-compacted", k.fileSeq))
+	k.step = st
+	k.log.Debug("keyed compaction step planned", "files", len(st.fileNos), "bytes", g.SizeBytes,
+		"live_rows", st.rw.LiveRows(), "reason", g.Reason)
+	go k.runStep(st)
+}
+
+// runStep writes st's file, then commits it.
+func (k *KeyedTable) runStep(st *keyedStep) {
+	defer k.stepWG.Done()
+	start := k.w.opts.Now()
+	err := st.rw.Write(k.stepCtx, st.tbl, st.schema, st.path, st.collect)
+	if h := k.w.opts.Hooks.CompactionWritten; h != nil && err == nil {
+		h(k.name)
+	}
+	k.io.Lock()
+	defer k.io.Unlock()
+	defer func() { k.step = nil }()
+	if err != nil {
+		if k.stepCtx.Err() != nil {
+			k.w.m.compactions.WithLabelValues(k.name, CompactionAbandoned).Inc()
+			return
+		}
+		k.w.m.compactions.WithLabelValues(k.name, CompactionFailed).Inc()
+		k.log.Warn("keyed compaction step failed; its file is left to the orphan cleaner, the next commit plans again",
+			"step", "write", "files", len(st.fileNos), "err", err)
+		return
+	}
+	if k.Err() != nil || k.stepCtx.Err() != nil {
+		k.w.m.compactions.WithLabelValues(k.name, CompactionAbandoned).Inc()
+		return
+	}
+	// The commit runs under the table's lifetime, not the step's: Close
+	// lets a step that got this far finish.
+	ctx := k.loopCtx
+	merged, err := k.commitStepLocked(ctx, st)
+	if err != nil {
+		k.w.m.compactions.WithLabelValues(k.name, CompactionFailed).Inc()
+		if errors.Is(err, ErrKeyIndexStale) || ctx.Err() != nil {
+			// Another writer changed the files, or the outcome is unknown:
+			// the index cannot be trusted.
+			k.fail(err)
+			k.log.Error("keyed compaction commit failed", "err", err)
+			return
+		}
+		// The committer committed nothing.
+		k.log.Warn("keyed compaction step failed; its file is left to the orphan cleaner, the next commit plans again",
+			"step", "commit", "files", len(st.fileNos), "err", err)
+		return
+	}
+	k.w.m.compactions.WithLabelValues(k.name, CompactionCommitted).Inc()
+	k.w.m.compactedFiles.WithLabelValues(k.name).Add(float64(len(st.fileNos)))
+	k.log.Debug("keyed compaction committed", "files", len(st.fileNos), "rows", st.rw.LiveRows(),
+		"merged_delete_files", merged, "reason", st.reason, "took", k.w.opts.Now().Sub(start))
+	if !merged && len(k.liveDels) >= k.opts.MaxDeleteFiles {
+		if err := k.maintainLocked(ctx); err != nil {
+			k.log.Error("keyed maintenance failed", "err", err)
+		}
+	}
+}
+
+// errStepInputsGone: an input of the step left the table before it
+// committed.
+var errStepInputsGone = errors.New("an input file of the compaction step is no longer live")
+
+// commitStepLocked commits st and moves the index to its output; it
+// reports whether the commit also merged the table's delete files. k.io
+// must be held.
+func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool, error) {
+	rw := st.rw
+	inputOf := make(map[uint64]int, len(st.fileNos))
+	k.mu.Lock()
+	tbl, lastSnap := k.tbl, k.lastSnap
+	for i, n := range st.fileNos {
+		if k.files[n].gone {
+			k.mu.Unlock()
+			return false, errStepInputsGone
+		}
+		inputOf[uint64(n)] = i
+	}
+	// Rows of the inputs that commits deleted since planning are in the
+	// output: delete them there too.
+	var late []int64
+	for i, n := range st.fileNos {
+		for _, p := range k.files[n].dead[st.deadAt[i]:] {
+			if q, ok := rw.Moved(i, int64(p)); ok {
+				late = append(late, q)
+			}
+		}
+	}
+	var merge *compaction.DeleteMerge
+	if len(late) > 0 && rw.Output != nil {
+		var dels []compaction.FileDeletes
+		for n, f := range k.files {
+			if _, in := inputOf[uint64(n)]; in || f.gone || f.df == nil || len(f.dead) == 0 {
+				continue
+			}
+			pos := make([]int64, len(f.dead))
+			for i, p := range f.dead {
+				pos[i] = int64(p)
+			}
+			dels = append(dels, compaction.FileDeletes{File: f.df, Positions: pos})
+		}
+		merge = compaction.PlanDeleteMerge(k.liveDels, dels)
+		merge.Keep = append(merge.Keep, compaction.FileDeletes{File: rw.Output, Positions: slices.Clone(late)})
+	}
+	k.mu.Unlock()
+	if merge != nil {
+		k.fileSeq++
+		if err := merge.Write(ctx, tbl, k.dataPath(tbl, fmt.Sprintf("%05d-deletes-merged", k.fileSeq))); err != nil {
+			return false, fmt.Errorf("merge position deletes of %s: %w", k.name, err)
+		}
+	}
+	res, err := k.committer.Commit(ctx, table.Commit{
+		Operation: compaction.OperationCompact,
+		Apply: func(ctx context.Context, txn *icetable.Transaction, props iceberg.Properties) error {
+			if err := checkForeign(txn, lastSnap); err != nil {
+				return err
+			}
+			return rw.Stage(ctx, txn, props, merge)
+		},
+	})
+	if err != nil {
+		return false, fmt.Errorf("commit compaction of %s: %w", k.name, err)
+	}
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.lastSnap = res.SnapshotID
+	out := uint64(len(k.files))
+	if rw.Output != nil {
+		f := &dataFileState{path: rw.Output.FilePath(), df: rw.Output, rows: rw.Output.Count()}
+		for _, q := range late {
+			f.dead = append(f.dead, uint32(q))
+		}
+		k.files = append(k.files, f)
+	}
+	// move returns where loc, a row of an input, is now.
+	move := func(loc uint64) (uint64, bool, bool) {
+		i, in := inputOf[loc>>32]
+		if !in {
+			return loc, false, true
+		}
+		q, ok := rw.Moved(i, int64(uint32(loc)))
+		return out<<32 | uint64(q), true, ok
+	}
+	// Each live key of the inputs is one row of the output: its entry
+	// moves to that row.
+	moved := 0
+	var misplaced []string
+	for j := range st.ends {
+		key := st.key(j)
+		loc, ok := k.index[string(key)]
+		if !ok {
+			continue
+		}
+		nl, in, ok := move(loc)
+		if !in {
+			continue
+		}
+		if !ok || nl != out<<32|uint64(j) {
+			misplaced = append(misplaced, FormatKey(string(key)))
+			continue
+		}
+		k.index[string(key)] = nl
+		moved++
+	}
+	// Deletes not committed yet follow their rows.
+	for _, dels := range []*[]uint64{&k.dels, &k.stagedDels} {
+		kept := (*dels)[:0]
+		for _, loc := range *dels {
+			if nl, _, ok := move(loc); ok {
+				kept = append(kept, nl)
+			}
+		}
+		*dels = kept
+	}
+	for _, n := range st.fileNos {
+		f := k.files[n]
+		f.gone, f.dead, f.df = true, nil, nil
+	}
+	if merge != nil {
+		dropped := make(map[string]bool, len(merge.Drop))
+		for _, df := range merge.Drop {
+			dropped[df.FilePath()] = true
+		}
+		for _, f := range k.files {
+			if f.df != nil && dropped[f.path] {
+				f.gone, f.dead, f.df = true, nil, nil
+			}
+		}
+		k.liveDels = k.liveDels[:0]
+		if merge.Merged != nil {
+			k.liveDels = append(k.liveDels, merge.Merged)
+		}
+	}
+	k.indexGaugesLocked()
+	if len(misplaced) > 0 {
+		// The output's rows are not where the index expects them: its
+		// entries cannot be trusted any more. The source restarts and
+		// rebuilds the index from the table, which is correct.
+		err := fmt.Errorf("%w: after compaction snapshot %d, %d keys are not at the rows they were copied to (e.g. %s)",
+			ErrKeyIndexStale, res.SnapshotID, len(misplaced), misplaced[0])
+		if k.err == nil {
+			k.err = err
+		}
+		k.space.Broadcast()
+		return merge != nil, err
+	}
+	k.log.Debug("keyed compaction moved index entries", "snapshot", res.SnapshotID, "keys", moved, "late_deletes", len(late))
+	return merge != nil, nil
+}
+
+// stopSteps keeps new compaction steps from starting, abandons the
+// writing of the one in flight and waits for it (one already committing
+// finishes).
+func (k *KeyedTable) stopSteps() {
+	k.mu.Lock()
+	k.closing = true
+	k.mu.Unlock()
+	if k.stepCancel != nil {
+		k.stepCancel()
+	}
+	k.stepWG.Wait()
+}
+
+// claimCompaction sets the table's compaction.PropCompactionOwner to
+// compaction.OwnerWriter when the table compacts its data files itself,
+// and removes it when it does not, so that the daemon knows whose the
+// rewrite is. It commits table properties only (no snapshot) and only
+// when they change.
+func (k *KeyedTable) claimCompaction(ctx context.Context) error {
+	k.mu.Lock()
+	want := !k.compactOff
+	owned := k.tbl.Properties()[compaction.PropCompactionOwner] == compaction.OwnerWriter
+	k.mu.Unlock()
+	if want == owned {
+		return nil
+	}
+	for attempt := 1; ; attempt++ {
+		tbl, err := k.committer.Load(ctx)
+		if err != nil {
+			return err
+		}
+		txn := tbl.NewTransaction()
+		if want {
+			err = txn.SetProperties(iceberg.Properties{compaction.PropCompactionOwner: compaction.OwnerWriter})
+		} else {
+			err = txn.RemoveProperties([]string{compaction.PropCompactionOwner})
+		}
+		if err == nil {
+			_, err = txn.Commit(ctx)
+		}
+		if err == nil {
+			break
+		}
+		if !table.IsConflict(err) || attempt >= 5 {
+			return fmt.Errorf("set table property %s: %w", compaction.PropCompactionOwner, err)
+		}
+	}
+	tbl, err := k.committer.Load(ctx)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.load(tbl)
+}
+
+// indexEntryBytes estimates what one index entry costs beyond its key's
+// bytes: a map slot (string header and value, 24 bytes, plus control
+// bytes, at Go's swiss-table load factor) and the key's allocation.
+const indexEntryBytes = 48
+
+// indexGaugesLocked sets the index metrics; k.mu must be held or k not
+// yet shared.
+func (k *KeyedTable) indexGaugesLocked() {
+	k.w.m.indexKeys.WithLabelValues(k.name).Set(float64(len(k.index)))
+	k.w.m.indexBytes.WithLabelValues(k.name).Set(float64(int64(len(k.index))*indexEntryBytes + k.keyBytes))
+}
+
+// IndexBytes estimates the heap bytes of the table's key index, as
+// floe_writer_keyed_index_bytes reports it.
+func (k *KeyedTable) IndexBytes() int64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return int64(len(k.index))*indexEntryBytes + k.keyBytes
+}
