@@ -276,18 +276,13 @@ func checkForeign(txn *icetable.Transaction, lastSnap int64) error {
 	if err != nil {
 		return err
 	}
-	meta := st.Metadata()
-	for s := st.CurrentSnapshot(); s != nil; {
+	for s := range table.CurrentAncestors(st.Metadata()) {
 		if s.SnapshotID == lastSnap {
 			return nil
 		}
 		if touchesFiles(s) {
 			return fmt.Errorf("%w: snapshot %d (%s) changed files", ErrKeyIndexStale, s.SnapshotID, operation(s))
 		}
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = meta.SnapshotByID(*s.ParentSnapshotID)
 	}
 	if lastSnap == noSnapshot {
 		return nil
