@@ -67,7 +67,7 @@ func TestVerifyExamples(t *testing.T) {
 func followExamples(t *testing.T, files ...string) []*Report {
 	t.Helper()
 	ctx := context.Background()
-	// 60,000 rows each of events and orders over 3 s: many small source
+	// 60,000 events (and their orders) over 1.5 s: many small source
 	// snapshots, late events back to the previous day.
 	cat, generate := clickstream(t, 60_000, 40_000)
 	var aggs []*aggregate.Aggregator
