@@ -15,12 +15,16 @@ import (
 	"github.com/floe-lake/floe/source/mysql"
 )
 
-// serverEvents are the binlog events a server writes on its own, outside
-// any transaction: a rotation to a new file, a file's header and the
-// GTID bookkeeping at its start, a checkpoint, a shutdown.
-var serverEvents = map[string]bool{
-	"Rotate": true, "Format_desc": true, "Gtid_list": true, "Binlog_checkpoint": true,
-	"Stop": true, "Start_encryption": true, "Previous_gtids": true,
+// serverEvent reports whether a binlog event type is one a server
+// writes on its own, outside any transaction: a rotation to a new file, a
+// file's header and the GTID bookkeeping at its start, a checkpoint, a
+// shutdown.
+func serverEvent(typ string) bool {
+	switch typ {
+	case "Rotate", "Format_desc", "Gtid_list", "Binlog_checkpoint", "Stop", "Start_encryption", "Previous_gtids":
+		return true
+	}
+	return false
 }
 
 var binlogName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
@@ -75,7 +79,7 @@ func splitPos(p int64) (seq uint32, off uint32) { return uint32(p >> 32), uint32
 
 // quietBetween reports whether the binlog holds no transaction from
 // position from up to position to (from < to): only events the server
-// writes on its own (serverEvents). A table whose committed position is
+// writes on its own (serverEvent). A table whose committed position is
 // from then holds what the database holds at to. This is the case after
 // a rotation on a quiet server: the database's position is in the new
 // file, past its header, while the source, which has read no transaction
@@ -159,7 +163,7 @@ func serverEventsOnly(rows *sql.Rows, last bool, end uint32) (bool, int, error) 
 			break
 		}
 		n++
-		if !serverEvents[string(vals[typeIdx])] {
+		if !serverEvent(string(vals[typeIdx])) {
 			return false, n, nil
 		}
 	}
