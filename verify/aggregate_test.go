@@ -18,16 +18,16 @@ import (
 	"github.com/floe-lake/floe/writer"
 )
 
-// streamedSummary generates a small clickstream in several snapshots,
-// follows the orders example spec over it (streaming, a commit per
-// snapshot) and returns the catalog and the spec.
-func streamedSummary(t *testing.T) (icecat.Catalog, aggregate.Spec) {
+// clickstream returns a catalog holding the generator's empty tables and
+// a function writing rows events and orders into them (at rate rows a
+// second; 0: at once, 10 % late), a commit per 6,000 rows.
+func clickstream(t *testing.T, rows int64, rate float64) (icecat.Catalog, func(context.Context) error) {
 	t.Helper()
 	ctx := context.Background()
 	cat := tabletest.OpenSQLite(t)
 	gc := gen.DefaultConfig()
-	gc.Seed, gc.Partitions, gc.RowsPerPartition, gc.BatchRows = 7, 1, 30_000, 2048
-	gc.LateFraction, gc.BadFraction = 0.1, 0
+	gc.Seed, gc.Partitions, gc.RowsPerPartition, gc.BatchRows = 7, 1, rows, 2048
+	gc.LateFraction, gc.BadFraction, gc.Rate = 0.1, 0, rate
 	gc.StartTime = time.Date(2026, 3, 1, 0, 40, 0, 0, time.UTC)
 	g, err := gen.New(gc)
 	if err != nil {
@@ -42,21 +42,40 @@ func streamedSummary(t *testing.T) (icecat.Catalog, aggregate.Spec) {
 			t.Fatal(err)
 		}
 	}
-	spec, err := aggregate.LoadSpec(filepath.Join("..", "examples", "aggregate", "orders_city_5m.yaml"))
+	return cat, func(ctx context.Context) error {
+		wc := writer.Config{CommitInterval: time.Hour, CommitRows: 6_000}
+		wc.ApplyDefaults()
+		w := writer.New(cat, wc, writer.Options{Logger: quietLogger()})
+		if err := g.Run(ctx, w); err != nil {
+			return err
+		}
+		return w.Close(ctx)
+	}
+}
+
+// exampleSpec loads examples/aggregate/file.
+func exampleSpec(t *testing.T, file string) aggregate.Spec {
+	t.Helper()
+	spec, err := aggregate.LoadSpec(filepath.Join("..", "examples", "aggregate", file))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return spec
+}
+
+// streamedSummary generates a small clickstream in several snapshots,
+// follows the orders example spec over it (streaming, a commit per
+// snapshot) and returns the catalog and the spec.
+func streamedSummary(t *testing.T) (icecat.Catalog, aggregate.Spec) {
+	t.Helper()
+	ctx := context.Background()
+	cat, generate := clickstream(t, 30_000, 0)
+	spec := exampleSpec(t, "orders_city_5m.yaml")
 	agg, err := aggregate.New(ctx, cat, spec, aggregate.Options{Logger: quietLogger(), Concurrency: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wc := writer.Config{CommitInterval: time.Hour, CommitRows: 6_000}
-	wc.ApplyDefaults()
-	w := writer.New(cat, wc, writer.Options{Logger: quietLogger()})
-	if err := g.Run(ctx, w); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(ctx); err != nil {
+	if err := generate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Stream over the snapshots: the table holds merged streaming states.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -55,14 +56,7 @@ func TestVerifyKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 30000
-	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create topic %s: %v %+v", topic, err, resp)
-	}
+	createTopic(t, cl, topic, partitions)
 	n := 0
 	produce := func(count int, commit kgo.TransactionEndTry) {
 		if err := cl.BeginTransaction(); err != nil {
@@ -111,34 +105,7 @@ func TestVerifyKafka(t *testing.T) {
 
 	// Wait until the table and the dead letters hold the topic's end (but
 	// its last offset, the commit marker, which no consumer reads).
-	parts := map[string]int64{}
-	for p := range partitions {
-		parts[fmt.Sprintf("%s/%d", topic, p)] = 0
-	}
-	ends, err := listOffsets(ctx, cl, parts, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(90 * time.Second)
-	for _, name := range []string{tableName, cfg.DeadLetterTable} {
-		for {
-			pm, err := table.CurrentPositions(loadTable(t, cat, name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := true
-			for part, end := range ends {
-				done = done && pm[cfg.ID][part] >= end-1
-			}
-			if done {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: positions %v, want %v", name, pm[cfg.ID], ends)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	waitKafkaPositions(t, cat, cl, cfg, topic, partitions, 1, tableName, cfg.DeadLetterTable)
 
 	opts := Options{Logger: quietLogger()}
 	ko := KafkaOptions{IdleTimeout: 3 * time.Second}
@@ -168,5 +135,53 @@ func TestVerifyKafka(t *testing.T) {
 	want := []Difference{{Kind: KindMissing, Key: topic + "/1@4"}, {Kind: KindDuplicate, Key: topic + "/2@8"}}
 	if got := rep.Tables[0].Differences; rep.Differences() != 2 || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("want %v, got\n%s", want, b.String())
+	}
+}
+
+// waitKafkaPositions waits until each of tables holds, as cfg's committed
+// position, the end of every partition of topic less slack (the offsets no
+// consumer reads, such as a last transaction marker).
+func waitKafkaPositions(t *testing.T, cat icecat.Catalog, cl *kgo.Client, cfg kafka.Config, topic string, partitions int, slack int64, tables ...string) {
+	t.Helper()
+	parts := map[string]int64{}
+	for p := range partitions {
+		parts[fmt.Sprintf("%s/%d", topic, p)] = 0
+	}
+	ends, err := listOffsets(context.Background(), cl, parts, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for _, name := range tables {
+		for {
+			pm, err := table.CurrentPositions(loadTable(t, cat, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := true
+			for part, end := range ends {
+				done = done && pm[cfg.ID][part] >= end-slack
+			}
+			if done {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: positions %v, want %v", name, pm[cfg.ID], ends)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+// createTopic creates topic with partitions.
+func createTopic(t *testing.T, cl *kgo.Client, topic string, partitions int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 30000
+	if resp, err := req.RequestWith(context.Background(), cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create topic %s: %v %+v", topic, err, resp)
 	}
 }

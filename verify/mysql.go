@@ -111,6 +111,8 @@ func mysqlRound(ctx context.Context, cat icecat.Catalog, cfg mysql.Config, only 
 		return nil, err
 	}
 	defer cr.Close() //nolint:errcheck // read-only
+	probe := &binlogProbe{dsn: cfg.DSN}
+	defer probe.Close() //nolint:errcheck // read-only
 	target := cr.Position()
 	var out []*TableReport
 	for _, t := range cr.Tables() {
@@ -118,7 +120,7 @@ func mysqlRound(ctx context.Context, cat icecat.Catalog, cfg mysql.Config, only 
 		tr.mysqlName = t.DB + "." + t.Table
 		out = append(out, tr)
 		tr.Against = fmt.Sprintf("%s.%s at binlog %s", t.DB, t.Table, mysql.FormatPosition(target))
-		if err := checkMySQLTable(ctx, cat, cr, cfg.ID, t, target, mo, o, tr); err != nil {
+		if err := checkMySQLTable(ctx, cat, cr, probe, cfg.ID, t, target, mo, o, tr); err != nil {
 			return nil, fmt.Errorf("verify %s: %w", t.Iceberg, err)
 		}
 	}
@@ -270,7 +272,7 @@ func (k *keyedRows) add(rec arrow.RecordBatch) {
 	}
 }
 
-func checkMySQLTable(ctx context.Context, cat icecat.Catalog, cr *mysql.ConsistentRead, sourceID string, t mysql.CapturedTable,
+func checkMySQLTable(ctx context.Context, cat icecat.Catalog, cr *mysql.ConsistentRead, probe *binlogProbe, sourceID string, t mysql.CapturedTable,
 	target int64, mo MySQLOptions, o Options, tr *TableReport) error {
 	ident, err := table.ParseIdent(t.Iceberg)
 	if err != nil {
@@ -278,6 +280,9 @@ func checkMySQLTable(ctx context.Context, cat icecat.Catalog, cr *mysql.Consiste
 	}
 	var tbl *icetable.Table
 	var snap, pos int64
+	// equivalent: the table's position is before the database's with no
+	// transaction between them (a rotation on a quiet server).
+	equivalent := false
 	deadline := o.Now().Add(mo.Wait)
 	for {
 		var found bool
@@ -291,6 +296,25 @@ func checkMySQLTable(ctx context.Context, cat icecat.Catalog, cr *mysql.Consiste
 		default:
 			if snap, pos, found, cur, err = snapshotAt(tbl, sourceID, mysql.PartitionBinlog, target); err != nil {
 				return err
+			}
+			if found || cur < 0 {
+				break
+			}
+			quiet, err := probe.quietBetween(ctx, cur, target)
+			if err != nil {
+				o.Logger.Debug("cannot read the binlog between the positions", "table", t.Iceberg, "from", mysql.FormatPosition(cur),
+					"to", mysql.FormatPosition(target), "err", err)
+				break
+			}
+			if !quiet {
+				break
+			}
+			if snap, pos, found, _, err = snapshotAt(tbl, sourceID, mysql.PartitionBinlog, cur); err != nil {
+				return err
+			}
+			if equivalent = found; found {
+				o.Logger.Info("no transaction between the table's position and the database's", "table", t.Iceberg,
+					"table_position", mysql.FormatPosition(cur), "database_position", mysql.FormatPosition(target))
 			}
 		}
 		if found {
@@ -311,7 +335,7 @@ func checkMySQLTable(ctx context.Context, cat icecat.Catalog, cr *mysql.Consiste
 		}
 	}
 	tr.Snapshot = snap
-	if pos != target {
+	if pos != target && !equivalent {
 		tr.inexact = true
 		tr.Notes = append(tr.Notes, fmt.Sprintf("snapshot %d holds binlog %s, past the database's %s: rows changed in between show as differences; run again to confirm",
 			snap, mysql.FormatPosition(pos), mysql.FormatPosition(target)))
