@@ -147,6 +147,7 @@ type Source struct {
 	mu       sync.Mutex
 	cond     *sync.Cond // broadcast when run or closed change
 	cl       *kgo.Client
+	health   *health // with cl
 	run      *run
 	assigned map[tp]bool
 	closed   bool
@@ -163,6 +164,11 @@ type Source struct {
 	marks       map[int][]eventMark     // table index → event times awaiting commit
 	lastEvent   map[int]time.Time       // newest committed event time
 	latestStart map[tp]int64            // start-offset latest: where a partition first started
+	// base is, per owned partition and routed table, the position the
+	// table had when the partition was seeked (-1: unknown, start-offset
+	// latest and never read), for the lag before the first commit.
+	base map[tp]map[int]int64
+	kick chan struct{} // wakes commitLoop after an assignment
 }
 
 // eventMark is the newest event time of a batch and the positions that
@@ -208,7 +214,7 @@ func New(cfg Config, o Options) (*Source, error) {
 		assigned: map[tp]bool{}, done: make(chan struct{}),
 		owned: map[tp]bool{}, hwm: map[tp]int64{}, committed: map[int]table.Positions{},
 		groupDone: map[tp]int64{}, marks: map[int][]eventMark{}, lastEvent: map[int]time.Time{},
-		latestStart: map[tp]int64{},
+		latestStart: map[tp]int64{}, base: map[tp]map[int]int64{}, kick: make(chan struct{}, 1),
 	}
 	s.cond = sync.NewCond(&s.mu)
 	seen := map[string]bool{}
@@ -360,11 +366,28 @@ func (s *Source) client() (*kgo.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create kafka client for source %s: %w", s.cfg.ID, err)
 	}
-	s.cl = cl
-	s.wg.Add(1)
+	h := newHealth(s)
+	s.cl, s.health = cl, h
+	s.wg.Add(2)
 	go s.commitLoop(cl)
+	go h.loop(cl, s.done)
 	s.log.Info("kafka source joining group", "group", c.Group, "topics", s.topics, "brokers", c.Brokers)
 	return cl, nil
+}
+
+// Health returns nil, or what the source has been unable to do for
+// unavailable-timeout while it keeps retrying: reach any broker
+// (ErrBrokersUnreachable) or find a routed topic (ErrTopicMissing), with
+// the cause. It is nil before the first Run and after the fault ends; for
+// a daemon's health endpoint.
+func (s *Source) Health() error {
+	s.mu.Lock()
+	h := s.health
+	s.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	return h.err()
 }
 
 // activate makes r the run the rebalance callbacks act on and seeks the
@@ -395,6 +418,7 @@ func (s *Source) activate(ctx context.Context, r *run, cl *kgo.Client) error {
 			set[t.topic][t.part] = kgo.EpochOffset{Epoch: -1, Offset: o}
 		}
 		cl.SetOffsets(set)
+		s.kickCommitLoop()
 		s.log.Info("re-seeked owned partitions from the tables", "partitions", len(tps))
 	}
 	s.run = r
@@ -459,6 +483,7 @@ func (s *Source) onAdjust(ctx context.Context, offsets map[string]map[int32]kgo.
 		}
 	}
 	s.offMu.Unlock()
+	s.kickCommitLoop()
 	s.log.Info("partitions assigned; fetching from the tables' positions", "partitions", fmtStarts(starts))
 	return out, nil
 }
@@ -525,6 +550,7 @@ func (s *Source) disown(tps []tp) {
 	for _, t := range tps {
 		delete(s.owned, t)
 		delete(s.hwm, t)
+		delete(s.base, t)
 		s.m.lag.DeleteLabelValues(t.topic, strconv.Itoa(int(t.part)))
 	}
 }
