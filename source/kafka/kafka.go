@@ -42,6 +42,29 @@
 // Either way the restart is clean: the writer's buffered rows are dropped,
 // nothing is committed twice, and no rebalance cascades from it.
 //
+// # Health
+//
+// franz-go retries brokers that do not answer and topics that do not exist
+// forever and quietly (a WARN per failed dial, DEBUG metadata refreshes; a
+// missing topic never even joins the group). The source asks a broker for
+// its topics' metadata every few seconds; a fault that lasts
+// unavailable-timeout is logged once at ERROR with the brokers or the topic
+// and the cause, shown by floe_kafka_broker_up (0) or
+// floe_kafka_topic_missing{topic} (1), and returned by Health; its end is
+// logged at INFO and the gauge returns. The source keeps running and
+// retrying throughout, and a topic created later is consumed.
+//
+// # Group membership
+//
+// A crashed process's partitions stay idle until the group's session
+// timeout expires — whether or not the process restarts, since its new
+// incarnation joins as a new member. A static member (instance-id) that
+// restarts within the session gets its partitions back at once, without
+// a rebalance; one that stops for good, even gracefully, leaves them idle
+// for the session timeout. TestKafkaRestartTime (integration) measures
+// each; the defaults (10s sessions, cooperative-sticky, dynamic
+// membership) follow from it.
+//
 // # Decoding
 //
 // Values are JSON objects mapped to the table's columns by name through
