@@ -32,9 +32,8 @@ func TestMembershipConfig(t *testing.T) {
 		if c.InstanceID != "" || c.PartitionAssignmentStrategy != StrategyCooperativeSticky || c.UnavailableTimeout != 30*time.Second {
 			t.Fatalf("defaults: instance-id %q, strategy %q, unavailable-timeout %s", c.InstanceID, c.PartitionAssignmentStrategy, c.UnavailableTimeout)
 		}
-		d := DefaultConfig()
-		if c.SessionTimeout != d.SessionTimeout || c.HeartbeatInterval != d.HeartbeatInterval {
-			t.Fatalf("session %s heartbeat %s", c.SessionTimeout, c.HeartbeatInterval)
+		if c.SessionTimeout != 10*time.Second || c.HeartbeatInterval != 3*time.Second {
+			t.Fatalf("session %s heartbeat %s, want 10s and 3s", c.SessionTimeout, c.HeartbeatInterval)
 		}
 	})
 	t.Run("set", func(t *testing.T) {
