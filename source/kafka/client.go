@@ -100,3 +100,59 @@ func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	}
 	l.log.Log(context.Background(), lvl, "kafka client: "+msg, keyvals...)
 }
+
+// Partition assignment strategies (partition-assignment-strategy), by
+// their Java names.
+const (
+	StrategyCooperativeSticky = "cooperative-sticky"
+	StrategySticky            = "sticky"
+	StrategyRange             = "range"
+	StrategyRoundRobin        = "roundrobin"
+)
+
+// strategyBalancer is franz-go's balancer for a strategy, or nil.
+func strategyBalancer(name string) kgo.GroupBalancer {
+	switch name {
+	case StrategyCooperativeSticky:
+		return kgo.CooperativeStickyBalancer()
+	case StrategySticky:
+		return kgo.StickyBalancer()
+	case StrategyRange:
+		return kgo.RangeBalancer()
+	case StrategyRoundRobin:
+		return kgo.RoundRobinBalancer()
+	}
+	return nil
+}
+
+// groupOpts are the membership options of the group client: balancer,
+// session and rebalance timeouts, heartbeats and the static instance id.
+func groupOpts(c *Config) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(c.Group),
+		kgo.Balancers(strategyBalancer(c.PartitionAssignmentStrategy)),
+		kgo.SessionTimeout(c.SessionTimeout),
+		kgo.RebalanceTimeout(c.RebalanceTimeout),
+		kgo.HeartbeatInterval(c.HeartbeatInterval),
+	}
+	if c.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(c.InstanceID))
+	}
+	return opts
+}
+
+// validInstanceID reports whether id is a legal group.instance.id (Kafka's
+// rule for group instance ids), or empty.
+func validInstanceID(id string) bool {
+	if len(id) > 249 || id == "." || id == ".." {
+		return false
+	}
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

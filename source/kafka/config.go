@@ -23,6 +23,9 @@ const (
 	// sasl.password.
 	EnvSASLUsername = "FLOE_KAFKA_SASL_USERNAME"
 	EnvSASLPassword = "FLOE_KAFKA_SASL_PASSWORD"
+	// EnvInstanceID is the instance-id used when the config sets none:
+	// one value per process, set where the process is started.
+	EnvInstanceID = "FLOE_KAFKA_INSTANCE_ID"
 )
 
 // Value formats of a route.
@@ -102,15 +105,62 @@ type Config struct {
 	// FetchMaxWait is how long a broker may wait for data
 	// (fetch.max.wait.ms). Default: 500ms.
 	FetchMaxWait time.Duration `yaml:"fetch-max-wait"`
-	// SessionTimeout is how long the group waits for a silent member
-	// before moving its partitions (session.timeout.ms). Default: 45s.
+	// SessionTimeout is how long the group waits for a member that
+	// stopped heartbeating (a crashed process) before it moves the
+	// member's partitions; a process that stops gracefully hands them over
+	// at once, unless it is a static member (instance-id). After a SIGKILL
+	// the victim's partitions stay idle for about this long whether or not
+	// it restarts (TestKafkaRestartTime: 44–48s at Kafka's 45s, 10–12s at
+	// 10s), so the default is Kafka's pre-3.0 10s: a spurious expiry costs
+	// a rebalance and a re-read of what was buffered, never correctness
+	// (a zombie's commit is fenced). Raise it where the network to the
+	// brokers has longer hiccups; the brokers bound it
+	// (group.min.session.timeout.ms, group.max.session.timeout.ms). This
+	// corresponds to the Java session.timeout.ms setting. Default: 10s.
 	SessionTimeout time.Duration `yaml:"session-timeout"`
 	// RebalanceTimeout bounds a rebalance, including the commit of what
-	// is buffered for revoked partitions (rebalance.timeout.ms).
+	// is buffered for revoked partitions. This corresponds to the Java
+	// max.poll.interval.ms setting (the group's rebalance timeout).
 	// Default: 60s.
 	RebalanceTimeout time.Duration `yaml:"rebalance-timeout"`
-	// HeartbeatInterval (heartbeat.interval.ms). Default: 3s.
+	// HeartbeatInterval is how often the member tells the group it is
+	// alive; keep it at most a third of session-timeout. This corresponds
+	// to the Java heartbeat.interval.ms setting. Default: 3s.
 	HeartbeatInterval time.Duration `yaml:"heartbeat-interval"`
+
+	// Group membership and broker health.
+
+	// InstanceID makes the process a static member of the group under
+	// this id (KIP-345): a process that restarts within session-timeout
+	// gets its partitions back at once, without a rebalance (1–1.5s from
+	// SIGKILL to consuming again in TestKafkaRestartTime, against the
+	// session timeout without it). It must be unique among the group's
+	// processes and stable across a process's restarts (a StatefulSet pod
+	// name); env FLOE_KAFKA_INSTANCE_ID sets it when the config does not.
+	// A static member does not leave the group when it stops, even on
+	// SIGTERM: its partitions wait session-timeout before they move to the
+	// other processes, unless it comes back — which is why it is not the
+	// default, besides needing an id per process. This corresponds to the
+	// Java group.instance.id setting. Default: "" (dynamic membership).
+	InstanceID string `yaml:"instance-id"`
+	// PartitionAssignmentStrategy is how the group spreads partitions:
+	// cooperative-sticky (a rebalance moves only the partitions that
+	// change owner; the others keep being consumed), or the eager sticky,
+	// range or roundrobin (every member gives up all its partitions in
+	// every rebalance: after a SIGKILL and restart all partitions, not
+	// only the victim's, were idle for the session timeout in
+	// TestKafkaRestartTime). All processes of a group must use the same
+	// (change it with the whole group stopped). This
+	// corresponds to the Java partition.assignment.strategy setting.
+	// Default: cooperative-sticky.
+	PartitionAssignmentStrategy string `yaml:"partition-assignment-strategy"`
+	// UnavailableTimeout is how long no broker may answer, or a routed
+	// topic may not exist, before the source logs an ERROR naming the
+	// brokers or the topic and the cause, and sets floe_kafka_broker_up to
+	// 0 or floe_kafka_topic_missing to 1. The source keeps retrying (a
+	// topic created later is consumed); an INFO says when the fault is
+	// gone. Default: 30s.
+	UnavailableTimeout time.Duration `yaml:"unavailable-timeout"`
 	// TLS to the brokers. Default: off.
 	TLS TLSConfig `yaml:"tls"`
 	// SASL authentication to the brokers. Default: none.
@@ -196,15 +246,20 @@ func DefaultConfig() Config {
 		FetchMaxBytes:          16 << 20,
 		FetchMaxPartitionBytes: 1 << 20,
 		FetchMaxWait:           500 * time.Millisecond,
-		SessionTimeout:         45 * time.Second,
+		SessionTimeout:         10 * time.Second,
 		RebalanceTimeout:       60 * time.Second,
 		HeartbeatInterval:      3 * time.Second,
+
+		PartitionAssignmentStrategy: StrategyCooperativeSticky,
+		UnavailableTimeout:          30 * time.Second,
 	}
 }
 
 // ApplyDefaults fills what the environment and other settings derive:
 // brokers from FLOE_KAFKA_BROKERS when none are configured, the SASL
-// secrets from their variables, the group from the id, route formats.
+// secrets from their variables, the instance id from
+// FLOE_KAFKA_INSTANCE_ID when none is configured, the group from the id,
+// route formats.
 // Zero durations and sizes take DefaultConfig's.
 func (c *Config) ApplyDefaults() {
 	d := DefaultConfig()
@@ -259,6 +314,15 @@ func (c *Config) ApplyDefaults() {
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = d.HeartbeatInterval
 	}
+	if c.InstanceID == "" {
+		c.InstanceID = strings.TrimSpace(os.Getenv(EnvInstanceID))
+	}
+	if c.PartitionAssignmentStrategy == "" {
+		c.PartitionAssignmentStrategy = d.PartitionAssignmentStrategy
+	}
+	if c.UnavailableTimeout == 0 {
+		c.UnavailableTimeout = d.UnavailableTimeout
+	}
 	for i := range c.Routes {
 		if c.Routes[i].Format == "" {
 			c.Routes[i].Format = FormatJSON
@@ -297,6 +361,12 @@ func (c *Config) Validate() error {
 		return bad("heartbeat-interval", "must be positive and below session-timeout")
 	case c.RebalanceTimeout < time.Second:
 		return bad("rebalance-timeout", "%s is below the minimum of 1s", c.RebalanceTimeout)
+	case !validInstanceID(c.InstanceID):
+		return bad("instance-id", "%q is longer than 249 characters or has characters other than a-z A-Z 0-9 . _ -", c.InstanceID)
+	case strategyBalancer(c.PartitionAssignmentStrategy) == nil:
+		return bad("partition-assignment-strategy", "%q is not cooperative-sticky, sticky, range or roundrobin", c.PartitionAssignmentStrategy)
+	case c.UnavailableTimeout < time.Second:
+		return bad("unavailable-timeout", "%s is below the minimum of 1s", c.UnavailableTimeout)
 	}
 	for i, b := range c.Brokers {
 		if !strings.Contains(b, ":") {

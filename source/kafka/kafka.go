@@ -42,6 +42,29 @@
 // Either way the restart is clean: the writer's buffered rows are dropped,
 // nothing is committed twice, and no rebalance cascades from it.
 //
+// # Health
+//
+// franz-go retries brokers that do not answer and topics that do not exist
+// forever and quietly (a WARN per failed dial, DEBUG metadata refreshes; a
+// missing topic never even joins the group). The source asks a broker for
+// its topics' metadata every few seconds; a fault that lasts
+// unavailable-timeout is logged once at ERROR with the brokers or the topic
+// and the cause, shown by floe_kafka_broker_up (0) or
+// floe_kafka_topic_missing{topic} (1), and returned by Health; its end is
+// logged at INFO and the gauge returns. The source keeps running and
+// retrying throughout, and a topic created later is consumed.
+//
+// # Group membership
+//
+// A crashed process's partitions stay idle until the group's session
+// timeout expires — whether or not the process restarts, since its new
+// incarnation joins as a new member. A static member (instance-id) that
+// restarts within the session gets its partitions back at once, without
+// a rebalance; one that stops for good, even gracefully, leaves them idle
+// for the session timeout. TestKafkaRestartTime (integration) measures
+// each; the defaults (10s sessions, cooperative-sticky, dynamic
+// membership) follow from it.
+//
 // # Decoding
 //
 // Values are JSON objects mapped to the table's columns by name through
@@ -61,7 +84,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -71,7 +93,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/jsonrow"
@@ -149,6 +170,7 @@ type Source struct {
 	mu       sync.Mutex
 	cond     *sync.Cond // broadcast when run or closed change
 	cl       *kgo.Client
+	health   *health // with cl
 	run      *run
 	assigned map[tp]bool
 	closed   bool
@@ -165,6 +187,11 @@ type Source struct {
 	marks       map[int][]eventMark     // table index → event times awaiting commit
 	lastEvent   map[int]time.Time       // newest committed event time
 	latestStart map[tp]int64            // start-offset latest: where a partition first started
+	// base is, per owned partition and routed table, the position the
+	// table had when the partition was seeked (-1: unknown, start-offset
+	// latest and never read), for the lag before the first commit.
+	base map[tp]map[int]int64
+	kick chan struct{} // wakes commitLoop after an assignment
 }
 
 // eventMark is the newest event time of a batch and the positions that
@@ -210,7 +237,7 @@ func New(cfg Config, o Options) (*Source, error) {
 		assigned: map[tp]bool{}, done: make(chan struct{}),
 		owned: map[tp]bool{}, hwm: map[tp]int64{}, committed: map[int]table.Positions{},
 		groupDone: map[tp]int64{}, marks: map[int][]eventMark{}, lastEvent: map[int]time.Time{},
-		latestStart: map[tp]int64{},
+		latestStart: map[tp]int64{}, base: map[tp]map[int]int64{}, kick: make(chan struct{}, 1),
 	}
 	s.cond = sync.NewCond(&s.mu)
 	seen := map[string]bool{}
@@ -338,10 +365,9 @@ func (s *Source) client() (*kgo.Client, error) {
 	}
 	c := &s.cfg
 	reset := kgo.NewOffset().AtStart()
-	opts := append(slices.Clone(s.kopts),
-		kgo.ConsumerGroup(c.Group),
+	opts := append(slices.Clone(s.kopts), groupOpts(c)...)
+	opts = append(opts,
 		kgo.ConsumeTopics(s.topics...),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -353,9 +379,6 @@ func (s *Source) client() (*kgo.Client, error) {
 		kgo.FetchMaxBytes(int32(c.FetchMaxBytes)),
 		kgo.FetchMaxPartitionBytes(int32(c.FetchMaxPartitionBytes)),
 		kgo.FetchMaxWait(c.FetchMaxWait),
-		kgo.SessionTimeout(c.SessionTimeout),
-		kgo.RebalanceTimeout(c.RebalanceTimeout),
-		kgo.HeartbeatInterval(c.HeartbeatInterval),
 		kgo.AdjustFetchOffsetsFn(s.onAdjust),
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
@@ -366,11 +389,28 @@ func (s *Source) client() (*kgo.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create kafka client for source %s: %w", s.cfg.ID, err)
 	}
-	s.cl = cl
-	s.wg.Add(1)
+	h := newHealth(s)
+	s.cl, s.health = cl, h
+	s.wg.Add(2)
 	go s.commitLoop(cl)
+	go h.loop(cl, s.done)
 	s.log.Info("kafka source joining group", "group", c.Group, "topics", s.topics, "brokers", c.Brokers)
 	return cl, nil
+}
+
+// Health returns nil, or what the source has been unable to do for
+// unavailable-timeout while it keeps retrying: reach any broker
+// (ErrBrokersUnreachable) or find a routed topic (ErrTopicMissing), with
+// the cause. It is nil before the first Run and after the fault ends; for
+// a daemon's health endpoint.
+func (s *Source) Health() error {
+	s.mu.Lock()
+	h := s.health
+	s.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	return h.err()
 }
 
 // activate makes r the run the rebalance callbacks act on and seeks the
@@ -401,6 +441,7 @@ func (s *Source) activate(ctx context.Context, r *run, cl *kgo.Client) error {
 			set[t.topic][t.part] = kgo.EpochOffset{Epoch: -1, Offset: o}
 		}
 		cl.SetOffsets(set)
+		s.kickCommitLoop()
 		s.log.Info("re-seeked owned partitions from the tables", "partitions", len(tps))
 	}
 	s.run = r
@@ -465,6 +506,7 @@ func (s *Source) onAdjust(ctx context.Context, offsets map[string]map[int32]kgo.
 		}
 	}
 	s.offMu.Unlock()
+	s.kickCommitLoop()
 	s.log.Info("partitions assigned; fetching from the tables' positions", "partitions", fmtStarts(starts))
 	return out, nil
 }
@@ -531,163 +573,9 @@ func (s *Source) disown(tps []tp) {
 	for _, t := range tps {
 		delete(s.owned, t)
 		delete(s.hwm, t)
+		delete(s.base, t)
 		s.m.lag.DeleteLabelValues(t.topic, strconv.Itoa(int(t.part)))
 	}
-}
-
-// OnCommit records the positions a commit made durable, for group offsets,
-// lag and freshness. Run registers it with its sink (Sink.ObserveCommits);
-// it is idempotent and never blocks on the group.
-func (s *Source) OnCommit(ci writer.CommitInfo) {
-	ti := slices.Index(s.tables, ci.Table)
-	pos, ok := ci.Positions[s.cfg.ID]
-	if ti < 0 || !ok {
-		return
-	}
-	s.offMu.Lock()
-	defer s.offMu.Unlock()
-	s.committed[ti] = pos.Clone()
-	marks := s.marks[ti]
-	keep := marks[:0]
-	for _, m := range marks {
-		done := true
-		for k, v := range m.pos {
-			if pos[k] < v {
-				done = false
-				break
-			}
-		}
-		if !done {
-			keep = append(keep, m)
-			continue
-		}
-		if m.ev.After(s.lastEvent[ti]) {
-			s.lastEvent[ti] = m.ev
-		}
-	}
-	s.marks[ti] = keep
-}
-
-// noteWrite remembers a batch's newest event time until its positions are
-// committed.
-func (s *Source) noteWrite(ti int, next table.Positions, ev time.Time) {
-	if ev.IsZero() || len(next) == 0 {
-		return
-	}
-	s.offMu.Lock()
-	defer s.offMu.Unlock()
-	const maxMarks = 4096
-	ms := append(s.marks[ti], eventMark{pos: next.Clone(), ev: ev})
-	if len(ms) > maxMarks {
-		ms = ms[len(ms)-maxMarks:]
-	}
-	s.marks[ti] = ms
-}
-
-func (s *Source) noteHWM(t tp, hwm int64) {
-	s.offMu.Lock()
-	s.hwm[t] = hwm
-	s.offMu.Unlock()
-}
-
-// commitLoop commits group offsets and updates the gauges every interval
-// until Close.
-func (s *Source) commitLoop(cl *kgo.Client) {
-	defer s.wg.Done()
-	t := time.NewTicker(s.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-t.C:
-			offs := s.groupOffsets(nil)
-			if len(offs) > 0 {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				cl.CommitOffsets(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-					cancel()
-					if err != nil {
-						s.log.Debug("commit group offsets failed (they only serve monitoring)", "err", err)
-						return
-					}
-					s.offMu.Lock()
-					for topic, ps := range offs {
-						for p, eo := range ps {
-							s.groupDone[tp{topic, p}] = eo.Offset
-						}
-					}
-					s.offMu.Unlock()
-				})
-			}
-		}
-	}
-}
-
-// groupOffsets computes the group offsets to commit — for each owned
-// partition (or only those in only), the lowest position of its routed
-// tables, where it moved — and refreshes the lag and freshness gauges.
-func (s *Source) groupOffsets(only []tp) map[string]map[int32]kgo.EpochOffset {
-	s.offMu.Lock()
-	defer s.offMu.Unlock()
-	out := map[string]map[int32]kgo.EpochOffset{}
-	set := s.owned
-	if only != nil {
-		set = map[tp]bool{}
-		for _, t := range only {
-			set[t] = true
-		}
-	}
-	for t := range set {
-		rt := s.routes[t.topic]
-		if rt == nil {
-			continue
-		}
-		pos, ok := int64(math.MaxInt64), true
-		for _, ti := range rt.tables {
-			if ti == s.dl {
-				continue
-			}
-			v, has := s.committed[ti][t.key()]
-			if !has {
-				ok = false
-				break
-			}
-			pos = min(pos, v)
-		}
-		if !ok {
-			continue
-		}
-		if h, has := s.hwm[t]; has && s.owned[t] {
-			s.m.lag.WithLabelValues(t.topic, strconv.Itoa(int(t.part))).Set(float64(max(0, h-pos)))
-		}
-		if pos > s.groupDone[t] {
-			if out[t.topic] == nil {
-				out[t.topic] = map[int32]kgo.EpochOffset{}
-			}
-			out[t.topic][t.part] = kgo.EpochOffset{Epoch: -1, Offset: pos}
-		}
-	}
-	now := s.now()
-	for ti, ev := range s.lastEvent {
-		s.m.freshness.WithLabelValues(s.tables[ti]).Set(now.Sub(ev).Seconds())
-	}
-	return out
-}
-
-// commitGroupOffsets commits the group offsets of tps now (from a revoke
-// callback, where an async commit would land after the handover).
-func (s *Source) commitGroupOffsets(ctx context.Context, cl *kgo.Client, tps []tp) {
-	offs := s.groupOffsets(tps)
-	if len(offs) == 0 {
-		return
-	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	cl.CommitOffsetsSync(cctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			s.log.Debug("commit group offsets of revoked partitions failed (they only serve monitoring)", "err", err)
-		}
-	})
 }
 
 // Close leaves the group and closes the client. Call it after the last Run

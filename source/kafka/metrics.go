@@ -16,6 +16,8 @@ type metrics struct {
 	freshness   *prometheus.GaugeVec   // table
 	rebalances  *prometheus.CounterVec // event
 	restarts    *prometheus.CounterVec // reason
+	brokerUp    prometheus.Gauge
+	missing     *prometheus.GaugeVec // topic
 }
 
 func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
@@ -42,8 +44,15 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "floe_kafka_restarts_total", Help: "Runs of the source that ended to re-seek from the tables, by reason (revoked, lost, fenced, error).",
 		}, []string{"reason"}),
+		brokerUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "floe_kafka_broker_up", Help: "0 once no broker has answered the source for kafka.unavailable-timeout, 1 again when one answers (and before the first fault).",
+		}),
+		missing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "floe_kafka_topic_missing", Help: "1 once a routed topic has not existed (or not been readable) for kafka.unavailable-timeout, 0 while it exists, by topic.",
+		}, []string{"topic"}),
 	}
-	for _, c := range []prometheus.Collector{m.records, m.deadLetters, m.lag, m.freshness, m.rebalances, m.restarts} {
+	m.brokerUp.Set(1)
+	for _, c := range []prometheus.Collector{m.records, m.deadLetters, m.lag, m.freshness, m.rebalances, m.restarts, m.brokerUp, m.missing} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -198,6 +198,17 @@ func (r *run) seek(ctx context.Context, tps []tp) (map[tp]int64, error) {
 			}
 		}
 		ps.next = max(lo, 0)
+		base := map[int]int64{}
+		for i, ti := range rt.tables {
+			if ti == s.dl {
+				continue
+			}
+			base[ti] = ps.start[i]
+			if !any && s.cfg.StartOffset == "latest" {
+				base[ti] = lo // the log end (-1) or where it first started
+			}
+		}
+		s.base[t] = base
 		r.parts[t] = ps
 		out[t] = lo
 		if _, ok := s.groupDone[t]; !ok {
