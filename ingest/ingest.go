@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,11 @@ type Pipeline struct {
 	reg   prometheus.Registerer
 	srcs  []source.Source
 	specs []table.Spec
+
+	mu sync.Mutex
+	// failed is the error of the last failed run while no commit has
+	// landed since; nil when the pipeline is healthy.
+	failed error
 }
 
 // New builds the sources of cfg and asks each for the specs it needs
@@ -132,14 +138,47 @@ type RunOptions struct {
 // supervisor's metrics on the pipeline's Registerer: call it once per
 // Registerer.
 func (p *Pipeline) Run(ctx context.Context, cat icecat.Catalog, o RunOptions) error {
+	onCommit := func(ci writer.CommitInfo) {
+		p.setFailed(nil)
+		if o.OnCommit != nil {
+			o.OnCommit(ci)
+		}
+	}
 	return source.Supervise(ctx, cat, p.srcs, source.SuperviseOptions{
 		Writer: p.cfg.Writer,
 		WriterOptions: writer.Options{
-			Logger: p.log, Metrics: writer.NewMetrics(p.reg), Hooks: o.Hooks, OnCommit: o.OnCommit,
+			Logger: p.log, Metrics: writer.NewMetrics(p.reg), Hooks: o.Hooks, OnCommit: onCommit,
 		},
 		Logger:     p.log,
 		Registerer: p.reg,
+		OnFailure:  p.setFailed,
 	})
+}
+
+func (p *Pipeline) setFailed(err error) {
+	p.mu.Lock()
+	p.failed = err
+	p.mu.Unlock()
+}
+
+// Ready returns nil while the pipeline is making progress or idle for a
+// known-good reason, else why not: the error of its last failed run when
+// nothing has been committed since (a database that refuses the login, a
+// catalog or store that cannot be reached), and every source's Health (a
+// Kafka broker unreachable, a topic missing). For a daemon's /readyz.
+func (p *Pipeline) Ready() error {
+	var errs []error
+	p.mu.Lock()
+	if p.failed != nil {
+		errs = append(errs, fmt.Errorf("the last run failed and nothing was committed since: %w", p.failed))
+	}
+	p.mu.Unlock()
+	for _, s := range p.srcs {
+		if err := s.Health(); err != nil {
+			errs = append(errs, fmt.Errorf("source %s: %w", s.ID(), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Close closes every source (a Kafka source leaves its group); call it

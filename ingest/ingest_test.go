@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,8 @@ type counterConfig struct {
 	// FailAfter ends the first run with an error after that many
 	// batches, to show a restart resumes from the table; 0: never.
 	FailAfter int `yaml:"fail-after"`
+	// FailRuns fails that many runs at once, before anything is written.
+	FailRuns int `yaml:"fail-runs"`
 }
 
 func (c *counterConfig) ApplyDefaults() {
@@ -56,6 +59,7 @@ type counter struct {
 	runs     int
 	closed   bool
 	observed table.Positions // the newest committed positions it was told of
+	health   error           // what Health returns
 }
 
 func counterKind(made *[]*counter) source.Kind {
@@ -81,6 +85,12 @@ func (c *counter) Specs(declared []table.Spec) ([]table.Spec, error) {
 	}}}, nil
 }
 
+func (c *counter) Health() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.health
+}
+
 func (c *counter) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -93,8 +103,11 @@ var errCounterDied = errors.New("counter died")
 func (c *counter) Run(ctx context.Context, sink writer.Sink) error {
 	c.mu.Lock()
 	c.runs++
-	first := c.runs == 1
+	first, fail := c.runs == 1, c.runs <= c.cfg.FailRuns
 	c.mu.Unlock()
+	if fail {
+		return errCounterDied
+	}
 	sink.ObserveCommits(func(ci writer.CommitInfo) {
 		if ci.Table != c.cfg.Table {
 			return
@@ -258,4 +271,62 @@ func scan(t *testing.T, cat icecat.Catalog, name string) [][]any {
 		rec.Release()
 	}
 	return rows
+}
+
+// TestPipelineReady: the pipeline is not ready, with the reason, while its
+// runs fail and nothing was committed since, and while a source reports
+// itself unhealthy; it is ready again after a commit and once the source
+// recovers.
+func TestPipelineReady(t *testing.T) {
+	ctx := context.Background()
+	cat := tabletest.OpenSQLite(t)
+	var made []*counter
+	reg := source.NewRegistry(counterKind(&made))
+	var cfg struct {
+		Sources []source.Config `yaml:"sources"`
+	}
+	doc := "sources:\n  - type: counter\n    counter: {table: test.ready, partitions: 1, rows: 50, fail-runs: 3}\n"
+	if err := yaml.Unmarshal([]byte(doc), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Sources[0].Resolve(reg, "sources[0]"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ingest.New(ingest.Config{Sources: cfg.Sources, Writer: writer.Config{CommitInterval: time.Second}}, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EnsureTables(ctx, cat); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ready(); err != nil {
+		t.Fatalf("ready before the first run: %v", err)
+	}
+	// Record what Ready says after each failed run, through the commit
+	// observer's clock: the pipeline ends once the counter's rows are in.
+	var notReady []string
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, cat, ingest.RunOptions{}) }()
+	deadline := time.Now().Add(time.Minute)
+	for len(notReady) == 0 && time.Now().Before(deadline) {
+		if err := p.Ready(); err != nil {
+			notReady = append(notReady, err.Error())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(notReady) == 0 || !strings.Contains(notReady[0], "the last run failed") || !strings.Contains(notReady[0], errCounterDied.Error()) {
+		t.Fatalf("not ready while runs failed: %q", notReady)
+	}
+	if err := p.Ready(); err != nil {
+		t.Fatalf("ready after the rows were committed: %v", err)
+	}
+	made[0].mu.Lock()
+	made[0].health = errors.New("broker unreachable")
+	made[0].mu.Unlock()
+	if err := p.Ready(); err == nil || !strings.Contains(err.Error(), "source counter: broker unreachable") {
+		t.Fatalf("ready with an unhealthy source: %v", err)
+	}
 }

@@ -106,6 +106,7 @@ func (s nopSource) ID() string                               { return s.id }
 func (s nopSource) Specs([]table.Spec) ([]table.Spec, error) { return nil, nil }
 func (s nopSource) Run(context.Context, writer.Sink) error   { return nil }
 func (s nopSource) Close() error                             { return nil }
+func (s nopSource) Health() error                            { return nil }
 func (c *nopConfig) ApplyDefaults()                          {}
 func (c *nopConfig) Validate() error                         { return nil }
 func nopKind(name string) source.Kind {

@@ -40,6 +40,11 @@ type Source interface {
 	// fresh sink; it then re-opens and re-seeks from the tables. An error
 	// wrapped with Restart ends the run routinely (a Kafka rebalance).
 	Run(ctx context.Context, sink writer.Sink) error
+	// Health returns nil while the source reaches its input, or what it
+	// has been unable to do for a while as it keeps retrying (brokers
+	// unreachable, a topic missing): for a daemon's readiness. Safe to
+	// call at any time, concurrently with Run.
+	Health() error
 	// Close releases what the source holds across runs (the Kafka source
 	// leaves its group). Call it after the last Run returned and its sink
 	// committed. Idempotent; a no-op for sources that hold nothing.

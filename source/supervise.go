@@ -34,6 +34,10 @@ type SuperviseOptions struct {
 	// Now is the clock that times runs for the backoff reset. Default:
 	// time.Now.
 	Now func() time.Time
+	// OnFailure, when set, is called with the error of every run that
+	// failed (before the backoff), for readiness; not for routine
+	// restarts.
+	OnFailure func(error)
 }
 
 // healthyRun is how long a run must last for its failure to count as the
@@ -109,6 +113,9 @@ func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o Supervi
 			}
 			w.Abort()
 			restarts.Inc()
+			if o.OnFailure != nil && !errors.Is(err, ErrRestart) {
+				o.OnFailure(err)
+			}
 			return err
 		},
 		// A routine restart (a Kafka rebalance) is not a failure: the

@@ -140,7 +140,7 @@ func serveAggregateMetrics(addr, mode string, reg *prometheus.Registry, e *env) 
 	if addr == "" || addr == "off" {
 		return func() {}, nil
 	}
-	stop, err = serveMetrics(addr, reg, e.log)
+	stop, err = serveMetrics(addr, reg, e.log, nil)
 	if err != nil && !explicit && errors.Is(err, syscall.EADDRINUSE) {
 		e.log.Warn("the default metrics address is in use (another floe aggregate -follow?); serving no metrics: give each process its own -metrics-address",
 			"address", addr, "err", err)

@@ -67,7 +67,7 @@ func registerCompact(fs *flag.FlagSet) func(context.Context, *env, []string) err
 			addr = *metricsAddr
 		}
 		if addr != "" && addr != "off" {
-			stop, err := serveMetrics(addr, reg, e.log)
+			stop, err := serveMetrics(addr, reg, e.log, nil)
 			if err != nil {
 				return err
 			}

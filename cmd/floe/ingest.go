@@ -64,7 +64,7 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 			addr = *metricsAddr
 		}
 		if addr != "" && addr != "off" {
-			stop, err := serveMetrics(addr, reg, e.log)
+			stop, err := serveMetrics(addr, reg, e.log, p.Ready)
 			if err != nil {
 				return err
 			}

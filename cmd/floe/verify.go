@@ -76,7 +76,7 @@ func registerVerify(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		reg := prometheus.NewRegistry()
 		opts := verify.Options{Logger: e.log, Metrics: verify.NewMetrics(reg), MaxError: *maxError, MaxListed: *maxListed, Concurrency: *concurrency}
 		if *metricsAddr != "" && *metricsAddr != "off" {
-			stop, err := serveMetrics(*metricsAddr, reg, e.log)
+			stop, err := serveMetrics(*metricsAddr, reg, e.log, nil)
 			if err != nil {
 				return err
 			}

@@ -74,6 +74,9 @@ func (g *Generator) Specs(declared []table.Spec) ([]table.Spec, error) {
 // Close implements source.Source; the generator holds nothing.
 func (g *Generator) Close() error { return nil }
 
+// Health implements source.Source: the generator needs nothing outside.
+func (g *Generator) Health() error { return nil }
+
 // partition is the progress of one partition in a run.
 type partition struct {
 	name string
