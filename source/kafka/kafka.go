@@ -143,6 +143,8 @@ type Source struct {
 	tables []string // routed tables, sorted, then the dead-letter table
 	dl     int      // index of the dead-letter table
 	cdc    map[int]bool
+	keyed  map[int]bool // tables of upsert routes
+	um     *upsertMetrics
 	routes map[string]*route // by topic
 	topics []string
 
@@ -203,8 +205,12 @@ func New(cfg Config, o Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	um, err := newUpsertMetrics(o.Registerer, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
 	s := &Source{
-		cfg: cfg, log: o.Logger.With("source", cfg.ID), now: o.Now, mem: o.Allocator, m: m,
+		cfg: cfg, log: o.Logger.With("source", cfg.ID), now: o.Now, mem: o.Allocator, m: m, um: um, keyed: map[int]bool{},
 		kopts: append(kopts, o.ClientOpts...), every: o.OffsetCommitInterval,
 		cdc: map[int]bool{}, routes: map[string]*route{},
 		assigned: map[tp]bool{}, done: make(chan struct{}),
@@ -242,6 +248,9 @@ func New(cfg Config, o Options) (*Source, error) {
 			rt.slot[ti] = i
 			if ti != s.dl && r.Format != FormatJSON {
 				s.cdc[ti] = true
+			}
+			if ti != s.dl && r.Mode == ModeUpsert {
+				s.keyed[ti] = true
 			}
 		}
 		for _, t := range r.Topics {
@@ -284,6 +293,9 @@ func (s *Source) Specs(declared []table.Spec) ([]table.Spec, error) {
 		}
 		out = append(out, spec)
 	}
+	if err := s.checkUpserts(byName); err != nil {
+		return nil, err
+	}
 	if _, ok := byName[s.cfg.DeadLetterTable]; !ok {
 		out = append(out, table.DeadLetterSpec(s.cfg.DeadLetterTable))
 	}
@@ -311,6 +323,7 @@ func (s *Source) Run(ctx context.Context, sink writer.Sink) error {
 	}
 	defer s.deactivate(r)
 	err = r.loop(ctx, cl)
+	r.ups.close(ctx, err)
 	if ctx.Err() == nil {
 		reason := "error"
 		switch {
@@ -492,7 +505,7 @@ func (s *Source) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 	}
 	if r := s.run; r != nil {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.RebalanceTimeout)
-		err := r.sink.Commit(cctx)
+		err := errors.Join(r.sink.Commit(cctx), r.ups.commit(cctx))
 		cancel()
 		r.drop(tps)
 		if err != nil {
