@@ -631,8 +631,40 @@ func TestUpsertRestarts(t *testing.T) {
 			if n := len(scan(t, cat, "floe.dead_letters", "position")); n != 0 {
 				t.Fatalf("dead letters: %d", n)
 			}
+			checkPositions(t, cat, "ods.orders", format, recs)
 			t.Logf("%d records, %d keys at the end, %d injected failures", len(recs), len(want), failed)
 		})
+	}
+}
+
+// checkPositions checks the positions an upsert table committed after a
+// clean stop: past the last upsert of each partition (its row and its
+// position were committed together) and not past the partition's end.
+func checkPositions(t testing.TB, cat icecat.Catalog, tbl, format string, recs []*kgo.Record) {
+	t.Helper()
+	pos := tablePositions(t, cat, tbl)["kafka"]
+	last, end := map[string]int64{}, map[string]int64{}
+	for _, r := range recs {
+		p := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
+		end[p] = max(end[p], r.Offset+1)
+		v := string(r.Value)
+		upsert := false
+		switch format {
+		case FormatDebezium:
+			upsert = strings.Contains(v, `"op":"c"`) || strings.Contains(v, `"op":"u"`)
+		case FormatCanal:
+			upsert = strings.Contains(v, `"type":"INSERT"`) || strings.Contains(v, `"type":"UPDATE"`)
+		case FormatJSON:
+			upsert = len(r.Value) > 0
+		}
+		if upsert {
+			last[p] = r.Offset + 1
+		}
+	}
+	for p, e := range end {
+		if got, ok := pos[p]; !ok || got < last[p] || got > e {
+			t.Errorf("%s: position of %s is %d (present %v); want from %d to %d", tbl, p, got, ok, last[p], e)
+		}
 	}
 }
 
