@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -670,7 +671,7 @@ func checkPositions(t testing.TB, cat icecat.Catalog, tbl, format string, recs [
 
 // TestUpsertRealBroker runs ~50k Debezium changes over 1,000 keys from the
 // broker FLOE_KAFKA_BROKERS names through three processes in turn — the
-// first fails runs (dropping their buffered changes) and is killed, the
+// first crashes (a write fails; its buffered changes are dropped), the
 // second stops cleanly — and compares the mirror with the final state.
 func TestUpsertRealBroker(t *testing.T) {
 	v := os.Getenv(EnvBrokers)
@@ -693,23 +694,33 @@ func TestUpsertRealBroker(t *testing.T) {
 	want := applyScript(script)
 	recs := encodeChanges(FormatDebezium, topic, parts, script)
 	t.Logf("%d records, %d keys at the end", len(recs), len(want))
-	produce(t, brokers, recs[:len(recs)/2])
+	third := len(recs)/3 + 1
+	chunk := func(i int) []*kgo.Record { return recs[min(i*third, len(recs)):min((i+1)*third, len(recs))] }
+	progress := func(phase string) {
+		var n int64
+		for _, v := range tablePositions(t, cat, "ods.orders")["kafka"] {
+			n += v
+		}
+		t.Logf("after %s: the table's positions cover %d of %d records", phase, n, len(recs))
+	}
 
 	wcfg := writer.Config{CommitInterval: time.Second, MemoryBudget: 64 << 20}
-	// 1: its writes fail at random, each failure dropping the run's
-	// buffered changes; then it is killed.
-	p := startProc(t, "crash", cat, cfg, wcfg, 0.05)
-	waitFor(t, 60*time.Second, "failed runs", func() bool {
-		_, f := p.stats()
-		return f["injected"] > 2
-	})
-	p.kill()
-	produce(t, brokers, recs[len(recs)/2:])
-	// 2: stops cleanly part of the way.
-	p = startProc(t, "stop", cat, cfg, wcfg, 0)
-	time.Sleep(3 * time.Second)
+	// 1: crashes: its 20th write fails (after two seconds of polls of 500
+	// records, so that it committed some), and what its writer buffered
+	// is dropped.
+	produce(t, brokers, chunk(0))
+	small := cfg
+	small.BatchRecords = 500
+	crashRun(t, cat, small, wcfg, 20, 100*time.Millisecond)
+	progress("process 1 (crashed)")
+	// 2: stops cleanly, with more to read.
+	produce(t, brokers, chunk(1))
+	p := startProc(t, "stop", cat, cfg, wcfg, 0)
+	time.Sleep(2 * time.Second)
 	p.stop()
+	progress("process 2")
 	// 3: to the end.
+	produce(t, brokers, chunk(2))
 	p = startProc(t, "final", cat, cfg, wcfg, 0)
 	waitFor(t, 3*time.Minute, "the final state", func() bool {
 		pos := tablePositions(t, cat, "ods.orders")["kafka"]
@@ -719,6 +730,47 @@ func TestUpsertRealBroker(t *testing.T) {
 	if got := fmtOrders(scanOrders(t, cat, "ods.orders")); got != fmtOrders(want) {
 		t.Fatalf("mirror differs from the final state")
 	}
+	checkPositions(t, cat, "ods.orders", FormatDebezium, recs)
+}
+
+// crashRun runs a source once on a writer whose failAt-th Write fails:
+// the run ends with the error, the writer (and the source's KeyedTables)
+// are aborted with what they buffered, and the source leaves its group.
+func crashRun(t testing.TB, cat icecat.Catalog, cfg Config, wcfg writer.Config, failAt int, delay time.Duration) {
+	t.Helper()
+	src, err := New(cfg, Options{Logger: testLogger().With("proc", "crash")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	wcfg.ApplyDefaults()
+	w := writer.New(cat, wcfg, writer.Options{Logger: testLogger(), OnCommit: src.OnCommit})
+	defer w.Abort()
+	sink := &failingSink{Writer: w, failAt: failAt, delay: delay}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := src.Run(ctx, sink); !errors.Is(err, errInjected) {
+		t.Fatalf("crash run ended with %v, want the injected failure", err)
+	}
+}
+
+// failingSink fails its failAt-th Write; each Write first waits delay.
+type failingSink struct {
+	*writer.Writer
+	failAt, n int
+	delay     time.Duration
+}
+
+func (f *failingSink) Write(b writer.Batch) error {
+	time.Sleep(f.delay)
+	f.n++
+	if f.n == f.failAt {
+		if b.Record != nil {
+			b.Record.Release()
+		}
+		return errInjected
+	}
+	return f.Writer.Write(b)
 }
 
 // createTopicOn creates a topic on a real broker.
