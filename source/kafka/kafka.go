@@ -60,14 +60,14 @@
 // path of the MySQL source: an upsert replaces the key's row, a delete
 // removes it, as row deltas (new data files and position deletes). Rows
 // are applied in offset order per partition, handed over in runs of one
-// kind of operation, each with the positions it reaches (a change is never
-// committed ahead of its record's position), so rows and positions are
-// committed together and a restart resumes from the table's positions.
-// Upserts and deletes of whole rows are idempotent: re-applying a change
-// the table holds leaves one row per key. (The delete and the upsert of a
-// key-changing update may land in two commits; a restart between them
-// re-applies the record, whose delete then finds no key.) What each
-// record does:
+// kind of operation, each with the positions it reaches: a commit holds
+// exactly the changes of the records before its positions, so a restart
+// resumes from the table's positions without losing or repeating one.
+// (One exception: the delete and the upsert of a key-changing update may
+// land in two commits; a restart between them re-applies the record,
+// whose delete then finds no key.) Upserts and deletes of whole rows are
+// idempotent anyway: re-applying a change the table holds leaves one row
+// per key. What each record does:
 //
 //   - canal-json: every row of data, in order. INSERT upserts; UPDATE
 //     upserts, and when old (the previous values of the changed columns)
