@@ -796,3 +796,40 @@ func createTopicOn(t testing.TB, brokers []string, topic string, partitions int3
 		t.Fatalf("create topic %s: error code %d", topic, c)
 	}
 }
+
+func TestKeyObjects(t *testing.T) {
+	for _, c := range []struct {
+		key  string
+		cols []string
+		want string // or the error's text
+	}{
+		{`{"id":7,"x":1}`, []string{"id"}, `{"id":7}`},
+		{`7`, []string{"id"}, `{"id":7}`},
+		{`abc`, []string{"id"}, `{"id":"abc"}`},
+		{`{"a":1,"b":"x"}`, []string{"b", "a"}, `{"b":"x","a":1}`},
+		{`{"a":1}`, []string{"a", "b"}, `key column "b" is missing`},
+		{`{"a":null}`, []string{"a"}, `key column "a" is null`},
+		{`7`, []string{"a", "b"}, "not a JSON object"},
+		{``, []string{"a"}, "has no key"},
+	} {
+		got, err := recordKey([]byte(c.key), c.cols)
+		if s := string(got); (err == nil && s != c.want) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("recordKey(%s, %v) = %s, %v; want %s", c.key, c.cols, got, err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		row  keyedRow
+		want string // the old key, "" when the key did not change
+	}{
+		{keyedRow{image: []byte(`{"id":"5","s":"x"}`), prev: []byte(`{"s":"y"}`), partial: true}, ""},
+		{keyedRow{image: []byte(`{"id":"5","r":"eu"}`), prev: []byte(`{"id":"3"}`), partial: true}, `{"id":"3","r":"eu"}`},
+		{keyedRow{image: []byte(`{"id":5,"r":"eu"}`), prev: []byte(`{"id":5,"r":"eu","s":1}`)}, ""},
+		{keyedRow{image: []byte(`{"id":5,"r":"eu"}`), prev: []byte(`{"id":5,"r":"us"}`)}, `{"id":5,"r":"us"}`},
+		{keyedRow{image: []byte(`{"id":5,"r":"eu"}`)}, ""},
+	} {
+		old, moved, err := previousKey(&c.row, []string{"id", "r"})
+		if err != nil || moved != (c.want != "") || (moved && string(old) != c.want) {
+			t.Errorf("previousKey(%s, %s) = %s, %v, %v; want %q", c.row.image, c.row.prev, old, moved, err, c.want)
+		}
+	}
+}
