@@ -89,7 +89,7 @@ func New(cfg Config, o Options) (*Pipeline, error) {
 		specs, err := src.Specs(cfg.Tables)
 		if err != nil {
 			_ = p.Close()
-			return nil, err
+			return nil, fmt.Errorf("sources[%d].%w", i, err)
 		}
 		for _, s := range specs {
 			switch {

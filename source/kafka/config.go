@@ -44,6 +44,16 @@ const (
 	FormatDebezium = "debezium-json"
 )
 
+// Write modes of a route.
+const (
+	// ModeAppend appends every row a record carries (for canal-json and
+	// debezium-json: the change log, with _cdc_op).
+	ModeAppend = "append"
+	// ModeUpsert applies inserts, updates and deletes by key to a table
+	// with identifier fields (see the package comment, Upserts).
+	ModeUpsert = "upsert"
+)
+
 // Metadata column names. A routed table that has a column of one of these
 // names gets it filled from the record, whether or not MetadataColumns
 // added it.
@@ -184,6 +194,17 @@ type Route struct {
 	// Format of the record values: json, canal-json or debezium-json.
 	// Default: json.
 	Format string `yaml:"format"`
+	// Mode is how rows reach the tables: append (every row a record
+	// carries is appended) or upsert (inserts, updates and deletes are
+	// applied by key to tables with identifier fields, which must be
+	// unpartitioned). Default: append.
+	Mode string `yaml:"mode"`
+	// Key names the columns that identify a row, for mode upsert: they
+	// must be the identifier fields of the route's tables. Required for
+	// format json (a record with a null or empty value deletes the key
+	// its Kafka key holds); for canal-json and debezium-json it defaults
+	// to the identifier fields. Default: none.
+	Key []string `yaml:"key"`
 }
 
 // TLSConfig configures TLS to the brokers.
@@ -327,6 +348,9 @@ func (c *Config) ApplyDefaults() {
 		if c.Routes[i].Format == "" {
 			c.Routes[i].Format = FormatJSON
 		}
+		if c.Routes[i].Mode == "" {
+			c.Routes[i].Mode = ModeAppend
+		}
 	}
 }
 
@@ -377,6 +401,7 @@ func (c *Config) Validate() error {
 		return bad("dead-letter-table", "%v", err)
 	}
 	topics := map[string]int{}
+	modes := map[string]int{} // table → the first route writing it
 	for i, r := range c.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
 		if len(r.Topics) == 0 {
@@ -414,6 +439,9 @@ func (c *Config) Validate() error {
 				return bad(key+".table", "%q is also the dead-letter table", t)
 			}
 		}
+		if err := validMode(c.Routes, i, modes); err != nil {
+			return bad(key+"."+err.key, "%s", err.reason)
+		}
 	}
 	switch strings.ToUpper(c.SASL.Mechanism) {
 	case "":
@@ -426,6 +454,51 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return bad("tls", "cert-file and key-file go together")
+	}
+	return nil
+}
+
+// modeError is a rejected mode or key setting of a route.
+type modeError struct{ key, reason string }
+
+// validMode checks routes[i]'s mode and key; modes maps the tables of the
+// routes before it to the first route writing them.
+func validMode(routes []Route, i int, modes map[string]int) *modeError {
+	r := routes[i]
+	switch r.Mode {
+	case ModeAppend, ModeUpsert:
+	default:
+		return &modeError{"mode", fmt.Sprintf("%q is not append or upsert", r.Mode)}
+	}
+	for _, t := range r.tables() {
+		j, seen := modes[t]
+		if !seen {
+			modes[t] = i
+			continue
+		}
+		if routes[j].Mode != r.Mode {
+			return &modeError{"mode", fmt.Sprintf("%s: table %s is also written by routes[%d] in mode %s; a table is either appended to or upserted",
+				r.Mode, t, j, routes[j].Mode)}
+		}
+	}
+	if r.Mode != ModeUpsert {
+		if len(r.Key) > 0 {
+			return &modeError{"key", "only with mode: upsert"}
+		}
+		return nil
+	}
+	if r.Format == FormatJSON && len(r.Key) == 0 {
+		return &modeError{"key", "required for mode upsert with format json: the columns that identify a row (the tables' identifier fields)"}
+	}
+	seen := map[string]bool{}
+	for k, col := range r.Key {
+		if col == "" {
+			return &modeError{fmt.Sprintf("key[%d]", k), "must not be empty"}
+		}
+		if seen[col] {
+			return &modeError{fmt.Sprintf("key[%d]", k), fmt.Sprintf("column %q is named twice", col)}
+		}
+		seen[col] = true
 	}
 	return nil
 }

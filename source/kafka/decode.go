@@ -179,39 +179,67 @@ func unwrap(format string, value []byte, out []change) ([]change, error) {
 }
 
 type canalMessage struct {
-	Data    []json.RawMessage `json:"data"`
-	Type    string            `json:"type"`
-	IsDdl   bool              `json:"isDdl"`
-	Es      int64             `json:"es"`
-	Ts      int64             `json:"ts"`
-	PkNames []string          `json:"pkNames"`
+	Data []json.RawMessage `json:"data"`
+	// Old holds, for an UPDATE, the previous values of the changed
+	// columns of each row of Data.
+	Old      []json.RawMessage `json:"old"`
+	Type     string            `json:"type"`
+	IsDdl    bool              `json:"isDdl"`
+	SQL      string            `json:"sql"`
+	Database string            `json:"database"`
+	Table    string            `json:"table"`
+	Es       int64             `json:"es"`
+	Ts       int64             `json:"ts"`
+	PkNames  []string          `json:"pkNames"`
+}
+
+// parseCanal decodes a Canal flat message.
+func parseCanal(value []byte) (canalMessage, error) {
+	var m canalMessage
+	if err := json.Unmarshal(value, &m); err != nil {
+		return m, fmt.Errorf("decode canal-json message: %w", err)
+	}
+	return m, nil
+}
+
+// canalOp maps a Canal row-change type to the change type: insert, update
+// or delete; "" for any other type (DDL: CREATE, ALTER, QUERY, ...).
+func canalOp(typ string) string {
+	switch strings.ToUpper(typ) {
+	case "INSERT":
+		return "insert"
+	case "UPDATE":
+		return "update"
+	case "DELETE":
+		return "delete"
+	}
+	return ""
+}
+
+// eventTime is the Canal message's event time (es), or zero.
+func (m *canalMessage) eventTime() time.Time {
+	if m.Es > 0 {
+		return time.UnixMilli(m.Es).UTC()
+	}
+	return time.Time{}
 }
 
 func unwrapCanal(value []byte, out []change) ([]change, error) {
-	var m canalMessage
-	if err := json.Unmarshal(value, &m); err != nil {
-		return out, fmt.Errorf("decode canal-json message: %w", err)
+	m, err := parseCanal(value)
+	if err != nil {
+		return out, err
 	}
 	if m.IsDdl {
 		return out, errSkip
 	}
-	var op string
-	switch strings.ToUpper(m.Type) {
-	case "INSERT":
-		op = "insert"
-	case "UPDATE":
-		op = "update"
-	case "DELETE":
-		op = "delete"
-	case "":
+	op := canalOp(m.Type)
+	switch {
+	case m.Type == "":
 		return out, errors.New("decode canal-json message: no type")
-	default:
+	case op == "":
 		return out, errSkip // CREATE, ALTER, QUERY, ...: no row images
 	}
-	var ev time.Time
-	if m.Es > 0 {
-		ev = time.UnixMilli(m.Es).UTC()
-	}
+	ev := m.eventTime()
 	for _, d := range m.Data {
 		out = append(out, change{row: d, op: op, eventTime: ev})
 	}
@@ -234,20 +262,54 @@ type debeziumEvent struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-func unwrapDebezium(value []byte, out []change) ([]change, error) {
-	if len(bytes.TrimSpace(value)) == 0 || bytes.Equal(bytes.TrimSpace(value), []byte("null")) {
-		return out, errSkip // tombstone after a delete
-	}
+// isTombstone reports whether a record value is null or empty: a Kafka
+// tombstone (Debezium's after a delete).
+func isTombstone(value []byte) bool {
+	v := bytes.TrimSpace(value)
+	return len(v) == 0 || bytes.Equal(v, []byte("null"))
+}
+
+// parseDebezium decodes a Debezium change event, with or without the
+// schema envelope. The value must not be a tombstone.
+func parseDebezium(value []byte) (debeziumEvent, error) {
 	var e debeziumEvent
 	if err := json.Unmarshal(value, &e); err != nil {
-		return out, fmt.Errorf("decode debezium-json event: %w", err)
+		return e, fmt.Errorf("decode debezium-json event: %w", err)
 	}
 	if len(e.Payload) > 0 && e.Op == "" {
 		p := e.Payload
 		e = debeziumEvent{}
 		if err := json.Unmarshal(p, &e); err != nil {
-			return out, fmt.Errorf("decode debezium-json payload: %w", err)
+			return e, fmt.Errorf("decode debezium-json payload: %w", err)
 		}
+	}
+	return e, nil
+}
+
+// eventTime is the event's source time (source.ts_ms, else ts_ms), or
+// zero.
+func (e *debeziumEvent) eventTime() time.Time {
+	switch {
+	case e.Source.TsMs > 0:
+		return time.UnixMilli(e.Source.TsMs).UTC()
+	case e.TsMs > 0:
+		return time.UnixMilli(e.TsMs).UTC()
+	}
+	return time.Time{}
+}
+
+// isNull reports whether a row image is absent or JSON null.
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
+}
+
+func unwrapDebezium(value []byte, out []change) ([]change, error) {
+	if isTombstone(value) {
+		return out, errSkip // tombstone after a delete
+	}
+	e, err := parseDebezium(value)
+	if err != nil {
+		return out, err
 	}
 	c := change{}
 	switch e.Op {
@@ -266,15 +328,10 @@ func unwrapDebezium(value []byte, out []change) ([]change, error) {
 	default:
 		return out, fmt.Errorf("decode debezium-json event: unknown op %q", e.Op)
 	}
-	if len(c.row) == 0 || bytes.Equal(c.row, []byte("null")) {
+	if isNull(c.row) {
 		return out, fmt.Errorf("decode debezium-json event: op %q without its row image", e.Op)
 	}
-	switch {
-	case e.Source.TsMs > 0:
-		c.eventTime = time.UnixMilli(e.Source.TsMs).UTC()
-	case e.TsMs > 0:
-		c.eventTime = time.UnixMilli(e.TsMs).UTC()
-	}
+	c.eventTime = e.eventTime()
 	return append(out, c), nil
 }
 

@@ -1,82 +1,3 @@
-// Package kafka is Floe's Kafka source: consumer-group daemons that read
-// JSON records from topics and hand them, with their offsets, to the writer,
-// which commits rows and offsets together into Iceberg tables — exactly
-// once, across restarts, rebalances and zombies.
-//
-// # Positions
-//
-// A partition's position is "topic/partition" → next offset, kept per table
-// in the tables' snapshot summaries (floe.positions.<id>), never in the
-// consumer group. Every table a partition feeds (its route's tables and the
-// dead-letter table) has its own position; the partition is read from the
-// lowest of them and each record goes only to the tables whose position it
-// has not passed, so a crash between two tables' commits neither loses nor
-// repeats a row. Group offsets are committed only after the Iceberg commit
-// (the lowest position of the partition's routed tables), for lag
-// monitoring and tools; Floe never reads them.
-//
-// # Rebalances and fencing
-//
-// The source keeps one franz-go group client across the runs Supervise
-// starts, so restarting the pipeline does not leave the group and make the
-// other processes rebalance. Rebalance callbacks run only between polls
-// (BlockRebalanceOnPoll), when everything polled has been handed to the
-// writer:
-//
-//   - Assigned (AdjustFetchOffsetsFn): the writer resyncs the partitions'
-//     positions from the tables (writer.Sink.Resync) and fetching starts
-//     there, not at the group's committed offset.
-//   - Revoked: the writer commits everything buffered while the partitions
-//     are still ours; then the run ends with ErrRebalanced, because the
-//     writer still holds the revoked partitions' positions, and its next
-//     commit would be fenced as soon as the new owner commits. Supervise
-//     starts a fresh writer and the source re-seeks the partitions it still
-//     owns from the tables, without leaving the group. ErrRebalanced is a
-//     routine restart (source.ErrRestart), logged as such.
-//   - Lost (the group expired our session: a zombie): nothing is committed;
-//     the run ends with ErrRebalanced. A zombie that commits before it
-//     learns of the loss is fenced by the commit protocol (table.ErrFenced:
-//     the table's positions moved since its batch started); Write returns
-//     that, the run ends, and the next run re-seeks from the tables.
-//
-// Either way the restart is clean: the writer's buffered rows are dropped,
-// nothing is committed twice, and no rebalance cascades from it.
-//
-// # Health
-//
-// franz-go retries brokers that do not answer and topics that do not exist
-// forever and quietly (a WARN per failed dial, DEBUG metadata refreshes; a
-// missing topic never even joins the group). The source asks a broker for
-// its topics' metadata every few seconds; a fault that lasts
-// unavailable-timeout is logged once at ERROR with the brokers or the topic
-// and the cause, shown by floe_kafka_broker_up (0) or
-// floe_kafka_topic_missing{topic} (1), and returned by Health; its end is
-// logged at INFO and the gauge returns. The source keeps running and
-// retrying throughout, and a topic created later is consumed.
-//
-// # Group membership
-//
-// A crashed process's partitions stay idle until the group's session
-// timeout expires — whether or not the process restarts, since its new
-// incarnation joins as a new member. A static member (instance-id) that
-// restarts within the session gets its partitions back at once, without
-// a rebalance; one that stops for good, even gracefully, leaves them idle
-// for the session timeout. TestKafkaRestartTime (integration) measures
-// each; the defaults (10s sessions, cooperative-sticky, dynamic
-// membership) follow from it.
-//
-// # Decoding
-//
-// Values are JSON objects mapped to the table's columns by name through
-// source/jsonrow (RFC 3339 or epoch ms/µs timestamps, objects into structs,
-// arrays into lists, unknown fields ignored). Canal and Debezium JSON
-// envelopes are unwrapped into their row images, with the change type in
-// _cdc_op. Records that cannot be decoded or mapped become rows of the
-// dead-letter table with topic/partition, offset, key, raw value and the
-// reason, under the same per-table positions.
-//
-// The package reads Kafka and writes to a writer.Sink; it does not touch
-// the catalog or storage, and commits nothing itself except group offsets.
 package kafka
 
 import (
@@ -164,6 +85,8 @@ type Source struct {
 	tables []string // routed tables, sorted, then the dead-letter table
 	dl     int      // index of the dead-letter table
 	cdc    map[int]bool
+	keyed  map[int]bool // tables of upsert routes
+	um     *upsertMetrics
 	routes map[string]*route // by topic
 	topics []string
 
@@ -230,8 +153,12 @@ func New(cfg Config, o Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	um, err := newUpsertMetrics(o.Registerer, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
 	s := &Source{
-		cfg: cfg, log: o.Logger.With("source", cfg.ID), now: o.Now, mem: o.Allocator, m: m,
+		cfg: cfg, log: o.Logger.With("source", cfg.ID), now: o.Now, mem: o.Allocator, m: m, um: um, keyed: map[int]bool{},
 		kopts: append(kopts, o.ClientOpts...), every: o.OffsetCommitInterval,
 		cdc: map[int]bool{}, routes: map[string]*route{},
 		assigned: map[tp]bool{}, done: make(chan struct{}),
@@ -269,6 +196,9 @@ func New(cfg Config, o Options) (*Source, error) {
 			rt.slot[ti] = i
 			if ti != s.dl && r.Format != FormatJSON {
 				s.cdc[ti] = true
+			}
+			if ti != s.dl && r.Mode == ModeUpsert {
+				s.keyed[ti] = true
 			}
 		}
 		for _, t := range r.Topics {
@@ -311,6 +241,9 @@ func (s *Source) Specs(declared []table.Spec) ([]table.Spec, error) {
 		}
 		out = append(out, spec)
 	}
+	if err := s.checkUpserts(byName); err != nil {
+		return nil, err
+	}
 	if _, ok := byName[s.cfg.DeadLetterTable]; !ok {
 		out = append(out, table.DeadLetterSpec(s.cfg.DeadLetterTable))
 	}
@@ -338,6 +271,7 @@ func (s *Source) Run(ctx context.Context, sink writer.Sink) error {
 	}
 	defer s.deactivate(r)
 	err = r.loop(ctx, cl)
+	r.ups.close(ctx, err)
 	if ctx.Err() == nil {
 		reason := "error"
 		switch {
@@ -534,7 +468,7 @@ func (s *Source) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 	}
 	if r := s.run; r != nil {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.RebalanceTimeout)
-		err := r.sink.Commit(cctx)
+		err := errors.Join(r.sink.Commit(cctx), r.ups.commit(cctx))
 		cancel()
 		r.drop(tps)
 		if err != nil {

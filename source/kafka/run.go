@@ -23,6 +23,7 @@ type run struct {
 	sink writer.Sink
 
 	out     []*tableOut // by table index, the dead-letter table excluded
+	ups     *upserts    // the tables of upsert routes (upsert.go)
 	dl      *table.DeadLetterBuilder
 	dlRows  int
 	dlNext  table.Positions
@@ -61,6 +62,14 @@ func (s *Source) open(ctx context.Context, sink writer.Sink) (*run, error) {
 		}
 	}()
 	for i, name := range s.tables {
+		if s.keyed[i] {
+			t, err := r.openKeyed(ctx, i, name)
+			if err != nil {
+				return nil, err
+			}
+			r.out = append(r.out, t)
+			continue
+		}
 		_, sc, err := sink.Open(name, s.cfg.ID)
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", name, err)
@@ -84,6 +93,7 @@ func (s *Source) open(ctx context.Context, sink writer.Sink) (*run, error) {
 }
 
 func (r *run) release() {
+	r.ups.release()
 	for _, t := range r.out {
 		t.release()
 	}
@@ -142,6 +152,10 @@ func (r *run) seek(ctx context.Context, tps []tp) (map[tp]int64, error) {
 	sort.Ints(tis)
 	pos := map[int]table.Positions{}
 	for _, ti := range tis {
+		if r.ups.table(ti) != nil {
+			pos[ti] = r.ups.positions(ti, byTable[ti])
+			continue
+		}
 		p, err := r.sink.Resync(ctx, s.tables[ti], s.cfg.ID, byTable[ti])
 		if err != nil {
 			return nil, fmt.Errorf("resync %s: %w", s.tables[ti], err)
@@ -321,6 +335,10 @@ func (r *run) partition(ps *partState, recs []*kgo.Record) {
 // need it; what cannot be decoded or routed becomes a dead letter.
 func (r *run) record(ps *partState, rec *kgo.Record) {
 	rt := ps.route
+	if rt.Mode == ModeUpsert {
+		r.keyedRecord(ps, rec)
+		return
+	}
 	o := rec.Offset
 	needDL := o >= ps.start[len(ps.start)-1]
 	changes, err := unwrap(rt.Format, rec.Value, r.changes[:0])
@@ -390,6 +408,12 @@ func (r *run) dead(ps *partState, needDL bool, rec *kgo.Record, target, reason s
 // moved positions.
 func (r *run) write() error {
 	for ti, out := range r.out {
+		if r.ups.table(ti) != nil {
+			if err := r.writeKeyed(ti); err != nil {
+				return err
+			}
+			continue
+		}
 		rec := out.take()
 		if rec == nil && len(out.next) == 0 {
 			continue
