@@ -53,11 +53,7 @@ func sameAsBackfill(t *testing.T, cat icecat.Catalog, s Spec, suffix string) {
 
 func loadTable(t *testing.T, cat icecat.Catalog, name string) *icetable.Table {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	return tbl
 }
 

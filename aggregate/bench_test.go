@@ -18,7 +18,6 @@ import (
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/source/gen"
-	"github.com/floe-lake/floe/table"
 )
 
 // rowsPerMinute is one minute of one generator partition: an event every
@@ -138,14 +137,7 @@ func BenchmarkStreamingMinuteOverDay(b *testing.B) {
 
 func currentSnapshot(b *testing.B, cat icecat.Catalog, name string) int64 {
 	b.Helper()
-	ident, err := table.ParseIdent(name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, name)
 	return reader.Current(tbl)
 }
 
@@ -206,11 +198,7 @@ func BenchmarkBackfill(b *testing.B) {
 
 func tableRowCount(b *testing.B, cat icecat.Catalog, name string) int64 {
 	b.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, name)
 	tasks, err := tbl.Scan().PlanFiles(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -224,11 +212,7 @@ func tableRowCount(b *testing.B, cat icecat.Catalog, name string) int64 {
 
 func dataFiles(b *testing.B, cat icecat.Catalog, name string) []string {
 	b.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, name)
 	tasks, err := tbl.Scan().PlanFiles(context.Background())
 	if err != nil {
 		b.Fatal(err)

@@ -191,32 +191,15 @@ func (s *heapSampler) Stop() uint64 {
 // fullScan reads every row of the table and returns the time it took.
 func fullScan(b *testing.B, cat icecat.Catalog, name string) time.Duration {
 	b.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, name)
 	start := time.Now()
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	for rec, err := range recs {
-		if err != nil {
-			b.Fatal(err)
-		}
-		rec.Release()
-	}
+	tabletest.Each(b, tbl, func(arrow.RecordBatch) {})
 	return time.Since(start)
 }
 
 func dataFileCount(b *testing.B, cat icecat.Catalog, name string) int {
 	b.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, name)
 	tasks, err := tbl.Scan().PlanFiles(context.Background())
 	if err != nil {
 		b.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/compaction"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -131,26 +132,14 @@ func ingest(t testing.TB, cat icecat.Catalog, from int64, commits, perCommit int
 
 func load(t testing.TB, cat icecat.Catalog) *icetable.Table {
 	t.Helper()
-	ident, _ := table.ParseIdent(tableName)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, tableName)
 	return tbl
 }
 
 // readIDs returns every id in the scan, sorted (duplicates kept).
 func readIDs(t testing.TB, tbl *icetable.Table, opts ...icetable.ScanOption) []int64 {
 	t.Helper()
-	ctx := context.Background()
-	opts = append(opts, icetable.WithSelectedFields("id"))
-	_, recs, err := tbl.Scan(opts...).ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := collectIDs(t, recs)
-	slices.Sort(ids)
-	return ids
+	return tabletest.Int64s(t, tbl, "id", opts...)
 }
 
 // collectIDs drains recs, whose first column is the id, and returns the

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
@@ -230,24 +231,8 @@ sources:
 // scan returns every row of a table as Go values.
 func scan(t *testing.T, cat icecat.Catalog, name string) [][]any {
 	t.Helper()
-	ctx := context.Background()
-	ident, err := table.ParseIdent(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rows [][]any
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	tabletest.Each(t, tabletest.Load(t, cat, name), func(rec arrow.RecordBatch) {
 		for i := range int(rec.NumRows()) {
 			var row []any
 			for _, col := range rec.Columns() {
@@ -255,7 +240,6 @@ func scan(t *testing.T, cat icecat.Catalog, name string) [][]any {
 			}
 			rows = append(rows, row)
 		}
-		rec.Release()
-	}
+	})
 	return rows
 }

@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/apache/arrow-go/v18/arrow/array"
-	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/source"
@@ -119,24 +115,7 @@ func TestSuperviseRestartsFromTablePositions(t *testing.T) {
 		t.Fatalf("the source ran %d times; want a restart after the source died and after the failed commits", runs)
 	}
 
-	ident, _ := table.ParseIdent(cfg.EventsTable)
-	tbl, err := base.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan(icetable.WithSelectedFields("event_id")).ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int64
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
-		rec.Release()
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	ids := tabletest.Int64s(t, tabletest.Load(t, base, cfg.EventsTable), "event_id")
 	want := int(cfg.Partitions) * int(cfg.RowsPerPartition)
 	if len(ids) != want {
 		t.Fatalf("table holds %d events, want %d", len(ids), want)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -80,26 +79,7 @@ func ensure(t *testing.T, cat icecat.Catalog) {
 // readIDs scans the table and returns every id, sorted.
 func readIDs(t *testing.T, cat icecat.Catalog, name string) []int64 {
 	t.Helper()
-	ctx := context.Background()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan(icetable.WithSelectedFields("id")).ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int64
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
-		rec.Release()
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids
+	return tabletest.Int64s(t, tabletest.Load(t, cat, name), "id")
 }
 
 func checkExactlyOnce(t *testing.T, ids []int64, n int64) {

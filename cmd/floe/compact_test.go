@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/floe-lake/floe/catalog"
 	"github.com/floe-lake/floe/compaction"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
@@ -111,10 +111,7 @@ func (e *compactEnv) ingest(commits int, per int64) {
 
 func (e *compactEnv) load() *icetable.Table {
 	e.t.Helper()
-	tbl, err := e.cat.LoadTable(context.Background(), icetable.Identifier{"ods", "clicks"})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	tbl := tabletest.Load(e.t, e.cat, "ods.clicks")
 	return tbl
 }
 
@@ -123,19 +120,7 @@ func (e *compactEnv) load() *icetable.Table {
 func (e *compactEnv) checkRows() {
 	e.t.Helper()
 	tbl := e.load()
-	_, recs, err := tbl.Scan(icetable.WithSelectedFields("id")).ToArrowRecords(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var ids []int64
-	for rec, err := range recs {
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
-		rec.Release()
-	}
-	slices.Sort(ids)
+	ids := tabletest.Int64s(e.t, tbl, "id")
 	if int64(len(ids)) != e.next {
 		e.t.Fatalf("table holds %d rows, want %d", len(ids), e.next)
 	}

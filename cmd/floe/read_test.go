@@ -28,6 +28,7 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/table"
@@ -108,10 +109,7 @@ func (e *readEnv) appendRows(n int64) int64 {
 
 func (e *readEnv) current() int64 {
 	e.t.Helper()
-	tbl, err := e.cat.LoadTable(context.Background(), icetable.Identifier{"ods", "events"})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	tbl := tabletest.Load(e.t, e.cat, "ods.events")
 	return reader.Current(tbl)
 }
 
@@ -534,10 +532,7 @@ func countLines(t *testing.T, path string) int64 {
 }
 
 func snapshotCount(t *testing.T, e *readEnv) int {
-	tbl, err := e.cat.LoadTable(context.Background(), icetable.Identifier{"ods", "events"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, e.cat, "ods.events")
 	return len(tbl.Metadata().Snapshots())
 }
 
@@ -550,10 +545,7 @@ func TestReadFollowExpiredCursor(t *testing.T) {
 		e.appendRows(5)
 	}
 	ctx := context.Background()
-	tbl, err := e.cat.LoadTable(ctx, icetable.Identifier{"ods", "events"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, e.cat, "ods.events")
 	txn := tbl.NewTransaction()
 	if err := txn.ExpireSnapshots(icetable.WithOlderThan(0), icetable.WithRetainLast(2)); err != nil {
 		t.Fatal(err)
@@ -566,7 +558,7 @@ func TestReadFollowExpiredCursor(t *testing.T) {
 	if err := os.WriteFile(out, []byte(`{"id":0}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = reader.NewFileCursorStore(cursor).Save(ctx, reader.Cursor{
+	err := reader.NewFileCursorStore(cursor).Save(ctx, reader.Cursor{
 		Table: "ods.events", SnapshotID: s1, Output: out, OutputOffset: 9, Format: "jsonl", Mode: reader.ModeAppend,
 	})
 	if err != nil {

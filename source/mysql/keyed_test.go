@@ -58,20 +58,8 @@ func kvChanges(t testing.TB, sc *arrow.Schema, ids []int64, ops []writer.Op, val
 
 func scanKV(t testing.TB, cat icecat.Catalog, name string) map[int64]kvRow {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[int64]kvRow{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	tabletest.Each(t, tabletest.Load(t, cat, name), func(rec arrow.RecordBatch) {
 		ids := rec.Column(0).(*array.Int64)
 		vs := rec.Column(1).(*array.String)
 		ns := rec.Column(2).(*array.Int32)
@@ -82,8 +70,7 @@ func scanKV(t testing.TB, cat icecat.Catalog, name string) map[int64]kvRow {
 			}
 			out[id] = kvRow{v: vs.Value(i), n: ns.Value(i)}
 		}
-		rec.Release()
-	}
+	})
 	return out
 }
 

@@ -1,0 +1,52 @@
+package tabletest
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	icecat "github.com/apache/iceberg-go/catalog"
+	icetable "github.com/apache/iceberg-go/table"
+)
+
+// Load loads the table name ("namespace.table"), failing the test on
+// error.
+func Load(t testing.TB, cat icecat.Catalog, name string) *icetable.Table {
+	t.Helper()
+	tbl, err := cat.LoadTable(context.Background(), icecat.ToIdentifier(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+// Each scans tbl with opts and calls fn on every record batch, releasing
+// it afterwards; a scan error fails the test.
+func Each(t testing.TB, tbl *icetable.Table, fn func(arrow.RecordBatch), opts ...icetable.ScanOption) {
+	t.Helper()
+	_, recs, err := tbl.Scan(opts...).ToArrowRecords(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rec, err := range recs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(rec)
+		rec.Release()
+	}
+}
+
+// Int64s returns the long column col of every row tbl's scan with opts
+// yields, sorted, duplicates kept.
+func Int64s(t testing.TB, tbl *icetable.Table, col string, opts ...icetable.ScanOption) []int64 {
+	t.Helper()
+	var out []int64
+	Each(t, tbl, func(rec arrow.RecordBatch) {
+		out = append(out, rec.Column(0).(*array.Int64).Int64Values()...)
+	}, append(opts, icetable.WithSelectedFields(col))...)
+	slices.Sort(out)
+	return out
+}
