@@ -16,6 +16,7 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/source/gen"
@@ -90,7 +91,7 @@ func TestRestartsCompactionAndOtherWriters(t *testing.T) {
 	ctx := context.Background()
 	cat := tabletest.OpenSQLite(t)
 	cfg := genConfig(0)
-	ensureGenTables(t, cat, cfg)
+	gentest.Ensure(t, cat, cfg)
 	s := exampleSpec(t, "orders_city_5m.yaml")
 	s.Source, s.Time = "ods.events", "event_time"
 	s.Filter = "event_type = 'page_view'"
@@ -171,12 +172,7 @@ func TestRestartsCompactionAndOtherWriters(t *testing.T) {
 // the cursor, so a stream is seen as caught up.
 func TestCursorOnlyCommits(t *testing.T) {
 	ctx := context.Background()
-	cat := tabletest.OpenSQLite(t)
-	cfg := genConfig(20_000)
-	ensureGenTables(t, cat, cfg)
-	if err := generate(ctx, cat, cfg, 5_000); err != nil {
-		t.Fatal(err)
-	}
+	cat, _ := generated(t)
 	s := exampleSpec(t, "page_traffic_hourly.yaml")
 	s.Filter = "event_type = 'no such type'"
 	var kinds []string
@@ -204,12 +200,7 @@ func TestCursorOnlyCommits(t *testing.T) {
 // into; a full backfill rebuilds it for the new spec.
 func TestFingerprint(t *testing.T) {
 	ctx := context.Background()
-	cat := tabletest.OpenSQLite(t)
-	cfg := genConfig(20_000)
-	ensureGenTables(t, cat, cfg)
-	if err := generate(ctx, cat, cfg, 5_000); err != nil {
-		t.Fatal(err)
-	}
+	cat, cfg := generated(t)
 	s := exampleSpec(t, "page_traffic_hourly.yaml")
 	a, err := New(ctx, cat, s, Options{Logger: quietLogger()})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 
 	"github.com/floe-lake/floe/internal/benchutil"
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/source/gen"
@@ -52,7 +53,7 @@ func BenchmarkStreamingMinuteOverDay(b *testing.B) {
 	cfg := genConfig(minutes * rowsPerMinute)
 	cfg.StartTime = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	cfg.BatchRows = 65536
-	ensureGenTables(b, cat, cfg)
+	gentest.Ensure(b, cat, cfg)
 	start := time.Now()
 	if err := generate(ctx, cat, cfg, 2_000_000); err != nil {
 		b.Fatal(err)
@@ -152,7 +153,7 @@ func BenchmarkBackfill(b *testing.B) {
 	cat := tabletest.OpenSQLite(b)
 	cfg := genConfig(rows)
 	cfg.BatchRows = 65536
-	ensureGenTables(b, cat, cfg)
+	gentest.Ensure(b, cat, cfg)
 	if err := generate(ctx, cat, cfg, 1_000_000); err != nil {
 		b.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 )
@@ -53,7 +54,7 @@ func TestFollowExactlyOnceUnderSIGKILL(t *testing.T) {
 	gcfg := genConfig(rows)
 	// Long enough for every kill to land while the writer appends.
 	gcfg.Rate = float64(rows) / (1.3 * float64(kills))
-	ensureGenTables(t, cat, gcfg)
+	gentest.Ensure(t, cat, gcfg)
 
 	specFiles := []string{"page_traffic_hourly.yaml", "orders_city_5m.yaml"}
 	genDone := make(chan struct{})

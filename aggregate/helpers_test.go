@@ -15,9 +15,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
 
+	"github.com/floe-lake/floe/internal/gentest"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/source/gen"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -48,40 +49,23 @@ func genConfig(rows int64) gen.Config {
 	return c
 }
 
-// ensureGenTables creates the generator's tables.
-func ensureGenTables(t testing.TB, cat icecat.Catalog, cfg gen.Config) {
+// generated is a fresh catalog holding a run of the generator cfg
+// describes (20,000 events), committed every 5,000 rows per table.
+func generated(t testing.TB) (cat icecat.Catalog, cfg gen.Config) {
 	t.Helper()
-	g, err := gen.New(cfg)
-	if err != nil {
+	cat = tabletest.OpenSQLite(t)
+	cfg = genConfig(20_000)
+	gentest.Ensure(t, cat, cfg)
+	if err := generate(context.Background(), cat, cfg, 5_000); err != nil {
 		t.Fatal(err)
 	}
-	specs, err := g.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if _, err := table.Ensure(context.Background(), cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return cat, cfg
 }
 
 // generate runs the generator to its end through a writer that commits
-// every commitRows rows per table, and returns the number of snapshots of
-// the events table.
+// every commitRows rows per table.
 func generate(ctx context.Context, cat icecat.Catalog, cfg gen.Config, commitRows int64) error {
-	g, err := gen.New(cfg)
-	if err != nil {
-		return err
-	}
-	wcfg := writer.Config{CommitInterval: time.Hour, CommitRows: commitRows}
-	wcfg.ApplyDefaults()
-	w := writer.New(cat, wcfg, writer.Options{Logger: quietLogger()})
-	if err := g.Run(ctx, w); err != nil {
-		w.Abort()
-		return err
-	}
-	return w.Close(ctx)
+	return gentest.Run(ctx, cat, cfg, writer.Config{CommitInterval: time.Hour, CommitRows: commitRows}, quietLogger())
 }
 
 // tableRows reads every row of a table as strings, sorted: one string per

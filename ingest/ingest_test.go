@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
@@ -231,15 +230,5 @@ sources:
 // scan returns every row of a table as Go values.
 func scan(t *testing.T, cat icecat.Catalog, name string) [][]any {
 	t.Helper()
-	var rows [][]any
-	tabletest.Each(t, tabletest.Load(t, cat, name), func(rec arrow.RecordBatch) {
-		for i := range int(rec.NumRows()) {
-			var row []any
-			for _, col := range rec.Columns() {
-				row = append(row, tabletest.Cell(col, i))
-			}
-			rows = append(rows, row)
-		}
-	})
-	return rows
+	return tabletest.Rows(t, tabletest.Load(t, cat, name))
 }

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/gen"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -88,23 +88,11 @@ func TestSuperviseRestartsFromTablePositions(t *testing.T) {
 	cfg.Partitions, cfg.RowsPerPartition, cfg.BatchRows = 2, 20000, 500
 	cfg.OrdersTable, cfg.BadFraction = "", 0
 	cfg.Rate = 20000 // two seconds of stream: the second run commits mid-stream
-	g, err := gen.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs, err := g.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if _, err := table.Ensure(ctx, base, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := gentest.Ensure(t, base, cfg)
 	// The second run's commits all fail past the commit deadline, so the
 	// writer fails and the pipeline restarts once more.
 	src := &dying{Source: g, failCommits: &failCommits}
-	err = source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
+	err := source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
 		Writer:     writer.Config{CommitInterval: 100 * time.Millisecond, CommitTimeout: 300 * time.Millisecond, MemoryBudget: 8 << 20},
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 	})
@@ -173,23 +161,11 @@ func TestSuperviseRoutineRestart(t *testing.T) {
 	cfg := gen.DefaultConfig()
 	cfg.Partitions, cfg.RowsPerPartition, cfg.BatchRows = 1, 1000, 100
 	cfg.OrdersTable, cfg.BadFraction = "", 0
-	g, err := gen.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs, err := g.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if _, err := table.Ensure(ctx, cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := gentest.Ensure(t, cat, cfg)
 	var mu sync.Mutex
 	var recs []logRecord
 	src := &rebalancing{Source: g}
-	err = source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
+	err := source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
 		Writer:     writer.Config{CommitInterval: time.Second},
 		Logger:     slog.New(keepHandler{&mu, &recs}),
 		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,

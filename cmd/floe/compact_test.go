@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +21,6 @@ import (
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
-	"github.com/floe-lake/floe/catalog"
 	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
@@ -43,13 +41,7 @@ type compactEnv struct {
 
 func newCompactEnv(t *testing.T, compactionYAML string) *compactEnv {
 	t.Helper()
-	t.Setenv(catalog.EnvCatalogURI, "") // the config file must win
-	dir := t.TempDir()
-	cc := catalog.Config{Type: catalog.TypeSQLite, Name: "test", URI: filepath.Join(dir, "cat.db"), Warehouse: filepath.Join(dir, "wh")}
-	cat, err := catalog.Open(context.Background(), cc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, _, cat := sqliteConfig(t, "compaction:\n"+compactionYAML)
 	spec := table.Spec{
 		Name: compactTestTable,
 		Schema: []table.Field{
@@ -61,11 +53,6 @@ func newCompactEnv(t *testing.T, compactionYAML string) *compactEnv {
 		Properties: map[string]string{"write.target-file-size-bytes": "65536"},
 	}
 	if _, err := table.Ensure(context.Background(), cat, spec); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "floe.yaml")
-	cfg := fmt.Sprintf("catalog:\n  type: sqlite\n  name: test\n  uri: %q\n  warehouse: %q\ncompaction:\n%s", cc.URI, cc.Warehouse, compactionYAML)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return &compactEnv{t: t, cfgPath: cfgPath, cat: cat}

@@ -27,7 +27,6 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
-	"github.com/floe-lake/floe/catalog"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/reader"
@@ -48,13 +47,7 @@ type readEnv struct {
 
 func newReadEnv(t *testing.T) *readEnv {
 	t.Helper()
-	t.Setenv(catalog.EnvCatalogURI, "") // the config file must win
-	dir := t.TempDir()
-	cc := catalog.Config{Type: catalog.TypeSQLite, Name: "test", URI: filepath.Join(dir, "cat.db"), Warehouse: filepath.Join(dir, "wh")}
-	cat, err := catalog.Open(context.Background(), cc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, _, cat := sqliteConfig(t, "")
 	spec := table.Spec{
 		Name: "ods.events",
 		Schema: []table.Field{
@@ -65,11 +58,6 @@ func newReadEnv(t *testing.T) *readEnv {
 		Partition: []table.PartitionField{{Column: "ts", Transform: "day"}},
 	}
 	if _, err := table.Ensure(context.Background(), cat, spec); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "floe.yaml")
-	cfg := fmt.Sprintf("catalog:\n  type: sqlite\n  name: test\n  uri: %q\n  warehouse: %q\n", cc.URI, cc.Warehouse)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	wcfg := writer.Config{CommitInterval: time.Hour}

@@ -50,3 +50,20 @@ func Int64s(t testing.TB, tbl *icetable.Table, col string, opts ...icetable.Scan
 	slices.Sort(out)
 	return out
 }
+
+// Rows returns every row tbl's scan with opts yields, in scan order, as
+// comparable Go values (see Cell).
+func Rows(t testing.TB, tbl *icetable.Table, opts ...icetable.ScanOption) [][]any {
+	t.Helper()
+	var rows [][]any
+	Each(t, tbl, func(rec arrow.RecordBatch) {
+		for i := range int(rec.NumRows()) {
+			var row []any
+			for _, col := range rec.Columns() {
+				row = append(row, Cell(col, i))
+			}
+			rows = append(rows, row)
+		}
+	}, opts...)
+	return rows
+}

@@ -74,6 +74,27 @@ func scanKV(t testing.TB, cat icecat.Catalog, name string) map[int64]kvRow {
 	return out
 }
 
+// keyedWriter is a writer on cat that commits every interval, aborted when
+// the test ends.
+func keyedWriter(t *testing.T, cat icecat.Catalog, interval time.Duration) *writer.Writer {
+	t.Helper()
+	cfg := writer.DefaultConfig()
+	cfg.CommitInterval = interval
+	w := writer.New(cat, cfg, writer.Options{})
+	t.Cleanup(w.Abort)
+	return w
+}
+
+// openKeyed opens spec on w for source "src", failing the test on error.
+func openKeyed(t *testing.T, w *writer.Writer, spec table.Spec, opts writer.KeyedOptions) *writer.KeyedTable {
+	t.Helper()
+	kt, err := w.OpenKeyed(context.Background(), spec, "src", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kt
+}
+
 func TestKeyedTableRandomWithAborts(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	ctx := context.Background()
@@ -84,13 +105,7 @@ func TestKeyedTableRandomWithAborts(t *testing.T) {
 	w := writer.New(cat, cfg, writer.Options{})
 	defer w.Abort()
 	spec := kvSpec("cdc.kv")
-	open := func() *writer.KeyedTable {
-		kt, err := w.OpenKeyed(ctx, spec, "src", writer.KeyedOptions{MaxDeleteFiles: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kt
-	}
+	open := func() *writer.KeyedTable { return openKeyed(t, w, spec, writer.KeyedOptions{MaxDeleteFiles: 3}) }
 	kt := open()
 	rng := rand.New(rand.NewPCG(1, 2))
 	model := map[int64]kvRow{}
@@ -141,11 +156,7 @@ func TestKeyedTableRandomWithAborts(t *testing.T) {
 	if got := scanKV(t, cat, spec.Name); !equalKV(got, model) {
 		t.Fatalf("final: table has %d rows, model %d", len(got), len(model))
 	}
-	ident, _ := table.ParseIdent(spec.Name)
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, spec.Name)
 	ops := map[string]int{}
 	for _, s := range tbl.Metadata().Snapshots() {
 		ops[s.Summary.Properties[table.PropOperation]+"/"+string(s.Summary.Operation)]++
@@ -185,15 +196,9 @@ var _ = icetable.MainBranch
 func TestKeyedChangelog(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	ctx := context.Background()
-	cfg := writer.DefaultConfig()
-	cfg.CommitInterval = time.Hour
-	w := writer.New(cat, cfg, writer.Options{})
-	defer w.Abort()
+	w := keyedWriter(t, cat, time.Hour)
 	spec := kvSpec("cdc.cl")
-	kt, err := w.OpenKeyed(ctx, spec, "src", writer.KeyedOptions{MaxDeleteFiles: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kt := openKeyed(t, w, spec, writer.KeyedOptions{MaxDeleteFiles: 1})
 	defer kt.Abort()
 	apply := func(p int64, ids []int64, ops []writer.Op, vals []kvRow) int64 {
 		t.Helper()
@@ -263,25 +268,14 @@ func TestKeyedChangelog(t *testing.T) {
 // changes commits them alone after PositionCommitInterval.
 func TestKeyedPositionOnlyCommit(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
-	ctx := context.Background()
-	cfg := writer.DefaultConfig()
-	cfg.CommitInterval = time.Second
-	w := writer.New(cat, cfg, writer.Options{})
-	defer w.Abort()
-	kt, err := w.OpenKeyed(ctx, kvSpec("cdc.quiet"), "src", writer.KeyedOptions{PositionCommitInterval: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := keyedWriter(t, cat, time.Second)
+	kt := openKeyed(t, w, kvSpec("cdc.quiet"), writer.KeyedOptions{PositionCommitInterval: time.Millisecond})
 	defer kt.Abort()
 	if err := kt.Apply(writer.Changes{Next: table.Positions{"p": 42}}); err != nil {
 		t.Fatal(err)
 	}
-	ident, _ := table.ParseIdent("cdc.quiet")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		tbl, err := cat.LoadTable(ctx, ident)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tbl := tabletest.Load(t, cat, "cdc.quiet")
 		pm, err := table.CurrentPositions(tbl)
 		if err != nil {
 			t.Fatal(err)
@@ -301,15 +295,9 @@ func TestKeyedPositionOnlyCommit(t *testing.T) {
 func TestKeyedForeignWriter(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	ctx := context.Background()
-	cfg := writer.DefaultConfig()
-	cfg.CommitInterval = time.Hour
-	w := writer.New(cat, cfg, writer.Options{})
-	defer w.Abort()
+	w := keyedWriter(t, cat, time.Hour)
 	spec := kvSpec("cdc.foreign")
-	kt, err := w.OpenKeyed(ctx, spec, "src", writer.KeyedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kt := openKeyed(t, w, spec, writer.KeyedOptions{})
 	up := []writer.Op{writer.OpUpsert}
 	apply := func(kt *writer.KeyedTable, p, id int64, v string) error {
 		if err := kt.Apply(writer.Changes{Record: kvChanges(t, kt.Schema(), []int64{id}, up, []kvRow{{v, 1}}), Ops: up, Next: table.Positions{"p": p}}); err != nil {
@@ -321,11 +309,7 @@ func TestKeyedForeignWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another engine appends key 2 (and a duplicate of key 1).
-	ident, _ := table.ParseIdent(spec.Name)
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, spec.Name)
 	rec := kvChanges(t, kt.Schema(), []int64{2, 1}, []writer.Op{writer.OpUpsert, writer.OpUpsert}, []kvRow{{"theirs", 2}, {"dup", 3}})
 	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
 	if err != nil {
@@ -338,10 +322,7 @@ func TestKeyedForeignWriter(t *testing.T) {
 		t.Fatalf("commit after a foreign append: %v, want ErrKeyIndexStale", err)
 	}
 	kt.Abort()
-	kt, err = w.OpenKeyed(ctx, spec, "src", writer.KeyedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kt = openKeyed(t, w, spec, writer.KeyedOptions{})
 	defer kt.Abort()
 	if err := apply(kt, 2, 2, "replaced"); err != nil {
 		t.Fatal(err)
