@@ -72,6 +72,16 @@ func generate(ctx context.Context, cat icecat.Catalog, cfg gen.Config, commitRow
 // row, every column (or cols).
 func tableRows(t testing.TB, cat icecat.Catalog, name string, cols ...string) []string {
 	t.Helper()
+	var out []string
+	eachRecord(t, cat, name, cols, func(rec arrow.RecordBatch) { out = append(out, recordRows(rec)...) })
+	slices.Sort(out)
+	return out
+}
+
+// eachRecord reads the current snapshot of a table, every column (or
+// cols), and calls fn on each record batch, releasing it afterwards.
+func eachRecord(t testing.TB, cat icecat.Catalog, name string, cols []string, fn func(arrow.RecordBatch)) {
+	t.Helper()
 	r, err := reader.New(cat, name, reader.Config{Logger: quietLogger(), Columns: cols})
 	if err != nil {
 		t.Fatal(err)
@@ -80,16 +90,13 @@ func tableRows(t testing.TB, cat icecat.Catalog, name string, cols ...string) []
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
 	for rec, err := range st.Records() {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, recordRows(rec)...)
+		fn(rec)
 		rec.Release()
 	}
-	slices.Sort(out)
-	return out
 }
 
 func recordRows(rec arrow.RecordBatch) []string {
@@ -122,19 +129,8 @@ func recordRows(rec arrow.RecordBatch) []string {
 // tableColumns reads named columns of every row: one map per row.
 func tableColumns(t testing.TB, cat icecat.Catalog, name string, cols ...string) []map[string]any {
 	t.Helper()
-	r, err := reader.New(cat, name, reader.Config{Logger: quietLogger(), Columns: cols})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.Snapshot(context.Background(), reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []map[string]any
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachRecord(t, cat, name, cols, func(rec arrow.RecordBatch) {
 		for i := range int(rec.NumRows()) {
 			m := map[string]any{}
 			for c, col := range rec.Columns() {
@@ -158,8 +154,7 @@ func tableColumns(t testing.TB, cat icecat.Catalog, name string, cols ...string)
 			}
 			out = append(out, m)
 		}
-		rec.Release()
-	}
+	})
 	return out
 }
 
