@@ -21,6 +21,19 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
+// startMetrics serves metrics on flagAddr when it is set, else on
+// configured; an address "" or "off" serves none. stop is never nil.
+func startMetrics(flagAddr, configured string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	addr := configured
+	if flagAddr != "" {
+		addr = flagAddr
+	}
+	if addr == "" || addr == "off" {
+		return func() {}, nil
+	}
+	return serveMetrics(addr, reg, log)
+}
+
 // serveMetrics serves /metrics and /healthz on addr until stop is called.
 func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
