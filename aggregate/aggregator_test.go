@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
@@ -293,53 +291,23 @@ func newCDCSource(t *testing.T, cat icecat.Catalog) *cdcSource {
 }
 
 func (c *cdcSource) rows(ids []int64, version int64) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, c.sc)
-	defer b.Release()
 	base := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	var rows [][]any
 	for _, id := range ids {
-		b.Field(0).(*array.Int64Builder).Append(id)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(base.Add(time.Duration(id) * 7 * time.Minute).UnixMicro()))
-		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("k%d", id%4))
-		b.Field(3).(*array.Decimal128Builder).Append(decimal128.FromI64(id*100 + version))
+		rows = append(rows, []any{id, base.Add(time.Duration(id) * 7 * time.Minute), fmt.Sprintf("k%d", id%4), decimal128.FromI64(id*100 + version)})
 	}
-	return b.NewRecordBatch()
+	return tabletest.Record(c.sc, rows...)
 }
 
 // commit writes a snapshot: equality deletes of del, then rows ins (at
 // version) — an append when there are no deletes, a row delta otherwise.
 func (c *cdcSource) commit(del, ins []int64, version int64) {
 	c.t.Helper()
-	ctx := context.Background()
-	tbl := loadTable(c.t, c.cat, cdcName)
-	txn := tbl.NewTransaction()
-	rd := txn.NewRowDelta(nil)
-	if len(del) > 0 {
-		sc := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
-		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-		b.Field(0).(*array.Int64Builder).AppendValues(del, nil)
-		rec := b.NewRecordBatch()
-		b.Release()
-		dfs, err := txn.WriteEqualityDeletes(ctx, []int{1}, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) })
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		rd.AddDeletes(dfs...)
-	}
+	var rec arrow.RecordBatch
 	if len(ins) > 0 {
-		rec := c.rows(ins, version)
-		for df, err := range icetable.WriteRecords(ctx, tbl, c.sc, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }) {
-			if err != nil {
-				c.t.Fatal(err)
-			}
-			rd.AddRows(df)
-		}
+		rec = c.rows(ins, version)
 	}
-	if err := rd.Commit(ctx); err != nil {
-		c.t.Fatal(err)
-	}
-	if _, err := txn.Commit(ctx); err != nil {
-		c.t.Fatal(err)
-	}
+	tabletest.RowDelta(c.t, loadTable(c.t, c.cat, cdcName), del, rec)
 }
 
 func ids(from, to int64) []int64 {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
@@ -53,19 +52,15 @@ const days = 3
 // build makes rows with ids [from, to): spread over three days, with a
 // payload that compresses moderately.
 func build(sc *arrow.Schema, from, to int64) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer b.Release()
+	var rows [][]any
 	for i := from; i < to; i++ {
-		ts := day0.Add(time.Duration(i%days)*24*time.Hour + time.Duration(i)*time.Millisecond)
-		b.Field(0).(*array.Int64Builder).Append(i)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(ts.UnixMicro()))
-		if i%11 == 0 {
-			b.Field(2).(*array.StringBuilder).AppendNull()
-		} else {
-			b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("payload-%d-%x", i, i*2654435761))
+		var payload any
+		if i%11 != 0 {
+			payload = fmt.Sprintf("payload-%d-%x", i, i*2654435761)
 		}
+		rows = append(rows, []any{i, day0.Add(time.Duration(i%days)*24*time.Hour + time.Duration(i)*time.Millisecond), payload})
 	}
-	return b.NewRecordBatch()
+	return tabletest.Record(sc, rows...)
 }
 
 func quietLogger(t testing.TB) *slog.Logger {

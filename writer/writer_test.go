@@ -42,20 +42,16 @@ func rowAt(i int64) (ts time.Time, name string, null bool, cents int64) {
 }
 
 func build(sc *arrow.Schema, from, to int64) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer b.Release()
+	var rows [][]any
 	for i := from; i < to; i++ {
 		ts, name, null, cents := rowAt(i)
-		b.Field(0).(*array.Int64Builder).Append(i)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(ts.UnixMicro()))
+		var n any = name
 		if null {
-			b.Field(2).(*array.StringBuilder).AppendNull()
-		} else {
-			b.Field(2).(*array.StringBuilder).Append(name)
+			n = nil
 		}
-		b.Field(3).(*array.Decimal128Builder).Append(decimal128FromInt(cents))
+		rows = append(rows, []any{i, ts, n, decimal128FromInt(cents)})
 	}
-	return b.NewRecordBatch()
+	return tabletest.Record(sc, rows...)
 }
 
 func newWriter(t *testing.T, cat icecat.Catalog, cfg writer.Config) *writer.Writer {

@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
@@ -75,14 +72,11 @@ func (e *compactEnv) ingest(commits int, per int64) {
 	}
 	day := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	for range commits {
-		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		var rows [][]any
 		for i := e.next; i < e.next+per; i++ {
-			b.Field(0).(*array.Int64Builder).Append(i)
-			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(day.Add(time.Duration(i%3)*24*time.Hour + time.Duration(i)*time.Second).UnixMicro()))
-			b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("https://example.com/%d/%x", i, i*2654435761))
+			rows = append(rows, []any{i, day.Add(time.Duration(i%3)*24*time.Hour + time.Duration(i)*time.Second), fmt.Sprintf("https://example.com/%d/%x", i, i*2654435761)})
 		}
-		rec := b.NewRecordBatch()
-		b.Release()
+		rec := tabletest.Record(sc, rows...)
 		e.next += per
 		if err := w.Write(writer.Batch{Table: compactTestTable, Source: "clicks", Record: rec, Next: table.Positions{"p": e.next}}); err != nil {
 			e.t.Fatal(err)

@@ -67,3 +67,60 @@ func Rows(t testing.TB, tbl *icetable.Table, opts ...icetable.ScanOption) [][]an
 	}, opts...)
 	return rows
 }
+
+// Append appends rec to tbl as another engine would, in one snapshot, and
+// returns the table after it; an error fails the test.
+func Append(t testing.TB, tbl *icetable.Table, rec arrow.RecordBatch) *icetable.Table {
+	t.Helper()
+	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	tbl, err = tbl.Append(context.Background(), rdr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+// RowDelta commits to tbl, in one snapshot as a CDC engine would, equality
+// deletes of deleteIDs (on field 1, the table's long id) and the rows of
+// rec (nil: none), and returns the table after it; an error fails the
+// test.
+func RowDelta(t testing.TB, tbl *icetable.Table, deleteIDs []int64, rec arrow.RecordBatch) *icetable.Table {
+	t.Helper()
+	ctx := context.Background()
+	txn := tbl.NewTransaction()
+	rd := txn.NewRowDelta(nil)
+	if len(deleteIDs) > 0 {
+		sc := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+		rows := make([][]any, len(deleteIDs))
+		for i, id := range deleteIDs {
+			rows[i] = []any{id}
+		}
+		keys := Record(sc, rows...)
+		defer keys.Release()
+		dfs, err := txn.WriteEqualityDeletes(ctx, []int{1}, func(yield func(arrow.RecordBatch, error) bool) { yield(keys, nil) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd.AddDeletes(dfs...)
+	}
+	if rec != nil {
+		for df, err := range icetable.WriteRecords(ctx, tbl, rec.Schema(), func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd.AddRows(df)
+		}
+	}
+	if err := rd.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := txn.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

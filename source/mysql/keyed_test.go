@@ -311,13 +311,7 @@ func TestKeyedForeignWriter(t *testing.T) {
 	// Another engine appends key 2 (and a duplicate of key 1).
 	tbl := tabletest.Load(t, cat, spec.Name)
 	rec := kvChanges(t, kt.Schema(), []int64{2, 1}, []writer.Op{writer.OpUpsert, writer.OpUpsert}, []kvRow{{"theirs", 2}, {"dup", 3}})
-	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tbl.Append(ctx, rdr, nil); err != nil {
-		t.Fatal(err)
-	}
+	tabletest.Append(t, tbl, rec)
 	if err := apply(kt, 2, 3, "x"); !errors.Is(err, writer.ErrKeyIndexStale) {
 		t.Fatalf("commit after a foreign append: %v, want ErrKeyIndexStale", err)
 	}
