@@ -310,14 +310,6 @@ func (c *cdcSource) commit(del, ins []int64, version int64) {
 	tabletest.RowDelta(c.t, loadTable(c.t, c.cat, cdcName), del, rec)
 }
 
-func ids(from, to int64) []int64 {
-	var out []int64
-	for i := from; i < to; i++ {
-		out = append(out, i)
-	}
-	return out
-}
-
 // TestCDCRetraction: over a table with updates and deletes, count, sum and
 // avg retract the deleted rows, so streaming equals the backfill of the
 // final table; specs with min, max or distinct counts are refused.
@@ -325,7 +317,7 @@ func TestCDCRetraction(t *testing.T) {
 	ctx := context.Background()
 	cat := tabletest.OpenSQLite(t)
 	src := newCDCSource(t, cat)
-	src.commit(nil, ids(0, 60), 0)
+	src.commit(nil, tabletest.IDs(0, 60), 0)
 	s := Spec{
 		Name: "cdc", Source: cdcName, Output: "dws.cdc_hourly", Time: "ts",
 		Window:     Window{Size: Duration(time.Hour)},
@@ -348,7 +340,7 @@ func TestCDCRetraction(t *testing.T) {
 	catchUp(t, st)
 
 	src.commit([]int64{3, 4, 5}, []int64{3, 4}, 1)   // updates 3 and 4, deletes 5
-	src.commit(nil, ids(60, 80), 0)                  // appends
+	src.commit(nil, tabletest.IDs(60, 80), 0)        // appends
 	src.commit([]int64{0, 1, 2, 6, 7, 8, 9}, nil, 0) // deletes a whole group's hour
 	src.commit([]int64{70}, []int64{70, 5}, 2)       // updates 70, re-inserts 5
 	catchUp(t, a)

@@ -3,20 +3,13 @@ package compaction_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"iter"
 	"log/slog"
-	"maps"
 	"os"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
-	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/compaction"
@@ -137,37 +130,6 @@ func readIDs(t testing.TB, tbl *icetable.Table, opts ...icetable.ScanOption) []i
 	return tabletest.Int64s(t, tbl, "id", opts...)
 }
 
-// collectIDs drains recs, whose first column is the id, and returns the
-// ids in their order.
-func collectIDs(t testing.TB, recs iter.Seq2[arrow.RecordBatch, error]) []int64 {
-	t.Helper()
-	var ids []int64
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
-		rec.Release()
-	}
-	return ids
-}
-
-// checkIDs fails unless ids is exactly 0..n-1, each once.
-func checkIDs(t testing.TB, ids []int64, n int64) {
-	t.Helper()
-	if int64(len(ids)) != n {
-		t.Errorf("table holds %d rows, want %d", len(ids), n)
-	}
-	for i, id := range ids {
-		if i > 0 && ids[i-1] == id {
-			t.Fatalf("id %d is duplicated", id)
-		}
-		if id != int64(i) {
-			t.Fatalf("id %d missing (found %d at index %d)", i, id, i)
-		}
-	}
-}
-
 // filesPerPartition counts the live data files of each partition.
 func filesPerPartition(t testing.TB, tbl *icetable.Table) map[string]int {
 	t.Helper()
@@ -205,71 +167,6 @@ func newCompactor(t testing.TB, cat icecat.Catalog, cfg compaction.Config, opts 
 		t.Fatal(err)
 	}
 	return c
-}
-
-// storedFiles lists every file under the table's location.
-func storedFiles(t testing.TB, tbl *icetable.Table) []string {
-	t.Helper()
-	fsys, err := tbl.FS(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, ok := fsys.(iceio.ListableIO)
-	if !ok {
-		t.Fatalf("storage %T cannot list", fsys)
-	}
-	var out []string
-	err = l.WalkDir(tbl.Location(), func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			out = append(out, normalize(path))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// referencedFiles lists every file the table's metadata references: the
-// current and previous metadata files, and each retained snapshot's
-// manifest list, manifests and live data and delete files.
-func referencedFiles(t testing.TB, tbl *icetable.Table) []string {
-	t.Helper()
-	fsys, err := tbl.FS(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := map[string]bool{normalize(tbl.MetadataLocation()): true}
-	for e := range tbl.Metadata().PreviousFiles() {
-		set[normalize(e.MetadataFile)] = true
-	}
-	for _, s := range tbl.Metadata().Snapshots() {
-		set[normalize(s.ManifestList)] = true
-		mans, err := s.Manifests(fsys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range mans {
-			set[normalize(m.FilePath())] = true
-			for e, err := range m.Entries(fsys, true) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				set[normalize(e.DataFile().FilePath())] = true
-			}
-		}
-	}
-	return slices.Sorted(maps.Keys(set))
-}
-
-// normalize makes local paths and file:// URLs comparable.
-func normalize(p string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(p, "file://"), "file:")
 }
 
 // diff returns the elements of a not in b.

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
 	"gopkg.in/yaml.v3"
 
@@ -115,13 +113,11 @@ func (c *counter) Run(ctx context.Context, sink writer.Sink) error {
 				return err
 			}
 			end := min(next+c.cfg.Batch, c.cfg.Rows)
-			b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+			var rows [][]any
 			for n := next; n < end; n++ {
-				b.Field(0).(*array.StringBuilder).Append(part)
-				b.Field(1).(*array.Int64Builder).Append(n)
+				rows = append(rows, []any{part, n})
 			}
-			rec := b.NewRecordBatch()
-			b.Release()
+			rec := tabletest.Record(sc, rows...)
 			if err := sink.Write(writer.Batch{Table: c.cfg.Table, Source: c.cfg.ID, Record: rec, Next: table.Positions{part: end}}); err != nil {
 				return err
 			}

@@ -59,14 +59,6 @@ func buildRows(sc *arrow.Schema, ids []int64, name func(int64) string) arrow.Rec
 
 func defaultName(i int64) string { return fmt.Sprintf("n%d", i) }
 
-func idRange(from, to int64) []int64 {
-	out := make([]int64, 0, to-from)
-	for i := from; i < to; i++ {
-		out = append(out, i)
-	}
-	return out
-}
-
 // fixture appends to a table with iceberg-go, one snapshot per append.
 // (Floe's writer would do as well, but builds a new S3 client for every
 // file operation, which makes 100 commits to MinIO slow under -race.)
@@ -98,7 +90,7 @@ func newFixture(t testing.TB, cat icecat.Catalog, spec table.Spec) *fixture {
 // appendRows commits rows next..next+n-1 as one snapshot and returns its id.
 func (f *fixture) appendRows(n int64) int64 {
 	f.t.Helper()
-	ids := idRange(f.next, f.next+n)
+	ids := tabletest.IDs(f.next, f.next+n)
 	f.next += n
 	return f.appendIDs(ids)
 }

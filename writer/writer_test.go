@@ -105,21 +105,6 @@ func readIDs(t *testing.T, cat icecat.Catalog, name string) []int64 {
 	return tabletest.Int64s(t, tabletest.Load(t, cat, name), "id")
 }
 
-func checkExactlyOnce(t *testing.T, ids []int64, n int64) {
-	t.Helper()
-	if int64(len(ids)) != n {
-		t.Errorf("table holds %d rows, want %d", len(ids), n)
-	}
-	for i, id := range ids {
-		if i > 0 && ids[i-1] == id {
-			t.Fatalf("id %d is duplicated", id)
-		}
-		if int64(i) < n && id != int64(i) {
-			t.Fatalf("id %d missing (found %d at index %d)", i, id, i)
-		}
-	}
-}
-
 func TestRoundTrip(t *testing.T) {
 	for _, wh := range testenv.Warehouses(t) {
 		t.Run(wh.Name, func(t *testing.T) {
@@ -138,7 +123,7 @@ func TestRoundTrip(t *testing.T) {
 			if err := w.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
-			checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), n)
+			tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), n)
 
 			tbl := tabletest.Load(t, cat, "ods.rows")
 			if got := len(tbl.Metadata().Snapshots()); got != 1 {
@@ -235,7 +220,7 @@ func TestResumeFromTablePositions(t *testing.T) {
 	if err := w2.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), 200)
+	tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), 200)
 }
 
 func TestZombieIsFenced(t *testing.T) {
@@ -257,7 +242,7 @@ func TestZombieIsFenced(t *testing.T) {
 	if err := zombie.Write(writer.Batch{Table: "ods.rows", Source: "src", Next: table.Positions{"p0": 130}}); !errors.Is(err, table.ErrFenced) {
 		t.Fatalf("write after fencing: %v", err)
 	}
-	checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), 120)
+	tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), 120)
 }
 
 func TestConcurrentWriters(t *testing.T) {
@@ -300,7 +285,7 @@ func TestConcurrentWriters(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), writers*commits*per)
+			tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), writers*commits*per)
 			tbl := tabletest.Load(t, cat, "ods.rows")
 			if got := len(tbl.Metadata().Snapshots()); got != writers*commits || len(snapshots) != writers*commits {
 				t.Fatalf("%d snapshots in the table, %d reported, want %d", got, len(snapshots), writers*commits)
@@ -344,7 +329,7 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), n)
+	tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), n)
 }
 
 // TestBudgetCountsCapacity: the memory budget counts what a batch's
@@ -410,5 +395,5 @@ func TestResyncAfterAnotherProcessCommitted(t *testing.T) {
 	if err := a.Commit(ctx); err != nil {
 		t.Fatalf("commit after resync: %v", err)
 	}
-	checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), 40)
+	tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), 40)
 }

@@ -36,13 +36,7 @@ func aggregateTestConfig(t *testing.T) (string, catalog.Config) {
 func TestAggregateCommand(t *testing.T) {
 	cfgPath, cc := aggregateTestConfig(t)
 	spec := filepath.Join("..", "..", "examples", "aggregate", "orders_city_5m.yaml")
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantOut  []string
-		wantErr  []string
-	}{
+	tests := []cmdCase{
 		{name: "once", args: []string{"aggregate", "-config", cfgPath, "--spec", spec, "--once"},
 			wantOut: []string{"orders_city_5m (once): ods.orders → ads.orders_city_5m at source snapshot"}},
 		{name: "once again: caught up", args: []string{"aggregate", "-config", cfgPath, "--spec", spec, "--once"},
@@ -65,9 +59,7 @@ func TestAggregateCommand(t *testing.T) {
 			wantErr: []string{"output:"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			checkRun(t, tt.args, tt.wantCode, tt.wantOut, tt.wantErr)
-		})
+		t.Run(tt.name, tt.check)
 	}
 
 	// runAggregation, as the demo calls it: a backfill of another spec.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	icecat "github.com/apache/iceberg-go/catalog"
-	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/compaction"
@@ -116,51 +114,22 @@ func (e *compactEnv) checkRows() {
 	}
 }
 
-// unreferenced lists files under the table location no metadata references.
+// unreferenced lists files under the table location no metadata
+// references, and fails the test if a referenced file is missing.
 func (e *compactEnv) unreferenced() []string {
 	e.t.Helper()
 	tbl := e.load()
-	fsys, err := tbl.FS(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	norm := func(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, "file://"), "file:") }
-	ref := map[string]bool{norm(tbl.MetadataLocation()): true}
-	for m := range tbl.Metadata().PreviousFiles() {
-		ref[norm(m.MetadataFile)] = true
-	}
-	for _, s := range tbl.Metadata().Snapshots() {
-		ref[norm(s.ManifestList)] = true
-		mans, err := s.Manifests(fsys)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		for _, m := range mans {
-			ref[norm(m.FilePath())] = true
-			for en, err := range m.Entries(fsys, true) {
-				if err != nil {
-					e.t.Fatal(err)
-				}
-				ref[norm(en.DataFile().FilePath())] = true
-			}
+	ref := map[string]bool{}
+	for _, p := range tabletest.ReferencedFiles(e.t, tbl) {
+		ref[p] = true
+		if _, err := os.Stat(p); err != nil {
+			e.t.Errorf("referenced file %s: %v", p, err)
 		}
 	}
 	var extra []string
-	err = fsys.(iceio.ListableIO).WalkDir(tbl.Location(), func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && !ref[norm(path)] {
-			extra = append(extra, path)
-		}
-		return nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for p := range ref {
-		if _, err := os.Stat(p); err != nil {
-			e.t.Errorf("referenced file %s: %v", p, err)
+	for _, p := range tabletest.StoredFiles(e.t, tbl) {
+		if !ref[p] {
+			extra = append(extra, p)
 		}
 	}
 	return extra

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,25 +36,58 @@ func sqliteConfig(t *testing.T, extra string) (string, catalog.Config, icecat.Ca
 	return cfgPath, cc, cat
 }
 
-// checkRun runs the command args and fails the test unless it exits with
+// cmdCase is one run of the command in a table-driven test.
+type cmdCase struct {
+	name     string
+	args     []string
+	wantCode int
+	// wantOut must all appear in stdout, wantErr in stderr.
+	wantOut []string
+	wantErr []string
+	// json decodes stdout into this when set.
+	json any
+}
+
+// check runs the command and fails the test unless it exits with
 // wantCode, every string of wantOut appears in its stdout and every one of
-// wantErr in its stderr. It returns the stdout.
-func checkRun(t *testing.T, args []string, wantCode int, wantOut, wantErr []string) *bytes.Buffer {
+// wantErr in its stderr, and stdout decodes into json when that is set.
+func (c cmdCase) check(t *testing.T) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(args, &out, &errOut)
-	if code != wantCode {
-		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, &out, &errOut)
+	code := run(c.args, &out, &errOut)
+	if code != c.wantCode {
+		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.wantCode, &out, &errOut)
 	}
-	for _, w := range wantOut {
+	for _, w := range c.wantOut {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("stdout does not mention %q:\n%s", w, &out)
 		}
 	}
-	for _, w := range wantErr {
+	for _, w := range c.wantErr {
 		if !strings.Contains(errOut.String(), w) {
 			t.Errorf("stderr does not mention %q:\n%s", w, &errOut)
 		}
 	}
-	return &out
+	if c.json != nil {
+		if err := json.Unmarshal(out.Bytes(), c.json); err != nil {
+			t.Fatalf("stdout is not JSON: %v\n%s", err, &out)
+		}
+	}
+}
+
+// wantError fails the test unless err is nil when want is "", or else an
+// error that mentions want. It reports whether an error was wanted: the
+// case ends there.
+func wantError(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	return true
 }

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -77,14 +76,11 @@ var readDay0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // i%3 and is named n<i>.
 func (e *readEnv) appendRows(n int64) int64 {
 	e.t.Helper()
-	b := array.NewRecordBuilder(memory.DefaultAllocator, e.sc)
+	var rows [][]any
 	for i := e.next; i < e.next+n; i++ {
-		b.Field(0).(*array.Int64Builder).Append(i)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(readDay0.Add(time.Duration(i%3)*24*time.Hour + time.Duration(i)*time.Millisecond).UnixMicro()))
-		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("n%d", i))
+		rows = append(rows, []any{i, readDay0.Add(time.Duration(i%3)*24*time.Hour + time.Duration(i)*time.Millisecond), fmt.Sprintf("n%d", i)})
 	}
-	rec := b.NewRecordBatch()
-	b.Release()
+	rec := tabletest.Record(e.sc, rows...)
 	e.next += n
 	if err := e.w.Write(writer.Batch{Table: "ods.events", Source: "test", Record: rec, Next: table.Positions{"p": e.next}}); err != nil {
 		e.t.Fatal(err)
@@ -133,14 +129,6 @@ func sortedIDs(ids []int64) []int64 {
 	return ids
 }
 
-func seqIDs(from, to int64) []int64 {
-	var out []int64
-	for i := from; i < to; i++ {
-		out = append(out, i)
-	}
-	return out
-}
-
 func TestReadCommand(t *testing.T) {
 	e := newReadEnv(t)
 	s1 := e.appendRows(10)
@@ -156,23 +144,23 @@ func TestReadCommand(t *testing.T) {
 		}
 		return out
 	}
-	if got := sortedIDs(jsonIDs(t, ok("ods.events"))); !slices.Equal(got, seqIDs(0, 30)) {
+	if got := sortedIDs(jsonIDs(t, ok("ods.events"))); !slices.Equal(got, tabletest.IDs(0, 30)) {
 		t.Fatalf("whole table: %v", got)
 	}
-	if got := sortedIDs(jsonIDs(t, ok("-from-snapshot", fmt.Sprint(s1), "-to-snapshot", fmt.Sprint(s2), "ods.events"))); !slices.Equal(got, seqIDs(10, 20)) {
+	if got := sortedIDs(jsonIDs(t, ok("-from-snapshot", fmt.Sprint(s1), "-to-snapshot", fmt.Sprint(s2), "ods.events"))); !slices.Equal(got, tabletest.IDs(10, 20)) {
 		t.Fatalf("(s1, s2]: %v", got)
 	}
 	// Flags after the table.
-	if got := sortedIDs(jsonIDs(t, ok("ods.events", "-from-snapshot", fmt.Sprint(s2)))); !slices.Equal(got, seqIDs(20, 30)) {
+	if got := sortedIDs(jsonIDs(t, ok("ods.events", "-from-snapshot", fmt.Sprint(s2)))); !slices.Equal(got, tabletest.IDs(20, 30)) {
 		t.Fatalf("after s2: %v", got)
 	}
 	if got := jsonIDs(t, ok("-from-snapshot", "current", "ods.events")); len(got) != 0 {
 		t.Fatalf("after current: %v", got)
 	}
-	if got := sortedIDs(jsonIDs(t, ok("-since", "1h", "ods.events"))); !slices.Equal(got, seqIDs(0, 30)) {
+	if got := sortedIDs(jsonIDs(t, ok("-since", "1h", "ods.events"))); !slices.Equal(got, tabletest.IDs(0, 30)) {
 		t.Fatalf("since 1h: %v", got)
 	}
-	if got := sortedIDs(jsonIDs(t, ok("-as-of", fmt.Sprint(s1), "ods.events"))); !slices.Equal(got, seqIDs(0, 10)) {
+	if got := sortedIDs(jsonIDs(t, ok("-as-of", fmt.Sprint(s1), "ods.events"))); !slices.Equal(got, tabletest.IDs(0, 10)) {
 		t.Fatalf("as of s1: %v", got)
 	}
 	out := ok("-where", "id >= 5 and id < 8 and name != 'n6'", "-columns", "id,name", "ods.events")
@@ -435,15 +423,12 @@ func TestReadFollowSurvivesKills(t *testing.T) {
 
 // batch builds the next rows for the writer goroutine.
 func (e *readEnv) batch(n int64) writer.Batch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, e.sc)
-	defer b.Release()
+	var rows [][]any
 	for i := e.next; i < e.next+n; i++ {
-		b.Field(0).(*array.Int64Builder).Append(i)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(readDay0.Add(time.Duration(i%3) * 24 * time.Hour).UnixMicro()))
-		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("n%d", i))
+		rows = append(rows, []any{i, readDay0.Add(time.Duration(i%3) * 24 * time.Hour), fmt.Sprintf("n%d", i)})
 	}
 	e.next += n
-	return writer.Batch{Table: "ods.events", Source: "test", Record: b.NewRecordBatch(), Next: table.Positions{"p": e.next}}
+	return writer.Batch{Table: "ods.events", Source: "test", Record: tabletest.Record(e.sc, rows...), Next: table.Positions{"p": e.next}}
 }
 
 // compactTable rewrites every partition with several files into one file,

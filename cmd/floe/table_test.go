@@ -39,16 +39,7 @@ func tableTestConfig(t *testing.T) string {
 
 func TestTableCommand(t *testing.T) {
 	cfgPath := tableTestConfig(t)
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		// wantOut must all appear in stdout, wantErr in stderr.
-		wantOut []string
-		wantErr []string
-		// json decodes stdout into this when set.
-		json any
-	}{
+	tests := []cmdCase{
 		{name: "describe", args: []string{"table", "-config", cfgPath, "describe", "ns.t"},
 			wantOut: []string{"ns.t", "event_id", "event_time", "device.os", "tags", "list<string>", "day(event_time)", "unique id", "required"}},
 		{name: "describe json", args: []string{"table", "-config", cfgPath, "-json", "describe", "ns.t"},
@@ -75,14 +66,7 @@ func TestTableCommand(t *testing.T) {
 			wantErr: []string{"flag -json must come before the subcommand"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out := checkRun(t, tt.args, tt.wantCode, tt.wantOut, tt.wantErr)
-			if tt.json != nil {
-				if err := json.Unmarshal(out.Bytes(), tt.json); err != nil {
-					t.Fatalf("stdout is not JSON: %v\n%s", err, out)
-				}
-			}
-		})
+		t.Run(tt.name, tt.check)
 	}
 
 	t.Run("describe json contents", func(t *testing.T) {

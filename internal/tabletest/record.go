@@ -91,3 +91,12 @@ func toInt64(v any) int64 {
 	}
 	panic(fmt.Sprintf("tabletest.Record: a %T for an integer column", v))
 }
+
+// IDs is the ids from, from+1, ..., to-1.
+func IDs(from, to int64) []int64 {
+	out := make([]int64, 0, max(to-from, 0))
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}

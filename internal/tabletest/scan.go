@@ -124,3 +124,20 @@ func RowDelta(t testing.TB, tbl *icetable.Table, deleteIDs []int64, rec arrow.Re
 	}
 	return out
 }
+
+// CheckIDs fails the test unless ids (sorted) are exactly 0..n-1, each
+// once.
+func CheckIDs(t testing.TB, ids []int64, n int64) {
+	t.Helper()
+	if int64(len(ids)) != n {
+		t.Errorf("table holds %d rows, want %d", len(ids), n)
+	}
+	for i, id := range ids {
+		if i > 0 && ids[i-1] == id {
+			t.Fatalf("id %d is duplicated", id)
+		}
+		if id != int64(i) {
+			t.Fatalf("id %d missing (found %d at index %d)", i, id, i)
+		}
+	}
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
@@ -41,19 +40,14 @@ type kvRow struct {
 
 func kvChanges(t testing.TB, sc *arrow.Schema, ids []int64, ops []writer.Op, vals []kvRow) arrow.RecordBatch {
 	t.Helper()
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer b.Release()
+	rows := make([][]any, len(ids))
 	for i, id := range ids {
-		b.Field(0).(*array.Int64Builder).Append(id)
+		rows[i] = []any{id, vals[i].v, vals[i].n}
 		if ops[i] == writer.OpDelete {
-			b.Field(1).AppendNull()
-			b.Field(2).AppendNull()
-			continue
+			rows[i] = []any{id, nil, nil}
 		}
-		b.Field(1).(*array.StringBuilder).Append(vals[i].v)
-		b.Field(2).(*array.Int32Builder).Append(vals[i].n)
 	}
-	return b.NewRecordBatch()
+	return tabletest.Record(sc, rows...)
 }
 
 func scanKV(t testing.TB, cat icecat.Catalog, name string) map[int64]kvRow {
