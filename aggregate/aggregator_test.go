@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/source/gen"
@@ -53,11 +52,7 @@ func sameAsBackfill(t *testing.T, cat icecat.Catalog, s Spec, suffix string) {
 
 func loadTable(t *testing.T, cat icecat.Catalog, name string) *icetable.Table {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	return tbl
 }
 
@@ -94,7 +89,7 @@ func TestRestartsCompactionAndOtherWriters(t *testing.T) {
 	ctx := context.Background()
 	cat := tabletest.OpenSQLite(t)
 	cfg := genConfig(0)
-	ensureGenTables(t, cat, cfg)
+	gentest.Ensure(t, cat, cfg)
 	s := exampleSpec(t, "orders_city_5m.yaml")
 	s.Source, s.Time = "ods.events", "event_time"
 	s.Filter = "event_type = 'page_view'"
@@ -175,12 +170,7 @@ func TestRestartsCompactionAndOtherWriters(t *testing.T) {
 // the cursor, so a stream is seen as caught up.
 func TestCursorOnlyCommits(t *testing.T) {
 	ctx := context.Background()
-	cat := tabletest.OpenSQLite(t)
-	cfg := genConfig(20_000)
-	ensureGenTables(t, cat, cfg)
-	if err := generate(ctx, cat, cfg, 5_000); err != nil {
-		t.Fatal(err)
-	}
+	cat, _ := generated(t)
 	s := exampleSpec(t, "page_traffic_hourly.yaml")
 	s.Filter = "event_type = 'no such type'"
 	var kinds []string
@@ -208,12 +198,7 @@ func TestCursorOnlyCommits(t *testing.T) {
 // into; a full backfill rebuilds it for the new spec.
 func TestFingerprint(t *testing.T) {
 	ctx := context.Background()
-	cat := tabletest.OpenSQLite(t)
-	cfg := genConfig(20_000)
-	ensureGenTables(t, cat, cfg)
-	if err := generate(ctx, cat, cfg, 5_000); err != nil {
-		t.Fatal(err)
-	}
+	cat, cfg := generated(t)
 	s := exampleSpec(t, "page_traffic_hourly.yaml")
 	a, err := New(ctx, cat, s, Options{Logger: quietLogger()})
 	if err != nil {
@@ -306,61 +291,23 @@ func newCDCSource(t *testing.T, cat icecat.Catalog) *cdcSource {
 }
 
 func (c *cdcSource) rows(ids []int64, version int64) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, c.sc)
-	defer b.Release()
 	base := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	var rows [][]any
 	for _, id := range ids {
-		b.Field(0).(*array.Int64Builder).Append(id)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(base.Add(time.Duration(id) * 7 * time.Minute).UnixMicro()))
-		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("k%d", id%4))
-		b.Field(3).(*array.Decimal128Builder).Append(decimal128.FromI64(id*100 + version))
+		rows = append(rows, []any{id, base.Add(time.Duration(id) * 7 * time.Minute), fmt.Sprintf("k%d", id%4), decimal128.FromI64(id*100 + version)})
 	}
-	return b.NewRecordBatch()
+	return tabletest.Record(c.sc, rows...)
 }
 
 // commit writes a snapshot: equality deletes of del, then rows ins (at
 // version) — an append when there are no deletes, a row delta otherwise.
 func (c *cdcSource) commit(del, ins []int64, version int64) {
 	c.t.Helper()
-	ctx := context.Background()
-	tbl := loadTable(c.t, c.cat, cdcName)
-	txn := tbl.NewTransaction()
-	rd := txn.NewRowDelta(nil)
-	if len(del) > 0 {
-		sc := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
-		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-		b.Field(0).(*array.Int64Builder).AppendValues(del, nil)
-		rec := b.NewRecordBatch()
-		b.Release()
-		dfs, err := txn.WriteEqualityDeletes(ctx, []int{1}, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) })
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		rd.AddDeletes(dfs...)
-	}
+	var rec arrow.RecordBatch
 	if len(ins) > 0 {
-		rec := c.rows(ins, version)
-		for df, err := range icetable.WriteRecords(ctx, tbl, c.sc, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }) {
-			if err != nil {
-				c.t.Fatal(err)
-			}
-			rd.AddRows(df)
-		}
+		rec = c.rows(ins, version)
 	}
-	if err := rd.Commit(ctx); err != nil {
-		c.t.Fatal(err)
-	}
-	if _, err := txn.Commit(ctx); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-func ids(from, to int64) []int64 {
-	var out []int64
-	for i := from; i < to; i++ {
-		out = append(out, i)
-	}
-	return out
+	tabletest.RowDelta(c.t, loadTable(c.t, c.cat, cdcName), del, rec)
 }
 
 // TestCDCRetraction: over a table with updates and deletes, count, sum and
@@ -370,7 +317,7 @@ func TestCDCRetraction(t *testing.T) {
 	ctx := context.Background()
 	cat := tabletest.OpenSQLite(t)
 	src := newCDCSource(t, cat)
-	src.commit(nil, ids(0, 60), 0)
+	src.commit(nil, tabletest.IDs(0, 60), 0)
 	s := Spec{
 		Name: "cdc", Source: cdcName, Output: "dws.cdc_hourly", Time: "ts",
 		Window:     Window{Size: Duration(time.Hour)},
@@ -393,7 +340,7 @@ func TestCDCRetraction(t *testing.T) {
 	catchUp(t, st)
 
 	src.commit([]int64{3, 4, 5}, []int64{3, 4}, 1)   // updates 3 and 4, deletes 5
-	src.commit(nil, ids(60, 80), 0)                  // appends
+	src.commit(nil, tabletest.IDs(60, 80), 0)        // appends
 	src.commit([]int64{0, 1, 2, 6, 7, 8, 9}, nil, 0) // deletes a whole group's hour
 	src.commit([]int64{70}, []int64{70, 5}, 2)       // updates 70, re-inserts 5
 	catchUp(t, a)

@@ -15,10 +15,10 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 
 	"github.com/floe-lake/floe/internal/benchutil"
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/source/gen"
-	"github.com/floe-lake/floe/table"
 )
 
 // rowsPerMinute is one minute of one generator partition: an event every
@@ -53,7 +53,7 @@ func BenchmarkStreamingMinuteOverDay(b *testing.B) {
 	cfg := genConfig(minutes * rowsPerMinute)
 	cfg.StartTime = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	cfg.BatchRows = 65536
-	ensureGenTables(b, cat, cfg)
+	gentest.Ensure(b, cat, cfg)
 	start := time.Now()
 	if err := generate(ctx, cat, cfg, 2_000_000); err != nil {
 		b.Fatal(err)
@@ -138,14 +138,7 @@ func BenchmarkStreamingMinuteOverDay(b *testing.B) {
 
 func currentSnapshot(b *testing.B, cat icecat.Catalog, name string) int64 {
 	b.Helper()
-	ident, err := table.ParseIdent(name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, name)
 	return reader.Current(tbl)
 }
 
@@ -160,7 +153,7 @@ func BenchmarkBackfill(b *testing.B) {
 	cat := tabletest.OpenSQLite(b)
 	cfg := genConfig(rows)
 	cfg.BatchRows = 65536
-	ensureGenTables(b, cat, cfg)
+	gentest.Ensure(b, cat, cfg)
 	if err := generate(ctx, cat, cfg, 1_000_000); err != nil {
 		b.Fatal(err)
 	}
@@ -206,11 +199,7 @@ func BenchmarkBackfill(b *testing.B) {
 
 func tableRowCount(b *testing.B, cat icecat.Catalog, name string) int64 {
 	b.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, name)
 	tasks, err := tbl.Scan().PlanFiles(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -224,11 +213,7 @@ func tableRowCount(b *testing.B, cat icecat.Catalog, name string) int64 {
 
 func dataFiles(b *testing.B, cat icecat.Catalog, name string) []string {
 	b.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, name)
 	tasks, err := tbl.Scan().PlanFiles(context.Background())
 	if err != nil {
 		b.Fatal(err)

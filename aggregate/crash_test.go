@@ -2,22 +2,19 @@ package aggregate
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 )
@@ -53,7 +50,7 @@ func TestFollowExactlyOnceUnderSIGKILL(t *testing.T) {
 	gcfg := genConfig(rows)
 	// Long enough for every kill to land while the writer appends.
 	gcfg.Rate = float64(rows) / (1.3 * float64(kills))
-	ensureGenTables(t, cat, gcfg)
+	gentest.Ensure(t, cat, gcfg)
 
 	specFiles := []string{"page_traffic_hourly.yaml", "orders_city_5m.yaml"}
 	genDone := make(chan struct{})
@@ -142,47 +139,6 @@ func TestFollowExactlyOnceUnderSIGKILL(t *testing.T) {
 // killing it is "crashed by hook". Any other exit is an error carrying the
 // log's tail.
 func runFloeAggregate(bin, cfgPath, specPath, logPath, mode, crash string, killAfter time.Duration) (string, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = logf.Close() }()
-	fmt.Fprintf(logf, "---- run %s crash=%q killAfter=%s\n", mode, crash, killAfter)
-	cmd := exec.Command(bin, "aggregate", "-config", cfgPath, "--spec", specPath, mode,
+	return testenv.RunKilled(bin, logPath, crash, killAfter, "aggregate", "-config", cfgPath, "--spec", specPath, mode,
 		"--poll-interval", "50ms", "--max-batch-delay", "150ms", "--max-batch-rows", "20000", "-log-level", "debug")
-	cmd.Env = append(os.Environ(), "FLOE_CRASH="+crash)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			return "finished", nil
-		}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-				return "crashed by hook", nil
-			}
-		}
-		tail, _ := os.ReadFile(logPath)
-		return "", fmt.Errorf("floe aggregate %s failed: %w\n%s", mode, err, lastLines(tail, 30))
-	case <-time.After(killAfter):
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		if err := <-done; err == nil {
-			return "finished", nil
-		}
-		return "killed", nil
-	}
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

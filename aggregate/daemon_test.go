@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-lake/floe/internal/daemon"
-	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
 )
 
@@ -63,12 +62,7 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, job string, labels ...s
 // halt it, and the runner stays up until its context ends.
 func TestFollowJob(t *testing.T) {
 	ctx := context.Background()
-	cat := tabletest.OpenSQLite(t)
-	cfg := genConfig(20_000)
-	ensureGenTables(t, cat, cfg)
-	if err := generate(ctx, cat, cfg, 5_000); err != nil {
-		t.Fatal(err)
-	}
+	cat, _ := generated(t)
 	base := exampleSpec(t, "page_traffic_hourly.yaml")
 	for _, tc := range []struct {
 		name string

@@ -10,6 +10,7 @@ import (
 
 	icecat "github.com/apache/iceberg-go/catalog"
 
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 )
@@ -29,7 +30,7 @@ func TestStreamingEqualsBackfill(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	cfg := genConfig(rows)
 	cfg.Rate = float64(rows) / 4 // a 4 s stream of many small snapshots
-	ensureGenTables(t, cat, cfg)
+	gentest.Ensure(t, cat, cfg)
 
 	specs := []Spec{
 		exampleSpec(t, "page_traffic_hourly.yaml"),

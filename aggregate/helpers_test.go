@@ -15,9 +15,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
 
+	"github.com/floe-lake/floe/internal/gentest"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/source/gen"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -48,45 +49,38 @@ func genConfig(rows int64) gen.Config {
 	return c
 }
 
-// ensureGenTables creates the generator's tables.
-func ensureGenTables(t testing.TB, cat icecat.Catalog, cfg gen.Config) {
+// generated is a fresh catalog holding a run of the generator cfg
+// describes (20,000 events), committed every 5,000 rows per table.
+func generated(t testing.TB) (cat icecat.Catalog, cfg gen.Config) {
 	t.Helper()
-	g, err := gen.New(cfg)
-	if err != nil {
+	cat = tabletest.OpenSQLite(t)
+	cfg = genConfig(20_000)
+	gentest.Ensure(t, cat, cfg)
+	if err := generate(context.Background(), cat, cfg, 5_000); err != nil {
 		t.Fatal(err)
 	}
-	specs, err := g.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if _, err := table.Ensure(context.Background(), cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return cat, cfg
 }
 
 // generate runs the generator to its end through a writer that commits
-// every commitRows rows per table, and returns the number of snapshots of
-// the events table.
+// every commitRows rows per table.
 func generate(ctx context.Context, cat icecat.Catalog, cfg gen.Config, commitRows int64) error {
-	g, err := gen.New(cfg)
-	if err != nil {
-		return err
-	}
-	wcfg := writer.Config{CommitInterval: time.Hour, CommitRows: commitRows}
-	wcfg.ApplyDefaults()
-	w := writer.New(cat, wcfg, writer.Options{Logger: quietLogger()})
-	if err := g.Run(ctx, w); err != nil {
-		w.Abort()
-		return err
-	}
-	return w.Close(ctx)
+	return gentest.Run(ctx, cat, cfg, writer.Config{CommitInterval: time.Hour, CommitRows: commitRows}, quietLogger())
 }
 
 // tableRows reads every row of a table as strings, sorted: one string per
 // row, every column (or cols).
 func tableRows(t testing.TB, cat icecat.Catalog, name string, cols ...string) []string {
+	t.Helper()
+	var out []string
+	eachRecord(t, cat, name, cols, func(rec arrow.RecordBatch) { out = append(out, recordRows(rec)...) })
+	slices.Sort(out)
+	return out
+}
+
+// eachRecord reads the current snapshot of a table, every column (or
+// cols), and calls fn on each record batch, releasing it afterwards.
+func eachRecord(t testing.TB, cat icecat.Catalog, name string, cols []string, fn func(arrow.RecordBatch)) {
 	t.Helper()
 	r, err := reader.New(cat, name, reader.Config{Logger: quietLogger(), Columns: cols})
 	if err != nil {
@@ -96,16 +90,13 @@ func tableRows(t testing.TB, cat icecat.Catalog, name string, cols ...string) []
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
 	for rec, err := range st.Records() {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, recordRows(rec)...)
+		fn(rec)
 		rec.Release()
 	}
-	slices.Sort(out)
-	return out
 }
 
 func recordRows(rec arrow.RecordBatch) []string {
@@ -138,19 +129,8 @@ func recordRows(rec arrow.RecordBatch) []string {
 // tableColumns reads named columns of every row: one map per row.
 func tableColumns(t testing.TB, cat icecat.Catalog, name string, cols ...string) []map[string]any {
 	t.Helper()
-	r, err := reader.New(cat, name, reader.Config{Logger: quietLogger(), Columns: cols})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.Snapshot(context.Background(), reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []map[string]any
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachRecord(t, cat, name, cols, func(rec arrow.RecordBatch) {
 		for i := range int(rec.NumRows()) {
 			m := map[string]any{}
 			for c, col := range rec.Columns() {
@@ -174,8 +154,7 @@ func tableColumns(t testing.TB, cat icecat.Catalog, name string, cols ...string)
 			}
 			out = append(out, m)
 		}
-		rec.Release()
-	}
+	})
 	return out
 }
 

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	icecompaction "github.com/apache/iceberg-go/table/compaction"
 
 	"github.com/floe-lake/floe/compaction"
+	"github.com/floe-lake/floe/internal/benchutil"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
 )
@@ -191,46 +191,20 @@ func (s *heapSampler) Stop() uint64 {
 // fullScan reads every row of the table and returns the time it took.
 func fullScan(b *testing.B, cat icecat.Catalog, name string) time.Duration {
 	b.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, name)
 	start := time.Now()
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	for rec, err := range recs {
-		if err != nil {
-			b.Fatal(err)
-		}
-		rec.Release()
-	}
+	tabletest.Each(b, tbl, func(arrow.RecordBatch) {})
 	return time.Since(start)
 }
 
 func dataFileCount(b *testing.B, cat icecat.Catalog, name string) int {
 	b.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, name)
 	tasks, err := tbl.Scan().PlanFiles(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
 	return len(tasks)
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // report reports throughput per wall second and per CPU second (the
@@ -263,12 +237,12 @@ func BenchmarkCompaction(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			s := startHeapSampler()
 			b.StartTimer()
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), benchutil.CPUTime()
 			if err := pqarrowRewrite(in.files, filepath.Join(dir, fmt.Sprintf("out-%d.parquet", i))); err != nil {
 				b.Fatal(err)
 			}
 			elapsed += time.Since(start)
-			cpu += cpuTime() - cpu0
+			cpu += benchutil.CPUTime() - cpu0
 			b.StopTimer()
 			peak = max(peak, s.Stop())
 		}
@@ -292,7 +266,7 @@ func BenchmarkCompaction(b *testing.B) {
 			cfg.MaxFileSizeBytes = benchTarget * 9 / 5
 			s := startHeapSampler()
 			b.StartTimer()
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), benchutil.CPUTime()
 			plan, err := icecompaction.Analyze(ctx, tbl, cfg)
 			if err != nil {
 				b.Fatal(err)
@@ -307,7 +281,7 @@ func BenchmarkCompaction(b *testing.B) {
 				b.Fatal(err)
 			}
 			elapsed += time.Since(start)
-			cpu += cpuTime() - cpu0
+			cpu += benchutil.CPUTime() - cpu0
 			b.StopTimer()
 			peak = max(peak, s.Stop())
 			after += fullScan(b, in.cat, name)
@@ -337,13 +311,13 @@ func BenchmarkCompaction(b *testing.B) {
 			}
 			s := startHeapSampler()
 			b.StartTimer()
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), benchutil.CPUTime()
 			rep, err := c.Table(context.Background(), name)
 			if err != nil {
 				b.Fatal(err)
 			}
 			elapsed += time.Since(start)
-			cpu += cpuTime() - cpu0
+			cpu += benchutil.CPUTime() - cpu0
 			b.StopTimer()
 			peak = max(peak, s.Stop())
 			if rep.FilesRewritten != len(in.files) {

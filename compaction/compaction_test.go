@@ -53,7 +53,7 @@ func TestRewriteKeepsRowsAndPositions(t *testing.T) {
 			}
 
 			after := load(t, cat)
-			checkIDs(t, readIDs(t, after), n)
+			tabletest.CheckIDs(t, readIDs(t, after), n)
 			filesAfter := filesPerPartition(t, after)
 			t.Logf("files per partition: before %v, after %v", filesBefore, filesAfter)
 			if maxOf(filesAfter) > 2 {
@@ -74,13 +74,13 @@ func TestRewriteKeepsRowsAndPositions(t *testing.T) {
 			// A writer restarting resumes where ingest stopped (ingest
 			// checks the position it opens at) and nothing repeats.
 			n = ingest(t, cat, n, 3, 300)
-			checkIDs(t, readIDs(t, load(t, cat)), n)
+			tabletest.CheckIDs(t, readIDs(t, load(t, cat)), n)
 
 			// A second pass has little left to do and changes no rows.
 			if _, err := c.Table(ctx, tableName); err != nil {
 				t.Fatal(err)
 			}
-			checkIDs(t, readIDs(t, load(t, cat)), n)
+			tabletest.CheckIDs(t, readIDs(t, load(t, cat)), n)
 		})
 	}
 }

@@ -121,7 +121,7 @@ func TestCompactionWhileIngesting(t *testing.T) {
 			}
 
 			tbl := load(t, cat)
-			checkIDs(t, readIDs(t, tbl), next)
+			tabletest.CheckIDs(t, readIDs(t, tbl), next)
 			pm, err := table.CurrentPositions(tbl)
 			if err != nil {
 				t.Fatal(err)

@@ -2,10 +2,13 @@ package compaction_test
 
 import (
 	"context"
+	"iter"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -94,7 +97,7 @@ func TestDaemonKeepsGoing(t *testing.T) {
 	if v, _ := metricValue(t, reg, "floe_compaction_files_per_partition", map[string]string{"table": tableName}); v != 1 {
 		t.Errorf("files per partition gauge: %v, want 1", v)
 	}
-	checkIDs(t, readIDs(t, load(t, cat)), n)
+	tabletest.CheckIDs(t, readIDs(t, load(t, cat)), n)
 }
 
 // TestTablesDefaultToTheCatalog compacts every table of the catalog when
@@ -165,4 +168,19 @@ func TestSortStrategy(t *testing.T) {
 			t.Errorf("file %s is not sorted by id", task.File.FilePath())
 		}
 	}
+}
+
+// collectIDs drains recs, whose first column is the id, and returns the
+// ids in their order.
+func collectIDs(t testing.TB, recs iter.Seq2[arrow.RecordBatch, error]) []int64 {
+	t.Helper()
+	var ids []int64
+	for rec, err := range recs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
+		rec.Release()
+	}
+	return ids
 }

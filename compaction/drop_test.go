@@ -52,8 +52,8 @@ func TestGroupDroppedWhenInputsGone(t *testing.T) {
 				t.Errorf("first compactor: %d groups committed, %d dropped; want all 3 dropped", rep.Committed, rep.Dropped)
 			}
 			tbl := load(t, cat)
-			checkIDs(t, readIDs(t, tbl), n)
-			leftovers := diff(storedFiles(t, tbl), referencedFiles(t, tbl))
+			tabletest.CheckIDs(t, readIDs(t, tbl), n)
+			leftovers := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl))
 			if len(leftovers) == 0 {
 				t.Error("the dropped groups left no output files behind")
 			}
@@ -64,10 +64,10 @@ func TestGroupDroppedWhenInputsGone(t *testing.T) {
 				t.Fatal(err)
 			}
 			tbl = load(t, cat)
-			if extra := diff(storedFiles(t, tbl), referencedFiles(t, tbl)); len(extra) > 0 {
+			if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) > 0 {
 				t.Errorf("unreferenced files after orphan removal: %v", extra)
 			}
-			checkIDs(t, readIDs(t, tbl), n)
+			tabletest.CheckIDs(t, readIDs(t, tbl), n)
 		})
 	}
 }

@@ -96,7 +96,7 @@ func TestDaemonHaltsABrokenTable(t *testing.T) {
 			if v, _ := metricValue(t, reg, "floe_compaction_duration_seconds", map[string]string{"table": tableName, "step": "rewrite"}); v < 2 {
 				t.Errorf("the healthy table had %v rewrite steps, want a pass per interval (at least 2)", v)
 			}
-			checkIDs(t, readIDs(t, load(t, cat)), n)
+			tabletest.CheckIDs(t, readIDs(t, load(t, cat)), n)
 		})
 	}
 }

@@ -3,24 +3,17 @@ package compaction_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"iter"
 	"log/slog"
-	"maps"
 	"os"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
-	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/compaction"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -52,19 +45,15 @@ const days = 3
 // build makes rows with ids [from, to): spread over three days, with a
 // payload that compresses moderately.
 func build(sc *arrow.Schema, from, to int64) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer b.Release()
+	var rows [][]any
 	for i := from; i < to; i++ {
-		ts := day0.Add(time.Duration(i%days)*24*time.Hour + time.Duration(i)*time.Millisecond)
-		b.Field(0).(*array.Int64Builder).Append(i)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(ts.UnixMicro()))
-		if i%11 == 0 {
-			b.Field(2).(*array.StringBuilder).AppendNull()
-		} else {
-			b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("payload-%d-%x", i, i*2654435761))
+		var payload any
+		if i%11 != 0 {
+			payload = fmt.Sprintf("payload-%d-%x", i, i*2654435761)
 		}
+		rows = append(rows, []any{i, day0.Add(time.Duration(i%days)*24*time.Hour + time.Duration(i)*time.Millisecond), payload})
 	}
-	return b.NewRecordBatch()
+	return tabletest.Record(sc, rows...)
 }
 
 func quietLogger(t testing.TB) *slog.Logger {
@@ -131,57 +120,14 @@ func ingest(t testing.TB, cat icecat.Catalog, from int64, commits, perCommit int
 
 func load(t testing.TB, cat icecat.Catalog) *icetable.Table {
 	t.Helper()
-	ident, _ := table.ParseIdent(tableName)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, tableName)
 	return tbl
 }
 
 // readIDs returns every id in the scan, sorted (duplicates kept).
 func readIDs(t testing.TB, tbl *icetable.Table, opts ...icetable.ScanOption) []int64 {
 	t.Helper()
-	ctx := context.Background()
-	opts = append(opts, icetable.WithSelectedFields("id"))
-	_, recs, err := tbl.Scan(opts...).ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := collectIDs(t, recs)
-	slices.Sort(ids)
-	return ids
-}
-
-// collectIDs drains recs, whose first column is the id, and returns the
-// ids in their order.
-func collectIDs(t testing.TB, recs iter.Seq2[arrow.RecordBatch, error]) []int64 {
-	t.Helper()
-	var ids []int64
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
-		rec.Release()
-	}
-	return ids
-}
-
-// checkIDs fails unless ids is exactly 0..n-1, each once.
-func checkIDs(t testing.TB, ids []int64, n int64) {
-	t.Helper()
-	if int64(len(ids)) != n {
-		t.Errorf("table holds %d rows, want %d", len(ids), n)
-	}
-	for i, id := range ids {
-		if i > 0 && ids[i-1] == id {
-			t.Fatalf("id %d is duplicated", id)
-		}
-		if id != int64(i) {
-			t.Fatalf("id %d missing (found %d at index %d)", i, id, i)
-		}
-	}
+	return tabletest.Int64s(t, tbl, "id", opts...)
 }
 
 // filesPerPartition counts the live data files of each partition.
@@ -221,71 +167,6 @@ func newCompactor(t testing.TB, cat icecat.Catalog, cfg compaction.Config, opts 
 		t.Fatal(err)
 	}
 	return c
-}
-
-// storedFiles lists every file under the table's location.
-func storedFiles(t testing.TB, tbl *icetable.Table) []string {
-	t.Helper()
-	fsys, err := tbl.FS(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, ok := fsys.(iceio.ListableIO)
-	if !ok {
-		t.Fatalf("storage %T cannot list", fsys)
-	}
-	var out []string
-	err = l.WalkDir(tbl.Location(), func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			out = append(out, normalize(path))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// referencedFiles lists every file the table's metadata references: the
-// current and previous metadata files, and each retained snapshot's
-// manifest list, manifests and live data and delete files.
-func referencedFiles(t testing.TB, tbl *icetable.Table) []string {
-	t.Helper()
-	fsys, err := tbl.FS(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := map[string]bool{normalize(tbl.MetadataLocation()): true}
-	for e := range tbl.Metadata().PreviousFiles() {
-		set[normalize(e.MetadataFile)] = true
-	}
-	for _, s := range tbl.Metadata().Snapshots() {
-		set[normalize(s.ManifestList)] = true
-		mans, err := s.Manifests(fsys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range mans {
-			set[normalize(m.FilePath())] = true
-			for e, err := range m.Entries(fsys, true) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				set[normalize(e.DataFile().FilePath())] = true
-			}
-		}
-	}
-	return slices.Sorted(maps.Keys(set))
-}
-
-// normalize makes local paths and file:// URLs comparable.
-func normalize(p string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(p, "file://"), "file:")
 }
 
 // diff returns the elements of a not in b.

@@ -142,7 +142,7 @@ func TestDaemonSkipsWriterCompactedTables(t *testing.T) {
 			} else if rep.Tables[0].Committed == 0 || committed == 0 || maxOf(after) >= maxOf(before) {
 				t.Errorf("the daemon did not rewrite: %+v, files %v → %v", rep.Tables[0], before, after)
 			}
-			checkIDs(t, readIDs(t, load(t, cat)), n)
+			tabletest.CheckIDs(t, readIDs(t, load(t, cat)), n)
 		})
 	}
 }
@@ -252,7 +252,7 @@ func TestDroppedGroupsFailRunOnce(t *testing.T) {
 			if warns != 3 || !strings.Contains(logs.String(), "reason=") {
 				t.Errorf("%d WARN lines for dropped groups, want 3 with a reason:\n%s", warns, logs.String())
 			}
-			checkIDs(t, readIDs(t, load(t, cat)), n)
+			tabletest.CheckIDs(t, readIDs(t, load(t, cat)), n)
 		})
 	}
 }

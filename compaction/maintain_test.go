@@ -36,7 +36,7 @@ func plantOrphan(t *testing.T, tbl *icetable.Table) string {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return normalize(path)
+	return tabletest.Normalize(path)
 }
 
 // TestExpireAndOrphansLeaveOnlyReferencedFiles compacts, expires and
@@ -64,7 +64,7 @@ func TestExpireAndOrphansLeaveOnlyReferencedFiles(t *testing.T) {
 			n = ingest(t, cat, n, 2, 200)
 			tbl := load(t, cat)
 			orphan := plantOrphan(t, tbl)
-			if extra := diff(storedFiles(t, tbl), referencedFiles(t, tbl)); len(extra) != 1 || extra[0] != orphan {
+			if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) != 1 || extra[0] != orphan {
 				t.Fatalf("before maintenance, unreferenced files: %v, want only %s", extra, orphan)
 			}
 			// The oldest snapshot that will be retained: the third newest.
@@ -91,7 +91,7 @@ func TestExpireAndOrphansLeaveOnlyReferencedFiles(t *testing.T) {
 			if got := len(tbl.Metadata().Snapshots()); got != 3 || rep.SnapshotsExpired != snapshotsBefore-3 {
 				t.Errorf("%d snapshots retained of %d (%d expired), want 3 (min-snapshots-to-keep)", got, snapshotsBefore, rep.SnapshotsExpired)
 			}
-			if extra := diff(storedFiles(t, tbl), referencedFiles(t, tbl)); len(extra) != 1 || extra[0] != orphan {
+			if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) != 1 || extra[0] != orphan {
 				t.Errorf("after expiry, unreferenced files: %v, want only the planted %s", extra, orphan)
 			}
 
@@ -107,7 +107,7 @@ func TestExpireAndOrphansLeaveOnlyReferencedFiles(t *testing.T) {
 			if rep.OrphansRemoved != 1 {
 				t.Errorf("removed %d orphans, want the planted one", rep.OrphansRemoved)
 			}
-			stored, referenced := storedFiles(t, tbl), referencedFiles(t, tbl)
+			stored, referenced := tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)
 			if extra := diff(stored, referenced); len(extra) > 0 {
 				t.Errorf("storage holds %d unreferenced files: %v", len(extra), extra)
 			}
@@ -116,11 +116,11 @@ func TestExpireAndOrphansLeaveOnlyReferencedFiles(t *testing.T) {
 			}
 			t.Logf("storage holds %d files, all referenced", len(stored))
 
-			checkIDs(t, readIDs(t, tbl), n)
+			tabletest.CheckIDs(t, readIDs(t, tbl), n)
 			if got := readIDs(t, tbl, icetable.WithSnapshotID(third.SnapshotID)); len(got) != len(thirdIDs) {
 				t.Errorf("time travel to snapshot %d reads %d rows, it held %d", third.SnapshotID, len(got), len(thirdIDs))
 			} else {
-				checkIDs(t, got, int64(len(thirdIDs)))
+				tabletest.CheckIDs(t, got, int64(len(thirdIDs)))
 			}
 			pm, err := table.CurrentPositions(tbl)
 			if err != nil || pm["src"]["p0"] != n {
@@ -169,10 +169,10 @@ func TestExpireKeepsPositions(t *testing.T) {
 	if err != nil || pm["src"]["p0"] != n {
 		t.Fatalf("positions after expiry: %v, %v; want p0=%d", pm, err, n)
 	}
-	checkIDs(t, readIDs(t, tbl), n)
+	tabletest.CheckIDs(t, readIDs(t, tbl), n)
 	// The writer resumes from them.
 	n = ingest(t, cat, n, 1, 30)
-	checkIDs(t, readIDs(t, load(t, cat)), n)
+	tabletest.CheckIDs(t, readIDs(t, load(t, cat)), n)
 }
 
 var errCrash = errors.New("simulated crash")
@@ -218,8 +218,8 @@ func TestCrashMidRewrite(t *testing.T) {
 				t.Errorf("steps ran after the crash: %+v", rep)
 			}
 			tbl := load(t, cat)
-			checkIDs(t, readIDs(t, tbl), n)
-			leftovers := diff(storedFiles(t, tbl), referencedFiles(t, tbl))
+			tabletest.CheckIDs(t, readIDs(t, tbl), n)
+			leftovers := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl))
 			t.Logf("%d files left unreferenced", len(leftovers))
 			if tc.name != "after-commit" && len(leftovers) == 0 {
 				t.Error("a crash before a commit left no files behind: were outputs written?")
@@ -234,20 +234,20 @@ func TestCrashMidRewrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			tbl = load(t, cat)
-			if extra := diff(storedFiles(t, tbl), referencedFiles(t, tbl)); len(extra) > 0 {
+			if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) > 0 {
 				t.Fatalf("after orphan removal (%d removed), unreferenced files remain: %v", rep.OrphansRemoved, extra)
 			}
-			if missing := diff(referencedFiles(t, tbl), storedFiles(t, tbl)); len(missing) > 0 {
+			if missing := diff(tabletest.ReferencedFiles(t, tbl), tabletest.StoredFiles(t, tbl)); len(missing) > 0 {
 				t.Fatalf("referenced files are gone: %v", missing)
 			}
-			checkIDs(t, readIDs(t, tbl), n)
+			tabletest.CheckIDs(t, readIDs(t, tbl), n)
 
 			// A clean pass finishes the job.
 			if _, err := newCompactor(t, cat, compaction.Config{}, compaction.Options{}).Table(ctx, tableName); err != nil {
 				t.Fatal(err)
 			}
 			tbl = load(t, cat)
-			checkIDs(t, readIDs(t, tbl), n)
+			tabletest.CheckIDs(t, readIDs(t, tbl), n)
 			if m := maxOf(filesPerPartition(t, tbl)); m > 1 {
 				t.Errorf("%d files in a partition after the clean pass", m)
 			}

@@ -102,7 +102,7 @@ func TestSoak(t *testing.T) {
 			if err != nil || pm["a"]["p"] != written[0][len(written[0])-1]+1 || pm["b"]["p"] != written[1][len(written[1])-1]+1 {
 				t.Errorf("positions %v (%v)", pm, err)
 			}
-			if extra := diff(storedFiles(t, tbl), referencedFiles(t, tbl)); len(extra) > 0 {
+			if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) > 0 {
 				t.Errorf("%d unreferenced files after the final sweep", len(extra))
 			}
 			t.Logf("%d rows from two writers over %s; final pass %+v; %d snapshots retained, files per partition %v",

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
 	"gopkg.in/yaml.v3"
 
@@ -128,13 +126,11 @@ func (c *counter) Run(ctx context.Context, sink writer.Sink) error {
 				return err
 			}
 			end := min(next+c.cfg.Batch, c.cfg.Rows)
-			b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+			var rows [][]any
 			for n := next; n < end; n++ {
-				b.Field(0).(*array.StringBuilder).Append(part)
-				b.Field(1).(*array.Int64Builder).Append(n)
+				rows = append(rows, []any{part, n})
 			}
-			rec := b.NewRecordBatch()
-			b.Release()
+			rec := tabletest.Record(sc, rows...)
 			if err := sink.Write(writer.Batch{Table: c.cfg.Table, Source: c.cfg.ID, Record: rec, Next: table.Positions{part: end}}); err != nil {
 				return err
 			}
@@ -243,34 +239,7 @@ sources:
 // scan returns every row of a table as Go values.
 func scan(t *testing.T, cat icecat.Catalog, name string) [][]any {
 	t.Helper()
-	ctx := context.Background()
-	ident, err := table.ParseIdent(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows [][]any
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range int(rec.NumRows()) {
-			var row []any
-			for _, col := range rec.Columns() {
-				row = append(row, tabletest.Cell(col, i))
-			}
-			rows = append(rows, row)
-		}
-		rec.Release()
-	}
-	return rows
+	return tabletest.Rows(t, tabletest.Load(t, cat, name))
 }
 
 // TestPipelineReady: the pipeline is not ready, with the reason, while its

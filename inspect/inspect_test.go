@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
@@ -48,24 +45,14 @@ func newTable(t *testing.T, cat icecat.Catalog, n int) *icetable.Table {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer b.Release()
 	day0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var rows [][]any
 	for i := range 2 * n {
-		b.Field(0).(*array.Int64Builder).Append(int64(i))
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(day0.Add(time.Duration(i%2) * 24 * time.Hour).UnixMicro()))
-		b.Field(2).AppendNull()
-		b.Field(3).AppendNull()
-		b.Field(4).AppendNull()
-		b.Field(5).AppendNull()
+		rows = append(rows, []any{int64(i), day0.Add(time.Duration(i%2) * 24 * time.Hour), nil, nil, nil, nil})
 	}
-	rec := b.NewRecordBatch()
+	rec := tabletest.Record(sc, rows...)
 	defer rec.Release()
-	tbl, err = tbl.AppendTable(ctx, array.NewTableFromRecords(sc, []arrow.RecordBatch{rec}), 1<<20, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tbl
+	return tabletest.Append(t, tbl, rec)
 }
 
 func TestListDescribeFiles(t *testing.T) {

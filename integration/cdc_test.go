@@ -457,14 +457,14 @@ func runUntilEqual(t *testing.T, bin, cfgPath, dir string, db *sql.DB, dbName st
 		select {
 		case err := <-done:
 			tail, _ := os.ReadFile(filepath.Join(dir, "ingest.log"))
-			t.Fatalf("floe ingest exited: %v\n%s", err, lastLines(tail, 30))
+			t.Fatalf("floe ingest exited: %v\n%s", err, testenv.LastLines(tail, 30))
 		default:
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			t.Logf("floe ingest killed: %v", <-done)
 			tail, _ := os.ReadFile(filepath.Join(dir, "ingest.log"))
-			t.Fatalf("the lake did not catch up:\n%s\n%s", strings.Join(diffs, "\n"), lastLines(tail, 20))
+			t.Fatalf("the lake did not catch up:\n%s\n%s", strings.Join(diffs, "\n"), testenv.LastLines(tail, 20))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

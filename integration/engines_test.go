@@ -442,7 +442,7 @@ func enginesRunLogged(t *testing.T, cmd *exec.Cmd) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args[:min(len(cmd.Args), 3)], " "), err, lastLines(out.Bytes(), 60))
+		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args[:min(len(cmd.Args), 3)], " "), err, testenv.LastLines(out.Bytes(), 60))
 	}
 	if testing.Verbose() {
 		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {

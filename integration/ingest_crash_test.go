@@ -2,14 +2,9 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -80,52 +75,15 @@ func writeIngestConfig(t *testing.T, dir string, cc catalog.Config, partitions, 
 }
 
 // runIngest runs floe ingest until it exits ("finished" on exit 0) or
-// killAfter passes ("killed"); a crash hook killing it is "crashed".
+// killAfter passes ("killed"); a crash hook killing it is "crashed by
+// hook". Any other exit fails the test with the log's tail.
 func runIngest(t *testing.T, bin, cfgPath, dir, crash string, killAfter time.Duration) string {
 	t.Helper()
-	logf, err := os.OpenFile(filepath.Join(dir, "ingest.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	outcome, err := testenv.RunKilled(bin, filepath.Join(dir, "ingest.log"), crash, killAfter, "ingest", "-config", cfgPath, "-log-level", "debug")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = logf.Close() }()
-	fmt.Fprintf(logf, "---- run crash=%q killAfter=%s\n", crash, killAfter)
-	cmd := exec.Command(bin, "ingest", "-config", cfgPath, "-log-level", "debug")
-	cmd.Env = append(os.Environ(), "FLOE_CRASH="+crash)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			return "finished"
-		}
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-				return "crashed by hook"
-			}
-		}
-		tail, _ := os.ReadFile(filepath.Join(dir, "ingest.log"))
-		t.Fatalf("floe ingest failed: %v\n%s", err, lastLines(tail, 30))
-	case <-time.After(killAfter):
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		if err := <-done; err == nil {
-			return "finished" // it ended just before the kill
-		}
-		return "killed"
-	}
-	return ""
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return outcome
 }
 
 // verifyExactlyOnce checks that every (partition, offset) the generator

@@ -586,7 +586,7 @@ func TestKafkaREADMEExample(t *testing.T) {
 	for {
 		if err, done := p.exited(); done {
 			b, _ := os.ReadFile(filepath.Join(dir, "readme.log"))
-			t.Fatalf("floe ingest exited: %v\n%s", err, lastLines(b, 30))
+			t.Fatalf("floe ingest exited: %v\n%s", err, testenv.LastLines(b, 30))
 		}
 		if got, dead := readmeCounts(t, cc, marker); got == 100 && dead == 1 {
 			break

@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 
@@ -34,39 +32,11 @@ func cdcSpec() table.Spec {
 // rows upsertIDs named by name: a CDC batch of updates and deletes.
 func (f *fixture) rowDelta(deleteIDs, upsertIDs []int64, name func(int64) string) int64 {
 	f.t.Helper()
-	ctx := f.ctx
-	tbl := f.load()
-	txn := tbl.NewTransaction()
-	rd := txn.NewRowDelta(nil)
-	if len(deleteIDs) > 0 {
-		sc := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
-		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-		b.Field(0).(*array.Int64Builder).AppendValues(deleteIDs, nil)
-		rec := b.NewRecordBatch()
-		b.Release()
-		files, err := txn.WriteEqualityDeletes(ctx, []int{1}, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) })
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		rd.AddDeletes(files...)
-	}
+	var rec arrow.RecordBatch
 	if len(upsertIDs) > 0 {
-		rec := buildRows(f.sc, upsertIDs, name)
-		for df, err := range icetable.WriteRecords(ctx, tbl, f.sc, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }) {
-			if err != nil {
-				f.t.Fatal(err)
-			}
-			rd.AddRows(df)
-		}
+		rec = buildRows(f.sc, upsertIDs, name)
 	}
-	if err := rd.Commit(ctx); err != nil {
-		f.t.Fatal(err)
-	}
-	out, err := txn.Commit(ctx)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return reader.Current(out)
+	return reader.Current(tabletest.RowDelta(f.t, f.load(), deleteIDs, rec))
 }
 
 // deleteWhere deletes rows with Iceberg's Delete in mode (merge-on-read:

@@ -183,7 +183,7 @@ func TestCursorInDownstreamCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sorted(ids(readRows(t, st))); !slices.Equal(got, idRange(0, 40)) {
+	if got := sorted(ids(readRows(t, st))); !slices.Equal(got, tabletest.IDs(0, 40)) {
 		t.Fatalf("downstream holds %v, want each of 0..39 once", got)
 	}
 

@@ -89,7 +89,7 @@ func TestFollowResumesExactlyOnce(t *testing.T) {
 		t.Fatalf("Follow: %v, want context.Canceled", err)
 	}
 	b, _ := os.ReadFile(out)
-	if got := jsonlIDs(t, b); !slices.Equal(sorted(got), idRange(0, 30)) {
+	if got := jsonlIDs(t, b); !slices.Equal(sorted(got), tabletest.IDs(0, 30)) {
 		t.Fatalf("run 1 wrote %v", got)
 	}
 	c, _, _ := store.Load(context.Background())
@@ -114,7 +114,7 @@ func TestFollowResumesExactlyOnce(t *testing.T) {
 		t.Fatalf("Follow: %v", err)
 	}
 	b, _ = os.ReadFile(out)
-	if got := jsonlIDs(t, b); !slices.Equal(sorted(got), idRange(0, 35)) {
+	if got := jsonlIDs(t, b); !slices.Equal(sorted(got), tabletest.IDs(0, 35)) {
 		t.Fatalf("after resuming, the output holds %v", got)
 	}
 	if c, _, _ := store.Load(context.Background()); c.SnapshotID != s4 || c.OutputOffset != int64(len(b)) {
@@ -257,12 +257,12 @@ func TestRead(t *testing.T) {
 		now   time.Time
 		want  []int64
 	}{
-		{name: "current table", want: idRange(0, 20)},
-		{name: "as of s1", at: reader.At{SnapshotID: s1}, want: idRange(0, 10)},
-		{name: "after s1", start: reader.Start{Kind: reader.StartAfter, SnapshotID: s1}, want: idRange(10, 20)},
-		{name: "earliest", start: reader.Start{Kind: reader.StartAfter}, want: idRange(0, 20)},
+		{name: "current table", want: tabletest.IDs(0, 20)},
+		{name: "as of s1", at: reader.At{SnapshotID: s1}, want: tabletest.IDs(0, 10)},
+		{name: "after s1", start: reader.Start{Kind: reader.StartAfter, SnapshotID: s1}, want: tabletest.IDs(10, 20)},
+		{name: "earliest", start: reader.Start{Kind: reader.StartAfter}, want: tabletest.IDs(0, 20)},
 		{name: "current", start: reader.Start{Kind: reader.StartCurrent}},
-		{name: "since long ago", start: reader.Start{Kind: reader.StartSince, Since: time.Hour}, now: created.Add(time.Minute), want: idRange(0, 20)},
+		{name: "since long ago", start: reader.Start{Kind: reader.StartSince, Since: time.Hour}, now: created.Add(time.Minute), want: tabletest.IDs(0, 20)},
 		{name: "since the future", start: reader.Start{Kind: reader.StartSince, Since: time.Hour}, now: created.Add(48 * time.Hour)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

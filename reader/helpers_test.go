@@ -13,13 +13,12 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/table"
 )
@@ -47,29 +46,18 @@ func rowTime(i int64) time.Time {
 }
 
 func buildRows(sc *arrow.Schema, ids []int64, name func(int64) string) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer b.Release()
+	var rows [][]any
 	for _, i := range ids {
-		b.Field(0).(*array.Int64Builder).Append(i)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(rowTime(i).UnixMicro()))
-		if i%7 == 0 {
-			b.Field(2).(*array.StringBuilder).AppendNull()
-		} else {
-			b.Field(2).(*array.StringBuilder).Append(name(i))
+		var n any
+		if i%7 != 0 {
+			n = name(i)
 		}
+		rows = append(rows, []any{i, rowTime(i), n})
 	}
-	return b.NewRecordBatch()
+	return tabletest.Record(sc, rows...)
 }
 
 func defaultName(i int64) string { return fmt.Sprintf("n%d", i) }
-
-func idRange(from, to int64) []int64 {
-	out := make([]int64, 0, to-from)
-	for i := from; i < to; i++ {
-		out = append(out, i)
-	}
-	return out
-}
 
 // fixture appends to a table with iceberg-go, one snapshot per append.
 // (Floe's writer would do as well, but builds a new S3 client for every
@@ -102,7 +90,7 @@ func newFixture(t testing.TB, cat icecat.Catalog, spec table.Spec) *fixture {
 // appendRows commits rows next..next+n-1 as one snapshot and returns its id.
 func (f *fixture) appendRows(n int64) int64 {
 	f.t.Helper()
-	ids := idRange(f.next, f.next+n)
+	ids := tabletest.IDs(f.next, f.next+n)
 	f.next += n
 	return f.appendIDs(ids)
 }

@@ -21,6 +21,7 @@ import (
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/internal/benchutil"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/table"
@@ -200,14 +201,14 @@ func BenchmarkReader(b *testing.B) {
 		var wallMany, wallOne, cpuMany, cpuOne time.Duration
 		last, oneLast := tbl.CurrentSnapshot(), one.CurrentSnapshot()
 		for b.Loop() {
-			w0, c0 := time.Now(), cpuTime()
+			w0, c0 := time.Now(), benchutil.CPUTime()
 			readOnce(b, r, tbl, last)
-			w1, c1 := time.Now(), cpuTime()
+			w1, c1 := time.Now(), benchutil.CPUTime()
 			readOnce(b, rOne, one, oneLast)
 			wallMany += w1.Sub(w0)
 			cpuMany += c1 - c0
 			wallOne += time.Since(w1)
-			cpuOne += cpuTime() - c1
+			cpuOne += benchutil.CPUTime() - c1
 		}
 		nOps := float64(b.N)
 		b.ReportMetric(float64(wallMany.Nanoseconds())/nOps, "many-ns/op")

@@ -33,7 +33,7 @@ func TestConsecutiveSnapshotsCoverTable(t *testing.T) {
 			for i := 1; i <= appends; i++ {
 				first := f.next
 				id := f.appendRows(perAppend)
-				wantRows[id] = idRange(first, f.next)
+				wantRows[id] = tabletest.IDs(first, f.next)
 				if compactAfter[i] {
 					replaces = append(replaces, f.compact())
 				}

@@ -93,7 +93,7 @@ func TestTail(t *testing.T) {
 		}
 		got = append(got, ids(readRows(t, ch.Stream))...)
 	}
-	if slices.Sort(got); !slices.Equal(got, idRange(0, 20)) {
+	if slices.Sort(got); !slices.Equal(got, tabletest.IDs(0, 20)) {
 		t.Fatalf("tailed ids %v", got)
 	}
 
@@ -111,7 +111,7 @@ func TestTail(t *testing.T) {
 	if p.err != nil || !p.ok || p.ch.Snapshot.ID != s4 {
 		t.Fatalf("after the poll: %+v, want snapshot %d", p, s4)
 	}
-	if got := ids(readRows(t, p.ch.Stream)); !slices.Equal(sorted(got), idRange(20, 25)) {
+	if got := ids(readRows(t, p.ch.Stream)); !slices.Equal(sorted(got), tabletest.IDs(20, 25)) {
 		t.Fatalf("new snapshot's ids %v", got)
 	}
 	clock.mu.Lock()

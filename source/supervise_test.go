@@ -5,20 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	icetable "github.com/apache/iceberg-go/table"
-
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/gen"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -92,23 +88,11 @@ func TestSuperviseRestartsFromTablePositions(t *testing.T) {
 	cfg.Partitions, cfg.RowsPerPartition, cfg.BatchRows = 2, 20000, 500
 	cfg.OrdersTable, cfg.BadFraction = "", 0
 	cfg.Rate = 20000 // two seconds of stream: the second run commits mid-stream
-	g, err := gen.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs, err := g.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if _, err := table.Ensure(ctx, base, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := gentest.Ensure(t, base, cfg)
 	// The second run's commits all fail past the commit deadline, so the
 	// writer fails and the pipeline restarts once more.
 	src := &dying{Source: g, failCommits: &failCommits}
-	err = source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
+	err := source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
 		Writer:     writer.Config{CommitInterval: 100 * time.Millisecond, CommitTimeout: 300 * time.Millisecond, MemoryBudget: 8 << 20},
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 	})
@@ -119,24 +103,7 @@ func TestSuperviseRestartsFromTablePositions(t *testing.T) {
 		t.Fatalf("the source ran %d times; want a restart after the source died and after the failed commits", runs)
 	}
 
-	ident, _ := table.ParseIdent(cfg.EventsTable)
-	tbl, err := base.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan(icetable.WithSelectedFields("event_id")).ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int64
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
-		rec.Release()
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	ids := tabletest.Int64s(t, tabletest.Load(t, base, cfg.EventsTable), "event_id")
 	want := int(cfg.Partitions) * int(cfg.RowsPerPartition)
 	if len(ids) != want {
 		t.Fatalf("table holds %d events, want %d", len(ids), want)
@@ -194,23 +161,11 @@ func TestSuperviseRoutineRestart(t *testing.T) {
 	cfg := gen.DefaultConfig()
 	cfg.Partitions, cfg.RowsPerPartition, cfg.BatchRows = 1, 1000, 100
 	cfg.OrdersTable, cfg.BadFraction = "", 0
-	g, err := gen.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs, err := g.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if _, err := table.Ensure(ctx, cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := gentest.Ensure(t, cat, cfg)
 	var mu sync.Mutex
 	var recs []logRecord
 	src := &rebalancing{Source: g}
-	err = source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
+	err := source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
 		Writer:     writer.Config{CommitInterval: time.Second},
 		Logger:     slog.New(keepHandler{&mu, &recs}),
 		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,

@@ -5,11 +5,11 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/internal/tabletest"
 )
 
 // appendOne returns an Apply that writes one small data file per attempt
@@ -25,10 +25,7 @@ func appendOne(t *testing.T, cat icecat.Catalog, ident icetable.Identifier) func
 		if err != nil {
 			return err
 		}
-		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-		defer b.Release()
-		b.Field(0).(*array.Int64Builder).Append(1)
-		rec := b.NewRecordBatch()
+		rec := tabletest.Record(sc, []any{int64(1)})
 		var files []iceberg.DataFile
 		for df, err := range icetable.WriteRecords(ctx, tbl, sc, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }) {
 			if err != nil {

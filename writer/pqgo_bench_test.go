@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/floe-lake/floe/internal/benchutil"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer/internal/pqgo"
 )
@@ -27,15 +28,12 @@ func BenchmarkPqgoEncode(b *testing.B) {
 	sc, recs := eventsData(b)
 	defer release(recs)
 	cat := benchCatalog(b)
-	ident, _ := table.ParseIdent("ods.events")
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		b.Fatal(err)
-	}
+	tbl := tabletest.Load(b, cat, "ods.events")
 	for _, workers := range []int{1, 0} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			var buf bytes.Buffer
 			var n int64
+			var err error
 			m := benchutil.Start(b)
 			for i := 0; i < b.N; i++ {
 				buf.Reset()

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -43,20 +42,16 @@ func rowAt(i int64) (ts time.Time, name string, null bool, cents int64) {
 }
 
 func build(sc *arrow.Schema, from, to int64) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer b.Release()
+	var rows [][]any
 	for i := from; i < to; i++ {
 		ts, name, null, cents := rowAt(i)
-		b.Field(0).(*array.Int64Builder).Append(i)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(ts.UnixMicro()))
+		var n any = name
 		if null {
-			b.Field(2).(*array.StringBuilder).AppendNull()
-		} else {
-			b.Field(2).(*array.StringBuilder).Append(name)
+			n = nil
 		}
-		b.Field(3).(*array.Decimal128Builder).Append(decimal128FromInt(cents))
+		rows = append(rows, []any{i, ts, n, decimal128FromInt(cents)})
 	}
-	return b.NewRecordBatch()
+	return tabletest.Record(sc, rows...)
 }
 
 func newWriter(t *testing.T, cat icecat.Catalog, cfg writer.Config) *writer.Writer {
@@ -77,44 +72,37 @@ func ensure(t *testing.T, cat icecat.Catalog) {
 	}
 }
 
+// openRows opens ods.rows for source src on w, failing the test on error.
+func openRows(t *testing.T, w *writer.Writer, src string) (table.Positions, *arrow.Schema) {
+	t.Helper()
+	pos, sc, err := w.Open("ods.rows", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pos, sc
+}
+
+// writeRows writes rows [from, to) to ods.rows for source src, moving its
+// partition part to to, failing the test on error.
+func writeRows(t *testing.T, w *writer.Writer, src, part string, sc *arrow.Schema, from, to int64) {
+	t.Helper()
+	if err := w.Write(writer.Batch{Table: "ods.rows", Source: src, Record: build(sc, from, to), Next: table.Positions{part: to}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// commit commits w, failing the test on error.
+func commit(t *testing.T, w *writer.Writer) {
+	t.Helper()
+	if err := w.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // readIDs scans the table and returns every id, sorted.
 func readIDs(t *testing.T, cat icecat.Catalog, name string) []int64 {
 	t.Helper()
-	ctx := context.Background()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan(icetable.WithSelectedFields("id")).ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int64
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
-		rec.Release()
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids
-}
-
-func checkExactlyOnce(t *testing.T, ids []int64, n int64) {
-	t.Helper()
-	if int64(len(ids)) != n {
-		t.Errorf("table holds %d rows, want %d", len(ids), n)
-	}
-	for i, id := range ids {
-		if i > 0 && ids[i-1] == id {
-			t.Fatalf("id %d is duplicated", id)
-		}
-		if int64(i) < n && id != int64(i) {
-			t.Fatalf("id %d missing (found %d at index %d)", i, id, i)
-		}
-	}
+	return tabletest.Int64s(t, tabletest.Load(t, cat, name), "id")
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -124,29 +112,20 @@ func TestRoundTrip(t *testing.T) {
 			cat := tabletest.Open(t, wh.Config)
 			ensure(t, cat)
 			w := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
-			pos, sc, err := w.Open("ods.rows", "src")
-			if err != nil {
-				t.Fatal(err)
-			}
+			pos, sc := openRows(t, w, "src")
 			if len(pos) != 0 {
 				t.Fatalf("new table has positions %v", pos)
 			}
 			const n = 20000
 			for from := int64(0); from < n; from += 1000 {
-				if err := w.Write(writer.Batch{Table: "ods.rows", Source: "src", Record: build(sc, from, from+1000), Next: table.Positions{"p0": from + 1000}}); err != nil {
-					t.Fatal(err)
-				}
+				writeRows(t, w, "src", "p0", sc, from, from+1000)
 			}
 			if err := w.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
-			checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), n)
+			tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), n)
 
-			ident, _ := table.ParseIdent("ods.rows")
-			tbl, err := cat.LoadTable(ctx, ident)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tbl := tabletest.Load(t, cat, "ods.rows")
 			if got := len(tbl.Metadata().Snapshots()); got != 1 {
 				t.Fatalf("%d snapshots, want one commit", got)
 			}
@@ -226,36 +205,22 @@ func TestResumeFromTablePositions(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	ensure(t, cat)
 	w := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
-	_, sc, err := w.Open("ods.rows", "src")
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(w *writer.Writer, from, to int64) {
-		t.Helper()
-		if err := w.Write(writer.Batch{Table: "ods.rows", Source: "src", Record: build(sc, from, to), Next: table.Positions{"p0": to}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(w, 0, 100)
-	if err := w.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	write(w, 100, 150) // buffered, never committed: the process "dies"
+	_, sc := openRows(t, w, "src")
+	writeRows(t, w, "src", "p0", sc, 0, 100)
+	commit(t, w)
+	writeRows(t, w, "src", "p0", sc, 100, 150) // buffered, never committed: the process "dies"
 	w.Abort()
 
 	w2 := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
-	pos, _, err := w2.Open("ods.rows", "src")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pos, _ := openRows(t, w2, "src")
 	if pos["p0"] != 100 {
 		t.Fatalf("resumed at %v, want p0=100", pos)
 	}
-	write(w2, pos["p0"], 200)
+	writeRows(t, w2, "src", "p0", sc, pos["p0"], 200)
 	if err := w2.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), 200)
+	tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), 200)
 }
 
 func TestZombieIsFenced(t *testing.T) {
@@ -263,24 +228,13 @@ func TestZombieIsFenced(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	ensure(t, cat)
 	zombie := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
-	_, sc, err := zombie.Open("ods.rows", "src")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sc := openRows(t, zombie, "src")
 	// The zombie buffers p0 [0,100) but loses the partition before it commits.
-	if err := zombie.Write(writer.Batch{Table: "ods.rows", Source: "src", Record: build(sc, 0, 100), Next: table.Positions{"p0": 100}}); err != nil {
-		t.Fatal(err)
-	}
+	writeRows(t, zombie, "src", "p0", sc, 0, 100)
 	owner := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
-	if _, _, err := owner.Open("ods.rows", "src"); err != nil {
-		t.Fatal(err)
-	}
-	if err := owner.Write(writer.Batch{Table: "ods.rows", Source: "src", Record: build(sc, 0, 120), Next: table.Positions{"p0": 120}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := owner.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	openRows(t, owner, "src")
+	writeRows(t, owner, "src", "p0", sc, 0, 120)
+	commit(t, owner)
 	if err := zombie.Commit(ctx); !errors.Is(err, table.ErrFenced) {
 		t.Fatalf("zombie commit: %v, want ErrFenced", err)
 	}
@@ -288,7 +242,7 @@ func TestZombieIsFenced(t *testing.T) {
 	if err := zombie.Write(writer.Batch{Table: "ods.rows", Source: "src", Next: table.Positions{"p0": 130}}); !errors.Is(err, table.ErrFenced) {
 		t.Fatalf("write after fencing: %v", err)
 	}
-	checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), 120)
+	tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), 120)
 }
 
 func TestConcurrentWriters(t *testing.T) {
@@ -331,12 +285,8 @@ func TestConcurrentWriters(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), writers*commits*per)
-			ident, _ := table.ParseIdent("ods.rows")
-			tbl, err := cat.LoadTable(ctx, ident)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), writers*commits*per)
+			tbl := tabletest.Load(t, cat, "ods.rows")
 			if got := len(tbl.Metadata().Snapshots()); got != writers*commits || len(snapshots) != writers*commits {
 				t.Fatalf("%d snapshots in the table, %d reported, want %d", got, len(snapshots), writers*commits)
 			}
@@ -355,10 +305,7 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 	ensure(t, cat)
 	budget := writer.Bytes(2 << 20)
 	w := newWriter(t, cat, writer.Config{CommitInterval: time.Hour, MemoryBudget: budget, FlushBytes: budget / 4})
-	_, sc, err := w.Open("ods.rows", "src")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sc := openRows(t, w, "src")
 	probe := build(sc, 0, 2000)
 	batchBytes := int64(0)
 	for _, c := range probe.Columns() {
@@ -382,7 +329,7 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), n)
+	tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), n)
 }
 
 // TestBudgetCountsCapacity: the memory budget counts what a batch's
@@ -392,10 +339,7 @@ func TestBudgetCountsCapacity(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	ensure(t, cat)
 	w := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
-	_, sc, err := w.Open("ods.rows", "src")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sc := openRows(t, w, "src")
 	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
 	defer b.Release()
 	b.Reserve(100000)
@@ -432,28 +376,14 @@ func TestResyncAfterAnotherProcessCommitted(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	ensure(t, cat)
 	a := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
-	_, sc, err := a.Open("ods.rows", "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Write(writer.Batch{Table: "ods.rows", Source: "k", Record: build(sc, 0, 10), Next: table.Positions{"t/0": 10}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, sc := openRows(t, a, "k")
+	writeRows(t, a, "k", "t/0", sc, 0, 10)
+	commit(t, a)
 	// t/0 moves to process b, which commits up to 30, then comes back.
 	b := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
-	pos, _, err := b.Open("ods.rows", "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Write(writer.Batch{Table: "ods.rows", Source: "k", Record: build(sc, pos["t/0"], 30), Next: table.Positions{"t/0": 30}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pos, _ := openRows(t, b, "k")
+	writeRows(t, b, "k", "t/0", sc, pos["t/0"], 30)
+	commit(t, b)
 	got, err := a.Resync(ctx, "ods.rows", "k", []string{"t/0"})
 	if err != nil {
 		t.Fatal(err)
@@ -461,11 +391,9 @@ func TestResyncAfterAnotherProcessCommitted(t *testing.T) {
 	if got["t/0"] != 30 {
 		t.Fatalf("resync returned %v, want t/0=30", got)
 	}
-	if err := a.Write(writer.Batch{Table: "ods.rows", Source: "k", Record: build(sc, 30, 40), Next: table.Positions{"t/0": 40}}); err != nil {
-		t.Fatal(err)
-	}
+	writeRows(t, a, "k", "t/0", sc, 30, 40)
 	if err := a.Commit(ctx); err != nil {
 		t.Fatalf("commit after resync: %v", err)
 	}
-	checkExactlyOnce(t, readIDs(t, cat, "ods.rows"), 40)
+	tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), 40)
 }

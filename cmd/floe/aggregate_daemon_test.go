@@ -115,14 +115,8 @@ func TestAggregateMetricsAddress(t *testing.T) {
 			var logs bytes.Buffer
 			e := &env{stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.NewTextHandler(&logs, nil))}
 			stop, err := serveAggregateMetrics(tc.addr, tc.mode, newRegistry(), e)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err %v, want %q", err, tc.wantErr)
-				}
+			if wantError(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			defer stop()
 			if !strings.Contains(logs.String(), tc.wantLog) {

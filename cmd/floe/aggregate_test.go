@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,8 +12,8 @@ import (
 
 	"github.com/floe-lake/floe/aggregate"
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/source/gen"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -24,41 +22,12 @@ import (
 // config.
 func aggregateTestConfig(t *testing.T) (string, catalog.Config) {
 	t.Helper()
-	t.Setenv(catalog.EnvCatalogURI, "")
 	ctx := context.Background()
-	dir := t.TempDir()
-	cc := catalog.Config{Type: catalog.TypeSQLite, Name: "test", URI: filepath.Join(dir, "cat.db"), Warehouse: filepath.Join(dir, "wh")}
-	cat, err := catalog.Open(ctx, cc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, cc, cat := sqliteConfig(t, "")
 	gc := gen.DefaultConfig()
 	gc.Partitions, gc.RowsPerPartition, gc.BadFraction = 1, 20_000, 0
-	g, err := gen.New(gc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs, err := g.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if _, err := table.Ensure(ctx, cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wc := writer.Config{CommitInterval: time.Hour, CommitRows: 5_000}
-	wc.ApplyDefaults()
-	w := writer.New(cat, wc, writer.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err := g.Run(ctx, w); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "floe.yaml")
-	cfg := fmt.Sprintf("catalog:\n  type: sqlite\n  name: test\n  uri: %q\n  warehouse: %q\n", cc.URI, cc.Warehouse)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+	gentest.Ensure(t, cat, gc)
+	if err := gentest.Run(ctx, cat, gc, writer.Config{CommitInterval: time.Hour, CommitRows: 5_000}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return cfgPath, cc
@@ -67,13 +36,7 @@ func aggregateTestConfig(t *testing.T) (string, catalog.Config) {
 func TestAggregateCommand(t *testing.T) {
 	cfgPath, cc := aggregateTestConfig(t)
 	spec := filepath.Join("..", "..", "examples", "aggregate", "orders_city_5m.yaml")
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantOut  []string
-		wantErr  []string
-	}{
+	tests := []cmdCase{
 		{name: "once", args: []string{"aggregate", "-config", cfgPath, "--spec", spec, "--once"},
 			wantOut: []string{"orders_city_5m (once): ods.orders → ads.orders_city_5m at source snapshot"}},
 		{name: "once again: caught up", args: []string{"aggregate", "-config", cfgPath, "--spec", spec, "--once"},
@@ -96,23 +59,7 @@ func TestAggregateCommand(t *testing.T) {
 			wantErr: []string{"output:"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			code := run(tt.args, &out, &errOut)
-			if code != tt.wantCode {
-				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, &out, &errOut)
-			}
-			for _, w := range tt.wantOut {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("stdout does not mention %q:\n%s", w, &out)
-				}
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(errOut.String(), w) {
-					t.Errorf("stderr does not mention %q:\n%s", w, &errOut)
-				}
-			}
-		})
+		t.Run(tt.name, tt.check)
 	}
 
 	// runAggregation, as the demo calls it: a backfill of another spec.

@@ -63,16 +63,11 @@ func registerCompact(fs *flag.FlagSet) func(context.Context, *env, []string) err
 		if *once || *dryRun {
 			addr = "off"
 		}
-		if *metricsAddr != "" {
-			addr = *metricsAddr
+		stop, err := startMetrics(*metricsAddr, addr, reg, e.log, nil)
+		if err != nil {
+			return err
 		}
-		if addr != "" && addr != "off" {
-			stop, err := serveMetrics(addr, reg, e.log, nil)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
+		defer stop()
 		var outMu sync.Mutex
 		opts := compaction.Options{Logger: e.log, Registerer: reg, Hooks: hooks}
 		if *once {

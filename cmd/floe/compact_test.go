@@ -5,26 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
-	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
-	"github.com/floe-lake/floe/catalog"
 	"github.com/floe-lake/floe/compaction"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
@@ -43,13 +36,7 @@ type compactEnv struct {
 
 func newCompactEnv(t *testing.T, compactionYAML string) *compactEnv {
 	t.Helper()
-	t.Setenv(catalog.EnvCatalogURI, "") // the config file must win
-	dir := t.TempDir()
-	cc := catalog.Config{Type: catalog.TypeSQLite, Name: "test", URI: filepath.Join(dir, "cat.db"), Warehouse: filepath.Join(dir, "wh")}
-	cat, err := catalog.Open(context.Background(), cc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, _, cat := sqliteConfig(t, "compaction:\n"+compactionYAML)
 	spec := table.Spec{
 		Name: compactTestTable,
 		Schema: []table.Field{
@@ -61,11 +48,6 @@ func newCompactEnv(t *testing.T, compactionYAML string) *compactEnv {
 		Properties: map[string]string{"write.target-file-size-bytes": "65536"},
 	}
 	if _, err := table.Ensure(context.Background(), cat, spec); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "floe.yaml")
-	cfg := fmt.Sprintf("catalog:\n  type: sqlite\n  name: test\n  uri: %q\n  warehouse: %q\ncompaction:\n%s", cc.URI, cc.Warehouse, compactionYAML)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return &compactEnv{t: t, cfgPath: cfgPath, cat: cat}
@@ -88,14 +70,11 @@ func (e *compactEnv) ingest(commits int, per int64) {
 	}
 	day := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	for range commits {
-		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		var rows [][]any
 		for i := e.next; i < e.next+per; i++ {
-			b.Field(0).(*array.Int64Builder).Append(i)
-			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(day.Add(time.Duration(i%3)*24*time.Hour + time.Duration(i)*time.Second).UnixMicro()))
-			b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("https://example.com/%d/%x", i, i*2654435761))
+			rows = append(rows, []any{i, day.Add(time.Duration(i%3)*24*time.Hour + time.Duration(i)*time.Second), fmt.Sprintf("https://example.com/%d/%x", i, i*2654435761)})
 		}
-		rec := b.NewRecordBatch()
-		b.Release()
+		rec := tabletest.Record(sc, rows...)
 		e.next += per
 		if err := w.Write(writer.Batch{Table: compactTestTable, Source: "clicks", Record: rec, Next: table.Positions{"p": e.next}}); err != nil {
 			e.t.Fatal(err)
@@ -111,10 +90,7 @@ func (e *compactEnv) ingest(commits int, per int64) {
 
 func (e *compactEnv) load() *icetable.Table {
 	e.t.Helper()
-	tbl, err := e.cat.LoadTable(context.Background(), icetable.Identifier{"ods", "clicks"})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	tbl := tabletest.Load(e.t, e.cat, "ods.clicks")
 	return tbl
 }
 
@@ -123,19 +99,7 @@ func (e *compactEnv) load() *icetable.Table {
 func (e *compactEnv) checkRows() {
 	e.t.Helper()
 	tbl := e.load()
-	_, recs, err := tbl.Scan(icetable.WithSelectedFields("id")).ToArrowRecords(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var ids []int64
-	for rec, err := range recs {
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		ids = append(ids, rec.Column(0).(*array.Int64).Int64Values()...)
-		rec.Release()
-	}
-	slices.Sort(ids)
+	ids := tabletest.Int64s(e.t, tbl, "id")
 	if int64(len(ids)) != e.next {
 		e.t.Fatalf("table holds %d rows, want %d", len(ids), e.next)
 	}
@@ -150,51 +114,22 @@ func (e *compactEnv) checkRows() {
 	}
 }
 
-// unreferenced lists files under the table location no metadata references.
+// unreferenced lists files under the table location no metadata
+// references, and fails the test if a referenced file is missing.
 func (e *compactEnv) unreferenced() []string {
 	e.t.Helper()
 	tbl := e.load()
-	fsys, err := tbl.FS(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	norm := func(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, "file://"), "file:") }
-	ref := map[string]bool{norm(tbl.MetadataLocation()): true}
-	for m := range tbl.Metadata().PreviousFiles() {
-		ref[norm(m.MetadataFile)] = true
-	}
-	for _, s := range tbl.Metadata().Snapshots() {
-		ref[norm(s.ManifestList)] = true
-		mans, err := s.Manifests(fsys)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		for _, m := range mans {
-			ref[norm(m.FilePath())] = true
-			for en, err := range m.Entries(fsys, true) {
-				if err != nil {
-					e.t.Fatal(err)
-				}
-				ref[norm(en.DataFile().FilePath())] = true
-			}
+	ref := map[string]bool{}
+	for _, p := range tabletest.ReferencedFiles(e.t, tbl) {
+		ref[p] = true
+		if _, err := os.Stat(p); err != nil {
+			e.t.Errorf("referenced file %s: %v", p, err)
 		}
 	}
 	var extra []string
-	err = fsys.(iceio.ListableIO).WalkDir(tbl.Location(), func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && !ref[norm(path)] {
-			extra = append(extra, path)
-		}
-		return nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for p := range ref {
-		if _, err := os.Stat(p); err != nil {
-			e.t.Errorf("referenced file %s: %v", p, err)
+	for _, p := range tabletest.StoredFiles(e.t, tbl) {
+		if !ref[p] {
+			extra = append(extra, p)
 		}
 	}
 	return extra

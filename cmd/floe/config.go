@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"flag"
+	"io"
+	"log/slog"
 	"os"
 
 	icecat "github.com/apache/iceberg-go/catalog"
@@ -51,4 +53,14 @@ func configFlag(fs *flag.FlagSet) *string {
 
 func openCatalog(ctx context.Context, cfg *fileConfig) (icecat.Catalog, error) {
 	return catalog.Open(ctx, cfg.Catalog)
+}
+
+// closeCatalog closes cat when it holds resources (a SQL catalog's
+// database), logging a failure.
+func closeCatalog(cat icecat.Catalog, log *slog.Logger) {
+	if c, ok := cat.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			log.Warn("close catalog", "err", err)
+		}
+	}
 }

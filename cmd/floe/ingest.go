@@ -60,16 +60,11 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		if cfg.Metrics != nil {
 			addr = *cfg.Metrics
 		}
-		if *metricsAddr != "" {
-			addr = *metricsAddr
+		stop, err := startMetrics(*metricsAddr, addr, reg, e.log, p.Ready)
+		if err != nil {
+			return err
 		}
-		if addr != "" && addr != "off" {
-			stop, err := serveMetrics(addr, reg, e.log, p.Ready)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
+		defer stop()
 		e.log.Info("ingest starting", "sources", len(p.Sources()), "warehouse", cfg.Catalog.Warehouse,
 			"commit_interval", cfg.Writer.CommitInterval, "writer_id", cfg.Writer.WriterID)
 		err = p.Run(ctx, cat, ingest.RunOptions{Hooks: hooks})

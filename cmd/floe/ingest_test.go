@@ -32,14 +32,8 @@ func TestIngestSourcesConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg, err := loadConfig(path, ingestSections)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("got %v, want %q", err, tc.err)
-				}
+			if wantError(t, err, tc.err) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			p, err := newPipeline(cfg, nil, nil)
 			if err != nil {

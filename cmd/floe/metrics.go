@@ -21,6 +21,20 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
+// startMetrics serves metrics on flagAddr when it is set, else on
+// configured; an address "" or "off" serves none. ready is /readyz's
+// (see serveMetrics). stop is never nil.
+func startMetrics(flagAddr, configured string, reg *prometheus.Registry, log *slog.Logger, ready func() error) (stop func(), err error) {
+	addr := configured
+	if flagAddr != "" {
+		addr = flagAddr
+	}
+	if addr == "" || addr == "off" {
+		return func() {}, nil
+	}
+	return serveMetrics(addr, reg, log, ready)
+}
+
 // serveMetrics serves /metrics, /healthz (the process is alive) and
 // /readyz on addr until stop is called. /readyz answers 200 while ready
 // returns nil (a nil ready: always), else 503 with the reasons.

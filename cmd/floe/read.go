@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -213,9 +212,7 @@ func runRead(ctx context.Context, e *env, name string, f *readFlags) error {
 	if err != nil {
 		return err
 	}
-	if c, ok := cat.(io.Closer); ok {
-		defer func() { _ = c.Close() }()
-	}
+	defer closeCatalog(cat, e.log)
 	r, err := reader.New(cat, p.name, p.cfg)
 	if err != nil {
 		return usageError{err}

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -27,7 +26,7 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
-	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/table"
@@ -47,13 +46,7 @@ type readEnv struct {
 
 func newReadEnv(t *testing.T) *readEnv {
 	t.Helper()
-	t.Setenv(catalog.EnvCatalogURI, "") // the config file must win
-	dir := t.TempDir()
-	cc := catalog.Config{Type: catalog.TypeSQLite, Name: "test", URI: filepath.Join(dir, "cat.db"), Warehouse: filepath.Join(dir, "wh")}
-	cat, err := catalog.Open(context.Background(), cc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, _, cat := sqliteConfig(t, "")
 	spec := table.Spec{
 		Name: "ods.events",
 		Schema: []table.Field{
@@ -64,11 +57,6 @@ func newReadEnv(t *testing.T) *readEnv {
 		Partition: []table.PartitionField{{Column: "ts", Transform: "day"}},
 	}
 	if _, err := table.Ensure(context.Background(), cat, spec); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "floe.yaml")
-	cfg := fmt.Sprintf("catalog:\n  type: sqlite\n  name: test\n  uri: %q\n  warehouse: %q\n", cc.URI, cc.Warehouse)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	wcfg := writer.Config{CommitInterval: time.Hour}
@@ -88,14 +76,11 @@ var readDay0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // i%3 and is named n<i>.
 func (e *readEnv) appendRows(n int64) int64 {
 	e.t.Helper()
-	b := array.NewRecordBuilder(memory.DefaultAllocator, e.sc)
+	var rows [][]any
 	for i := e.next; i < e.next+n; i++ {
-		b.Field(0).(*array.Int64Builder).Append(i)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(readDay0.Add(time.Duration(i%3)*24*time.Hour + time.Duration(i)*time.Millisecond).UnixMicro()))
-		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("n%d", i))
+		rows = append(rows, []any{i, readDay0.Add(time.Duration(i%3)*24*time.Hour + time.Duration(i)*time.Millisecond), fmt.Sprintf("n%d", i)})
 	}
-	rec := b.NewRecordBatch()
-	b.Release()
+	rec := tabletest.Record(e.sc, rows...)
 	e.next += n
 	if err := e.w.Write(writer.Batch{Table: "ods.events", Source: "test", Record: rec, Next: table.Positions{"p": e.next}}); err != nil {
 		e.t.Fatal(err)
@@ -108,10 +93,7 @@ func (e *readEnv) appendRows(n int64) int64 {
 
 func (e *readEnv) current() int64 {
 	e.t.Helper()
-	tbl, err := e.cat.LoadTable(context.Background(), icetable.Identifier{"ods", "events"})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	tbl := tabletest.Load(e.t, e.cat, "ods.events")
 	return reader.Current(tbl)
 }
 
@@ -147,14 +129,6 @@ func sortedIDs(ids []int64) []int64 {
 	return ids
 }
 
-func seqIDs(from, to int64) []int64 {
-	var out []int64
-	for i := from; i < to; i++ {
-		out = append(out, i)
-	}
-	return out
-}
-
 func TestReadCommand(t *testing.T) {
 	e := newReadEnv(t)
 	s1 := e.appendRows(10)
@@ -170,23 +144,23 @@ func TestReadCommand(t *testing.T) {
 		}
 		return out
 	}
-	if got := sortedIDs(jsonIDs(t, ok("ods.events"))); !slices.Equal(got, seqIDs(0, 30)) {
+	if got := sortedIDs(jsonIDs(t, ok("ods.events"))); !slices.Equal(got, tabletest.IDs(0, 30)) {
 		t.Fatalf("whole table: %v", got)
 	}
-	if got := sortedIDs(jsonIDs(t, ok("-from-snapshot", fmt.Sprint(s1), "-to-snapshot", fmt.Sprint(s2), "ods.events"))); !slices.Equal(got, seqIDs(10, 20)) {
+	if got := sortedIDs(jsonIDs(t, ok("-from-snapshot", fmt.Sprint(s1), "-to-snapshot", fmt.Sprint(s2), "ods.events"))); !slices.Equal(got, tabletest.IDs(10, 20)) {
 		t.Fatalf("(s1, s2]: %v", got)
 	}
 	// Flags after the table.
-	if got := sortedIDs(jsonIDs(t, ok("ods.events", "-from-snapshot", fmt.Sprint(s2)))); !slices.Equal(got, seqIDs(20, 30)) {
+	if got := sortedIDs(jsonIDs(t, ok("ods.events", "-from-snapshot", fmt.Sprint(s2)))); !slices.Equal(got, tabletest.IDs(20, 30)) {
 		t.Fatalf("after s2: %v", got)
 	}
 	if got := jsonIDs(t, ok("-from-snapshot", "current", "ods.events")); len(got) != 0 {
 		t.Fatalf("after current: %v", got)
 	}
-	if got := sortedIDs(jsonIDs(t, ok("-since", "1h", "ods.events"))); !slices.Equal(got, seqIDs(0, 30)) {
+	if got := sortedIDs(jsonIDs(t, ok("-since", "1h", "ods.events"))); !slices.Equal(got, tabletest.IDs(0, 30)) {
 		t.Fatalf("since 1h: %v", got)
 	}
-	if got := sortedIDs(jsonIDs(t, ok("-as-of", fmt.Sprint(s1), "ods.events"))); !slices.Equal(got, seqIDs(0, 10)) {
+	if got := sortedIDs(jsonIDs(t, ok("-as-of", fmt.Sprint(s1), "ods.events"))); !slices.Equal(got, tabletest.IDs(0, 10)) {
 		t.Fatalf("as of s1: %v", got)
 	}
 	out := ok("-where", "id >= 5 and id < 8 and name != 'n6'", "-columns", "id,name", "ods.events")
@@ -449,15 +423,12 @@ func TestReadFollowSurvivesKills(t *testing.T) {
 
 // batch builds the next rows for the writer goroutine.
 func (e *readEnv) batch(n int64) writer.Batch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, e.sc)
-	defer b.Release()
+	var rows [][]any
 	for i := e.next; i < e.next+n; i++ {
-		b.Field(0).(*array.Int64Builder).Append(i)
-		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(readDay0.Add(time.Duration(i%3) * 24 * time.Hour).UnixMicro()))
-		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("n%d", i))
+		rows = append(rows, []any{i, readDay0.Add(time.Duration(i%3) * 24 * time.Hour), fmt.Sprintf("n%d", i)})
 	}
 	e.next += n
-	return writer.Batch{Table: "ods.events", Source: "test", Record: b.NewRecordBatch(), Next: table.Positions{"p": e.next}}
+	return writer.Batch{Table: "ods.events", Source: "test", Record: tabletest.Record(e.sc, rows...), Next: table.Positions{"p": e.next}}
 }
 
 // compactTable rewrites every partition with several files into one file,
@@ -534,10 +505,7 @@ func countLines(t *testing.T, path string) int64 {
 }
 
 func snapshotCount(t *testing.T, e *readEnv) int {
-	tbl, err := e.cat.LoadTable(context.Background(), icetable.Identifier{"ods", "events"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, e.cat, "ods.events")
 	return len(tbl.Metadata().Snapshots())
 }
 
@@ -550,10 +518,7 @@ func TestReadFollowExpiredCursor(t *testing.T) {
 		e.appendRows(5)
 	}
 	ctx := context.Background()
-	tbl, err := e.cat.LoadTable(ctx, icetable.Identifier{"ods", "events"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, e.cat, "ods.events")
 	txn := tbl.NewTransaction()
 	if err := txn.ExpireSnapshots(icetable.WithOlderThan(0), icetable.WithRetainLast(2)); err != nil {
 		t.Fatal(err)
@@ -566,7 +531,7 @@ func TestReadFollowExpiredCursor(t *testing.T) {
 	if err := os.WriteFile(out, []byte(`{"id":0}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = reader.NewFileCursorStore(cursor).Save(ctx, reader.Cursor{
+	err := reader.NewFileCursorStore(cursor).Save(ctx, reader.Cursor{
 		Table: "ods.events", SnapshotID: s1, Output: out, OutputOffset: 9, Format: "jsonl", Mode: reader.ModeAppend,
 	})
 	if err != nil {

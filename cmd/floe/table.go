@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -96,13 +95,7 @@ func runTable(ctx context.Context, env *env, cfgPath string, asJSON bool, args [
 	if err != nil {
 		return err
 	}
-	if c, ok := cat.(io.Closer); ok {
-		defer func() {
-			if err := c.Close(); err != nil {
-				env.log.Warn("close catalog", "err", err)
-			}
-		}()
-	}
+	defer closeCatalog(cat, env.log)
 	out := inspect.Printer{W: env.stdout, JSON: asJSON}
 	if sub == "list" {
 		listing, err := inspect.List(ctx, cat, env.log, ident)

@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	icecat "github.com/apache/iceberg-go/catalog"
 
-	"github.com/floe-lake/floe/catalog"
 	"github.com/floe-lake/floe/table"
 )
 
@@ -20,13 +16,7 @@ import (
 // the table ns.t in it and returns the path of a config file naming it.
 func tableTestConfig(t *testing.T) string {
 	t.Helper()
-	t.Setenv(catalog.EnvCatalogURI, "") // the config file must win
-	dir := t.TempDir()
-	cc := catalog.Config{Type: catalog.TypeSQLite, Name: "test", URI: filepath.Join(dir, "cat.db"), Warehouse: filepath.Join(dir, "wh")}
-	cat, err := catalog.Open(context.Background(), cc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, _, cat := sqliteConfig(t, "")
 	if c, ok := cat.(icecat.Closer); ok {
 		defer func() { _ = c.Close() }()
 	}
@@ -44,26 +34,12 @@ func tableTestConfig(t *testing.T) string {
 	if _, err := table.Ensure(context.Background(), cat, spec); err != nil {
 		t.Fatal(err)
 	}
-	cfgPath := filepath.Join(dir, "floe.yaml")
-	cfg := fmt.Sprintf("catalog:\n  type: sqlite\n  name: test\n  uri: %q\n  warehouse: %q\n", cc.URI, cc.Warehouse)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	return cfgPath
 }
 
 func TestTableCommand(t *testing.T) {
 	cfgPath := tableTestConfig(t)
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		// wantOut must all appear in stdout, wantErr in stderr.
-		wantOut []string
-		wantErr []string
-		// json decodes stdout into this when set.
-		json any
-	}{
+	tests := []cmdCase{
 		{name: "describe", args: []string{"table", "-config", cfgPath, "describe", "ns.t"},
 			wantOut: []string{"ns.t", "event_id", "event_time", "device.os", "tags", "list<string>", "day(event_time)", "unique id", "required"}},
 		{name: "describe json", args: []string{"table", "-config", cfgPath, "-json", "describe", "ns.t"},
@@ -90,28 +66,7 @@ func TestTableCommand(t *testing.T) {
 			wantErr: []string{"flag -json must come before the subcommand"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			code := run(tt.args, &out, &errOut)
-			if code != tt.wantCode {
-				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, &out, &errOut)
-			}
-			for _, w := range tt.wantOut {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("stdout does not mention %q:\n%s", w, &out)
-				}
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(errOut.String(), w) {
-					t.Errorf("stderr does not mention %q:\n%s", w, &errOut)
-				}
-			}
-			if tt.json != nil {
-				if err := json.Unmarshal(out.Bytes(), tt.json); err != nil {
-					t.Fatalf("stdout is not JSON: %v\n%s", err, &out)
-				}
-			}
-		})
+		t.Run(tt.name, tt.check)
 	}
 
 	t.Run("describe json contents", func(t *testing.T) {

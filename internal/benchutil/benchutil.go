@@ -1,6 +1,7 @@
 // Package benchutil measures what Floe's benchmarks report besides wall
 // time: CPU time of the process (user+system, so work on every core
-// counts) and peak resident memory. Linux only; for benchmarks, not tests.
+// counts) and peak resident memory (read from /proc: Linux only). For
+// benchmarks, not tests.
 package benchutil
 
 import (
@@ -8,18 +9,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
 
-// CPUTime is the process's user+system CPU time so far.
+// CPUTime is the process's user+system CPU time so far (0 where it cannot
+// be read).
 func CPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d, _ := ProcessCPU()
+	return d
 }
 
 // ResetPeakRSS resets the kernel's high-water mark of resident memory

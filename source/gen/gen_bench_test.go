@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/floe-lake/floe/internal/benchutil"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -64,12 +65,12 @@ func BenchmarkGenerate(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()
-			cpu0, cpuOK := processCPU()
+			cpu0, cpuOK := benchutil.ProcessCPU()
 			if err := g.Run(context.Background(), s); err != nil {
 				b.Fatal(err)
 			}
 			elapsed := time.Since(start)
-			cpu1, _ := processCPU()
+			cpu1, _ := benchutil.ProcessCPU()
 			b.StopTimer()
 			records := cfg.RowsPerPartition * int64(cfg.Partitions)
 			b.ReportMetric(float64(records)/elapsed.Seconds(), "rows/s")

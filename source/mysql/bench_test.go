@@ -12,6 +12,7 @@ import (
 
 	icecat "github.com/apache/iceberg-go/catalog"
 
+	"github.com/floe-lake/floe/internal/benchutil"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
@@ -105,12 +106,12 @@ func measure(b *testing.B, cat icecat.Catalog, db *sql.DB, cfg Config, name stri
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu0, ok := processCPU()
+	cpu0, ok := benchutil.ProcessCPU()
 	start := time.Now()
 	stop := runSupervised(b, cat, src, benchWriterConfig(), writer.Hooks{})
 	waitPosition(b, cat, name, want)
 	wall := time.Since(start)
-	cpu1, _ := processCPU()
+	cpu1, _ := benchutil.ProcessCPU()
 	if err := stop(); err != nil {
 		b.Fatal(err)
 	}

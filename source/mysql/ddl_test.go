@@ -9,7 +9,6 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 
 	"github.com/floe-lake/floe/internal/tabletest"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -131,11 +130,7 @@ func TestDDL(t *testing.T) {
 	mustExec(t, db, `ALTER TABLE a MODIFY n VARCHAR(30)`)
 	mustExec(t, db, `INSERT INTO b VALUES (6, 'six')`)
 	waitEqual(t, db, name, "b", cat, name+".b", 30*time.Second)
-	ident, _ := table.ParseIdent(name + ".a")
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name+".a")
 	if reason := tbl.Properties()[writer.PropHalted]; !strings.Contains(reason, "cannot") {
 		t.Fatalf("a is not halted: %q", reason)
 	} else {
@@ -148,11 +143,7 @@ func TestDDL(t *testing.T) {
 
 func loadSchema(t *testing.T, cat icecat.Catalog, name string) string {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	return tbl.Schema().String()
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
@@ -41,37 +40,20 @@ type kvRow struct {
 
 func kvChanges(t testing.TB, sc *arrow.Schema, ids []int64, ops []writer.Op, vals []kvRow) arrow.RecordBatch {
 	t.Helper()
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer b.Release()
+	rows := make([][]any, len(ids))
 	for i, id := range ids {
-		b.Field(0).(*array.Int64Builder).Append(id)
+		rows[i] = []any{id, vals[i].v, vals[i].n}
 		if ops[i] == writer.OpDelete {
-			b.Field(1).AppendNull()
-			b.Field(2).AppendNull()
-			continue
+			rows[i] = []any{id, nil, nil}
 		}
-		b.Field(1).(*array.StringBuilder).Append(vals[i].v)
-		b.Field(2).(*array.Int32Builder).Append(vals[i].n)
 	}
-	return b.NewRecordBatch()
+	return tabletest.Record(sc, rows...)
 }
 
 func scanKV(t testing.TB, cat icecat.Catalog, name string) map[int64]kvRow {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[int64]kvRow{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	tabletest.Each(t, tabletest.Load(t, cat, name), func(rec arrow.RecordBatch) {
 		ids := rec.Column(0).(*array.Int64)
 		vs := rec.Column(1).(*array.String)
 		ns := rec.Column(2).(*array.Int32)
@@ -82,9 +64,29 @@ func scanKV(t testing.TB, cat icecat.Catalog, name string) map[int64]kvRow {
 			}
 			out[id] = kvRow{v: vs.Value(i), n: ns.Value(i)}
 		}
-		rec.Release()
-	}
+	})
 	return out
+}
+
+// keyedWriter is a writer on cat that commits every interval, aborted when
+// the test ends.
+func keyedWriter(t *testing.T, cat icecat.Catalog, interval time.Duration) *writer.Writer {
+	t.Helper()
+	cfg := writer.DefaultConfig()
+	cfg.CommitInterval = interval
+	w := writer.New(cat, cfg, writer.Options{})
+	t.Cleanup(w.Abort)
+	return w
+}
+
+// openKeyed opens spec on w for source "src", failing the test on error.
+func openKeyed(t *testing.T, w *writer.Writer, spec table.Spec, opts writer.KeyedOptions) *writer.KeyedTable {
+	t.Helper()
+	kt, err := w.OpenKeyed(context.Background(), spec, "src", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kt
 }
 
 func TestKeyedTableRandomWithAborts(t *testing.T) {
@@ -97,13 +99,7 @@ func TestKeyedTableRandomWithAborts(t *testing.T) {
 	w := writer.New(cat, cfg, writer.Options{})
 	defer w.Abort()
 	spec := kvSpec("cdc.kv")
-	open := func() *writer.KeyedTable {
-		kt, err := w.OpenKeyed(ctx, spec, "src", writer.KeyedOptions{MaxDeleteFiles: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kt
-	}
+	open := func() *writer.KeyedTable { return openKeyed(t, w, spec, writer.KeyedOptions{MaxDeleteFiles: 3}) }
 	kt := open()
 	rng := rand.New(rand.NewPCG(1, 2))
 	model := map[int64]kvRow{}
@@ -154,11 +150,7 @@ func TestKeyedTableRandomWithAborts(t *testing.T) {
 	if got := scanKV(t, cat, spec.Name); !equalKV(got, model) {
 		t.Fatalf("final: table has %d rows, model %d", len(got), len(model))
 	}
-	ident, _ := table.ParseIdent(spec.Name)
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, spec.Name)
 	ops := map[string]int{}
 	for _, s := range tbl.Metadata().Snapshots() {
 		ops[s.Summary.Properties[table.PropOperation]+"/"+string(s.Summary.Operation)]++
@@ -198,15 +190,9 @@ var _ = icetable.MainBranch
 func TestKeyedChangelog(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	ctx := context.Background()
-	cfg := writer.DefaultConfig()
-	cfg.CommitInterval = time.Hour
-	w := writer.New(cat, cfg, writer.Options{})
-	defer w.Abort()
+	w := keyedWriter(t, cat, time.Hour)
 	spec := kvSpec("cdc.cl")
-	kt, err := w.OpenKeyed(ctx, spec, "src", writer.KeyedOptions{MaxDeleteFiles: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kt := openKeyed(t, w, spec, writer.KeyedOptions{MaxDeleteFiles: 1})
 	defer kt.Abort()
 	apply := func(p int64, ids []int64, ops []writer.Op, vals []kvRow) int64 {
 		t.Helper()
@@ -276,25 +262,14 @@ func TestKeyedChangelog(t *testing.T) {
 // changes commits them alone after PositionCommitInterval.
 func TestKeyedPositionOnlyCommit(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
-	ctx := context.Background()
-	cfg := writer.DefaultConfig()
-	cfg.CommitInterval = time.Second
-	w := writer.New(cat, cfg, writer.Options{})
-	defer w.Abort()
-	kt, err := w.OpenKeyed(ctx, kvSpec("cdc.quiet"), "src", writer.KeyedOptions{PositionCommitInterval: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := keyedWriter(t, cat, time.Second)
+	kt := openKeyed(t, w, kvSpec("cdc.quiet"), writer.KeyedOptions{PositionCommitInterval: time.Millisecond})
 	defer kt.Abort()
 	if err := kt.Apply(writer.Changes{Next: table.Positions{"p": 42}}); err != nil {
 		t.Fatal(err)
 	}
-	ident, _ := table.ParseIdent("cdc.quiet")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		tbl, err := cat.LoadTable(ctx, ident)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tbl := tabletest.Load(t, cat, "cdc.quiet")
 		pm, err := table.CurrentPositions(tbl)
 		if err != nil {
 			t.Fatal(err)
@@ -314,15 +289,9 @@ func TestKeyedPositionOnlyCommit(t *testing.T) {
 func TestKeyedForeignWriter(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	ctx := context.Background()
-	cfg := writer.DefaultConfig()
-	cfg.CommitInterval = time.Hour
-	w := writer.New(cat, cfg, writer.Options{})
-	defer w.Abort()
+	w := keyedWriter(t, cat, time.Hour)
 	spec := kvSpec("cdc.foreign")
-	kt, err := w.OpenKeyed(ctx, spec, "src", writer.KeyedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kt := openKeyed(t, w, spec, writer.KeyedOptions{})
 	up := []writer.Op{writer.OpUpsert}
 	apply := func(kt *writer.KeyedTable, p, id int64, v string) error {
 		if err := kt.Apply(writer.Changes{Record: kvChanges(t, kt.Schema(), []int64{id}, up, []kvRow{{v, 1}}), Ops: up, Next: table.Positions{"p": p}}); err != nil {
@@ -334,27 +303,14 @@ func TestKeyedForeignWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another engine appends key 2 (and a duplicate of key 1).
-	ident, _ := table.ParseIdent(spec.Name)
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, spec.Name)
 	rec := kvChanges(t, kt.Schema(), []int64{2, 1}, []writer.Op{writer.OpUpsert, writer.OpUpsert}, []kvRow{{"theirs", 2}, {"dup", 3}})
-	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tbl.Append(ctx, rdr, nil); err != nil {
-		t.Fatal(err)
-	}
+	tabletest.Append(t, tbl, rec)
 	if err := apply(kt, 2, 3, "x"); !errors.Is(err, writer.ErrKeyIndexStale) {
 		t.Fatalf("commit after a foreign append: %v, want ErrKeyIndexStale", err)
 	}
 	kt.Abort()
-	kt, err = w.OpenKeyed(ctx, spec, "src", writer.KeyedOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kt = openKeyed(t, w, spec, writer.KeyedOptions{})
 	defer kt.Abort()
 	if err := apply(kt, 2, 2, "replaced"); err != nil {
 		t.Fatal(err)

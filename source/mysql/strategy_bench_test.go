@@ -171,27 +171,13 @@ func measureStrategy(b *testing.B, strategy string) {
 }
 
 func timeScan(b testing.TB, cat icecat.Catalog, name string) (time.Duration, int) {
-	ident, _ := table.ParseIdent(name)
 	var times []time.Duration
 	n := 0
 	for range 3 {
-		tbl, err := cat.LoadTable(context.Background(), ident)
-		if err != nil {
-			b.Fatal(err)
-		}
+		tbl := tabletest.Load(b, cat, name)
 		start := time.Now()
-		_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-		if err != nil {
-			b.Fatal(err)
-		}
 		n = 0
-		for rec, err := range recs {
-			if err != nil {
-				b.Fatal(err)
-			}
-			n += int(rec.NumRows())
-			rec.Release()
-		}
+		tabletest.Each(b, tbl, func(rec arrow.RecordBatch) { n += int(rec.NumRows()) })
 		times = append(times, time.Since(start))
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })

@@ -1,15 +1,15 @@
 //go:build unix
 
-package mysql
+package benchutil
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the CPU time (user + system) the process has used, and
+// ProcessCPU is the CPU time (user + system) the process has used, and
 // whether it could be read.
-func processCPU() (time.Duration, bool) {
+func ProcessCPU() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false

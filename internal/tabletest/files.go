@@ -1,0 +1,80 @@
+package tabletest
+
+import (
+	"context"
+	"io/fs"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	iceio "github.com/apache/iceberg-go/io"
+	icetable "github.com/apache/iceberg-go/table"
+)
+
+// StoredFiles lists every file under the table's location, as local paths
+// (see Normalize), sorted; an error fails the test.
+func StoredFiles(t testing.TB, tbl *icetable.Table) []string {
+	t.Helper()
+	fsys, err := tbl.FS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := fsys.(iceio.ListableIO)
+	if !ok {
+		t.Fatalf("storage %T cannot list", fsys)
+	}
+	var out []string
+	err = l.WalkDir(tbl.Location(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			out = append(out, Normalize(path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ReferencedFiles lists every file the table's metadata references: the
+// current and previous metadata files, and each retained snapshot's
+// manifest list, manifests and live data and delete files; as local paths
+// (see Normalize), sorted.
+func ReferencedFiles(t testing.TB, tbl *icetable.Table) []string {
+	t.Helper()
+	fsys, err := tbl.FS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{Normalize(tbl.MetadataLocation()): true}
+	for e := range tbl.Metadata().PreviousFiles() {
+		set[Normalize(e.MetadataFile)] = true
+	}
+	for _, s := range tbl.Metadata().Snapshots() {
+		set[Normalize(s.ManifestList)] = true
+		mans, err := s.Manifests(fsys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mans {
+			set[Normalize(m.FilePath())] = true
+			for e, err := range m.Entries(fsys, true) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				set[Normalize(e.DataFile().FilePath())] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// Normalize makes local paths and file:// URLs comparable.
+func Normalize(p string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(p, "file://"), "file:")
+}
