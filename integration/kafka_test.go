@@ -41,6 +41,13 @@ const kafkaHowToStart = "Kafka is not running: start it with `eval $(integration
 // start the broker; a broker that does not answer fails the test.
 func kafkaBrokers(t testing.TB) []string {
 	t.Helper()
+	return lockedKafkaBrokers(t, false)
+}
+
+// lockedKafkaBrokers is kafkaBrokers holding the broker's test lock
+// (testenv.KafkaLock) shared, or exclusive for a test that restarts it.
+func lockedKafkaBrokers(t testing.TB, exclusive bool) []string {
+	t.Helper()
 	v := os.Getenv(kafka.EnvBrokers)
 	if v == "" {
 		if testing.Short() {
@@ -48,6 +55,7 @@ func kafkaBrokers(t testing.TB) []string {
 		}
 		t.Fatalf("%s (%s is not set)", kafkaHowToStart, kafka.EnvBrokers)
 	}
+	testenv.KafkaLock(t, exclusive)
 	brokers := strings.Split(v, ",")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -486,7 +494,7 @@ func reportRebalances(t *testing.T, dir string, procs int) {
 // restart) while two processes ingest: they recover by themselves and
 // nothing is lost or duplicated.
 func TestKafkaBrokerRestart(t *testing.T) {
-	brokers := kafkaBrokers(t)
+	brokers := lockedKafkaBrokers(t, true)
 	if err := exec.Command("./kafka.sh", "status").Run(); err != nil {
 		t.Skip("the broker was not started by integration/kafka.sh; cannot restart it")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/floe-lake/floe/internal/tabletest"
+	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/source/kafka"
 	"github.com/floe-lake/floe/table"
 )
@@ -29,6 +30,7 @@ func kafkaBrokers(t *testing.T) []string {
 	if b == "" {
 		t.Fatal("Kafka is not running: start it with `eval $(integration/kafka.sh start)` (it sets FLOE_KAFKA_BROKERS)")
 	}
+	testenv.KafkaLock(t, false)
 	return strings.Split(b, ",")
 }
 

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/ingest"
+	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
@@ -678,6 +679,7 @@ func TestUpsertRealBroker(t *testing.T) {
 	if v == "" || testing.Short() {
 		t.Skip("needs Kafka: set " + EnvBrokers + " (integration/kafka.sh start)")
 	}
+	testenv.KafkaLock(t, false)
 	brokers := strings.Split(v, ",")
 	const parts = 4
 	topic := fmt.Sprintf("floe-upsert-%d", time.Now().UnixNano())
