@@ -97,6 +97,19 @@ func kvSpec() table.Spec {
 	}
 }
 
+// applyKV applies the op on ids (values val-<id>) to kt as change batch
+// next and commits it; an error fails the test.
+func applyKV(t *testing.T, kt *writer.KeyedTable, sc *arrow.Schema, next int64, ids []int64, op writer.Op, val string) {
+	t.Helper()
+	ops := slices.Repeat([]writer.Op{op}, len(ids))
+	if err := kt.Apply(writer.Changes{Record: kvRecord(sc, ids, ops, val), Ops: ops, Next: table.Positions{"p0": next}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kt.Commit(context.Background()); err != nil {
+		t.Fatalf("commit %d: %v", next, err)
+	}
+}
+
 func kvRecord(sc *arrow.Schema, ids []int64, ops []writer.Op, val string) arrow.RecordBatch {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
 	defer b.Release()
@@ -149,20 +162,8 @@ func liveFiles(t *testing.T, tbl *icetable.Table) (data, deletes []string) {
 
 func scanKV(t *testing.T, cat icecat.Catalog) map[int64]string {
 	t.Helper()
-	ident, _ := table.ParseIdent("ods.kv")
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[int64]string{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	tabletest.Each(t, tabletest.Load(t, cat, "ods.kv"), func(rec arrow.RecordBatch) {
 		ids, vs := rec.Column(0).(*array.Int64), rec.Column(1).(*array.String)
 		for i := range int(rec.NumRows()) {
 			if _, dup := out[ids.Value(i)]; dup {
@@ -170,8 +171,7 @@ func scanKV(t *testing.T, cat icecat.Catalog) map[int64]string {
 			}
 			out[ids.Value(i)] = vs.Value(i)
 		}
-		rec.Release()
-	}
+	})
 	return out
 }
 
@@ -195,13 +195,7 @@ func TestKeyedDeleteMerge(t *testing.T) {
 			apply := func(ids []int64, op writer.Op, val string) {
 				t.Helper()
 				next++
-				ops := slices.Repeat([]writer.Op{op}, len(ids))
-				if err := kt.Apply(writer.Changes{Record: kvRecord(sc, ids, ops, val), Ops: ops, Next: table.Positions{"p0": next}}); err != nil {
-					t.Fatal(err)
-				}
-				if err := kt.Commit(ctx); err != nil {
-					t.Fatal(err)
-				}
+				applyKV(t, kt, sc, next, ids, op, val)
 			}
 			apply(idRange(0, 10), writer.OpUpsert, "a")  // data file A
 			apply(idRange(10, 20), writer.OpUpsert, "b") // data file B

@@ -15,7 +15,6 @@ import (
 
 	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/tabletest"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -165,13 +164,7 @@ func TestDaemonBesideKeyedWriter(t *testing.T) {
 	apply := func(ids []int64, op writer.Op, val string) {
 		t.Helper()
 		next++
-		ops := slices.Repeat([]writer.Op{op}, len(ids))
-		if err := kt.Apply(writer.Changes{Record: kvRecord(sc, ids, ops, val), Ops: ops, Next: table.Positions{"p0": next}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := kt.Commit(ctx); err != nil {
-			t.Fatalf("commit %d: %v", next, err)
-		}
+		applyKV(t, kt, sc, next, ids, op, val)
 		for _, id := range ids {
 			if op == writer.OpDelete {
 				delete(want, id)

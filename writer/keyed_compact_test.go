@@ -68,20 +68,9 @@ func keyedRecord(sc *arrow.Schema, ids []int64, ops []writer.Op, rows []keyedRow
 // scanKeyed reads the table; a key twice fails the test.
 func scanKeyed(t *testing.T, cat icecat.Catalog) (map[int64]keyedRow, *icetable.Table) {
 	t.Helper()
-	ident, _ := table.ParseIdent(keyedTable)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, keyedTable)
 	out := map[int64]keyedRow{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	tabletest.Each(t, tbl, func(rec arrow.RecordBatch) {
 		ids, vs, ns := rec.Column(0).(*array.Int64), rec.Column(1).(*array.String), rec.Column(2).(*array.Int32)
 		for i := range int(rec.NumRows()) {
 			if _, dup := out[ids.Value(i)]; dup {
@@ -89,8 +78,7 @@ func scanKeyed(t *testing.T, cat icecat.Catalog) (map[int64]keyedRow, *icetable.
 			}
 			out[ids.Value(i)] = keyedRow{v: vs.Value(i), n: ns.Value(i)}
 		}
-		rec.Release()
-	}
+	})
 	return out, tbl
 }
 

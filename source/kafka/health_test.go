@@ -144,29 +144,6 @@ func freePort(t testing.TB) int {
 	return port
 }
 
-// createTopic creates a topic on a kfake cluster.
-func createTopic(t testing.TB, brokers []string, topic string, partitions int32) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-}
-
 func clickRecords(topic string, parts int32, from, n int) []*kgo.Record {
 	recs := make([]*kgo.Record, 0, n)
 	for i := from; i < from+n; i++ {
@@ -266,7 +243,7 @@ func TestMissingTopic(t *testing.T) {
 		t.Fatalf("Health() = %v, want ErrTopicMissing naming clicks", err)
 	}
 
-	createTopic(t, brokers, "clicks", 2)
+	createTopicOn(t, brokers, "clicks", 2)
 	produce(t, brokers, clickRecords("clicks", 2, 0, 20))
 	h.waitLog(t, "the INFO that the topic exists", "level=INFO", "kafka topic exists again", "topic=clicks")
 	h.waitGauge(t, 0, "floe_kafka_topic_missing", "topic", "clicks")

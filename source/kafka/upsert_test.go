@@ -773,7 +773,7 @@ func (f *failingSink) Write(b writer.Batch) error {
 	return f.Writer.Write(b)
 }
 
-// createTopicOn creates a topic on a real broker.
+// createTopicOn creates a topic on a broker (a real one or kfake).
 func createTopicOn(t testing.TB, brokers []string, topic string, partitions int32) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
