@@ -90,7 +90,7 @@ func BenchmarkVerifyMySQL(b *testing.B) {
 		b.Fatalf("want %d equal rows, got %d rows, %d differences", rows, rep.Tables[0].RowsCompared, rep.Differences())
 	}
 	b.Logf("ingested and checked once in %s", time.Since(start).Round(time.Second))
-	tbl := loadTable(b, cat, name+".big")
+	tbl := tabletest.Load(b, cat, name+".big")
 
 	b.ResetTimer()
 	check := measure(b, b.N, func() {

@@ -13,25 +13,11 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
-	"github.com/floe-lake/floe/table"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// loadTable loads name or fails the test.
-func loadTable(t testing.TB, cat icecat.Catalog, name string) *icetable.Table {
-	t.Helper()
-	ident, err := table.ParseIdent(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tbl
-}
 
 // otherEngineDelete deletes the rows of name matching filter with
 // iceberg-go's own transaction, as another engine would: the snapshot
@@ -42,7 +28,7 @@ func otherEngineDelete(t testing.TB, cat icecat.Catalog, name string, filter ice
 	// A concurrent Floe commit (a CDC position) can win the race: retry.
 	var err error
 	for range 10 {
-		txn := loadTable(t, cat, name).NewTransaction()
+		txn := tabletest.Load(t, cat, name).NewTransaction()
 		if err = txn.Delete(ctx, filter, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -54,30 +40,40 @@ func otherEngineDelete(t testing.TB, cat icecat.Catalog, name string, filter ice
 	t.Fatal(err)
 }
 
+// eachMatching reads the rows of name (loaded as tbl) matching filter
+// through the reader and calls fn on every record batch, releasing it
+// afterwards; an error fails the test.
+func eachMatching(t testing.TB, cat icecat.Catalog, tbl *icetable.Table, name string, filter iceberg.BooleanExpression, fn func(arrow.RecordBatch)) {
+	t.Helper()
+	r, err := reader.New(cat, name, reader.Config{Filter: filter, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.SnapshotIn(context.Background(), tbl, reader.At{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rec, err := range st.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(rec)
+		rec.Release()
+	}
+}
+
 // otherEngineUpdate replaces the one row of name matching filter with a
 // copy whose column col (a long) is increased by delta, in one iceberg-go
 // overwrite, as another writer would.
 func otherEngineUpdate(t testing.TB, cat icecat.Catalog, name string, filter iceberg.BooleanExpression, col string, delta int64) {
 	t.Helper()
 	ctx := context.Background()
-	tbl := loadTable(t, cat, name)
-	r, err := reader.New(cat, name, reader.Config{Filter: filter, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.SnapshotIn(ctx, tbl, reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	var recs []arrow.RecordBatch
 	var n int64
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachMatching(t, cat, tbl, name, filter, func(rec arrow.RecordBatch) {
 		if rec.NumRows() == 0 {
-			rec.Release()
-			continue
+			return
 		}
 		idx := rec.Schema().FieldIndices(col)[0]
 		old := rec.Column(idx).(*array.Int64)
@@ -89,8 +85,7 @@ func otherEngineUpdate(t testing.TB, cat icecat.Catalog, name string, filter ice
 		cols[idx] = b.NewArray()
 		recs = append(recs, array.NewRecordBatch(rec.Schema(), cols, rec.NumRows()))
 		n += rec.NumRows()
-		rec.Release()
-	}
+	})
 	if n != 1 {
 		t.Fatalf("%s: filter %s matches %d rows, want 1", name, filter, n)
 	}
@@ -152,27 +147,15 @@ func count(r *Report, kind string) int64 {
 func otherEngineCopy(t testing.TB, cat icecat.Catalog, name string, filter iceberg.BooleanExpression) {
 	t.Helper()
 	ctx := context.Background()
-	tbl := loadTable(t, cat, name)
+	tbl := tabletest.Load(t, cat, name)
 	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := reader.New(cat, name, reader.Config{Filter: filter, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.SnapshotIn(ctx, tbl, reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var recs []arrow.RecordBatch
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachMatching(t, cat, tbl, name, filter, func(rec arrow.RecordBatch) {
 		recs = append(recs, array.NewRecordBatch(sc, rec.Columns(), rec.NumRows()))
-		rec.Release()
-	}
+	})
 	rdr, err := array.NewRecordReader(sc, recs)
 	if err != nil {
 		t.Fatal(err)
