@@ -20,6 +20,7 @@ import (
 
 	"github.com/floe-lake/floe/aggregate"
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/gen"
 	"github.com/floe-lake/floe/source/mysql"
@@ -122,19 +123,7 @@ func TestEnginesVerifyAggregate(t *testing.T) {
 	gc.Seed, gc.Partitions, gc.RowsPerPartition, gc.BatchRows = 11, 1, 30_000, 2048
 	gc.LateFraction, gc.BadFraction = 0.1, 0
 	gc.StartTime = time.Date(2026, 3, 1, 0, 40, 0, 0, time.UTC)
-	g, err := gen.New(gc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs, err := g.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if _, err := table.Ensure(ctx, cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := gentest.Ensure(t, cat, gc)
 	spec, err := aggregate.LoadSpec(filepath.Join("..", "examples", "aggregate", "orders_city_5m.yaml"))
 	if err != nil {
 		t.Fatal(err)
