@@ -18,6 +18,18 @@ import (
 	"github.com/floe-lake/floe/writer"
 )
 
+// runMySQL applies cfg's defaults and runs a MySQL source with it into
+// cat until the test ends.
+func runMySQL(t testing.TB, cat icecat.Catalog, cfg *mysql.Config) {
+	t.Helper()
+	cfg.ApplyDefaults()
+	src, err := mysql.New(*cfg, mysql.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSource(t, cat, src, mustSpecs(t, src))
+}
+
 // runSource runs src into cat under source.Supervise until the test ends.
 func runSource(t testing.TB, cat icecat.Catalog, src source.Source, specs []table.Spec) {
 	t.Helper()
@@ -72,12 +84,7 @@ func TestVerifyMySQL(t *testing.T) {
 	cfg.DSN = dsn
 	cfg.Include = []string{name + `\.items`}
 	cfg.PositionCommitInterval = time.Second // other tests move the shared binlog
-	cfg.ApplyDefaults()
-	src, err := mysql.New(cfg, mysql.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runSource(t, cat, src, mustSpecs(t, src))
+	runMySQL(t, cat, &cfg)
 	mo := MySQLOptions{Wait: 90 * time.Second, PollInterval: 200 * time.Millisecond, ChunkRows: 50}
 	opts := Options{Logger: quietLogger()}
 
@@ -162,12 +169,7 @@ func TestVerifyMySQLRotatedBinlog(t *testing.T) {
 	cfg := mysql.DefaultConfig()
 	cfg.ID, cfg.DSN, cfg.Include, cfg.PositionCommitInterval = "mysql_"+name, dsn, []string{name + `\.t`}, time.Second
 	cfg.ServerID = testServerID()
-	cfg.ApplyDefaults()
-	src, err := mysql.New(cfg, mysql.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runSource(t, cat, src, mustSpecs(t, src))
+	runMySQL(t, cat, &cfg)
 	ctx := context.Background()
 	opts := Options{Logger: quietLogger()}
 	if rep, err := MySQL(ctx, cat, cfg, MySQLOptions{Wait: time.Minute, PollInterval: 100 * time.Millisecond}, opts); err != nil || !rep.Equal() || rep.Skipped() > 0 {
