@@ -186,6 +186,13 @@ type floeProc struct {
 
 func startFloe(t testing.TB, bin, cfgPath, dir, name string, flags ...string) *floeProc {
 	t.Helper()
+	return startFloeWith(t, bin, cfgPath, dir, name, nil, flags...)
+}
+
+// startFloeWith starts floe ingest with flags in dir, logging to
+// dir/name.log, with the environment env (nil: this process's).
+func startFloeWith(t testing.TB, bin, cfgPath, dir, name string, env []string, flags ...string) *floeProc {
+	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +201,7 @@ func startFloe(t testing.TB, bin, cfgPath, dir, name string, flags ...string) *f
 	cmd := exec.Command(bin, append([]string{"ingest", "-config", cfgPath, "-log-level", "info"}, flags...)...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = env
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
