@@ -323,15 +323,7 @@ func (r *run) keyedRecord(ps *partState, rec *kgo.Record) {
 	o := rec.Offset
 	needDL := o >= ps.start[len(ps.start)-1]
 	msg, err := decodeKeyed(rt.Format, rec.Value)
-	if errors.Is(err, errSkip) {
-		return
-	}
-	if err != nil {
-		target := ""
-		if rt.Field == "" {
-			target = rt.Table
-		}
-		r.dead(ps, needDL, rec, target, err.Error())
+	if r.undecodable(ps, needDL, rec, err) {
 		return
 	}
 	ti, why := keyedTarget(rt, rec.Value)
