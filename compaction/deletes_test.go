@@ -199,30 +199,20 @@ func TestKeyedDeleteMerge(t *testing.T) {
 			}
 			apply(idRange(0, 10), writer.OpUpsert, "a")  // data file A
 			apply(idRange(10, 20), writer.OpUpsert, "b") // data file B
-			ident, _ := table.ParseIdent("ods.kv")
-			tbl, err := cat.LoadTable(ctx, ident)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tbl := tabletest.Load(t, cat, "ods.kv")
 			dataBefore, _ := liveFiles(t, tbl)
 			if len(dataBefore) != 2 {
 				t.Fatalf("%d data files, want 2", len(dataBefore))
 			}
 			apply(idRange(0, 5), writer.OpDelete, "")   // delete file 1: rows of A
 			apply(idRange(10, 20), writer.OpDelete, "") // delete file 2: all of B
-			tbl, err = cat.LoadTable(ctx, ident)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tbl = tabletest.Load(t, cat, "ods.kv")
 			if _, dels := liveFiles(t, tbl); len(dels) != 2 {
 				t.Fatalf("%d delete files before the third, want 2", len(dels))
 			}
 			apply([]int64{5}, writer.OpUpsert, "c") // data file C, delete file 3: a row of A
 
-			tbl, err = cat.LoadTable(ctx, ident)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tbl = tabletest.Load(t, cat, "ods.kv")
 			snap := tbl.CurrentSnapshot()
 			if snap.Summary == nil || snap.Summary.Operation != icetable.OpReplace {
 				t.Fatalf("head snapshot %+v, want the merge's replace", snap.Summary)

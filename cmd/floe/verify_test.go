@@ -16,8 +16,8 @@ import (
 	"github.com/apache/iceberg-go"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
-	"github.com/floe-lake/floe/table"
 )
 
 // TestVerifyCommand: floe verify aggregate exits 0 on a summary table
@@ -137,11 +137,7 @@ func deleteFirstGroup(t *testing.T, cc catalog.Config) {
 		}
 		rec.Release()
 	}
-	ident, _ := table.ParseIdent("ads.orders_city_5m")
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, "ads.orders_city_5m")
 	txn := tbl.NewTransaction()
 	if err := txn.Delete(ctx, filter, nil); err != nil {
 		t.Fatal(err)

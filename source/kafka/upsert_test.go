@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/ingest"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
@@ -358,11 +359,7 @@ func appliedChanges(src *Source, tbl string) string {
 
 func tablePositions(t testing.TB, cat icecat.Catalog, name string) table.PositionMap {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	pm, err := table.CurrentPositions(tbl)
 	if err != nil {
 		t.Fatal(err)
@@ -372,11 +369,7 @@ func tablePositions(t testing.TB, cat icecat.Catalog, name string) table.Positio
 
 func tableProps(t testing.TB, cat icecat.Catalog, name string) map[string]string {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	return tbl.Properties()
 }
 

@@ -388,11 +388,7 @@ func serverPos(t testing.TB, db *sql.DB) int64 {
 // haltState is an Iceberg table's halt reason and binlog position.
 func haltState(t testing.TB, cat icecat.Catalog, name string) (reason string, pos int64) {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	pm, err := table.CurrentPositions(tbl)
 	if err != nil {
 		t.Fatal(err)
