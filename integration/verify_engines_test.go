@@ -24,7 +24,6 @@ import (
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/gen"
 	"github.com/floe-lake/floe/source/mysql"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/verify"
 	"github.com/floe-lake/floe/writer"
 )
@@ -274,26 +273,7 @@ func superviseInProcess(t *testing.T, cat icecat.Catalog, src source.Source) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range specs {
-		if _, err := table.Ensure(context.Background(), cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	wc := writer.Config{CommitInterval: time.Second}
-	wc.ApplyDefaults()
-	go func() {
-		done <- source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
-			Writer: wc, Logger: quietLog(), MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("supervise: %v", err)
-		}
-	})
+	gentest.Supervise(t, cat, src, specs, quietLog())
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

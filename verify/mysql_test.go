@@ -10,12 +10,12 @@ import (
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/mysql"
 	"github.com/floe-lake/floe/table"
-	"github.com/floe-lake/floe/writer"
 )
 
 // runMySQL applies cfg's defaults and runs a MySQL source with it into
@@ -33,26 +33,7 @@ func runMySQL(t testing.TB, cat icecat.Catalog, cfg *mysql.Config) {
 // runSource runs src into cat under source.Supervise until the test ends.
 func runSource(t testing.TB, cat icecat.Catalog, src source.Source, specs []table.Spec) {
 	t.Helper()
-	for _, s := range specs {
-		if _, err := table.Ensure(context.Background(), cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	wc := writer.Config{CommitInterval: time.Second}
-	wc.ApplyDefaults()
-	go func() {
-		done <- source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
-			Writer: wc, Logger: quietLogger(), MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("supervise: %v", err)
-		}
-	})
+	gentest.Supervise(t, cat, src, specs, quietLogger())
 }
 
 // TestVerifyMySQL: a captured table equals its MariaDB table; a row
