@@ -31,6 +31,21 @@ func bothProgressModes(t *testing.T, fn func(t *testing.T, partial bool, cat ice
 	}
 }
 
+// otherFirst returns an AfterRewrite hook that has other compact the
+// table the first time it is called, replacing the files being rewritten.
+func otherFirst(t *testing.T, other *compaction.Compactor) func(string) error {
+	ran := false
+	return func(string) error {
+		if !ran {
+			ran = true
+			if _, err := other.Table(context.Background(), tableName); err != nil {
+				t.Errorf("the other compactor: %v", err)
+			}
+		}
+		return nil
+	}
+}
+
 // TestGroupDroppedWhenInputsGone lets a second compactor replace the same
 // files while the first is between rewriting and committing: the first
 // must drop its groups (committing would duplicate rows) and leave its
@@ -38,19 +53,10 @@ func bothProgressModes(t *testing.T, fn func(t *testing.T, partial bool, cat ice
 func TestGroupDroppedWhenInputsGone(t *testing.T) {
 	bothProgressModes(t, func(t *testing.T, partial bool, cat icecat.Catalog, n int64, other *compaction.Compactor) {
 		ctx := context.Background()
-		ran := false
 		var reports []compaction.GroupReport
 		first := newCompactor(t, cat, compaction.Config{PartialProgress: partial}, compaction.Options{
 			OnGroup: func(g compaction.GroupReport) { reports = append(reports, g) },
-			Hooks: compaction.Hooks{AfterRewrite: func(string) error {
-				if !ran {
-					ran = true
-					if _, err := other.Table(ctx, tableName); err != nil {
-						t.Errorf("the other compactor: %v", err)
-					}
-				}
-				return nil
-			}},
+			Hooks:   compaction.Hooks{AfterRewrite: otherFirst(t, other)},
 		})
 		rep, err := first.Table(ctx, tableName)
 		if err != nil {

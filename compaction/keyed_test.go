@@ -208,19 +208,10 @@ func TestDroppedGroupsFailRunOnce(t *testing.T) {
 		ctx := context.Background()
 		var logs bytes.Buffer
 		reg := prometheus.NewRegistry()
-		ran := false
 		first := newCompactor(t, cat, compaction.Config{PartialProgress: partial, Tables: []string{tableName}}, compaction.Options{
 			Logger:     slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			Registerer: reg,
-			Hooks: compaction.Hooks{AfterRewrite: func(string) error {
-				if !ran {
-					ran = true
-					if _, err := other.Table(ctx, tableName); err != nil {
-						t.Errorf("the other compactor: %v", err)
-					}
-				}
-				return nil
-			}},
+			Hooks:      compaction.Hooks{AfterRewrite: otherFirst(t, other)},
 		})
 		rep, err := first.RunOnce(ctx)
 		t.Logf("RunOnce: %v", err)
