@@ -443,17 +443,7 @@ func compactTable(cat icecat.Catalog) error {
 	if err != nil {
 		return err
 	}
-	byPart := map[string][]icetable.FileScanTask{}
-	for _, task := range tasks {
-		k := fmt.Sprint(task.File.Partition())
-		byPart[k] = append(byPart[k], task)
-	}
-	var groups []icetable.CompactionTaskGroup
-	for k, ts := range byPart {
-		if len(ts) > 1 {
-			groups = append(groups, icetable.CompactionTaskGroup{PartitionKey: k, Tasks: ts})
-		}
-	}
+	groups := tabletest.PartitionGroups(tasks)
 	if len(groups) == 0 {
 		return nil
 	}

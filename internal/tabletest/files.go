@@ -2,6 +2,7 @@ package tabletest
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"maps"
 	"slices"
@@ -77,4 +78,26 @@ func ReferencedFiles(t testing.TB, tbl *icetable.Table) []string {
 // Normalize makes local paths and file:// URLs comparable.
 func Normalize(p string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(p, "file://"), "file:")
+}
+
+// PartitionGroups groups the data files of tasks by partition into
+// compaction groups (sizes summed), leaving out partitions with one file.
+func PartitionGroups(tasks []icetable.FileScanTask) []icetable.CompactionTaskGroup {
+	byPart := map[string][]icetable.FileScanTask{}
+	for _, task := range tasks {
+		k := fmt.Sprint(task.File.Partition())
+		byPart[k] = append(byPart[k], task)
+	}
+	var groups []icetable.CompactionTaskGroup
+	for k, ts := range byPart {
+		if len(ts) < 2 {
+			continue
+		}
+		g := icetable.CompactionTaskGroup{PartitionKey: k, Tasks: ts}
+		for _, task := range ts {
+			g.TotalSizeBytes += task.File.FileSizeBytes()
+		}
+		groups = append(groups, g)
+	}
+	return groups
 }
