@@ -71,13 +71,8 @@ func BenchmarkVerifyMySQL(b *testing.B) {
 	cfg := mysql.DefaultConfig()
 	cfg.ID, cfg.DSN, cfg.Include, cfg.PositionCommitInterval = "mysql_"+name, dsn, []string{name + `\.big`}, time.Second
 	cfg.ServerID = testServerID()
-	cfg.ApplyDefaults()
-	src, err := mysql.New(cfg, mysql.Options{Logger: quietLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
 	start := time.Now()
-	runSource(b, cat, src, mustSpecs(b, src))
+	runMySQL(b, cat, &cfg)
 	ctx := context.Background()
 	mo := MySQLOptions{Wait: 15 * time.Minute}
 	opts := Options{Logger: quietLogger()}
