@@ -13,6 +13,7 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/internal/readertest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 )
@@ -40,28 +41,6 @@ func otherEngineDelete(t testing.TB, cat icecat.Catalog, name string, filter ice
 	t.Fatal(err)
 }
 
-// eachMatching reads the rows of name (loaded as tbl) matching filter
-// through the reader and calls fn on every record batch, releasing it
-// afterwards; an error fails the test.
-func eachMatching(t testing.TB, cat icecat.Catalog, tbl *icetable.Table, name string, filter iceberg.BooleanExpression, fn func(arrow.RecordBatch)) {
-	t.Helper()
-	r, err := reader.New(cat, name, reader.Config{Filter: filter, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.SnapshotIn(context.Background(), tbl, reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn(rec)
-		rec.Release()
-	}
-}
-
 // otherEngineUpdate replaces the one row of name matching filter with a
 // copy whose column col (a long) is increased by delta, in one iceberg-go
 // overwrite, as another writer would.
@@ -71,7 +50,7 @@ func otherEngineUpdate(t testing.TB, cat icecat.Catalog, name string, filter ice
 	tbl := tabletest.Load(t, cat, name)
 	var recs []arrow.RecordBatch
 	var n int64
-	eachMatching(t, cat, tbl, name, filter, func(rec arrow.RecordBatch) {
+	readertest.Each(t, cat, name, tbl, reader.Config{Filter: filter, Logger: quietLogger()}, func(rec arrow.RecordBatch) {
 		if rec.NumRows() == 0 {
 			return
 		}
@@ -106,31 +85,21 @@ func otherEngineUpdate(t testing.TB, cat icecat.Catalog, name string, filter ice
 // firstRow returns the values of cols in the first row of name.
 func firstRow(t testing.TB, cat icecat.Catalog, name string, cols ...string) []arrow.Array {
 	t.Helper()
-	r, err := reader.New(cat, name, reader.Config{Columns: cols, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.Snapshot(context.Background(), reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
+	var out []arrow.Array
+	readertest.Each(t, cat, name, nil, reader.Config{Columns: cols, Logger: quietLogger()}, func(rec arrow.RecordBatch) {
+		if out != nil || rec.NumRows() == 0 {
+			return
 		}
-		if rec.NumRows() > 0 {
-			out := make([]arrow.Array, len(cols))
-			for i := range cols {
-				out[i] = array.NewSlice(rec.Column(i), 0, 1)
-			}
-			// The slices keep their data; the record may go.
-			rec.Release()
-			return out
+		// The slices keep their data; the record may go.
+		out = make([]arrow.Array, len(cols))
+		for i := range cols {
+			out[i] = array.NewSlice(rec.Column(i), 0, 1)
 		}
-		rec.Release()
+	})
+	if out == nil {
+		t.Fatalf("%s has no rows", name)
 	}
-	t.Fatalf("%s has no rows", name)
-	return nil
+	return out
 }
 
 // count is the differences of kind in r.
@@ -153,7 +122,7 @@ func otherEngineCopy(t testing.TB, cat icecat.Catalog, name string, filter icebe
 		t.Fatal(err)
 	}
 	var recs []arrow.RecordBatch
-	eachMatching(t, cat, tbl, name, filter, func(rec arrow.RecordBatch) {
+	readertest.Each(t, cat, name, tbl, reader.Config{Filter: filter, Logger: quietLogger()}, func(rec arrow.RecordBatch) {
 		recs = append(recs, array.NewRecordBatch(sc, rec.Columns(), rec.NumRows()))
 	})
 	rdr, err := array.NewRecordReader(sc, recs)
