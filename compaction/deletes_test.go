@@ -131,34 +131,6 @@ func idRange(from, to int64) []int64 {
 	return ids
 }
 
-// liveFiles lists the current snapshot's live data files and
-// position-delete files.
-func liveFiles(t *testing.T, tbl *icetable.Table) (data, deletes []string) {
-	t.Helper()
-	fsys, err := tbl.FS(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mans, err := tbl.CurrentSnapshot().Manifests(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range mans {
-		for e, err := range m.Entries(fsys, true) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e.DataFile().ContentType() == iceberg.EntryContentData {
-				data = append(data, e.DataFile().FilePath())
-			} else {
-				deletes = append(deletes, e.DataFile().FilePath())
-			}
-		}
-	}
-	slices.Sort(data)
-	return data, deletes
-}
-
 func scanKV(t *testing.T, cat icecat.Catalog) map[int64]string {
 	t.Helper()
 	out := map[int64]string{}
@@ -197,14 +169,14 @@ func TestKeyedDeleteMerge(t *testing.T) {
 		apply(idRange(0, 10), writer.OpUpsert, "a")  // data file A
 		apply(idRange(10, 20), writer.OpUpsert, "b") // data file B
 		tbl := tabletest.Load(t, cat, "ods.kv")
-		dataBefore, _ := liveFiles(t, tbl)
+		dataBefore, _ := tabletest.LiveFiles(t, tbl)
 		if len(dataBefore) != 2 {
 			t.Fatalf("%d data files, want 2", len(dataBefore))
 		}
 		apply(idRange(0, 5), writer.OpDelete, "")   // delete file 1: rows of A
 		apply(idRange(10, 20), writer.OpDelete, "") // delete file 2: all of B
 		tbl = tabletest.Load(t, cat, "ods.kv")
-		if _, dels := liveFiles(t, tbl); len(dels) != 2 {
+		if _, dels := tabletest.LiveFiles(t, tbl); len(dels) != 2 {
 			t.Fatalf("%d delete files before the third, want 2", len(dels))
 		}
 		apply([]int64{5}, writer.OpUpsert, "c") // data file C, delete file 3: a row of A
@@ -214,7 +186,7 @@ func TestKeyedDeleteMerge(t *testing.T) {
 		if snap.Summary == nil || snap.Summary.Operation != icetable.OpReplace {
 			t.Fatalf("head snapshot %+v, want the merge's replace", snap.Summary)
 		}
-		data, dels := liveFiles(t, tbl)
+		data, dels := tabletest.LiveFiles(t, tbl)
 		if len(dels) != 1 {
 			t.Errorf("%d delete files after the merge, want 1: %v", len(dels), dels)
 		}

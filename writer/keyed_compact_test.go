@@ -15,7 +15,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
@@ -299,26 +298,8 @@ func TestKeyedCompactionBesideUpdates(t *testing.T) {
 // liveDataFiles counts the data files of the table's current snapshot.
 func liveDataFiles(t testing.TB, tbl *icetable.Table) int {
 	t.Helper()
-	fsys, err := tbl.FS(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mans, err := tbl.CurrentSnapshot().Manifests(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, m := range mans {
-		for e, err := range m.Entries(fsys, true) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e.DataFile().ContentType() == iceberg.EntryContentData {
-				n++
-			}
-		}
-	}
-	return n
+	data, _ := tabletest.LiveFiles(t, tbl)
+	return len(data)
 }
 
 // quietLog discards logs unless FLOE_TEST_LOG is set with -v.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 )
@@ -100,4 +101,32 @@ func PartitionGroups(tasks []icetable.FileScanTask) []icetable.CompactionTaskGro
 		groups = append(groups, g)
 	}
 	return groups
+}
+
+// LiveFiles lists the current snapshot's live data files (sorted) and
+// position-delete files.
+func LiveFiles(t testing.TB, tbl *icetable.Table) (data, deletes []string) {
+	t.Helper()
+	fsys, err := tbl.FS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mans, err := tbl.CurrentSnapshot().Manifests(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mans {
+		for e, err := range m.Entries(fsys, true) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.DataFile().ContentType() == iceberg.EntryContentData {
+				data = append(data, e.DataFile().FilePath())
+			} else {
+				deletes = append(deletes, e.DataFile().FilePath())
+			}
+		}
+	}
+	slices.Sort(data)
+	return data, deletes
 }
