@@ -16,6 +16,7 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 
 	"github.com/floe-lake/floe/internal/gentest"
+	"github.com/floe-lake/floe/internal/readertest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/source/gen"
@@ -82,21 +83,7 @@ func tableRows(t testing.TB, cat icecat.Catalog, name string, cols ...string) []
 // cols), and calls fn on each record batch, releasing it afterwards.
 func eachRecord(t testing.TB, cat icecat.Catalog, name string, cols []string, fn func(arrow.RecordBatch)) {
 	t.Helper()
-	r, err := reader.New(cat, name, reader.Config{Logger: quietLogger(), Columns: cols})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.Snapshot(context.Background(), reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn(rec)
-		rec.Release()
-	}
+	readertest.Each(t, cat, name, nil, reader.Config{Logger: quietLogger(), Columns: cols}, fn)
 }
 
 func recordRows(rec arrow.RecordBatch) []string {

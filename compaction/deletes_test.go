@@ -16,7 +16,6 @@ import (
 
 	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/tabletest"
-	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -97,6 +96,19 @@ func kvSpec() table.Spec {
 	}
 }
 
+// applyKV applies the op on ids (values val-<id>) to kt as change batch
+// next and commits it; an error fails the test.
+func applyKV(t *testing.T, kt *writer.KeyedTable, sc *arrow.Schema, next int64, ids []int64, op writer.Op, val string) {
+	t.Helper()
+	ops := slices.Repeat([]writer.Op{op}, len(ids))
+	if err := kt.Apply(writer.Changes{Record: kvRecord(sc, ids, ops, val), Ops: ops, Next: table.Positions{"p0": next}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kt.Commit(context.Background()); err != nil {
+		t.Fatalf("commit %d: %v", next, err)
+	}
+}
+
 func kvRecord(sc *arrow.Schema, ids []int64, ops []writer.Op, val string) arrow.RecordBatch {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
 	defer b.Release()
@@ -119,50 +131,10 @@ func idRange(from, to int64) []int64 {
 	return ids
 }
 
-// liveFiles lists the current snapshot's live data files and
-// position-delete files.
-func liveFiles(t *testing.T, tbl *icetable.Table) (data, deletes []string) {
-	t.Helper()
-	fsys, err := tbl.FS(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mans, err := tbl.CurrentSnapshot().Manifests(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range mans {
-		for e, err := range m.Entries(fsys, true) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e.DataFile().ContentType() == iceberg.EntryContentData {
-				data = append(data, e.DataFile().FilePath())
-			} else {
-				deletes = append(deletes, e.DataFile().FilePath())
-			}
-		}
-	}
-	slices.Sort(data)
-	return data, deletes
-}
-
 func scanKV(t *testing.T, cat icecat.Catalog) map[int64]string {
 	t.Helper()
-	ident, _ := table.ParseIdent("ods.kv")
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[int64]string{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	tabletest.Each(t, tabletest.Load(t, cat, "ods.kv"), func(rec arrow.RecordBatch) {
 		ids, vs := rec.Column(0).(*array.Int64), rec.Column(1).(*array.String)
 		for i := range int(rec.NumRows()) {
 			if _, dup := out[ids.Value(i)]; dup {
@@ -170,8 +142,7 @@ func scanKV(t *testing.T, cat icecat.Catalog) map[int64]string {
 			}
 			out[ids.Value(i)] = vs.Value(i)
 		}
-		rec.Release()
-	}
+	})
 	return out
 }
 
@@ -180,82 +151,63 @@ func scanKV(t *testing.T, cat icecat.Catalog) map[int64]string {
 // that drops the data file whose rows were all deleted; the rows are those
 // the changes leave.
 func TestKeyedDeleteMerge(t *testing.T) {
-	for _, wh := range testenv.Warehouses(t) {
-		t.Run(wh.Name, func(t *testing.T) {
-			ctx := context.Background()
-			cat := tabletest.Open(t, wh.Config)
-			w := newWriter(t, cat)
-			kt, err := w.OpenKeyed(ctx, kvSpec(), "src", writer.KeyedOptions{MaxDeleteFiles: 3})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer kt.Abort()
-			sc := kt.Schema()
-			next := int64(0)
-			apply := func(ids []int64, op writer.Op, val string) {
-				t.Helper()
-				next++
-				ops := slices.Repeat([]writer.Op{op}, len(ids))
-				if err := kt.Apply(writer.Changes{Record: kvRecord(sc, ids, ops, val), Ops: ops, Next: table.Positions{"p0": next}}); err != nil {
-					t.Fatal(err)
-				}
-				if err := kt.Commit(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-			apply(idRange(0, 10), writer.OpUpsert, "a")  // data file A
-			apply(idRange(10, 20), writer.OpUpsert, "b") // data file B
-			ident, _ := table.ParseIdent("ods.kv")
-			tbl, err := cat.LoadTable(ctx, ident)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dataBefore, _ := liveFiles(t, tbl)
-			if len(dataBefore) != 2 {
-				t.Fatalf("%d data files, want 2", len(dataBefore))
-			}
-			apply(idRange(0, 5), writer.OpDelete, "")   // delete file 1: rows of A
-			apply(idRange(10, 20), writer.OpDelete, "") // delete file 2: all of B
-			tbl, err = cat.LoadTable(ctx, ident)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, dels := liveFiles(t, tbl); len(dels) != 2 {
-				t.Fatalf("%d delete files before the third, want 2", len(dels))
-			}
-			apply([]int64{5}, writer.OpUpsert, "c") // data file C, delete file 3: a row of A
+	tabletest.EachWarehouse(t, func(t *testing.T, cat icecat.Catalog) {
+		ctx := context.Background()
+		w := newWriter(t, cat)
+		kt, err := w.OpenKeyed(ctx, kvSpec(), "src", writer.KeyedOptions{MaxDeleteFiles: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kt.Abort()
+		sc := kt.Schema()
+		next := int64(0)
+		apply := func(ids []int64, op writer.Op, val string) {
+			t.Helper()
+			next++
+			applyKV(t, kt, sc, next, ids, op, val)
+		}
+		apply(idRange(0, 10), writer.OpUpsert, "a")  // data file A
+		apply(idRange(10, 20), writer.OpUpsert, "b") // data file B
+		tbl := tabletest.Load(t, cat, "ods.kv")
+		dataBefore, _ := tabletest.LiveFiles(t, tbl)
+		if len(dataBefore) != 2 {
+			t.Fatalf("%d data files, want 2", len(dataBefore))
+		}
+		apply(idRange(0, 5), writer.OpDelete, "")   // delete file 1: rows of A
+		apply(idRange(10, 20), writer.OpDelete, "") // delete file 2: all of B
+		tbl = tabletest.Load(t, cat, "ods.kv")
+		if _, dels := tabletest.LiveFiles(t, tbl); len(dels) != 2 {
+			t.Fatalf("%d delete files before the third, want 2", len(dels))
+		}
+		apply([]int64{5}, writer.OpUpsert, "c") // data file C, delete file 3: a row of A
 
-			tbl, err = cat.LoadTable(ctx, ident)
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap := tbl.CurrentSnapshot()
-			if snap.Summary == nil || snap.Summary.Operation != icetable.OpReplace {
-				t.Fatalf("head snapshot %+v, want the merge's replace", snap.Summary)
-			}
-			data, dels := liveFiles(t, tbl)
-			if len(dels) != 1 {
-				t.Errorf("%d delete files after the merge, want 1: %v", len(dels), dels)
-			}
-			// The writer's file names sort in the order it wrote them.
-			fileA, fileB := dataBefore[0], dataBefore[1]
-			if len(data) != 2 || !slices.Contains(data, fileA) || slices.Contains(data, fileB) {
-				t.Errorf("data files after the merge %v, want %s and a new one, not %s", data, fileA, fileB)
-			}
-			want := map[int64]string{5: "c-5", 6: "a-6", 7: "a-7", 8: "a-8", 9: "a-9"}
-			if got := scanKV(t, cat); !maps.Equal(got, want) {
-				t.Errorf("rows %v, want %v", got, want)
-			}
-			pm, err := table.CurrentPositions(tbl)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if pm["src"]["p0"] != next {
-				t.Errorf("positions %v after the merge, want p0=%d", pm, next)
-			}
-			if err := kt.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+		tbl = tabletest.Load(t, cat, "ods.kv")
+		snap := tbl.CurrentSnapshot()
+		if snap.Summary == nil || snap.Summary.Operation != icetable.OpReplace {
+			t.Fatalf("head snapshot %+v, want the merge's replace", snap.Summary)
+		}
+		data, dels := tabletest.LiveFiles(t, tbl)
+		if len(dels) != 1 {
+			t.Errorf("%d delete files after the merge, want 1: %v", len(dels), dels)
+		}
+		// The writer's file names sort in the order it wrote them.
+		fileA, fileB := dataBefore[0], dataBefore[1]
+		if len(data) != 2 || !slices.Contains(data, fileA) || slices.Contains(data, fileB) {
+			t.Errorf("data files after the merge %v, want %s and a new one, not %s", data, fileA, fileB)
+		}
+		want := map[int64]string{5: "c-5", 6: "a-6", 7: "a-7", 8: "a-8", 9: "a-9"}
+		if got := scanKV(t, cat); !maps.Equal(got, want) {
+			t.Errorf("rows %v, want %v", got, want)
+		}
+		pm, err := table.CurrentPositions(tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pm["src"]["p0"] != next {
+			t.Errorf("positions %v after the merge, want p0=%d", pm, next)
+		}
+		if err := kt.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

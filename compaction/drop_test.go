@@ -6,70 +6,86 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
 
 	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/tabletest"
 )
 
-// TestGroupDroppedWhenInputsGone lets a second compactor replace the same
-// files while the first is between rewriting and committing: the first
-// must drop its groups (committing would duplicate rows) and leave its
-// outputs to the orphan cleaner.
-func TestGroupDroppedWhenInputsGone(t *testing.T) {
+// bothProgressModes runs fn in a subtest for atomic and for
+// partial-progress commits, each over a fresh table holding n rows in
+// eight commits and with other, a second compactor over it.
+func bothProgressModes(t *testing.T, fn func(t *testing.T, partial bool, cat icecat.Catalog, n int64, other *compaction.Compactor)) {
 	for _, partial := range []bool{false, true} {
 		name := "atomic"
 		if partial {
 			name = "partial-progress"
 		}
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
 			cat := tabletest.OpenSQLite(t)
 			ensure(t, cat, spec())
 			n := ingest(t, cat, 0, 8, 300)
 			other := newCompactor(t, cat, compaction.Config{}, compaction.Options{})
-			ran := false
-			var reports []compaction.GroupReport
-			first := newCompactor(t, cat, compaction.Config{PartialProgress: partial}, compaction.Options{
-				OnGroup: func(g compaction.GroupReport) { reports = append(reports, g) },
-				Hooks: compaction.Hooks{AfterRewrite: func(string) error {
-					if !ran {
-						ran = true
-						if _, err := other.Table(ctx, tableName); err != nil {
-							t.Errorf("the other compactor: %v", err)
-						}
-					}
-					return nil
-				}},
-			})
-			rep, err := first.Table(ctx, tableName)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, g := range reports {
-				t.Logf("group %d/%d %s: %s %s", g.Index, g.Of, g.Partition, g.Result, g.Reason)
-			}
-			if rep.Dropped != 3 || rep.Committed != 0 {
-				t.Errorf("first compactor: %d groups committed, %d dropped; want all 3 dropped", rep.Committed, rep.Dropped)
-			}
-			tbl := load(t, cat)
-			tabletest.CheckIDs(t, readIDs(t, tbl), n)
-			leftovers := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl))
-			if len(leftovers) == 0 {
-				t.Error("the dropped groups left no output files behind")
-			}
-			zero := time.Duration(0)
-			off := false
-			cleaner := newCompactor(t, cat, compaction.Config{RewriteManifests: &off, ExpireSnapshots: &off}, compaction.Options{TestOrphanOlderThan: &zero})
-			if _, err := cleaner.Table(ctx, tableName); err != nil {
-				t.Fatal(err)
-			}
-			tbl = load(t, cat)
-			if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) > 0 {
-				t.Errorf("unreferenced files after orphan removal: %v", extra)
-			}
-			tabletest.CheckIDs(t, readIDs(t, tbl), n)
+			fn(t, partial, cat, n, other)
 		})
 	}
+}
+
+// otherFirst returns an AfterRewrite hook that has other compact the
+// table the first time it is called, replacing the files being rewritten.
+func otherFirst(t *testing.T, other *compaction.Compactor) func(string) error {
+	ran := false
+	return func(string) error {
+		if !ran {
+			ran = true
+			if _, err := other.Table(context.Background(), tableName); err != nil {
+				t.Errorf("the other compactor: %v", err)
+			}
+		}
+		return nil
+	}
+}
+
+// TestGroupDroppedWhenInputsGone lets a second compactor replace the same
+// files while the first is between rewriting and committing: the first
+// must drop its groups (committing would duplicate rows) and leave its
+// outputs to the orphan cleaner.
+func TestGroupDroppedWhenInputsGone(t *testing.T) {
+	bothProgressModes(t, func(t *testing.T, partial bool, cat icecat.Catalog, n int64, other *compaction.Compactor) {
+		ctx := context.Background()
+		var reports []compaction.GroupReport
+		first := newCompactor(t, cat, compaction.Config{PartialProgress: partial}, compaction.Options{
+			OnGroup: func(g compaction.GroupReport) { reports = append(reports, g) },
+			Hooks:   compaction.Hooks{AfterRewrite: otherFirst(t, other)},
+		})
+		rep, err := first.Table(ctx, tableName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range reports {
+			t.Logf("group %d/%d %s: %s %s", g.Index, g.Of, g.Partition, g.Result, g.Reason)
+		}
+		if rep.Dropped != 3 || rep.Committed != 0 {
+			t.Errorf("first compactor: %d groups committed, %d dropped; want all 3 dropped", rep.Committed, rep.Dropped)
+		}
+		tbl := load(t, cat)
+		tabletest.CheckIDs(t, readIDs(t, tbl), n)
+		leftovers := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl))
+		if len(leftovers) == 0 {
+			t.Error("the dropped groups left no output files behind")
+		}
+		zero := time.Duration(0)
+		off := false
+		cleaner := newCompactor(t, cat, compaction.Config{RewriteManifests: &off, ExpireSnapshots: &off}, compaction.Options{TestOrphanOlderThan: &zero})
+		if _, err := cleaner.Table(ctx, tableName); err != nil {
+			t.Fatal(err)
+		}
+		tbl = load(t, cat)
+		if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) > 0 {
+			t.Errorf("unreferenced files after orphan removal: %v", extra)
+		}
+		tabletest.CheckIDs(t, readIDs(t, tbl), n)
+	})
 }
 
 // TestGroupDroppedOnConcurrentDelete commits a merge-on-read delete while a

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/tabletest"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -165,13 +165,7 @@ func TestDaemonBesideKeyedWriter(t *testing.T) {
 	apply := func(ids []int64, op writer.Op, val string) {
 		t.Helper()
 		next++
-		ops := slices.Repeat([]writer.Op{op}, len(ids))
-		if err := kt.Apply(writer.Changes{Record: kvRecord(sc, ids, ops, val), Ops: ops, Next: table.Positions{"p0": next}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := kt.Commit(ctx); err != nil {
-			t.Fatalf("commit %d: %v", next, err)
-		}
+		applyKV(t, kt, sc, next, ids, op, val)
 		for _, id := range ids {
 			if op == writer.OpDelete {
 				delete(want, id)
@@ -210,49 +204,30 @@ func TestDaemonBesideKeyedWriter(t *testing.T) {
 // counts it, and RunOnce fails with ErrGroupsDropped and a summary, so
 // that floe compact -once exits non-zero.
 func TestDroppedGroupsFailRunOnce(t *testing.T) {
-	for _, partial := range []bool{false, true} {
-		name := "atomic"
-		if partial {
-			name = "partial-progress"
-		}
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			cat := tabletest.OpenSQLite(t)
-			ensure(t, cat, spec())
-			n := ingest(t, cat, 0, 8, 300)
-			other := newCompactor(t, cat, compaction.Config{}, compaction.Options{})
-			var logs bytes.Buffer
-			reg := prometheus.NewRegistry()
-			ran := false
-			first := newCompactor(t, cat, compaction.Config{PartialProgress: partial, Tables: []string{tableName}}, compaction.Options{
-				Logger:     slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
-				Registerer: reg,
-				Hooks: compaction.Hooks{AfterRewrite: func(string) error {
-					if !ran {
-						ran = true
-						if _, err := other.Table(ctx, tableName); err != nil {
-							t.Errorf("the other compactor: %v", err)
-						}
-					}
-					return nil
-				}},
-			})
-			rep, err := first.RunOnce(ctx)
-			t.Logf("RunOnce: %v", err)
-			if !errors.Is(err, compaction.ErrGroupsDropped) || !strings.Contains(err.Error(), "3 file groups not rewritten (ods.events: 3 of 3)") {
-				t.Errorf("RunOnce error %v, want ErrGroupsDropped with a summary", err)
-			}
-			if rep.Tables[0].Dropped != 3 {
-				t.Errorf("report %+v, want 3 groups dropped", rep.Tables[0])
-			}
-			if v, _ := metricValue(t, reg, "floe_compaction_groups_total", map[string]string{"table": tableName, "result": compaction.ResultDropped}); v != 3 {
-				t.Errorf("dropped groups metric %v, want 3", v)
-			}
-			warns := strings.Count(logs.String(), `level=WARN msg="compaction group dropped`)
-			if warns != 3 || !strings.Contains(logs.String(), "reason=") {
-				t.Errorf("%d WARN lines for dropped groups, want 3 with a reason:\n%s", warns, logs.String())
-			}
-			tabletest.CheckIDs(t, readIDs(t, load(t, cat)), n)
+	bothProgressModes(t, func(t *testing.T, partial bool, cat icecat.Catalog, n int64, other *compaction.Compactor) {
+		ctx := context.Background()
+		var logs bytes.Buffer
+		reg := prometheus.NewRegistry()
+		first := newCompactor(t, cat, compaction.Config{PartialProgress: partial, Tables: []string{tableName}}, compaction.Options{
+			Logger:     slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Registerer: reg,
+			Hooks:      compaction.Hooks{AfterRewrite: otherFirst(t, other)},
 		})
-	}
+		rep, err := first.RunOnce(ctx)
+		t.Logf("RunOnce: %v", err)
+		if !errors.Is(err, compaction.ErrGroupsDropped) || !strings.Contains(err.Error(), "3 file groups not rewritten (ods.events: 3 of 3)") {
+			t.Errorf("RunOnce error %v, want ErrGroupsDropped with a summary", err)
+		}
+		if rep.Tables[0].Dropped != 3 {
+			t.Errorf("report %+v, want 3 groups dropped", rep.Tables[0])
+		}
+		if v, _ := metricValue(t, reg, "floe_compaction_groups_total", map[string]string{"table": tableName, "result": compaction.ResultDropped}); v != 3 {
+			t.Errorf("dropped groups metric %v, want 3", v)
+		}
+		warns := strings.Count(logs.String(), `level=WARN msg="compaction group dropped`)
+		if warns != 3 || !strings.Contains(logs.String(), "reason=") {
+			t.Errorf("%d WARN lines for dropped groups, want 3 with a reason:\n%s", warns, logs.String())
+		}
+		tabletest.CheckIDs(t, readIDs(t, load(t, cat)), n)
+	})
 }

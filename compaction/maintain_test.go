@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	icecat "github.com/apache/iceberg-go/catalog"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/tabletest"
-	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/table"
 )
 
@@ -44,90 +44,87 @@ func plantOrphan(t *testing.T, tbl *icetable.Table) string {
 // the files the retained snapshots reference, and time travel to a
 // retained snapshot must still read its rows.
 func TestExpireAndOrphansLeaveOnlyReferencedFiles(t *testing.T) {
-	for _, wh := range testenv.Warehouses(t) {
-		t.Run(wh.Name, func(t *testing.T) {
-			ctx := context.Background()
-			cat := tabletest.Open(t, wh.Config)
-			s := spec()
-			s.Properties["history.expire.max-snapshot-age-ms"] = "3600000"
-			s.Properties["history.expire.min-snapshots-to-keep"] = "3"
-			ensure(t, cat, s)
-			n := ingest(t, cat, 0, 12, 200)
+	tabletest.EachWarehouse(t, func(t *testing.T, cat icecat.Catalog) {
+		ctx := context.Background()
+		s := spec()
+		s.Properties["history.expire.max-snapshot-age-ms"] = "3600000"
+		s.Properties["history.expire.min-snapshots-to-keep"] = "3"
+		ensure(t, cat, s)
+		n := ingest(t, cat, 0, 12, 200)
 
-			// Compact without maintenance: the inputs stay referenced by
-			// the older snapshots.
-			off := false
-			c := newCompactor(t, cat, compaction.Config{ExpireSnapshots: &off, RemoveOrphanFiles: &off, RewriteManifests: &off}, compaction.Options{})
-			if _, err := c.Table(ctx, tableName); err != nil {
-				t.Fatal(err)
-			}
-			n = ingest(t, cat, n, 2, 200)
-			tbl := load(t, cat)
-			orphan := plantOrphan(t, tbl)
-			if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) != 1 || extra[0] != orphan {
-				t.Fatalf("before maintenance, unreferenced files: %v, want only %s", extra, orphan)
-			}
-			// The oldest snapshot that will be retained: the third newest.
-			meta := tbl.Metadata()
-			history := slices.Collect(table.CurrentAncestors(meta))
-			if len(history) < 3 {
-				t.Fatalf("the table's history has %d snapshots, want at least 3", len(history))
-			}
-			third := history[2]
-			thirdIDs := readIDs(t, tbl, icetable.WithSnapshotID(third.SnapshotID))
-			snapshotsBefore := len(meta.Snapshots())
+		// Compact without maintenance: the inputs stay referenced by
+		// the older snapshots.
+		off := false
+		c := newCompactor(t, cat, compaction.Config{ExpireSnapshots: &off, RemoveOrphanFiles: &off, RewriteManifests: &off}, compaction.Options{})
+		if _, err := c.Table(ctx, tableName); err != nil {
+			t.Fatal(err)
+		}
+		n = ingest(t, cat, n, 2, 200)
+		tbl := load(t, cat)
+		orphan := plantOrphan(t, tbl)
+		if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) != 1 || extra[0] != orphan {
+			t.Fatalf("before maintenance, unreferenced files: %v, want only %s", extra, orphan)
+		}
+		// The oldest snapshot that will be retained: the third newest.
+		meta := tbl.Metadata()
+		history := slices.Collect(table.CurrentAncestors(meta))
+		if len(history) < 3 {
+			t.Fatalf("the table's history has %d snapshots, want at least 3", len(history))
+		}
+		third := history[2]
+		thirdIDs := readIDs(t, tbl, icetable.WithSnapshotID(third.SnapshotID))
+		snapshotsBefore := len(meta.Snapshots())
 
-			// Two hours later (by the compactor's clock) every snapshot is
-			// older than max-snapshot-age-ms. Expiry alone first: iceberg-go
-			// deletes the files only the expired snapshots referenced, so
-			// the planted orphan is the only unreferenced file left.
-			later := func() time.Time { return time.Now().Add(2 * time.Hour) }
-			exp := newCompactor(t, cat, compaction.Config{RemoveOrphanFiles: &off, RewriteManifests: &off}, compaction.Options{Now: later})
-			rep, err := exp.Table(ctx, tableName)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tbl = load(t, cat)
-			if got := len(tbl.Metadata().Snapshots()); got != 3 || rep.SnapshotsExpired != snapshotsBefore-3 {
-				t.Errorf("%d snapshots retained of %d (%d expired), want 3 (min-snapshots-to-keep)", got, snapshotsBefore, rep.SnapshotsExpired)
-			}
-			if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) != 1 || extra[0] != orphan {
-				t.Errorf("after expiry, unreferenced files: %v, want only the planted %s", extra, orphan)
-			}
+		// Two hours later (by the compactor's clock) every snapshot is
+		// older than max-snapshot-age-ms. Expiry alone first: iceberg-go
+		// deletes the files only the expired snapshots referenced, so
+		// the planted orphan is the only unreferenced file left.
+		later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+		exp := newCompactor(t, cat, compaction.Config{RemoveOrphanFiles: &off, RewriteManifests: &off}, compaction.Options{Now: later})
+		rep, err := exp.Table(ctx, tableName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tbl = load(t, cat)
+		if got := len(tbl.Metadata().Snapshots()); got != 3 || rep.SnapshotsExpired != snapshotsBefore-3 {
+			t.Errorf("%d snapshots retained of %d (%d expired), want 3 (min-snapshots-to-keep)", got, snapshotsBefore, rep.SnapshotsExpired)
+		}
+		if extra := diff(tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)); len(extra) != 1 || extra[0] != orphan {
+			t.Errorf("after expiry, unreferenced files: %v, want only the planted %s", extra, orphan)
+		}
 
-			// Then orphans of any age go.
-			zero := time.Duration(0)
-			m := newCompactor(t, cat, compaction.Config{}, compaction.Options{Now: later, TestOrphanOlderThan: &zero})
-			rep, err = m.Table(ctx, tableName)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("maintenance: %+v", rep)
-			tbl = load(t, cat)
-			if rep.OrphansRemoved != 1 {
-				t.Errorf("removed %d orphans, want the planted one", rep.OrphansRemoved)
-			}
-			stored, referenced := tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)
-			if extra := diff(stored, referenced); len(extra) > 0 {
-				t.Errorf("storage holds %d unreferenced files: %v", len(extra), extra)
-			}
-			if missing := diff(referenced, stored); len(missing) > 0 {
-				t.Errorf("%d referenced files are gone: %v", len(missing), missing)
-			}
-			t.Logf("storage holds %d files, all referenced", len(stored))
+		// Then orphans of any age go.
+		zero := time.Duration(0)
+		m := newCompactor(t, cat, compaction.Config{}, compaction.Options{Now: later, TestOrphanOlderThan: &zero})
+		rep, err = m.Table(ctx, tableName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("maintenance: %+v", rep)
+		tbl = load(t, cat)
+		if rep.OrphansRemoved != 1 {
+			t.Errorf("removed %d orphans, want the planted one", rep.OrphansRemoved)
+		}
+		stored, referenced := tabletest.StoredFiles(t, tbl), tabletest.ReferencedFiles(t, tbl)
+		if extra := diff(stored, referenced); len(extra) > 0 {
+			t.Errorf("storage holds %d unreferenced files: %v", len(extra), extra)
+		}
+		if missing := diff(referenced, stored); len(missing) > 0 {
+			t.Errorf("%d referenced files are gone: %v", len(missing), missing)
+		}
+		t.Logf("storage holds %d files, all referenced", len(stored))
 
-			tabletest.CheckIDs(t, readIDs(t, tbl), n)
-			if got := readIDs(t, tbl, icetable.WithSnapshotID(third.SnapshotID)); len(got) != len(thirdIDs) {
-				t.Errorf("time travel to snapshot %d reads %d rows, it held %d", third.SnapshotID, len(got), len(thirdIDs))
-			} else {
-				tabletest.CheckIDs(t, got, int64(len(thirdIDs)))
-			}
-			pm, err := table.CurrentPositions(tbl)
-			if err != nil || pm["src"]["p0"] != n {
-				t.Errorf("positions after expiry: %v, %v; want p0=%d", pm, err, n)
-			}
-		})
-	}
+		tabletest.CheckIDs(t, readIDs(t, tbl), n)
+		if got := readIDs(t, tbl, icetable.WithSnapshotID(third.SnapshotID)); len(got) != len(thirdIDs) {
+			t.Errorf("time travel to snapshot %d reads %d rows, it held %d", third.SnapshotID, len(got), len(thirdIDs))
+		} else {
+			tabletest.CheckIDs(t, got, int64(len(thirdIDs)))
+		}
+		pm, err := table.CurrentPositions(tbl)
+		if err != nil || pm["src"]["p0"] != n {
+			t.Errorf("positions after expiry: %v, %v; want p0=%d", pm, err, n)
+		}
+	})
 }
 
 // TestExpireKeepsPositions expires with min-snapshots-to-keep 1 while the

@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
-	"github.com/floe-lake/floe/table"
 )
 
 // TestIngestExactlyOnceUnderSIGKILL runs `floe ingest` over one finite
@@ -132,19 +133,6 @@ func verifyExactlyOnce(t *testing.T, cc catalog.Config, partitions, perPartition
 	t.Logf("%d events and %d dead letters, each exactly once", events, dead)
 }
 
-func loadTable(t *testing.T, cat icecat.Catalog, name string) *icetable.Table {
-	t.Helper()
-	ident, err := table.ParseIdent(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatalf("load %s: %v", name, err)
-	}
-	return tbl
-}
-
 func scanInt64(t *testing.T, cat icecat.Catalog, name, col string) []int64 {
 	t.Helper()
 	var out []int64
@@ -166,15 +154,5 @@ func scanString(t *testing.T, cat icecat.Catalog, name, col string) []string {
 
 func scanCol(t *testing.T, cat icecat.Catalog, name, col string, f func(any)) {
 	t.Helper()
-	_, recs, err := loadTable(t, cat, name).Scan(icetable.WithSelectedFields(col)).ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		f(rec.Column(0))
-		rec.Release()
-	}
+	tabletest.Each(t, tabletest.Load(t, cat, name), func(rec arrow.RecordBatch) { f(rec.Column(0)) }, icetable.WithSelectedFields(col))
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -281,28 +280,11 @@ func bothAssigned(dir string) bool {
 // an inherited instance id).
 func startFloeEnv(t testing.TB, bin, cfgPath, dir, name string, env []string) *floeProc {
 	t.Helper()
-	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(logf, "---- start %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(bin, "ingest", "-config", cfgPath, "-log-level", "info")
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
+	var all []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, kafka.EnvInstanceID+"=") {
-			cmd.Env = append(cmd.Env, kv)
+			all = append(all, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, env...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &floeProc{name: name, cmd: cmd, exit: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = logf.Close()
-		close(p.exit)
-	}()
-	return p
+	return startFloeWith(t, bin, cfgPath, dir, name, append(all, env...))
 }

@@ -23,7 +23,6 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/catalog"
@@ -88,7 +87,7 @@ func kafkaRandHex(t testing.TB) string {
 // createTopic creates a topic with partitions on the broker.
 func createTopic(t testing.TB, brokers []string, topic string, partitions int32) {
 	t.Helper()
-	if c := requestTopic(t, brokers, topic, partitions); c != 0 {
+	if c := testenv.CreateTopic(t, brokers, topic, partitions); c != 0 {
 		t.Fatalf("create topic %s: error code %d", topic, c)
 	}
 }
@@ -194,6 +193,13 @@ type floeProc struct {
 
 func startFloe(t testing.TB, bin, cfgPath, dir, name string, flags ...string) *floeProc {
 	t.Helper()
+	return startFloeWith(t, bin, cfgPath, dir, name, nil, flags...)
+}
+
+// startFloeWith starts floe ingest with flags in dir, logging to
+// dir/name.log, with the environment env (nil: this process's).
+func startFloeWith(t testing.TB, bin, cfgPath, dir, name string, env []string, flags ...string) *floeProc {
+	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +208,7 @@ func startFloe(t testing.TB, bin, cfgPath, dir, name string, flags ...string) *f
 	cmd := exec.Command(bin, append([]string{"ingest", "-config", cfgPath, "-log-level", "info"}, flags...)...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = env
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -635,32 +642,9 @@ func readmeCounts(t *testing.T, cc catalog.Config, marker string) (rows, dead in
 // createTopicIfMissing is createTopic that accepts an existing topic.
 func createTopicIfMissing(t testing.TB, brokers []string, topic string, partitions int32) {
 	t.Helper()
-	if c := requestTopic(t, brokers, topic, partitions); c != 0 && c != 36 { // 36: TOPIC_ALREADY_EXISTS
+	if c := testenv.CreateTopic(t, brokers, topic, partitions); c != 0 && c != 36 { // 36: TOPIC_ALREADY_EXISTS
 		t.Fatalf("create topic %s: error code %d", topic, c)
 	}
-}
-
-// requestTopic asks the broker to create a topic with partitions and
-// returns the topic's error code (0: created).
-func requestTopic(t testing.TB, brokers []string, topic string, partitions int32) int16 {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 30000
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	return resp.Topics[0].ErrorCode
 }
 
 // BenchmarkKafkaIngest measures end-to-end ingest: ~200-byte JSON

@@ -20,10 +20,10 @@ import (
 
 	"github.com/floe-lake/floe/aggregate"
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/gen"
 	"github.com/floe-lake/floe/source/mysql"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/verify"
 	"github.com/floe-lake/floe/writer"
 )
@@ -122,19 +122,7 @@ func TestEnginesVerifyAggregate(t *testing.T) {
 	gc.Seed, gc.Partitions, gc.RowsPerPartition, gc.BatchRows = 11, 1, 30_000, 2048
 	gc.LateFraction, gc.BadFraction = 0.1, 0
 	gc.StartTime = time.Date(2026, 3, 1, 0, 40, 0, 0, time.UTC)
-	g, err := gen.New(gc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs, err := g.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if _, err := table.Ensure(ctx, cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := gentest.Ensure(t, cat, gc)
 	spec, err := aggregate.LoadSpec(filepath.Join("..", "examples", "aggregate", "orders_city_5m.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -285,26 +273,7 @@ func superviseInProcess(t *testing.T, cat icecat.Catalog, src source.Source) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range specs {
-		if _, err := table.Ensure(context.Background(), cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	wc := writer.Config{CommitInterval: time.Second}
-	wc.ApplyDefaults()
-	go func() {
-		done <- source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
-			Writer: wc, Logger: quietLog(), MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("supervise: %v", err)
-		}
-	})
+	gentest.Supervise(t, cat, src, specs, quietLog())
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	icecat "github.com/apache/iceberg-go/catalog"
+
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
 )
@@ -50,16 +52,24 @@ func jsonlIDs(t *testing.T, b []byte) []int64 {
 	return out
 }
 
+// followSetup opens a catalog holding ods.events with n rows, committed
+// as snapshot s1, and names an output and a cursor file in a fresh
+// directory.
+func followSetup(t *testing.T, n int64) (cat icecat.Catalog, f *fixture, s1 int64, out, cursorFile string) {
+	t.Helper()
+	cat = tabletest.OpenSQLite(t)
+	f = newFixture(t, cat, eventsSpec("ods.events"))
+	s1 = f.appendRows(n)
+	dir := t.TempDir()
+	return cat, f, s1, filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "cursor.json")
+}
+
 // TestFollowResumesExactlyOnce: a follower writes the table and its new
 // snapshots to a file, keeping its cursor; a restart from a cursor older
 // than the output (the process died after syncing rows, before storing the
 // cursor) truncates the output and writes every row exactly once.
 func TestFollowResumesExactlyOnce(t *testing.T) {
-	cat := tabletest.OpenSQLite(t)
-	f := newFixture(t, cat, eventsSpec("ods.events"))
-	s1 := f.appendRows(10)
-	dir := t.TempDir()
-	out, cursorFile := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "cursor.json")
+	cat, f, s1, out, cursorFile := followSetup(t, 10)
 	store := reader.NewFileCursorStore(cursorFile)
 	r := newReader(t, cat, "ods.events", reader.Config{PollInterval: 10 * time.Millisecond})
 
@@ -156,11 +166,7 @@ func TestFollowWriterCSV(t *testing.T) {
 // than its cursor, and a format that cannot be appended to fail before
 // anything is written.
 func TestFollowRefuses(t *testing.T) {
-	cat := tabletest.OpenSQLite(t)
-	f := newFixture(t, cat, eventsSpec("ods.events"))
-	s1 := f.appendRows(5)
-	dir := t.TempDir()
-	out, cursorFile := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "cursor.json")
+	cat, _, s1, out, cursorFile := followSetup(t, 5)
 	const content = `{"id":0}` + "\n"
 	ctx := context.Background()
 	base := reader.Cursor{Table: "ods.events", SnapshotID: s1, Output: out, OutputOffset: int64(len(content)), Format: "jsonl", Mode: reader.ModeAppend}
@@ -172,7 +178,10 @@ func TestFollowRefuses(t *testing.T) {
 		wantField string
 		wantErr   string
 	}{
-		{name: "other output", cursor: func(c reader.Cursor) reader.Cursor { c.Output = filepath.Join(dir, "other.jsonl"); return c }, wantField: "output"},
+		{name: "other output", cursor: func(c reader.Cursor) reader.Cursor {
+			c.Output = filepath.Join(filepath.Dir(out), "other.jsonl")
+			return c
+		}, wantField: "output"},
 		{name: "other table", cursor: func(c reader.Cursor) reader.Cursor { c.Table = "ods.other"; return c }, wantField: "table"},
 		{name: "other format", cursor: func(c reader.Cursor) reader.Cursor { c.Format = "csv"; return c }, wantField: "format"},
 		{name: "other mode", mode: reader.ModeChangelog, wantField: "mode"},

@@ -148,22 +148,7 @@ func (f *fixture) compact() int64 {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	byPart := map[string][]icetable.FileScanTask{}
-	for _, task := range tasks {
-		k := fmt.Sprint(task.File.Partition())
-		byPart[k] = append(byPart[k], task)
-	}
-	var groups []icetable.CompactionTaskGroup
-	for k, ts := range byPart {
-		if len(ts) < 2 {
-			continue
-		}
-		g := icetable.CompactionTaskGroup{PartitionKey: k, Tasks: ts}
-		for _, task := range ts {
-			g.TotalSizeBytes += task.File.FileSizeBytes()
-		}
-		groups = append(groups, g)
-	}
+	groups := tabletest.PartitionGroups(tasks)
 	if len(groups) == 0 {
 		f.t.Fatal("compact: nothing to compact")
 	}

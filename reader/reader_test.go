@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/internal/tabletest"
-	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/reader"
 )
 
@@ -21,93 +21,90 @@ import (
 // with no duplicate and no gap, and each append's read holds exactly its
 // own rows.
 func TestConsecutiveSnapshotsCoverTable(t *testing.T) {
-	for _, wh := range testenv.Warehouses(t) {
-		t.Run(wh.Name, func(t *testing.T) {
-			ctx := context.Background()
-			cat := tabletest.Open(t, wh.Config)
-			f := newFixture(t, cat, eventsSpec("ods.events"))
-			const appends, perAppend = 100, 30
-			compactAfter := map[int]bool{17: true, 34: true, 51: true, 68: true, 85: true}
-			wantRows := map[int64][]int64{} // snapshot → ids it appended
-			var replaces []int64
-			for i := 1; i <= appends; i++ {
-				first := f.next
-				id := f.appendRows(perAppend)
-				wantRows[id] = tabletest.IDs(first, f.next)
-				if compactAfter[i] {
-					replaces = append(replaces, f.compact())
-				}
+	tabletest.EachWarehouse(t, func(t *testing.T, cat icecat.Catalog) {
+		ctx := context.Background()
+		f := newFixture(t, cat, eventsSpec("ods.events"))
+		const appends, perAppend = 100, 30
+		compactAfter := map[int]bool{17: true, 34: true, 51: true, 68: true, 85: true}
+		wantRows := map[int64][]int64{} // snapshot → ids it appended
+		var replaces []int64
+		for i := 1; i <= appends; i++ {
+			first := f.next
+			id := f.appendRows(perAppend)
+			wantRows[id] = tabletest.IDs(first, f.next)
+			if compactAfter[i] {
+				replaces = append(replaces, f.compact())
 			}
-			r := newReader(t, cat, "ods.events", reader.Config{})
-			tbl, err := r.Load(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hist := history(tbl)
-			if len(hist) != appends+len(compactAfter) {
-				t.Fatalf("%d snapshots in the history, want %d", len(hist), appends+len(compactAfter))
-			}
+		}
+		r := newReader(t, cat, "ods.events", reader.Config{})
+		tbl, err := r.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist := history(tbl)
+		if len(hist) != appends+len(compactAfter) {
+			t.Fatalf("%d snapshots in the history, want %d", len(hist), appends+len(compactAfter))
+		}
 
-			var all []row
-			prev := int64(0)
-			for _, s := range hist {
-				st, err := r.ChangesIn(ctx, tbl, prev, s.SnapshotID)
-				if err != nil {
-					t.Fatalf("read (%d, %d]: %v", prev, s.SnapshotID, err)
-				}
-				got := readRows(t, st)
-				want := wantRows[s.SnapshotID] // nil for a replace snapshot
-				gotIDs := ids(got)
-				slices.Sort(gotIDs)
-				if !slices.Equal(gotIDs, want) {
-					t.Fatalf("snapshot %d (%s): read ids %v, want %v", s.SnapshotID, s.Summary.Operation, gotIDs, want)
-				}
-				if s.Summary.Operation == icetable.OpReplace && st.Files != 0 {
-					t.Fatalf("replace snapshot %d plans %d files, want none", s.SnapshotID, st.Files)
-				}
-				all = append(all, got...)
-				prev = s.SnapshotID
+		var all []row
+		prev := int64(0)
+		for _, s := range hist {
+			st, err := r.ChangesIn(ctx, tbl, prev, s.SnapshotID)
+			if err != nil {
+				t.Fatalf("read (%d, %d]: %v", prev, s.SnapshotID, err)
 			}
+			got := readRows(t, st)
+			want := wantRows[s.SnapshotID] // nil for a replace snapshot
+			gotIDs := ids(got)
+			slices.Sort(gotIDs)
+			if !slices.Equal(gotIDs, want) {
+				t.Fatalf("snapshot %d (%s): read ids %v, want %v", s.SnapshotID, s.Summary.Operation, gotIDs, want)
+			}
+			if s.Summary.Operation == icetable.OpReplace && st.Files != 0 {
+				t.Fatalf("replace snapshot %d plans %d files, want none", s.SnapshotID, st.Files)
+			}
+			all = append(all, got...)
+			prev = s.SnapshotID
+		}
 
-			full, err := r.SnapshotIn(ctx, tbl, reader.At{})
-			if err != nil {
-				t.Fatal(err)
+		full, err := r.SnapshotIn(ctx, tbl, reader.At{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fullRows := sortRows(readRows(t, full))
+		if int64(len(fullRows)) != appends*perAppend {
+			t.Fatalf("full table has %d rows, want %d", len(fullRows), appends*perAppend)
+		}
+		concat := sortRows(all)
+		if len(concat) != len(fullRows) {
+			t.Fatalf("consecutive reads gave %d rows, the table has %d", len(concat), len(fullRows))
+		}
+		for i := range concat {
+			if concat[i].json != fullRows[i].json {
+				t.Fatalf("row %d: consecutive reads gave %s, the table holds %s", i, concat[i].json, fullRows[i].json)
 			}
-			fullRows := sortRows(readRows(t, full))
-			if int64(len(fullRows)) != appends*perAppend {
-				t.Fatalf("full table has %d rows, want %d", len(fullRows), appends*perAppend)
-			}
-			concat := sortRows(all)
-			if len(concat) != len(fullRows) {
-				t.Fatalf("consecutive reads gave %d rows, the table has %d", len(concat), len(fullRows))
-			}
-			for i := range concat {
-				if concat[i].json != fullRows[i].json {
-					t.Fatalf("row %d: consecutive reads gave %s, the table holds %s", i, concat[i].json, fullRows[i].json)
-				}
-			}
+		}
 
-			// One read of the whole history, and one across a compaction.
-			st, err := r.ChangesIn(ctx, tbl, 0, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := sortRows(readRows(t, st)); len(got) != len(fullRows) {
-				t.Fatalf("read of the whole history gave %d rows, want %d", len(got), len(fullRows))
-			}
-			cur := slices.Index(historyIDs(hist), replaces[0])
-			st, err = r.ChangesIn(ctx, tbl, hist[cur-2].SnapshotID, hist[cur+2].SnapshotID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := append(append(slices.Clone(wantRows[hist[cur-1].SnapshotID]), wantRows[hist[cur+1].SnapshotID]...), wantRows[hist[cur+2].SnapshotID]...)
-			got := ids(readRows(t, st))
-			slices.Sort(got)
-			if !slices.Equal(got, want) {
-				t.Fatalf("read across the compaction: ids %v, want %v", got, want)
-			}
-		})
-	}
+		// One read of the whole history, and one across a compaction.
+		st, err := r.ChangesIn(ctx, tbl, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sortRows(readRows(t, st)); len(got) != len(fullRows) {
+			t.Fatalf("read of the whole history gave %d rows, want %d", len(got), len(fullRows))
+		}
+		cur := slices.Index(historyIDs(hist), replaces[0])
+		st, err = r.ChangesIn(ctx, tbl, hist[cur-2].SnapshotID, hist[cur+2].SnapshotID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append(append(slices.Clone(wantRows[hist[cur-1].SnapshotID]), wantRows[hist[cur+1].SnapshotID]...), wantRows[hist[cur+2].SnapshotID]...)
+		got := ids(readRows(t, st))
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("read across the compaction: ids %v, want %v", got, want)
+		}
+	})
 }
 
 func historyIDs(h []icetable.Snapshot) []int64 {

@@ -12,9 +12,9 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 
 	"github.com/floe-lake/floe/aggregate"
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/source/gen"
-	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -23,25 +23,12 @@ import (
 // second; 0: at once, 10 % late), a commit per 6,000 rows.
 func clickstream(t *testing.T, rows int64, rate float64) (icecat.Catalog, func(context.Context) error) {
 	t.Helper()
-	ctx := context.Background()
 	cat := tabletest.OpenSQLite(t)
 	gc := gen.DefaultConfig()
 	gc.Seed, gc.Partitions, gc.RowsPerPartition, gc.BatchRows = 7, 1, rows, 2048
 	gc.LateFraction, gc.BadFraction, gc.Rate = 0.1, 0, rate
 	gc.StartTime = time.Date(2026, 3, 1, 0, 40, 0, 0, time.UTC)
-	g, err := gen.New(gc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specs, err := g.Specs(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if _, err := table.Ensure(ctx, cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := gentest.Ensure(t, cat, gc)
 	return cat, func(ctx context.Context) error {
 		wc := writer.Config{CommitInterval: time.Hour, CommitRows: 6_000}
 		wc.ApplyDefaults()

@@ -71,13 +71,8 @@ func BenchmarkVerifyMySQL(b *testing.B) {
 	cfg := mysql.DefaultConfig()
 	cfg.ID, cfg.DSN, cfg.Include, cfg.PositionCommitInterval = "mysql_"+name, dsn, []string{name + `\.big`}, time.Second
 	cfg.ServerID = testServerID()
-	cfg.ApplyDefaults()
-	src, err := mysql.New(cfg, mysql.Options{Logger: quietLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
 	start := time.Now()
-	runSource(b, cat, src, mustSpecs(b, src))
+	runMySQL(b, cat, &cfg)
 	ctx := context.Background()
 	mo := MySQLOptions{Wait: 15 * time.Minute}
 	opts := Options{Logger: quietLogger()}
@@ -90,7 +85,7 @@ func BenchmarkVerifyMySQL(b *testing.B) {
 		b.Fatalf("want %d equal rows, got %d rows, %d differences", rows, rep.Tables[0].RowsCompared, rep.Differences())
 	}
 	b.Logf("ingested and checked once in %s", time.Since(start).Round(time.Second))
-	tbl := loadTable(b, cat, name+".big")
+	tbl := tabletest.Load(b, cat, name+".big")
 
 	b.ResetTimer()
 	check := measure(b, b.N, func() {

@@ -179,12 +179,7 @@ func cdcExample(t *testing.T) []*Report {
 	cfg.Include = []string{dwName + `\.ad_show`, shopName + `\..*`}
 	cfg.BatchDelay = 50 * time.Millisecond
 	cfg.PositionCommitInterval = time.Second // other tests move the shared binlog
-	cfg.ApplyDefaults()
-	src, err := mysql.New(cfg, mysql.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runSource(t, cat, src, mustSpecs(t, src))
+	runMySQL(t, cat, &cfg)
 	mo := MySQLOptions{Wait: 90 * time.Second, PollInterval: 200 * time.Millisecond, ChunkRows: 4}
 	verify := func() *Report {
 		rep, err := MySQL(context.Background(), cat, cfg, mo, Options{Logger: quietLogger()})

@@ -13,25 +13,12 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/internal/readertest"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
-	"github.com/floe-lake/floe/table"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// loadTable loads name or fails the test.
-func loadTable(t testing.TB, cat icecat.Catalog, name string) *icetable.Table {
-	t.Helper()
-	ident, err := table.ParseIdent(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tbl
-}
 
 // otherEngineDelete deletes the rows of name matching filter with
 // iceberg-go's own transaction, as another engine would: the snapshot
@@ -42,7 +29,7 @@ func otherEngineDelete(t testing.TB, cat icecat.Catalog, name string, filter ice
 	// A concurrent Floe commit (a CDC position) can win the race: retry.
 	var err error
 	for range 10 {
-		txn := loadTable(t, cat, name).NewTransaction()
+		txn := tabletest.Load(t, cat, name).NewTransaction()
 		if err = txn.Delete(ctx, filter, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -60,24 +47,12 @@ func otherEngineDelete(t testing.TB, cat icecat.Catalog, name string, filter ice
 func otherEngineUpdate(t testing.TB, cat icecat.Catalog, name string, filter iceberg.BooleanExpression, col string, delta int64) {
 	t.Helper()
 	ctx := context.Background()
-	tbl := loadTable(t, cat, name)
-	r, err := reader.New(cat, name, reader.Config{Filter: filter, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.SnapshotIn(ctx, tbl, reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	var recs []arrow.RecordBatch
 	var n int64
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
-		}
+	readertest.Each(t, cat, name, tbl, reader.Config{Filter: filter, Logger: quietLogger()}, func(rec arrow.RecordBatch) {
 		if rec.NumRows() == 0 {
-			rec.Release()
-			continue
+			return
 		}
 		idx := rec.Schema().FieldIndices(col)[0]
 		old := rec.Column(idx).(*array.Int64)
@@ -89,8 +64,7 @@ func otherEngineUpdate(t testing.TB, cat icecat.Catalog, name string, filter ice
 		cols[idx] = b.NewArray()
 		recs = append(recs, array.NewRecordBatch(rec.Schema(), cols, rec.NumRows()))
 		n += rec.NumRows()
-		rec.Release()
-	}
+	})
 	if n != 1 {
 		t.Fatalf("%s: filter %s matches %d rows, want 1", name, filter, n)
 	}
@@ -111,31 +85,21 @@ func otherEngineUpdate(t testing.TB, cat icecat.Catalog, name string, filter ice
 // firstRow returns the values of cols in the first row of name.
 func firstRow(t testing.TB, cat icecat.Catalog, name string, cols ...string) []arrow.Array {
 	t.Helper()
-	r, err := reader.New(cat, name, reader.Config{Columns: cols, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.Snapshot(context.Background(), reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
+	var out []arrow.Array
+	readertest.Each(t, cat, name, nil, reader.Config{Columns: cols, Logger: quietLogger()}, func(rec arrow.RecordBatch) {
+		if out != nil || rec.NumRows() == 0 {
+			return
 		}
-		if rec.NumRows() > 0 {
-			out := make([]arrow.Array, len(cols))
-			for i := range cols {
-				out[i] = array.NewSlice(rec.Column(i), 0, 1)
-			}
-			// The slices keep their data; the record may go.
-			rec.Release()
-			return out
+		// The slices keep their data; the record may go.
+		out = make([]arrow.Array, len(cols))
+		for i := range cols {
+			out[i] = array.NewSlice(rec.Column(i), 0, 1)
 		}
-		rec.Release()
+	})
+	if out == nil {
+		t.Fatalf("%s has no rows", name)
 	}
-	t.Fatalf("%s has no rows", name)
-	return nil
+	return out
 }
 
 // count is the differences of kind in r.
@@ -152,27 +116,15 @@ func count(r *Report, kind string) int64 {
 func otherEngineCopy(t testing.TB, cat icecat.Catalog, name string, filter iceberg.BooleanExpression) {
 	t.Helper()
 	ctx := context.Background()
-	tbl := loadTable(t, cat, name)
+	tbl := tabletest.Load(t, cat, name)
 	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := reader.New(cat, name, reader.Config{Filter: filter, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.SnapshotIn(ctx, tbl, reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var recs []arrow.RecordBatch
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
-		}
+	readertest.Each(t, cat, name, tbl, reader.Config{Filter: filter, Logger: quietLogger()}, func(rec arrow.RecordBatch) {
 		recs = append(recs, array.NewRecordBatch(sc, rec.Columns(), rec.NumRows()))
-		rec.Release()
-	}
+	})
 	rdr, err := array.NewRecordReader(sc, recs)
 	if err != nil {
 		t.Fatal(err)

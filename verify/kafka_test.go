@@ -156,7 +156,7 @@ func waitKafkaPositions(t *testing.T, cat icecat.Catalog, cl *kgo.Client, cfg ka
 	deadline := time.Now().Add(90 * time.Second)
 	for _, name := range tables {
 		for {
-			pm, err := table.CurrentPositions(loadTable(t, cat, name))
+			pm, err := table.CurrentPositions(tabletest.Load(t, cat, name))
 			if err != nil {
 				t.Fatal(err)
 			}

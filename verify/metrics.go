@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
+
+	"github.com/floe-lake/floe/internal/promx"
 )
 
 // Metrics are the floe_verify_* metrics of the checks run with them.
@@ -30,28 +32,15 @@ type Metrics struct {
 //	floe_verify_last_run_equal{check}               1 when the last run found no difference
 //	floe_verify_last_run_duration_seconds{check}    how long the last run took
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := promx.With(nil) // registered below
 	m := &Metrics{
-		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_verify_rows_compared_total", Help: "Rows (or offsets) of the reference compared with the table.",
-		}, []string{"check", "table"}),
-		differences: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_verify_differences", Help: "Differences found by the last run, by kind (missing, extra, different, duplicate).",
-		}, []string{"check", "table", "kind"}),
-		tolerated: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_verify_tolerated_differences", Help: "Measure values of the last run that differ within the maximum error.",
-		}, []string{"check", "table"}),
-		skipped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_verify_table_skipped", Help: "1 when the last run could not check the table.",
-		}, []string{"check", "table"}),
-		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_verify_last_run_timestamp_seconds", Help: "When the last run of the check ended (Unix time).",
-		}, []string{"check"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_verify_last_run_equal", Help: "1 when the last run of the check found no difference, else 0.",
-		}, []string{"check"}),
-		duration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_verify_last_run_duration_seconds", Help: "How long the last run of the check took.",
-		}, []string{"check"}),
+		rows:        f.CounterVec("floe_verify_rows_compared_total", "Rows (or offsets) of the reference compared with the table.", "check", "table"),
+		differences: f.GaugeVec("floe_verify_differences", "Differences found by the last run, by kind (missing, extra, different, duplicate).", "check", "table", "kind"),
+		tolerated:   f.GaugeVec("floe_verify_tolerated_differences", "Measure values of the last run that differ within the maximum error.", "check", "table"),
+		skipped:     f.GaugeVec("floe_verify_table_skipped", "1 when the last run could not check the table.", "check", "table"),
+		lastRun:     f.GaugeVec("floe_verify_last_run_timestamp_seconds", "When the last run of the check ended (Unix time).", "check"),
+		lastSuccess: f.GaugeVec("floe_verify_last_run_equal", "1 when the last run of the check found no difference, else 0.", "check"),
+		duration:    f.GaugeVec("floe_verify_last_run_duration_seconds", "How long the last run of the check took.", "check"),
 	}
 	reg.MustRegister(m.rows, m.differences, m.tolerated, m.skipped, m.lastRun, m.lastSuccess, m.duration)
 	return m

@@ -10,37 +10,30 @@ import (
 	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 
+	"github.com/floe-lake/floe/internal/gentest"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/mysql"
 	"github.com/floe-lake/floe/table"
-	"github.com/floe-lake/floe/writer"
 )
+
+// runMySQL applies cfg's defaults and runs a MySQL source with it into
+// cat until the test ends.
+func runMySQL(t testing.TB, cat icecat.Catalog, cfg *mysql.Config) {
+	t.Helper()
+	cfg.ApplyDefaults()
+	src, err := mysql.New(*cfg, mysql.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSource(t, cat, src, mustSpecs(t, src))
+}
 
 // runSource runs src into cat under source.Supervise until the test ends.
 func runSource(t testing.TB, cat icecat.Catalog, src source.Source, specs []table.Spec) {
 	t.Helper()
-	for _, s := range specs {
-		if _, err := table.Ensure(context.Background(), cat, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	wc := writer.Config{CommitInterval: time.Second}
-	wc.ApplyDefaults()
-	go func() {
-		done <- source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
-			Writer: wc, Logger: quietLogger(), MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("supervise: %v", err)
-		}
-	})
+	gentest.Supervise(t, cat, src, specs, quietLogger())
 }
 
 // TestVerifyMySQL: a captured table equals its MariaDB table; a row
@@ -72,12 +65,7 @@ func TestVerifyMySQL(t *testing.T) {
 	cfg.DSN = dsn
 	cfg.Include = []string{name + `\.items`}
 	cfg.PositionCommitInterval = time.Second // other tests move the shared binlog
-	cfg.ApplyDefaults()
-	src, err := mysql.New(cfg, mysql.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runSource(t, cat, src, mustSpecs(t, src))
+	runMySQL(t, cat, &cfg)
 	mo := MySQLOptions{Wait: 90 * time.Second, PollInterval: 200 * time.Millisecond, ChunkRows: 50}
 	opts := Options{Logger: quietLogger()}
 
@@ -162,12 +150,7 @@ func TestVerifyMySQLRotatedBinlog(t *testing.T) {
 	cfg := mysql.DefaultConfig()
 	cfg.ID, cfg.DSN, cfg.Include, cfg.PositionCommitInterval = "mysql_"+name, dsn, []string{name + `\.t`}, time.Second
 	cfg.ServerID = testServerID()
-	cfg.ApplyDefaults()
-	src, err := mysql.New(cfg, mysql.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runSource(t, cat, src, mustSpecs(t, src))
+	runMySQL(t, cat, &cfg)
 	ctx := context.Background()
 	opts := Options{Logger: quietLogger()}
 	if rep, err := MySQL(ctx, cat, cfg, MySQLOptions{Wait: time.Minute, PollInterval: 100 * time.Millisecond}, opts); err != nil || !rep.Equal() || rep.Skipped() > 0 {

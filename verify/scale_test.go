@@ -54,12 +54,7 @@ func TestVerifyScaleMySQL(t *testing.T) {
 	cat := tabletest.OpenSQLite(t)
 	cfg := mysql.DefaultConfig()
 	cfg.ID, cfg.DSN, cfg.Include, cfg.PositionCommitInterval = "mysql_"+name, dsn, []string{name + `\.big`}, time.Second
-	cfg.ApplyDefaults()
-	src, err := mysql.New(cfg, mysql.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runSource(t, cat, src, mustSpecs(t, src))
+	runMySQL(t, cat, &cfg)
 	// The first run waits for the snapshot to be ingested; the second is
 	// measured.
 	if _, err := MySQL(context.Background(), cat, cfg, MySQLOptions{Wait: 5 * time.Minute}, Options{Logger: quietLogger()}); err != nil {
@@ -70,6 +65,7 @@ func TestVerifyScaleMySQL(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	t.Logf("heap in use before: %d MiB", ms.HeapInuse>>20)
 	var rep *Report
+	var err error
 	start := time.Now()
 	peak := peakHeap(func() {
 		rep, err = MySQL(context.Background(), cat, cfg, MySQLOptions{Wait: 5 * time.Minute}, Options{Logger: quietLogger(), Concurrency: 1})

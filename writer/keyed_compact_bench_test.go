@@ -79,11 +79,7 @@ func BenchmarkKeyedCompaction(b *testing.B) {
 			b.Fatal(err)
 		}
 		w.Abort()
-		ident, _ := table.ParseIdent(spec.Name)
-		tbl, err := cat.LoadTable(ctx, ident)
-		if err != nil {
-			b.Fatal(err)
-		}
+		tbl := tabletest.Load(b, cat, spec.Name)
 		b.ReportMetric(float64(commits*perCommit)/took.Seconds(), "updates/s")
 		b.ReportMetric(float64(liveDataFiles(b, tbl)), "data-files")
 		b.ReportMetric(metricValue(b, reg, "floe_writer_keyed_compactions_total", map[string]string{"result": writer.CompactionCommitted}), "compactions")

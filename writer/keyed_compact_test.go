@@ -15,7 +15,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/iceberg-go"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,20 +67,9 @@ func keyedRecord(sc *arrow.Schema, ids []int64, ops []writer.Op, rows []keyedRow
 // scanKeyed reads the table; a key twice fails the test.
 func scanKeyed(t *testing.T, cat icecat.Catalog) (map[int64]keyedRow, *icetable.Table) {
 	t.Helper()
-	ident, _ := table.ParseIdent(keyedTable)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs, err := tbl.Scan().ToArrowRecords(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, keyedTable)
 	out := map[int64]keyedRow{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	tabletest.Each(t, tbl, func(rec arrow.RecordBatch) {
 		ids, vs, ns := rec.Column(0).(*array.Int64), rec.Column(1).(*array.String), rec.Column(2).(*array.Int32)
 		for i := range int(rec.NumRows()) {
 			if _, dup := out[ids.Value(i)]; dup {
@@ -89,8 +77,7 @@ func scanKeyed(t *testing.T, cat icecat.Catalog) (map[int64]keyedRow, *icetable.
 			}
 			out[ids.Value(i)] = keyedRow{v: vs.Value(i), n: ns.Value(i)}
 		}
-		rec.Release()
-	}
+	})
 	return out, tbl
 }
 
@@ -311,26 +298,8 @@ func TestKeyedCompactionBesideUpdates(t *testing.T) {
 // liveDataFiles counts the data files of the table's current snapshot.
 func liveDataFiles(t testing.TB, tbl *icetable.Table) int {
 	t.Helper()
-	fsys, err := tbl.FS(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mans, err := tbl.CurrentSnapshot().Manifests(fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, m := range mans {
-		for e, err := range m.Entries(fsys, true) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e.DataFile().ContentType() == iceberg.EntryContentData {
-				n++
-			}
-		}
-	}
-	return n
+	data, _ := tabletest.LiveFiles(t, tbl)
+	return len(data)
 }
 
 // quietLog discards logs unless FLOE_TEST_LOG is set with -v.

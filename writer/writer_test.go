@@ -16,7 +16,6 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/internal/tabletest"
-	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -106,36 +105,33 @@ func readIDs(t *testing.T, cat icecat.Catalog, name string) []int64 {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, wh := range testenv.Warehouses(t) {
-		t.Run(wh.Name, func(t *testing.T) {
-			ctx := context.Background()
-			cat := tabletest.Open(t, wh.Config)
-			ensure(t, cat)
-			w := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
-			pos, sc := openRows(t, w, "src")
-			if len(pos) != 0 {
-				t.Fatalf("new table has positions %v", pos)
-			}
-			const n = 20000
-			for from := int64(0); from < n; from += 1000 {
-				writeRows(t, w, "src", "p0", sc, from, from+1000)
-			}
-			if err := w.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
-			tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), n)
+	tabletest.EachWarehouse(t, func(t *testing.T, cat icecat.Catalog) {
+		ctx := context.Background()
+		ensure(t, cat)
+		w := newWriter(t, cat, writer.Config{CommitInterval: time.Hour})
+		pos, sc := openRows(t, w, "src")
+		if len(pos) != 0 {
+			t.Fatalf("new table has positions %v", pos)
+		}
+		const n = 20000
+		for from := int64(0); from < n; from += 1000 {
+			writeRows(t, w, "src", "p0", sc, from, from+1000)
+		}
+		if err := w.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), n)
 
-			tbl := tabletest.Load(t, cat, "ods.rows")
-			if got := len(tbl.Metadata().Snapshots()); got != 1 {
-				t.Fatalf("%d snapshots, want one commit", got)
-			}
-			pm, _ := table.CurrentPositions(tbl)
-			if pm["src"]["p0"] != n {
-				t.Fatalf("positions in the snapshot: %v", pm)
-			}
-			checkFileStats(t, tbl)
-		})
-	}
+		tbl := tabletest.Load(t, cat, "ods.rows")
+		if got := len(tbl.Metadata().Snapshots()); got != 1 {
+			t.Fatalf("%d snapshots, want one commit", got)
+		}
+		pm, _ := table.CurrentPositions(tbl)
+		if pm["src"]["p0"] != n {
+			t.Fatalf("positions in the snapshot: %v", pm)
+		}
+		checkFileStats(t, tbl)
+	})
 }
 
 // checkFileStats reads each data file's rows and compares them with its
@@ -246,58 +242,55 @@ func TestZombieIsFenced(t *testing.T) {
 }
 
 func TestConcurrentWriters(t *testing.T) {
-	for _, wh := range testenv.Warehouses(t) {
-		t.Run(wh.Name, func(t *testing.T) {
-			ctx := context.Background()
-			cat := tabletest.Open(t, wh.Config)
-			ensure(t, cat)
-			const writers, commits, per = 2, 8, 50
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			snapshots := map[int64]bool{}
-			for k := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					src := fmt.Sprintf("w%d", k)
-					w := writer.New(cat, writer.Config{CommitInterval: time.Hour, WriterID: src}, writer.Options{OnCommit: func(ci writer.CommitInfo) {
-						mu.Lock()
-						snapshots[ci.SnapshotID] = true
-						mu.Unlock()
-					}})
-					defer w.Abort()
-					_, sc, err := w.Open("ods.rows", src)
-					if err != nil {
+	tabletest.EachWarehouse(t, func(t *testing.T, cat icecat.Catalog) {
+		ctx := context.Background()
+		ensure(t, cat)
+		const writers, commits, per = 2, 8, 50
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		snapshots := map[int64]bool{}
+		for k := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				src := fmt.Sprintf("w%d", k)
+				w := writer.New(cat, writer.Config{CommitInterval: time.Hour, WriterID: src}, writer.Options{OnCommit: func(ci writer.CommitInfo) {
+					mu.Lock()
+					snapshots[ci.SnapshotID] = true
+					mu.Unlock()
+				}})
+				defer w.Abort()
+				_, sc, err := w.Open("ods.rows", src)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for c := range commits {
+					from := int64(k*commits*per + c*per)
+					if err := w.Write(writer.Batch{Table: "ods.rows", Source: src, Record: build(sc, from, from+per), Next: table.Positions{"p": int64(c+1) * per}}); err != nil {
 						t.Error(err)
 						return
 					}
-					for c := range commits {
-						from := int64(k*commits*per + c*per)
-						if err := w.Write(writer.Batch{Table: "ods.rows", Source: src, Record: build(sc, from, from+per), Next: table.Positions{"p": int64(c+1) * per}}); err != nil {
-							t.Error(err)
-							return
-						}
-						if err := w.Commit(ctx); err != nil {
-							t.Error(err)
-							return
-						}
+					if err := w.Commit(ctx); err != nil {
+						t.Error(err)
+						return
 					}
-				}()
-			}
-			wg.Wait()
-			tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), writers*commits*per)
-			tbl := tabletest.Load(t, cat, "ods.rows")
-			if got := len(tbl.Metadata().Snapshots()); got != writers*commits || len(snapshots) != writers*commits {
-				t.Fatalf("%d snapshots in the table, %d reported, want %d", got, len(snapshots), writers*commits)
-			}
-			pm, _ := table.CurrentPositions(tbl)
-			for k := range writers {
-				if got := pm[fmt.Sprintf("w%d", k)]["p"]; got != commits*per {
-					t.Errorf("writer %d position %d, want %d", k, got, commits*per)
 				}
+			}()
+		}
+		wg.Wait()
+		tabletest.CheckIDs(t, readIDs(t, cat, "ods.rows"), writers*commits*per)
+		tbl := tabletest.Load(t, cat, "ods.rows")
+		if got := len(tbl.Metadata().Snapshots()); got != writers*commits || len(snapshots) != writers*commits {
+			t.Fatalf("%d snapshots in the table, %d reported, want %d", got, len(snapshots), writers*commits)
+		}
+		pm, _ := table.CurrentPositions(tbl)
+		for k := range writers {
+			if got := pm[fmt.Sprintf("w%d", k)]["p"]; got != commits*per {
+				t.Errorf("writer %d position %d, want %d", k, got, commits*per)
 			}
-		})
-	}
+		}
+	})
 }
 
 func TestBackpressureBoundsMemory(t *testing.T) {

@@ -294,10 +294,10 @@ func TestReadFollowSurvivesKills(t *testing.T) {
 		}
 	}()
 
-	start := func(crash string) (*exec.Cmd, *syncBuffer) {
+	start := func(crash string) (*exec.Cmd, *testenv.SyncBuffer) {
 		cmd := exec.Command(bin, "read", "-config", e.cfgPath, "-follow", "-poll", "20ms",
 			"-cursor-file", cursor, "-o", out, "-log-level", "debug", "ods.events")
-		stderr := &syncBuffer{}
+		stderr := &testenv.SyncBuffer{}
 		cmd.Stderr = stderr
 		cmd.Env = append(os.Environ(), "FLOE_READ_CRASH="+crash)
 		if err := cmd.Start(); err != nil {
@@ -443,40 +443,12 @@ func compactTable(cat icecat.Catalog) error {
 	if err != nil {
 		return err
 	}
-	byPart := map[string][]icetable.FileScanTask{}
-	for _, task := range tasks {
-		k := fmt.Sprint(task.File.Partition())
-		byPart[k] = append(byPart[k], task)
-	}
-	var groups []icetable.CompactionTaskGroup
-	for k, ts := range byPart {
-		if len(ts) > 1 {
-			groups = append(groups, icetable.CompactionTaskGroup{PartitionKey: k, Tasks: ts})
-		}
-	}
+	groups := tabletest.PartitionGroups(tasks)
 	if len(groups) == 0 {
 		return nil
 	}
 	_, err = tbl.RewriteDataFiles(ctx, groups, icetable.RewriteDataFilesOptions{})
 	return err
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // readCursor returns the cursor file's contents, zero when it is absent.

@@ -12,12 +12,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/readertest"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/reader"
-	"github.com/floe-lake/floe/table"
 )
 
 // TestVerifyCommand: floe verify aggregate exits 0 on a summary table
@@ -116,32 +118,16 @@ func deleteFirstGroup(t *testing.T, cc catalog.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := reader.New(cat, "ads.orders_city_5m", reader.Config{Columns: []string{"window_start", "province", "city"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.Snapshot(ctx, reader.At{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var filter iceberg.BooleanExpression
-	for rec, err := range st.Records() {
-		if err != nil {
-			t.Fatal(err)
-		}
+	readertest.Each(t, cat, "ads.orders_city_5m", nil, reader.Config{Columns: []string{"window_start", "province", "city"}}, func(rec arrow.RecordBatch) {
 		if filter == nil && rec.NumRows() > 0 {
 			ws := rec.Column(0).(*array.Timestamp).Value(0)
 			filter = iceberg.NewAnd(iceberg.EqualTo(iceberg.Reference("window_start"), iceberg.Timestamp(ws)),
 				iceberg.NewAnd(iceberg.EqualTo(iceberg.Reference("province"), rec.Column(1).(*array.String).Value(0)),
 					iceberg.EqualTo(iceberg.Reference("city"), rec.Column(2).(*array.String).Value(0))))
 		}
-		rec.Release()
-	}
-	ident, _ := table.ParseIdent("ads.orders_city_5m")
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
+	tbl := tabletest.Load(t, cat, "ads.orders_city_5m")
 	txn := tbl.NewTransaction()
 	if err := txn.Delete(ctx, filter, nil); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/aggregate"
-	"github.com/floe-lake/floe/table"
 )
 
 //go:embed demo_pv.yaml
@@ -110,13 +109,9 @@ type pvRow struct{ pv, uv, hll int64 }
 
 // readPV reads window_start, pv, uv and uv_approx of a demo summary table.
 func readPV(ctx context.Context, cat icecat.Catalog, name string) (map[int64]pvRow, error) {
-	ident, err := table.ParseIdent(name)
+	tbl, err := loadTable(ctx, cat, name)
 	if err != nil {
 		return nil, err
-	}
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", name, err)
 	}
 	_, recs, err := tbl.Scan(icetable.WithSelectedFields(aggregate.ColWindowStart, "pv", "uv", "uv_approx")).ToArrowRecords(ctx)
 	if err != nil {

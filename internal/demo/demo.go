@@ -173,8 +173,8 @@ func compact(ctx context.Context, out io.Writer, log *slog.Logger, cat icecat.Ca
 	return nil
 }
 
-// filesPerPartition counts the live data files of each partition.
-func filesPerPartition(ctx context.Context, cat icecat.Catalog, name string) (map[string]int, error) {
+// loadTable loads the table name ("namespace.table").
+func loadTable(ctx context.Context, cat icecat.Catalog, name string) (*icetable.Table, error) {
 	ident, err := table.ParseIdent(name)
 	if err != nil {
 		return nil, err
@@ -182,6 +182,15 @@ func filesPerPartition(ctx context.Context, cat icecat.Catalog, name string) (ma
 	tbl, err := cat.LoadTable(ctx, ident)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	return tbl, nil
+}
+
+// filesPerPartition counts the live data files of each partition.
+func filesPerPartition(ctx context.Context, cat icecat.Catalog, name string) (map[string]int, error) {
+	tbl, err := loadTable(ctx, cat, name)
+	if err != nil {
+		return nil, err
 	}
 	tasks, err := tbl.Scan().PlanFiles(ctx)
 	if err != nil {

@@ -1,15 +1,18 @@
 // Package gentest has helpers for tests that fill tables from the
 // generator source (source/gen): create its tables, and run it to its end
-// through a writer. It is for tests only.
+// through a writer; and for tests that run any source under
+// source.Supervise. It is for tests only.
 package gentest
 
 import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	icecat "github.com/apache/iceberg-go/catalog"
 
+	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/source/gen"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
@@ -53,4 +56,31 @@ func Run(ctx context.Context, cat icecat.Catalog, cfg gen.Config, wc writer.Conf
 		return err
 	}
 	return w.Close(ctx)
+}
+
+// Supervise creates the tables specs declare and runs src into cat under
+// source.Supervise (a commit a second, quick restarts, logging to logger)
+// until the test ends; the test fails if the run ends with an error.
+func Supervise(t testing.TB, cat icecat.Catalog, src source.Source, specs []table.Spec, logger *slog.Logger) {
+	t.Helper()
+	for _, s := range specs {
+		if _, err := table.Ensure(context.Background(), cat, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	wc := writer.Config{CommitInterval: time.Second}
+	wc.ApplyDefaults()
+	go func() {
+		done <- source.Supervise(ctx, cat, []source.Source{src}, source.SuperviseOptions{
+			Writer: wc, Logger: logger, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("supervise: %v", err)
+		}
+	})
 }

@@ -2,12 +2,14 @@ package tabletest
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/apache/iceberg-go"
 	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 )
@@ -77,4 +79,54 @@ func ReferencedFiles(t testing.TB, tbl *icetable.Table) []string {
 // Normalize makes local paths and file:// URLs comparable.
 func Normalize(p string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(p, "file://"), "file:")
+}
+
+// PartitionGroups groups the data files of tasks by partition into
+// compaction groups (sizes summed), leaving out partitions with one file.
+func PartitionGroups(tasks []icetable.FileScanTask) []icetable.CompactionTaskGroup {
+	byPart := map[string][]icetable.FileScanTask{}
+	for _, task := range tasks {
+		k := fmt.Sprint(task.File.Partition())
+		byPart[k] = append(byPart[k], task)
+	}
+	var groups []icetable.CompactionTaskGroup
+	for k, ts := range byPart {
+		if len(ts) < 2 {
+			continue
+		}
+		g := icetable.CompactionTaskGroup{PartitionKey: k, Tasks: ts}
+		for _, task := range ts {
+			g.TotalSizeBytes += task.File.FileSizeBytes()
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// LiveFiles lists the current snapshot's live data files (sorted) and
+// position-delete files.
+func LiveFiles(t testing.TB, tbl *icetable.Table) (data, deletes []string) {
+	t.Helper()
+	fsys, err := tbl.FS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mans, err := tbl.CurrentSnapshot().Manifests(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mans {
+		for e, err := range m.Entries(fsys, true) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.DataFile().ContentType() == iceberg.EntryContentData {
+				data = append(data, e.DataFile().FilePath())
+			} else {
+				deletes = append(deletes, e.DataFile().FilePath())
+			}
+		}
+	}
+	slices.Sort(data)
+	return data, deletes
 }

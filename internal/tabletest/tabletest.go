@@ -14,7 +14,17 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/testenv"
 )
+
+// EachWarehouse runs fn in a subtest per test warehouse (see
+// testenv.Warehouses), with a catalog opened on it.
+func EachWarehouse(t *testing.T, fn func(t *testing.T, cat icecat.Catalog)) {
+	t.Helper()
+	for _, wh := range testenv.Warehouses(t) {
+		t.Run(wh.Name, func(t *testing.T) { fn(t, Open(t, wh.Config)) })
+	}
+}
 
 // OpenSQLite opens a SQLite catalog with a local warehouse in a temp dir.
 func OpenSQLite(t testing.TB) icecat.Catalog {

@@ -73,6 +73,21 @@ func Check[T any](n *yaml.Node, section string) error {
 	return nil
 }
 
+// DecodeOver checks n's keys against T (see Check), decodes n over def
+// and, if that succeeds, stores the result in *out. T is usually the
+// config type redeclared without its UnmarshalYAML method, which calls
+// DecodeOver.
+func DecodeOver[T any](n *yaml.Node, section string, def T, out *T) error {
+	if err := Check[T](n, section); err != nil {
+		return err
+	}
+	if err := n.Decode(&def); err != nil {
+		return err
+	}
+	*out = def
+	return nil
+}
+
 // Unknown returns every key of the document or node n, at any depth, that
 // the Go type T it is decoded into does not declare, in document order;
 // path is n's key path ("" for a document). It descends through structs,

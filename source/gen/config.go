@@ -154,14 +154,6 @@ func (c *Config) Validate() error {
 
 // UnmarshalYAML decodes over DefaultConfig and rejects unknown keys.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	if err := yamlkeys.Check[Config](n, "gen"); err != nil {
-		return err
-	}
 	type plain Config // without the UnmarshalYAML method
-	p := plain(DefaultConfig())
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
-	*c = Config(p)
-	return nil
+	return yamlkeys.DecodeOver(n, "gen", plain(DefaultConfig()), (*plain)(c))
 }

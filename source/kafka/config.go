@@ -529,58 +529,26 @@ func (r Route) tables() []string {
 
 // UnmarshalYAML decodes over DefaultConfig and rejects unknown keys.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	if err := yamlkeys.Check[Config](n, "kafka"); err != nil {
-		return err
-	}
 	type plain Config // without the UnmarshalYAML method
-	p := plain(DefaultConfig())
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
-	*c = Config(p)
-	return nil
+	return yamlkeys.DecodeOver(n, "kafka", plain(DefaultConfig()), (*plain)(c))
 }
 
 // UnmarshalYAML rejects unknown keys of a route.
 func (r *Route) UnmarshalYAML(n *yaml.Node) error {
-	if err := yamlkeys.Check[Route](n, "kafka.routes"); err != nil {
-		return err
-	}
-	type plain Route
-	var p plain
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
-	*r = Route(p)
-	return nil
+	type plain Route // without the UnmarshalYAML method
+	return yamlkeys.DecodeOver(n, "kafka.routes", plain{}, (*plain)(r))
 }
 
 // UnmarshalYAML rejects unknown keys of the tls section.
 func (t *TLSConfig) UnmarshalYAML(n *yaml.Node) error {
-	if err := yamlkeys.Check[TLSConfig](n, "kafka.tls"); err != nil {
-		return err
-	}
-	type plain TLSConfig
-	var p plain
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
-	*t = TLSConfig(p)
-	return nil
+	type plain TLSConfig // without the UnmarshalYAML method
+	return yamlkeys.DecodeOver(n, "kafka.tls", plain{}, (*plain)(t))
 }
 
 // UnmarshalYAML rejects unknown keys of the sasl section.
 func (s *SASLConfig) UnmarshalYAML(n *yaml.Node) error {
-	if err := yamlkeys.Check[SASLConfig](n, "kafka.sasl"); err != nil {
-		return err
-	}
-	type plain SASLConfig
-	var p plain
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
-	*s = SASLConfig(p)
-	return nil
+	type plain SASLConfig // without the UnmarshalYAML method
+	return yamlkeys.DecodeOver(n, "kafka.sasl", plain{}, (*plain)(s))
 }
 
 func sortedValues(m map[string]string) []string {

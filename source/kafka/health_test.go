@@ -1,14 +1,12 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,27 +18,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/writer"
 )
 
 // logBuf collects a source's log lines (and copies them to the test log
 // at FLOE_TEST_LOG=debug).
 type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+	testenv.SyncBuffer
 }
 
 // line returns the first line that contains every one of parts.
 func (l *logBuf) line(parts ...string) (string, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, ln := range strings.Split(l.b.String(), "\n") {
+	for _, ln := range strings.Split(l.String(), "\n") {
 		ok := true
 		for _, p := range parts {
 			if !strings.Contains(ln, p) {
@@ -56,10 +46,8 @@ func (l *logBuf) line(parts ...string) (string, bool) {
 }
 
 func (l *logBuf) count(parts ...string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	n := 0
-	for _, ln := range strings.Split(l.b.String(), "\n") {
+	for _, ln := range strings.Split(l.String(), "\n") {
 		ok := true
 		for _, p := range parts {
 			ok = ok && strings.Contains(ln, p)
@@ -142,29 +130,6 @@ func freePort(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return port
-}
-
-// createTopic creates a topic on a kfake cluster.
-func createTopic(t testing.TB, brokers []string, topic string, partitions int32) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
 }
 
 func clickRecords(topic string, parts int32, from, n int) []*kgo.Record {
@@ -266,7 +231,7 @@ func TestMissingTopic(t *testing.T) {
 		t.Fatalf("Health() = %v, want ErrTopicMissing naming clicks", err)
 	}
 
-	createTopic(t, brokers, "clicks", 2)
+	createTopicOn(t, brokers, "clicks", 2)
 	produce(t, brokers, clickRecords("clicks", 2, 0, 20))
 	h.waitLog(t, "the INFO that the topic exists", "level=INFO", "kafka topic exists again", "topic=clicks")
 	h.waitGauge(t, 0, "floe_kafka_topic_missing", "topic", "clicks")
@@ -383,7 +348,7 @@ func TestHealthObserve(t *testing.T) {
 		herr := h.err()
 		if !ok || got.up != w.up || got.missingA != w.missingA || got.errors != w.errors || got.infos != w.infos || got.appeared != w.appeared ||
 			(w.health == nil) != (herr == nil) || (w.health != nil && !errors.Is(herr, w.health)) {
-			t.Fatalf("%s: got %+v, Health %v; want %+v\n%s", st.name, got, herr, w, logs.b.String())
+			t.Fatalf("%s: got %+v, Health %v; want %+v\n%s", st.name, got, herr, w, logs.String())
 		}
 	}
 	if ln, _ := logs.line("level=ERROR", "no kafka broker answers"); !strings.Contains(ln, "127.0.0.1:1") || !strings.Contains(ln, "connection refused") || !strings.Contains(ln, "for=10s") {

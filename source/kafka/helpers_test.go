@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -221,24 +222,8 @@ func (f *faultSink) Write(b writer.Batch) error {
 // scan reads columns of a table as Go values per row.
 func scan(t testing.TB, cat icecat.Catalog, name string, cols ...string) []map[string]any {
 	t.Helper()
-	ctx := context.Background()
-	ident, err := table.ParseIdent(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := cat.LoadTable(ctx, ident)
-	if err != nil {
-		t.Fatalf("load %s: %v", name, err)
-	}
-	_, recs, err := tbl.Scan(icetable.WithSelectedFields(cols...)).ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []map[string]any
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	tabletest.Each(t, tabletest.Load(t, cat, name), func(rec arrow.RecordBatch) {
 		for i := 0; i < int(rec.NumRows()); i++ {
 			row := map[string]any{}
 			for j, f := range rec.Schema().Fields() {
@@ -246,8 +231,7 @@ func scan(t testing.TB, cat icecat.Catalog, name string, cols ...string) []map[s
 			}
 			out = append(out, row)
 		}
-		rec.Release()
-	}
+	}, icetable.WithSelectedFields(cols...))
 	return out
 }
 

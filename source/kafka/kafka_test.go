@@ -213,14 +213,8 @@ func TestMappingAndDeadLetters(t *testing.T) {
 // table or in the dead-letter table.
 func TestExactlyOnceAcrossRestarts(t *testing.T) {
 	const parts, perPart = 4, 2500
-	c := newCluster(t, parts, "events")
+	c, cat, cfg := eventsSetup(t, parts, 50)
 	brokers := c.ListenAddrs()
-	cat := openCatalog(t)
-	spec := table.Spec{Name: "ods.events", Schema: []table.Field{{Name: "id", Type: "long", Required: true}, {Name: "v", Type: "string"}}}
-	cfg := testConfig(brokers, Route{Topics: []string{"events"}, Table: "ods.events"})
-	cfg.MetadataColumns = true
-	cfg.BatchRecords = 50
-	prepare(t, cat, cfg, spec)
 	recs, poison := streamRecords("events", parts, perPart, 97)
 
 	// Each round gets a chunk of new records, so every kill lands while
@@ -255,14 +249,8 @@ func TestExactlyOnceAcrossRestarts(t *testing.T) {
 // exactly once.
 func TestTwoConsumersRebalance(t *testing.T) {
 	const parts, perPart = 8, 1500
-	c := newCluster(t, parts, "events")
+	c, cat, cfg := eventsSetup(t, parts, 100)
 	brokers := c.ListenAddrs()
-	cat := openCatalog(t)
-	spec := table.Spec{Name: "ods.events", Schema: []table.Field{{Name: "id", Type: "long", Required: true}, {Name: "v", Type: "string"}}}
-	cfg := testConfig(brokers, Route{Topics: []string{"events"}, Table: "ods.events"})
-	cfg.MetadataColumns = true
-	cfg.BatchRecords = 100
-	prepare(t, cat, cfg, spec)
 	recs, poison := streamRecords("events", parts, perPart, 101)
 	third := len(recs) / 3
 	produce(t, brokers, recs[:third])
@@ -292,6 +280,25 @@ func TestTwoConsumersRebalance(t *testing.T) {
 	if rebalanced == 0 {
 		t.Fatal("no run ended on a rebalance: the test did not exercise revocation")
 	}
+}
+
+// eventsSetup starts a cluster with the topic events in parts partitions
+// and prepares ods.events (id, v) for a config with metadata columns that
+// reads batchRecords records at a time, changed by tune.
+func eventsSetup(t *testing.T, parts int32, batchRecords int, tune ...func(*Config)) (*kfake.Cluster, icecat.Catalog, Config) {
+	t.Helper()
+	c := newCluster(t, parts, "events")
+	brokers := c.ListenAddrs()
+	cat := openCatalog(t)
+	spec := table.Spec{Name: "ods.events", Schema: []table.Field{{Name: "id", Type: "long", Required: true}, {Name: "v", Type: "string"}}}
+	cfg := testConfig(brokers, Route{Topics: []string{"events"}, Table: "ods.events"})
+	cfg.MetadataColumns = true
+	cfg.BatchRecords = batchRecords
+	for _, f := range tune {
+		f(&cfg)
+	}
+	prepare(t, cat, cfg, spec)
+	return c, cat, cfg
 }
 
 // streamRecords makes perPart records per partition; every poisonEvery-th
@@ -545,15 +552,8 @@ func TestTLS(t *testing.T) {
 // them and re-seeks — and every record is in the table exactly once.
 func TestZombieIsFenced(t *testing.T) {
 	const parts, perPart = 4, 1500
-	c := newCluster(t, parts, "events")
+	c, cat, cfg := eventsSetup(t, parts, 100, func(cfg *Config) { cfg.RebalanceTimeout = 2 * time.Second })
 	brokers := c.ListenAddrs()
-	cat := openCatalog(t)
-	spec := table.Spec{Name: "ods.events", Schema: []table.Field{{Name: "id", Type: "long", Required: true}, {Name: "v", Type: "string"}}}
-	cfg := testConfig(brokers, Route{Topics: []string{"events"}, Table: "ods.events"})
-	cfg.MetadataColumns = true
-	cfg.BatchRecords = 100
-	cfg.RebalanceTimeout = 2 * time.Second
-	prepare(t, cat, cfg, spec)
 	recs, poison := streamRecords("events", parts, perPart, 89)
 	produce(t, brokers, recs[:len(recs)/2])
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/floe-lake/floe/internal/promx"
 )
 
 // metrics are one source's Prometheus metrics; every series carries a
@@ -25,31 +27,16 @@ func newMetrics(reg prometheus.Registerer, id string) (*metrics, error) {
 		reg = prometheus.NewRegistry()
 	}
 	reg = prometheus.WrapRegistererWith(prometheus.Labels{"source": id}, reg)
+	f := promx.With(nil) // registered below
 	m := &metrics{
-		records: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_kafka_records_total", Help: "Kafka records read and handed to the writer (rows or dead letters), by topic.",
-		}, []string{"topic"}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_kafka_dead_letters_total", Help: "Records written to the dead-letter table, by topic.",
-		}, []string{"topic"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_kafka_consumer_lag_records", Help: "High watermark minus the position committed to the tables, by owned partition.",
-		}, []string{"topic", "partition"}),
-		freshness: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_kafka_freshness_seconds", Help: "Now minus the newest event time this process committed, by table.",
-		}, []string{"table"}),
-		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_kafka_rebalance_events_total", Help: "Partitions assigned, revoked or lost in group rebalances, by event.",
-		}, []string{"event"}),
-		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_kafka_restarts_total", Help: "Runs of the source that ended to re-seek from the tables, by reason (revoked, lost, fenced, error).",
-		}, []string{"reason"}),
-		brokerUp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "floe_kafka_broker_up", Help: "0 once no broker has answered the source for kafka.unavailable-timeout, 1 again when one answers (and before the first fault).",
-		}),
-		missing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_kafka_topic_missing", Help: "1 once a routed topic has not existed (or not been readable) for kafka.unavailable-timeout, 0 while it exists, by topic.",
-		}, []string{"topic"}),
+		records:     f.CounterVec("floe_kafka_records_total", "Kafka records read and handed to the writer (rows or dead letters), by topic.", "topic"),
+		deadLetters: f.CounterVec("floe_kafka_dead_letters_total", "Records written to the dead-letter table, by topic.", "topic"),
+		lag:         f.GaugeVec("floe_kafka_consumer_lag_records", "High watermark minus the position committed to the tables, by owned partition.", "topic", "partition"),
+		freshness:   f.GaugeVec("floe_kafka_freshness_seconds", "Now minus the newest event time this process committed, by table.", "table"),
+		rebalances:  f.CounterVec("floe_kafka_rebalance_events_total", "Partitions assigned, revoked or lost in group rebalances, by event.", "event"),
+		restarts:    f.CounterVec("floe_kafka_restarts_total", "Runs of the source that ended to re-seek from the tables, by reason (revoked, lost, fenced, error).", "reason"),
+		brokerUp:    f.Gauge("floe_kafka_broker_up", "0 once no broker has answered the source for kafka.unavailable-timeout, 1 again when one answers (and before the first fault)."),
+		missing:     f.GaugeVec("floe_kafka_topic_missing", "1 once a routed topic has not existed (or not been readable) for kafka.unavailable-timeout, 0 while it exists, by topic.", "topic"),
 	}
 	m.brokerUp.Set(1)
 	for _, c := range []prometheus.Collector{m.records, m.deadLetters, m.lag, m.freshness, m.rebalances, m.restarts, m.brokerUp, m.missing} {

@@ -331,6 +331,25 @@ func (r *run) partition(ps *partState, recs []*kgo.Record) {
 	}
 }
 
+// undecodable handles a record whose decoding failed with err (nil: it
+// did not): one that carries no row (errSkip) is skipped, any other
+// becomes a dead letter, aimed at the route's table unless the route
+// picks tables by a field. It reports whether the record was handled.
+func (r *run) undecodable(ps *partState, needDL bool, rec *kgo.Record, err error) bool {
+	if errors.Is(err, errSkip) {
+		return true
+	}
+	if err == nil {
+		return false
+	}
+	target := ""
+	if rt := ps.route; rt.Field == "" {
+		target = rt.Table
+	}
+	r.dead(ps, needDL, rec, target, err.Error())
+	return true
+}
+
 // record routes, decodes and appends one record to the tables that still
 // need it; what cannot be decoded or routed becomes a dead letter.
 func (r *run) record(ps *partState, rec *kgo.Record) {
@@ -343,15 +362,7 @@ func (r *run) record(ps *partState, rec *kgo.Record) {
 	needDL := o >= ps.start[len(ps.start)-1]
 	changes, err := unwrap(rt.Format, rec.Value, r.changes[:0])
 	r.changes = changes[:0]
-	if errors.Is(err, errSkip) {
-		return
-	}
-	if err != nil {
-		target := ""
-		if rt.Field == "" {
-			target = rt.Table
-		}
-		r.dead(ps, needDL, rec, target, err.Error())
+	if r.undecodable(ps, needDL, rec, err) {
 		return
 	}
 	ti := rt.def

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/floe-lake/floe/internal/promx"
 	"github.com/floe-lake/floe/source/jsonrow"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
@@ -43,16 +44,11 @@ func newUpsertMetrics(reg prometheus.Registerer, id string) (*upsertMetrics, err
 		reg = prometheus.NewRegistry()
 	}
 	reg = prometheus.WrapRegistererWith(prometheus.Labels{"source": id}, reg)
+	f := promx.With(nil) // registered below
 	m := &upsertMetrics{
-		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_kafka_upsert_changes_total", Help: "Row changes applied to upsert tables, by table and op (upsert, delete).",
-		}, []string{"table", "op"}),
-		unknownDeletes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_kafka_upsert_unknown_key_deletes_total", Help: "Deletes of keys an upsert table did not hold (no-ops), by table.",
-		}, []string{"table"}),
-		statements: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_kafka_upsert_statements_total", Help: "Canal DDL messages and Debezium truncates for upsert tables, by table and action (skipped, halted).",
-		}, []string{"table", "action"}),
+		changes:        f.CounterVec("floe_kafka_upsert_changes_total", "Row changes applied to upsert tables, by table and op (upsert, delete).", "table", "op"),
+		unknownDeletes: f.CounterVec("floe_kafka_upsert_unknown_key_deletes_total", "Deletes of keys an upsert table did not hold (no-ops), by table.", "table"),
+		statements:     f.CounterVec("floe_kafka_upsert_statements_total", "Canal DDL messages and Debezium truncates for upsert tables, by table and action (skipped, halted).", "table", "action"),
 	}
 	for _, c := range []prometheus.Collector{m.changes, m.unknownDeletes, m.statements} {
 		if err := reg.Register(c); err != nil {
@@ -327,15 +323,7 @@ func (r *run) keyedRecord(ps *partState, rec *kgo.Record) {
 	o := rec.Offset
 	needDL := o >= ps.start[len(ps.start)-1]
 	msg, err := decodeKeyed(rt.Format, rec.Value)
-	if errors.Is(err, errSkip) {
-		return
-	}
-	if err != nil {
-		target := ""
-		if rt.Field == "" {
-			target = rt.Table
-		}
-		r.dead(ps, needDL, rec, target, err.Error())
+	if r.undecodable(ps, needDL, rec, err) {
 		return
 	}
 	ti, why := keyedTarget(rt, rec.Value)

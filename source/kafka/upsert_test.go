@@ -17,10 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/ingest"
+	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/table"
@@ -359,11 +359,7 @@ func appliedChanges(src *Source, tbl string) string {
 
 func tablePositions(t testing.TB, cat icecat.Catalog, name string) table.PositionMap {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	pm, err := table.CurrentPositions(tbl)
 	if err != nil {
 		t.Fatal(err)
@@ -373,11 +369,7 @@ func tablePositions(t testing.TB, cat icecat.Catalog, name string) table.Positio
 
 func tableProps(t testing.TB, cat icecat.Catalog, name string) map[string]string {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	return tbl.Properties()
 }
 
@@ -775,26 +767,10 @@ func (f *failingSink) Write(b writer.Batch) error {
 	return f.Writer.Write(b)
 }
 
-// createTopicOn creates a topic on a real broker.
+// createTopicOn creates a topic on a broker (a real one or kfake).
 func createTopicOn(t testing.TB, brokers []string, topic string, partitions int32) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 30000
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	if c := resp.Topics[0].ErrorCode; c != 0 {
+	if c := testenv.CreateTopic(t, brokers, topic, partitions); c != 0 {
 		t.Fatalf("create topic %s: error code %d", topic, c)
 	}
 }

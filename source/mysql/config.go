@@ -195,16 +195,8 @@ func (c *Config) Validate() error {
 
 // UnmarshalYAML decodes over DefaultConfig and rejects unknown keys.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	if err := yamlkeys.Check[Config](n, "mysql"); err != nil {
-		return err
-	}
 	type plain Config // without the UnmarshalYAML method
-	p := plain(DefaultConfig())
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
-	*c = Config(p)
-	return nil
+	return yamlkeys.DecodeOver(n, "mysql", plain(DefaultConfig()), (*plain)(c))
 }
 
 // icebergName is the Iceberg table of db.tbl.

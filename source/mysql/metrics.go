@@ -2,7 +2,8 @@ package mysql
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/floe-lake/floe/internal/promx"
 )
 
 // metrics are a source's Prometheus metrics, created once per Source.
@@ -17,28 +18,14 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, id string) *metrics {
-	f := promauto.With(prometheus.WrapRegistererWith(prometheus.Labels{"source": id}, reg))
+	f := promx.With(prometheus.WrapRegistererWith(prometheus.Labels{"source": id}, reg))
 	return &metrics{
-		rows: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_mysql_changed_rows_total", Help: "Changed rows (upserts and deletes) read from the binlog and handed to a table.",
-		}, []string{"table"}),
-		snapshotRows: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_mysql_snapshot_rows_total", Help: "Rows copied by snapshots, by table.",
-		}, []string{"table"}),
-		deadLetters: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "floe_mysql_dead_letters_total", Help: "Rows that could not be mapped, by table.",
-		}, []string{"table"}),
-		halted: f.NewCounter(prometheus.CounterOpts{
-			Name: "floe_mysql_tables_halted_total", Help: "Times a table was found or put halted (a DDL Floe cannot follow).",
-		}),
-		skipped: f.NewCounter(prometheus.CounterOpts{
-			Name: "floe_mysql_tables_skipped_total", Help: "Included tables that could not be captured (no primary key, unsupported type, table cannot be opened).",
-		}),
-		missing: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "floe_mysql_table_missing", Help: "1 for a table the include list names that does not exist in MySQL (it is captured once created).",
-		}, []string{"table"}),
-		lag: f.NewGauge(prometheus.GaugeOpts{
-			Name: "floe_mysql_binlog_lag_seconds", Help: "Age of the newest binlog event read.",
-		}),
+		rows:         f.CounterVec("floe_mysql_changed_rows_total", "Changed rows (upserts and deletes) read from the binlog and handed to a table.", "table"),
+		snapshotRows: f.CounterVec("floe_mysql_snapshot_rows_total", "Rows copied by snapshots, by table.", "table"),
+		deadLetters:  f.CounterVec("floe_mysql_dead_letters_total", "Rows that could not be mapped, by table.", "table"),
+		halted:       f.Counter("floe_mysql_tables_halted_total", "Times a table was found or put halted (a DDL Floe cannot follow)."),
+		skipped:      f.Counter("floe_mysql_tables_skipped_total", "Included tables that could not be captured (no primary key, unsupported type, table cannot be opened)."),
+		missing:      f.GaugeVec("floe_mysql_table_missing", "1 for a table the include list names that does not exist in MySQL (it is captured once created).", "table"),
+		lag:          f.Gauge("floe_mysql_binlog_lag_seconds", "Age of the newest binlog event read."),
 	}
 }

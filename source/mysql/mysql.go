@@ -243,18 +243,17 @@ func (r *run) close(ctx context.Context, err error) {
 	}
 }
 
-// open connects, checks the server, opens the tables and snapshots those
-// that need it. It returns the binlog position to stream from.
-func (r *run) open(ctx context.Context) (binlogPos, error) {
-	cfg := r.cfg
-	d, err := parseDSN(cfg.DSN)
+// connect parses the DSN into r.dsn and opens r.db on it: no default
+// database, the configured connect timeout, TIMESTAMP values in UTC.
+func (r *run) connect() error {
+	d, err := parseDSN(r.cfg.DSN)
 	if err != nil {
-		return binlogPos{}, fmt.Errorf("mysql.dsn: %w", err)
+		return fmt.Errorf("mysql.dsn: %w", err)
 	}
 	r.dsn = d
 	dc := d.cfg.Clone()
 	dc.DBName = ""
-	dc.Timeout = cfg.ConnectTimeout
+	dc.Timeout = r.cfg.ConnectTimeout
 	dc.ParseTime = false
 	dc.InterpolateParams = true
 	if dc.Params == nil {
@@ -264,9 +263,19 @@ func (r *run) open(ctx context.Context) (binlogPos, error) {
 	dc.Params["time_zone"] = "'+00:00'"
 	connector, err := gomysql.NewConnector(dc)
 	if err != nil {
-		return binlogPos{}, fmt.Errorf("connect to %s: %w", d.cfg.Addr, err)
+		return fmt.Errorf("connect to %s: %w", d.cfg.Addr, err)
 	}
 	r.db = sql.OpenDB(connector)
+	return nil
+}
+
+// open connects, checks the server, opens the tables and snapshots those
+// that need it. It returns the binlog position to stream from.
+func (r *run) open(ctx context.Context) (binlogPos, error) {
+	cfg := r.cfg
+	if err := r.connect(); err != nil {
+		return binlogPos{}, err
+	}
 	r.db.SetMaxOpenConns(4)
 	if err := r.checkServer(ctx); err != nil {
 		return binlogPos{}, err

@@ -109,11 +109,7 @@ func measureStrategy(b *testing.B, strategy string) {
 			}
 		}
 		rec := kvChanges(b, sc, keep, slices.Repeat([]writer.Op{writer.OpUpsert}, len(keep)), kv)
-		ident, _ := table.ParseIdent(spec.Name)
-		tbl, err := cat.LoadTable(ctx, ident)
-		if err != nil {
-			b.Fatal(err)
-		}
+		tbl := tabletest.Load(b, cat, spec.Name)
 		txn := tbl.NewTransaction()
 		var dfs []iceberg.DataFile
 		for df, err := range icetable.WriteRecords(ctx, tbl, sc, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }) {

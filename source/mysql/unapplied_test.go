@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-lake/floe/internal/tabletest"
+	"github.com/floe-lake/floe/internal/testenv"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -230,24 +230,6 @@ func TestNamedTable(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestMissingIncludedTable: a table the include list names that does not
 // exist is logged at start (WARN, naming it) and shown by
 // floe_mysql_table_missing; created later, it is captured and the metric
@@ -260,7 +242,7 @@ func TestMissingIncludedTable(t *testing.T) {
 	cfg := testConfig(dsn, name)
 	cfg.Include = []string{name + `\.present`, name + `\.later`, name + `.excluded`}
 	cfg.Exclude = []string{name + `\.excluded`}
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	reg := prometheus.NewRegistry()
 	src, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), Registerer: reg})
 	if err != nil {
@@ -388,11 +370,7 @@ func serverPos(t testing.TB, db *sql.DB) int64 {
 // haltState is an Iceberg table's halt reason and binlog position.
 func haltState(t testing.TB, cat icecat.Catalog, name string) (reason string, pos int64) {
 	t.Helper()
-	ident, _ := table.ParseIdent(name)
-	tbl, err := cat.LoadTable(context.Background(), ident)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := tabletest.Load(t, cat, name)
 	pm, err := table.CurrentPositions(tbl)
 	if err != nil {
 		t.Fatal(err)

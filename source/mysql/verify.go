@@ -11,7 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	gomysql "github.com/go-sql-driver/mysql"
 )
 
 // This file is the source's read side for verification (floe verify
@@ -54,25 +53,9 @@ func OpenConsistentRead(ctx context.Context, cfg Config, only []string, log *slo
 		return nil, err
 	}
 	r := &run{s: src, cfg: &src.cfg, log: src.log}
-	d, err := parseDSN(r.cfg.DSN)
-	if err != nil {
-		return nil, fmt.Errorf("mysql.dsn: %w", err)
+	if err := r.connect(); err != nil {
+		return nil, err
 	}
-	r.dsn = d
-	dc := d.cfg.Clone()
-	dc.DBName = ""
-	dc.Timeout = r.cfg.ConnectTimeout
-	dc.ParseTime = false
-	dc.InterpolateParams = true
-	if dc.Params == nil {
-		dc.Params = map[string]string{}
-	}
-	dc.Params["time_zone"] = "'+00:00'"
-	connector, err := gomysql.NewConnector(dc)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", d.cfg.Addr, err)
-	}
-	r.db = sql.OpenDB(connector)
 	cr := &ConsistentRead{r: r}
 	if err := cr.open(ctx, only); err != nil {
 		_ = cr.Close()
