@@ -40,7 +40,13 @@
 //     its default database and of the databases it names, and the reason
 //     says so. Changes made by triggers are not in the statement: only the
 //     tables it names are halted. Statements on tables that are not
-//     captured are ignored.
+//     captured are ignored. The parser (github.com/pingcap/tidb/pkg/parser)
+//     was already in the module graph through go-mysql, at the same
+//     version, and is kept by the TiDB project; importing it directly adds
+//     about 11 MB to the floe binary (125 → 136 MB with this session's
+//     other code). What it buys: the exact tables of REPLACE, INSERT …
+//     SELECT, multi-table UPDATE and DELETE, so that a statement halts
+//     only what it touches instead of every table of its database.
 //   - Row images without the columns applying them needs
 //     (binlog_row_image MINIMAL or NOBLOB): an inserted image or an
 //     update's new image lacking any column, or an old image lacking a
