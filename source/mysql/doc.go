@@ -42,9 +42,9 @@
 //     tables it names are halted. Statements on tables that are not
 //     captured are ignored. The parser (github.com/pingcap/tidb/pkg/parser)
 //     was already in the module graph through go-mysql, at the same
-//     version, and is kept by the TiDB project; linking it in is most of
-//     why the floe binary grew from 125 to 136 MB in the session that
-//     added it (with that session's other new code). What it buys: the exact tables of REPLACE, INSERT …
+//     version, and is kept by the TiDB project; the floe binary grew from
+//     125 to 136 MB in the session that linked it in, together with that
+//     session's other new code (not measured apart). What it buys: the exact tables of REPLACE, INSERT …
 //     SELECT, multi-table UPDATE and DELETE, so that a statement halts
 //     only what it touches instead of every table of its database.
 //   - Row images without the columns applying them needs
