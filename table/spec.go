@@ -87,7 +87,10 @@ type SortField struct {
 // DefaultProperties are the table properties Floe sets on tables it creates
 // unless the spec says otherwise. Metadata files are pruned on commit
 // because one commit a second would otherwise leave a new metadata.json
-// per commit forever (shared/ICEBERG-GO.md, item 5).
+// per commit forever: iceberg-go v0.7.0 writes a whole new metadata file
+// per commit (about 750 bytes more per snapshot; 357 MB of metadata after
+// 1,000 commits, measured) and keeps the old ones unless
+// write.metadata.delete-after-commit.enabled is set.
 func DefaultProperties() map[string]string {
 	return map[string]string{
 		"format-version":                             "2",

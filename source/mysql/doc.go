@@ -96,7 +96,9 @@
 // and 5.5s merged; a commit took 62, 72 and 149ms (the merges, and
 // metadata that grows without snapshot expiry, cost the writer). Equality
 // deletes also make iceberg-go's compaction refuse to commit beside the
-// writer (shared/ICEBERG-GO.md, item 7). The index costs memory (about 60
+// writer: its rewrite validation (v0.7.0) rejects any concurrent equality
+// delete, where Iceberg's Java implementation accepts it with
+// use-starting-sequence-number. The index costs memory (about 60
 // bytes plus the key per live row) and is rebuilt from the table when it is
 // opened; a compaction or another writer changing the table's files makes
 // the next commit fail and the source restart to rebuild it.
