@@ -229,21 +229,25 @@ func (r *run) snapshotStatus(ctx context.Context, conn *sql.Conn) (binlogPos, er
 // quoteIdent quotes a MySQL identifier.
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
-// copyTable selects every row of t in the snapshot transaction and applies
-// them as upserts without positions.
-func (r *run) copyTable(ctx context.Context, conn *sql.Conn, t *capTable, def *tableDef, pos int64) (int64, error) {
-	byName := map[string]column{}
+// selected is one column a snapshot SELECT reads: the index of the Iceberg
+// column it fills and its MySQL kind.
+type selected struct {
+	target int
+	kind   kind
+}
+
+// selectColumns returns the SELECT of every row of def with one
+// expression per target column MySQL has, in targets' order, and what
+// each fills: the query of the source's snapshot and of verify's
+// consistent read, so that both map values alike.
+func selectColumns(def *tableDef, targets []target) ([]selected, string) {
+	byName := make(map[string]column, len(def.Columns))
 	for _, c := range def.Columns {
 		byName[c.Name] = c
 	}
-	// One selected expression per Iceberg column MySQL has.
-	type sel struct {
-		target int
-		kind   kind
-	}
-	var sels []sel
+	var sels []selected
 	var exprs []string
-	for i, tg := range t.targets {
+	for i, tg := range targets {
 		c, ok := byName[tg.name]
 		if !ok {
 			continue
@@ -253,10 +257,17 @@ func (r *run) copyTable(ctx context.Context, conn *sql.Conn, t *capTable, def *t
 			// A FLOAT's text form has 6 digits; as a double it is exact.
 			e = "CAST(" + e + " AS DOUBLE)"
 		}
-		sels = append(sels, sel{target: i, kind: c.Kind})
+		sels = append(sels, selected{target: i, kind: c.Kind})
 		exprs = append(exprs, e)
 	}
-	rows, err := conn.QueryContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+quoteIdent(def.DB)+"."+quoteIdent(def.Name))
+	return sels, "SELECT " + strings.Join(exprs, ", ") + " FROM " + quoteIdent(def.DB) + "." + quoteIdent(def.Name)
+}
+
+// copyTable selects every row of t in the snapshot transaction and applies
+// them as upserts without positions.
+func (r *run) copyTable(ctx context.Context, conn *sql.Conn, t *capTable, def *tableDef, pos int64) (int64, error) {
+	sels, query := selectColumns(def, t.targets)
+	rows, err := conn.QueryContext(ctx, query)
 	if err != nil {
 		return 0, err
 	}

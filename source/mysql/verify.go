@@ -158,33 +158,12 @@ func (c *ConsistentRead) Scan(ctx context.Context, t CapturedTable, sc *arrow.Sc
 	if def == nil {
 		return 0, fmt.Errorf("table %s.%s is not part of this read", t.DB, t.Table)
 	}
-	byName := map[string]column{}
-	for _, col := range def.Columns {
-		byName[col.Name] = col
-	}
 	targets := targetsOf(sc)
-	type sel struct {
-		target int
-		kind   kind
-	}
-	var sels []sel
-	var exprs []string
-	for i, tg := range targets {
-		col, ok := byName[tg.name]
-		if !ok {
-			continue
-		}
-		e := quoteIdent(col.Name)
-		if col.Kind == kFloat {
-			e = "CAST(" + e + " AS DOUBLE)"
-		}
-		sels = append(sels, sel{target: i, kind: col.Kind})
-		exprs = append(exprs, e)
-	}
+	sels, query := selectColumns(def, targets)
 	if len(sels) == 0 {
 		return 0, fmt.Errorf("table %s.%s shares no column with its Iceberg table", t.DB, t.Table)
 	}
-	rows, err := c.conn.QueryContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+quoteIdent(def.DB)+"."+quoteIdent(def.Name))
+	rows, err := c.conn.QueryContext(ctx, query)
 	if err != nil {
 		return 0, fmt.Errorf("read %s.%s: %w", t.DB, t.Table, err)
 	}
