@@ -3,6 +3,7 @@ package table_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	icecat "github.com/apache/iceberg-go/catalog"
@@ -205,4 +206,31 @@ func TestIsConflict(t *testing.T) {
 			t.Errorf("IsConflict(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
+}
+
+// TestCommitterIOOutlivesFirstUse: the committer's shared IO is opened on
+// its first use, here inside a commit whose context ends with it; later
+// commits must not inherit that context (on S3, iceberg-go's object-store
+// IO keeps the context it was opened with, and every later commit failed
+// with "context canceled").
+func TestCommitterIOOutlivesFirstUse(t *testing.T) {
+	tabletest.EachWarehouse(t, func(t *testing.T, cat icecat.Catalog) {
+		if _, err := table.Ensure(context.Background(), cat, testSpec()); err != nil {
+			t.Fatal(err)
+		}
+		ident, err := table.ParseIdent("ns.t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := table.NewCommitter(cat, ident, table.CommitterConfig{WriterID: "w1"})
+		fs := appendOne(t, cat, ident)
+		for i := range 2 {
+			ctx, cancel := context.WithCancel(context.Background())
+			_, err := c.Commit(ctx, table.Commit{Advances: map[string]table.Advance{fmt.Sprint("s", i): {Next: table.Positions{"p0": 1}}}, Apply: fs})
+			cancel()
+			if err != nil {
+				t.Fatalf("commit %d: %v", i+1, err)
+			}
+		}
+	})
 }

@@ -285,19 +285,9 @@ func (w *Writer) OpenKeyed(ctx context.Context, spec table.Spec, source string, 
 	k.log.Debug("key index built", "keys", len(k.index), "files", len(k.files), "took", took)
 	k.lastCommit = w.opts.Now()
 	k.loopCtx, k.cancel = context.WithCancel(context.Background())
-	// The committer shares one IO among the tables it loads, made on first
-	// use with that use's context, which iceberg-go's object-store IO keeps
-	// for all its operations. Made inside a commit, it would end with that
-	// commit's context (on S3 the next commit failed with "context
-	// canceled"); it is made here with the table's lifetime instead.
-	ctbl, err := k.committer.Load(ctx)
-	if err == nil {
-		_, err = ctbl.FS(k.loopCtx)
-	}
-	if err == nil {
-		err = k.claimCompaction(ctx)
-	}
-	if err != nil {
+	// (The committer's shared IO keeps no caller's context: table.Committer
+	// opens it detached, so a first use inside a commit is safe.)
+	if err := k.claimCompaction(ctx); err != nil {
 		k.cancel()
 		return nil, fmt.Errorf("open keyed table %s: %w", spec.Name, err)
 	}
