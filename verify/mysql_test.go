@@ -156,18 +156,31 @@ func TestVerifyMySQLRotatedBinlog(t *testing.T) {
 	if rep, err := MySQL(ctx, cat, cfg, MySQLOptions{Wait: time.Minute, PollInterval: 100 * time.Millisecond}, opts); err != nil || !rep.Equal() || rep.Skipped() > 0 {
 		t.Fatalf("first run: %v %+v", err, rep)
 	}
-	if _, err := db.Exec("FLUSH BINARY LOGS"); err != nil {
-		t.Fatal(err)
+	// The server is shared with other packages' tests, which may write to
+	// the binlog while this runs: the table's position then passes the
+	// database's and the check says so in a note — the server was not
+	// quiet, so the case is tried again; every other outcome is final.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		if _, err := db.Exec("FLUSH BINARY LOGS"); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		rep, err := MySQL(ctx, cat, cfg, MySQLOptions{Wait: 15 * time.Second, PollInterval: 100 * time.Millisecond}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		_ = rep.WriteText(&b)
+		interfered := rep.Equal() && rep.Skipped() == 0 && len(rep.Tables[0].Notes) > 0
+		if interfered && attempt < attempts {
+			t.Logf("attempt %d: another writer moved the binlog meanwhile; again:\n%s", attempt, b.String())
+			continue
+		}
+		if !rep.Equal() || rep.Skipped() > 0 || rep.Tables[0].RowsCompared != 100 || len(rep.Tables[0].Notes) > 0 {
+			t.Fatalf("after a rotation: want 100 equal rows at once, got\n%s", b.String())
+		}
+		t.Logf("checked %s after the rotation in %s", rep.Tables[0].Against, time.Since(start).Round(time.Millisecond))
+		return
 	}
-	start := time.Now()
-	rep, err := MySQL(ctx, cat, cfg, MySQLOptions{Wait: 15 * time.Second, PollInterval: 100 * time.Millisecond}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	_ = rep.WriteText(&b)
-	if !rep.Equal() || rep.Skipped() > 0 || rep.Tables[0].RowsCompared != 100 || len(rep.Tables[0].Notes) > 0 {
-		t.Fatalf("after a rotation: want 100 equal rows at once, got\n%s", b.String())
-	}
-	t.Logf("checked %s after the rotation in %s", rep.Tables[0].Against, time.Since(start).Round(time.Millisecond))
 }
