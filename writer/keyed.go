@@ -176,8 +176,7 @@ type KeyedTable struct {
 	schema   *arrow.Schema
 	keyCols  []int // identifier columns, as indexes into schema
 	keyIDs   []int // their field ids
-	index    map[string]uint64
-	keyBytes int64            // bytes of the index's keys
+	index    *keyIndex
 	files    []*dataFileState // file number → state
 	recs     []arrow.RecordBatch
 	keys     [][]string
@@ -282,7 +281,7 @@ func (w *Writer) OpenKeyed(ctx context.Context, spec table.Spec, source string, 
 	w.m.indexRebuilds.WithLabelValues(spec.Name).Inc()
 	w.m.indexSeconds.Observe(took.Seconds())
 	k.indexGaugesLocked()
-	k.log.Debug("key index built", "keys", len(k.index), "files", len(k.files), "took", took)
+	k.log.Debug("key index built", "keys", k.index.Len(), "files", len(k.files), "took", took)
 	k.lastCommit = w.opts.Now()
 	k.loopCtx, k.cancel = context.WithCancel(context.Background())
 	// (The committer's shared IO keeps no caller's context: table.Committer
@@ -370,7 +369,7 @@ func (k *KeyedTable) Positions() table.Positions {
 func (k *KeyedTable) Len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return len(k.index) + len(k.pend)
+	return k.index.Len() + len(k.pend)
 }
 
 // Err returns the table's failure, if any.
@@ -484,20 +483,16 @@ func (k *KeyedTable) applyLocked(rec arrow.RecordBatch, ops []Op) error {
 		switch ops[i] {
 		case OpUpsert:
 			if _, ok := k.pend[key]; !ok {
-				if loc, ok := k.index[key]; ok {
+				if loc, ok := k.index.Delete(key); ok {
 					k.dels = append(k.dels, loc)
-					delete(k.index, key)
-					k.keyBytes -= int64(len(key))
 				}
 			}
 			k.pend[key] = ri<<32 | uint64(i)
 		case OpDelete:
 			if _, ok := k.pend[key]; ok {
 				delete(k.pend, key)
-			} else if loc, ok := k.index[key]; ok {
+			} else if loc, ok := k.index.Delete(key); ok {
 				k.dels = append(k.dels, loc)
-				delete(k.index, key)
-				k.keyBytes -= int64(len(key))
 			}
 		default:
 			return fmt.Errorf("apply to %s: row %d: unknown op %d", k.name, i, ops[i])
@@ -516,10 +511,8 @@ func (k *KeyedTable) Truncate(next table.Positions) error {
 	if err := k.failedLocked(); err != nil {
 		return err
 	}
-	for _, loc := range k.index {
-		k.dels = append(k.dels, loc)
-	}
-	k.index, k.keyBytes = map[string]uint64{}, 0
+	k.index.Locations(func(loc uint64) { k.dels = append(k.dels, loc) })
+	k.index = newKeyIndex()
 	for _, r := range k.recs {
 		r.Release()
 	}

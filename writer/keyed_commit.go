@@ -58,11 +58,7 @@ func (k *KeyedTable) flushLocked(ctx context.Context) error {
 			for row, ok := range m {
 				if ok {
 					key := keys[ri][row]
-					n := len(k.index)
-					k.index[key] = uint64(fileNo)<<32 | uint64(live)
-					if len(k.index) > n {
-						k.keyBytes += int64(len(key))
-					}
+					k.index.Set(key, uint64(fileNo)<<32|uint64(live))
 					live++
 				}
 			}

@@ -274,7 +274,7 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 	var misplaced []string
 	for j := range st.ends {
 		key := st.key(j)
-		loc, ok := k.index[string(key)]
+		loc, ok := k.index.Get(string(key))
 		if !ok {
 			continue
 		}
@@ -286,7 +286,7 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 			misplaced = append(misplaced, FormatKey(string(key)))
 			continue
 		}
-		k.index[string(key)] = nl
+		k.index.Set(string(key), nl)
 		moved++
 	}
 	// Deletes not committed yet follow their rows.
@@ -389,24 +389,4 @@ func (k *KeyedTable) claimCompaction(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.load(tbl)
-}
-
-// indexEntryBytes estimates what one index entry costs beyond its key's
-// bytes: a map slot (string header and value, 24 bytes, plus control
-// bytes, at Go's swiss-table load factor) and the key's allocation.
-const indexEntryBytes = 48
-
-// indexGaugesLocked sets the index metrics; k.mu must be held or k not
-// yet shared.
-func (k *KeyedTable) indexGaugesLocked() {
-	k.w.m.indexKeys.WithLabelValues(k.name).Set(float64(len(k.index)))
-	k.w.m.indexBytes.WithLabelValues(k.name).Set(float64(int64(len(k.index))*indexEntryBytes + k.keyBytes))
-}
-
-// IndexBytes estimates the heap bytes of the table's key index, as
-// floe_writer_keyed_index_bytes reports it.
-func (k *KeyedTable) IndexBytes() int64 {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return int64(len(k.index))*indexEntryBytes + k.keyBytes
 }

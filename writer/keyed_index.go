@@ -25,7 +25,7 @@ import (
 // buildIndex reads the key columns of every live data file of tbl's current
 // snapshot, with its position deletes applied, into k.index.
 func (k *KeyedTable) buildIndex(ctx context.Context, tbl *icetable.Table) error {
-	k.index, k.keyBytes = map[string]uint64{}, 0
+	k.index = newKeyIndex()
 	k.lastSnap = noSnapshot
 	snap := tbl.CurrentSnapshot()
 	if snap == nil {
@@ -76,6 +76,11 @@ func (k *KeyedTable) buildIndex(ctx context.Context, tbl *icetable.Table) error 
 		return cmp.Or(cmp.Compare(a.seq, b.seq), strings.Compare(a.df.FilePath(), b.df.FilePath()))
 	})
 	dupes := 0
+	var rows int64
+	for _, d := range data {
+		rows += d.df.Count()
+	}
+	reserved := false
 	for _, d := range data {
 		path := d.df.FilePath()
 		dels := deleted[path]
@@ -91,15 +96,18 @@ func (k *KeyedTable) buildIndex(ctx context.Context, tbl *icetable.Table) error 
 			if _, ok := slices.BinarySearch(dels, pos); ok {
 				return
 			}
-			if prev, ok := k.index[key]; ok {
+			if !reserved {
+				// Sized once for every row, so the build never regrows it.
+				k.index.reserve(int(rows), len(key) == 8)
+				reserved = true
+			}
+			if prev, ok := k.index.Get(key); ok {
 				// Two live rows for one key: keep the newer one, delete the
 				// other with the next commit.
 				dupes++
 				k.stagedDels = append(k.stagedDels, prev)
-			} else {
-				k.keyBytes += int64(len(key))
 			}
-			k.index[key] = fileNo<<32 | uint64(pos)
+			k.index.Set(key, fileNo<<32|uint64(pos))
 		})
 		if err != nil {
 			return fmt.Errorf("read keys of %s: %w", path, err)

@@ -1,0 +1,264 @@
+package writer
+
+// The key index of a keyed table: live key → location (file number<<32 |
+// row position). It replaces a map[string]uint64 whose entries cost 52–67
+// bytes of RSS each and one heap object per key, which the garbage
+// collector marks on every cycle: above ~5M keys under the process's
+// memory limit the collector ran back to back.
+//
+// keyIndex is an open-addressing hash table (linear probing,
+// backward-shift deletion, no tombstones) in flat []uint64 slices, which
+// hold no pointers: the collector never scans them, whatever their size.
+// Keys are not stored:
+//
+//   - an encoded key of exactly 8 bytes (any single integer, date, time or
+//     timestamp column) is stored as itself, in a 16-byte slot (key,
+//     location): exact;
+//   - any other key is stored as a 128-bit fingerprint (two independent
+//     64-bit hashes, seeded per process), in a 24-byte slot. Two distinct
+//     keys share a fingerprint with probability about n²/2¹²⁹: 1.5e-21 for
+//     a billion keys, far below the rate of undetected memory or disk
+//     errors, so no key is confirmed against its row (which would cost a
+//     random read of a data file per update).
+//
+// The table grows by 1.5× when it is 85% full and is sized from the
+// table's row count when it is built, so a built index holds about
+// 20 bytes per 8-byte key and 30 per other key (keyIndexBytes).
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"math/bits"
+)
+
+const (
+	// keyIndexMaxLoad is the fill (in 1/100) at which the table grows.
+	keyIndexMaxLoad = 85
+	// keyIndexMinSlots is the smallest table.
+	keyIndexMinSlots = 64
+)
+
+// keyIndex maps encoded keys to locations. The zero value is not usable;
+// use newKeyIndex.
+type keyIndex struct {
+	narrow slotTable // 8-byte keys: stride 2 (key, loc+1)
+	wide   slotTable // other keys: stride 3 (h1, h2, loc+1)
+	seed1  maphash.Seed
+	seed2  maphash.Seed
+}
+
+// newKeyIndex returns an empty index.
+func newKeyIndex() *keyIndex {
+	x := &keyIndex{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
+	x.narrow.stride, x.wide.stride = 2, 3
+	return x
+}
+
+// reserve makes room for n more keys of the given kind without growing
+// step by step (the build knows the table's row count).
+func (x *keyIndex) reserve(n int, narrow bool) {
+	if narrow {
+		x.narrow.reserve(x.narrow.n + n)
+	} else {
+		x.wide.reserve(x.wide.n + n)
+	}
+}
+
+func (x *keyIndex) slot(key string) (*slotTable, [2]uint64) {
+	if len(key) == 8 {
+		return &x.narrow, [2]uint64{binary.BigEndian.Uint64([]byte(key))}
+	}
+	return &x.wide, [2]uint64{maphash.String(x.seed1, key), maphash.String(x.seed2, key)}
+}
+
+// Get returns key's location.
+func (x *keyIndex) Get(key string) (uint64, bool) {
+	t, h := x.slot(key)
+	return t.get(h)
+}
+
+// Set makes loc key's location; it reports whether key was new.
+func (x *keyIndex) Set(key string, loc uint64) bool {
+	t, h := x.slot(key)
+	return t.set(h, loc)
+}
+
+// Delete removes key, returning its location.
+func (x *keyIndex) Delete(key string) (uint64, bool) {
+	t, h := x.slot(key)
+	return t.del(h)
+}
+
+// Len is the number of keys.
+func (x *keyIndex) Len() int { return x.narrow.n + x.wide.n }
+
+// Bytes is the memory the index holds (its slot arrays).
+func (x *keyIndex) Bytes() int64 { return x.narrow.bytes() + x.wide.bytes() }
+
+// Locations calls fn with every key's location, in no order.
+func (x *keyIndex) Locations(fn func(loc uint64)) {
+	x.narrow.each(fn)
+	x.wide.each(fn)
+}
+
+// keyIndexBytes estimates the bytes of an index of n keys built at once
+// (slots at the build's fill), for reporting without an index at hand.
+func keyIndexBytes(n int64, narrow bool) int64 {
+	stride := int64(3)
+	if narrow {
+		stride = 2
+	}
+	return int64(slotsFor(int(n))) * stride * 8
+}
+
+// slotTable is one open-addressing table of stride-word slots: stride-1
+// words of hash (or key) then loc+1; a slot whose last word is 0 is free.
+type slotTable struct {
+	stride int
+	slots  []uint64
+	cap    int // slots
+	n      int
+}
+
+// slotsFor is the slot count for n keys: 80% full, as a build leaves it.
+func slotsFor(n int) int {
+	return max(keyIndexMinSlots, n*100/80+1)
+}
+
+func (t *slotTable) bytes() int64 { return int64(len(t.slots)) * 8 }
+
+func (t *slotTable) reserve(n int) {
+	if n == 0 || n*100 <= t.cap*keyIndexMaxLoad {
+		return
+	}
+	t.rehash(slotsFor(n))
+}
+
+// home is the first slot probed for h: Lemire's multiply-shift range
+// reduction of a mixed hash, so the capacity need not be a power of two.
+func (t *slotTable) home(h [2]uint64) int {
+	m := (h[0] ^ h[1]) * 0x9E3779B97F4A7C15
+	m ^= m >> 29
+	hi, _ := bits.Mul64(m, uint64(t.cap))
+	return int(hi)
+}
+
+func (t *slotTable) match(i int, h [2]uint64) bool {
+	s := t.slots[i*t.stride:]
+	if s[0] != h[0] {
+		return false
+	}
+	return t.stride == 2 || s[1] == h[1]
+}
+
+func (t *slotTable) used(i int) bool { return t.slots[i*t.stride+t.stride-1] != 0 }
+
+// find returns the slot holding h, or the free slot where it would go.
+func (t *slotTable) find(h [2]uint64) (int, bool) {
+	i := t.home(h)
+	for {
+		if !t.used(i) {
+			return i, false
+		}
+		if t.match(i, h) {
+			return i, true
+		}
+		if i++; i == t.cap {
+			i = 0
+		}
+	}
+}
+
+func (t *slotTable) get(h [2]uint64) (uint64, bool) {
+	if t.n == 0 {
+		return 0, false
+	}
+	i, ok := t.find(h)
+	if !ok {
+		return 0, false
+	}
+	return t.slots[i*t.stride+t.stride-1] - 1, true
+}
+
+func (t *slotTable) set(h [2]uint64, loc uint64) bool {
+	if (t.n+1)*100 > t.cap*keyIndexMaxLoad {
+		t.rehash(max(slotsFor(t.n+1), t.cap*3/2))
+	}
+	i, ok := t.find(h)
+	s := t.slots[i*t.stride : (i+1)*t.stride]
+	copy(s, h[:t.stride-1])
+	s[t.stride-1] = loc + 1
+	if !ok {
+		t.n++
+	}
+	return !ok
+}
+
+func (t *slotTable) del(h [2]uint64) (uint64, bool) {
+	if t.n == 0 {
+		return 0, false
+	}
+	i, ok := t.find(h)
+	if !ok {
+		return 0, false
+	}
+	loc := t.slots[i*t.stride+t.stride-1] - 1
+	// Backward-shift deletion: move later entries of the probe run back
+	// so that no lookup stops early at the freed slot.
+	j := i
+	for {
+		t.clear(i)
+		for {
+			if j++; j == t.cap {
+				j = 0
+			}
+			if !t.used(j) {
+				t.n--
+				return loc, true
+			}
+			k := t.home(t.hashAt(j))
+			// Move j to i unless its home lies cyclically in (i, j].
+			if (i <= j && (i < k && k <= j)) || (i > j && (i < k || k <= j)) {
+				continue
+			}
+			copy(t.slots[i*t.stride:(i+1)*t.stride], t.slots[j*t.stride:(j+1)*t.stride])
+			i = j
+			break
+		}
+	}
+}
+
+func (t *slotTable) hashAt(i int) [2]uint64 {
+	s := t.slots[i*t.stride:]
+	if t.stride == 2 {
+		return [2]uint64{s[0]}
+	}
+	return [2]uint64{s[0], s[1]}
+}
+
+func (t *slotTable) clear(i int) {
+	clear(t.slots[i*t.stride : (i+1)*t.stride])
+}
+
+func (t *slotTable) each(fn func(loc uint64)) {
+	for i := 0; i < t.cap; i++ {
+		if v := t.slots[i*t.stride+t.stride-1]; v != 0 {
+			fn(v - 1)
+		}
+	}
+}
+
+func (t *slotTable) rehash(slots int) {
+	old, oldCap := t.slots, t.cap
+	t.slots, t.cap = make([]uint64, slots*t.stride), slots
+	for i := 0; i < oldCap; i++ {
+		s := old[i*t.stride : (i+1)*t.stride]
+		if s[t.stride-1] == 0 {
+			continue
+		}
+		var h [2]uint64
+		copy(h[:], s[:t.stride-1])
+		j, _ := t.find(h)
+		copy(t.slots[j*t.stride:(j+1)*t.stride], s)
+	}
+}
