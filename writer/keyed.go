@@ -25,21 +25,21 @@ package writer
 //
 // The index is rebuilt when a table is opened, from the key columns of
 // its live data files and its position deletes (equality deletes written
-// by another engine are rejected). It holds one entry per live row: about
-// 48 bytes plus the key (floe_writer_keyed_index_bytes estimates it,
-// floe_writer_keyed_index_rebuilds_total counts the builds). If any other
-// writer changes the table's files (a compaction, another engine), the
-// index no longer matches the files; the next commit notices (it checks
+// by another engine are rejected). It holds one entry per live row in a
+// pointer-free hash table (keyed_hashindex.go): about 20 bytes per key
+// of one integer column, 30 per other key (floe_writer_keyed_index_bytes
+// reports it, floe_writer_keyed_index_rebuilds_total counts the builds).
+// If any other writer changes the table's files (a compaction, another
+// engine), the index no longer matches the files; the next commit notices (it checks
 // every snapshot committed since its last one) and fails with
 // ErrKeyIndexStale, and the source restarts from the table, which
 // rebuilds the index.
 //
-// The index is not counted in the writer's memory budget
-// (Config.MemoryBudget): the budget is flow control over rows that a
-// flush frees, and Write blocks until they are freed; the index is
-// resident for as long as the table is open and no flush frees it, so
-// counting it would block appends for good once a large table's index
-// outgrew the budget. Size the process for it (the metric) instead.
+// The index counts in the writer's memory budget (Config.MemoryBudget):
+// buffered rows get what the indexes leave, down to FlushBytes; above
+// that the writer logs a WARN and raises the soft memory limit it set
+// rather than let the garbage collector run back to back
+// (keyed_memory.go).
 //
 // # Maintenance: merging delete files between commits
 //
@@ -170,26 +170,29 @@ type KeyedTable struct {
 	committer *table.Committer
 	writeID   string // unique per KeyedTable: file names
 
-	mu       sync.Mutex
-	space    *sync.Cond // broadcast when the buffer shrinks, or on failure/close
-	tbl      *icetable.Table
-	schema   *arrow.Schema
-	keyCols  []int // identifier columns, as indexes into schema
-	keyIDs   []int // their field ids
-	index    *keyIndex
-	files    []*dataFileState // file number → state
-	recs     []arrow.RecordBatch
-	keys     [][]string
-	pend     map[string]uint64 // key → record<<32 | row, the buffered image
-	dels     []uint64          // locations to delete
-	bufBytes int64
-	bufRows  int64
-	inflight int64 // bytes taken by a flush being written
-	pending  table.Positions
-	event    time.Time
-	err      error
-	closed   bool
-	closing  bool // Close or Abort began: no new compaction step
+	mu      sync.Mutex
+	space   *sync.Cond // broadcast when the buffer shrinks, or on failure/close
+	tbl     *icetable.Table
+	schema  *arrow.Schema
+	keyCols []int // identifier columns, as indexes into schema
+	keyIDs  []int // their field ids
+	index   *keyIndex
+	// indexReported is the index memory last added to the writer's
+	// accounting (keyed_memory.go).
+	indexReported int64
+	files         []*dataFileState // file number → state
+	recs          []arrow.RecordBatch
+	keys          [][]string
+	pend          map[string]uint64 // key → record<<32 | row, the buffered image
+	dels          []uint64          // locations to delete
+	bufBytes      int64
+	bufRows       int64
+	inflight      int64 // bytes taken by a flush being written
+	pending       table.Positions
+	event         time.Time
+	err           error
+	closed        bool
+	closing       bool // Close or Abort began: no new compaction step
 	// The table's compaction: its plan options (from KeyedOptions and the
 	// table's properties), or off.
 	compactOpts compaction.PlanOptions
@@ -513,6 +516,7 @@ func (k *KeyedTable) Truncate(next table.Positions) error {
 	}
 	k.index.Locations(func(loc uint64) { k.dels = append(k.dels, loc) })
 	k.index = newKeyIndex()
+	k.indexGaugesLocked()
 	for _, r := range k.recs {
 		r.Release()
 	}
@@ -596,6 +600,7 @@ func (k *KeyedTable) releaseLocked() {
 	}
 	k.recs, k.keys, k.pend = nil, nil, map[string]uint64{}
 	k.bufBytes, k.bufRows = 0, 0
+	k.reportIndexLocked() // closed: the index no longer counts
 }
 
 func (k *KeyedTable) stopLoop() {

@@ -35,6 +35,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -90,6 +91,11 @@ type Options struct {
 	// observers registered with ObserveCommits.
 	OnCommit func(CommitInfo)
 	Hooks    Hooks
+	// SetMemoryLimit replaces runtime/debug.SetMemoryLimit, through which
+	// the writer raises the soft memory limit it finds set to
+	// Config.MemoryLimit by what key indexes need beyond the budget
+	// (keyed_memory.go); for tests.
+	SetMemoryLimit func(int64) int64
 }
 
 // Writer buffers, encodes and commits rows for any number of tables. Open,
@@ -118,6 +124,14 @@ type Writer struct {
 
 	obsMu     sync.Mutex
 	observers []func(CommitInfo) // ObserveCommits
+
+	// Key index memory (keyed_memory.go): indexShare mirrors indexBytes
+	// for Write, which reads it under w.mu.
+	memMu      sync.Mutex
+	indexBytes int64
+	overBudget bool
+	limitSet   int64 // the soft memory limit this writer last set; 0: none
+	indexShare atomic.Int64
 }
 
 type tableState struct {
@@ -236,7 +250,7 @@ func (w *Writer) Write(b Batch) error {
 	}
 	w.mu.Lock()
 	waited := false
-	for w.err == nil && !w.closed && w.buffered > 0 && w.buffered+size > int64(w.cfg.MemoryBudget) {
+	for w.err == nil && !w.closed && w.buffered > 0 && w.buffered+size > w.rowBudgetLocked() {
 		if !waited {
 			w.m.blocked.Inc()
 			waited = true
@@ -286,7 +300,7 @@ func (w *Writer) Write(b Batch) error {
 	if b.MaxEventTime.After(ts.bufEvent) {
 		ts.bufEvent = b.MaxEventTime
 	}
-	poke := ts.bufBytes >= int64(w.cfg.FlushBytes) || w.buffered >= int64(w.cfg.MemoryBudget) ||
+	poke := ts.bufBytes >= int64(w.cfg.FlushBytes) || w.buffered >= w.rowBudgetLocked() ||
 		(w.cfg.CommitRows > 0 && ts.bufRows+ts.fileRows >= w.cfg.CommitRows) ||
 		(w.cfg.CommitBytes > 0 && ts.fileBytes+ts.bufBytes/4 >= int64(w.cfg.CommitBytes))
 	w.mu.Unlock()
@@ -375,7 +389,7 @@ func (w *Writer) onWake(ctx context.Context) error {
 			commit = true
 		}
 	}
-	if len(flush) == 0 && largest != nil && largest.bufBytes > 0 && w.buffered >= int64(w.cfg.MemoryBudget)/2 {
+	if len(flush) == 0 && largest != nil && largest.bufBytes > 0 && w.buffered >= w.rowBudgetLocked()/2 {
 		flush = append(flush, largest)
 	}
 	w.mu.Unlock()
