@@ -35,7 +35,7 @@ define with-servers
 	echo "+ $(1)"; $(1)
 endef
 
-.PHONY: help demo build test test-short test-integration bench lint clean
+.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -58,6 +58,17 @@ test-integration: ## crash tests + engines matrix (-tags integration): MinIO, Po
 
 bench: ## benchmarks, against a local MinIO and Kafka broker; output also in bench.txt
 	$(call with-servers,$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./... | tee bench.txt)
+
+# Issue 17's must-show for keyed tables (not CI): a ROWS-row MariaDB table and
+# a 1M-row baseline, RATE updates/s for MINUTES minutes each, compaction on:
+# RSS, CPU-s per 10k updates, restart until visible, data files, mirror check.
+# Quick run: make bench-keyed ROWS=1000000 MINUTES=1
+ROWS ?= 10000000
+MINUTES ?= 10
+RATE ?= 500
+bench-keyed: ## keyed tables at scale (issue 17): ROWS=10000000 MINUTES=10 RATE=500; output also in bench-keyed.txt
+	$(call with-servers,FLOE_BENCH_KEYED=1 FLOE_BENCH_KEYED_ROWS=$(ROWS) FLOE_BENCH_KEYED_MINUTES=$(MINUTES) FLOE_BENCH_KEYED_RATE=$(RATE) \
+	$(GO) test -run '^$$' -bench BenchmarkKeyedScale -benchtime 1x -count 1 -timeout 4h -v ./integration | tee bench-keyed.txt)
 
 lint: $(GOLANGCI_LINT) ## golangci-lint (pinned, cached in ~/.cache/floe/bin)
 	$(GOLANGCI_LINT) config verify
