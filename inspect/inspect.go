@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/apache/iceberg-go"
@@ -22,6 +23,7 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
 )
 
 // ErrNotFound means a table or namespace does not exist in the catalog.
@@ -127,6 +129,23 @@ type Description struct {
 	// Columns are every field of the schema, nested ones included, in
 	// schema order, each after its parent.
 	Columns []Column `json:"-"`
+	// KeyIndex describes the key index a keyed writer keeps for the
+	// table; nil when the table has no identifier fields.
+	KeyIndex *KeyIndex `json:"-"`
+}
+
+// KeyIndex is what the keyed writer's primary-key index of a table holds
+// (writer/keyed_hashindex.go), as far as the table's metadata tells.
+type KeyIndex struct {
+	// Keys are the table's live rows: the current snapshot's records less
+	// its position deletes, one key each.
+	Keys int64 `json:"keys"`
+	// Bytes is the memory an index of Keys keys takes in the writer
+	// (writer.EstimateKeyIndexBytes); the running writer reports its own as
+	// floe_writer_keyed_index_bytes.
+	Bytes int64 `json:"bytes"`
+	// Location is where the index lives.
+	Location string `json:"location"`
 }
 
 // Column is one field of a schema.
@@ -175,7 +194,19 @@ func Describe(tbl *icetable.Table) Description {
 		}
 	}
 	walk("", d.Schema)
+	if len(sc.IdentifierFieldIDs) > 0 {
+		keys := int64(0)
+		if s := tbl.CurrentSnapshot(); s != nil && s.Summary != nil {
+			keys = max(0, summaryInt(s.Summary.Properties, "total-records")-summaryInt(s.Summary.Properties, "total-position-deletes"))
+		}
+		d.KeyIndex = &KeyIndex{Keys: keys, Bytes: writer.EstimateKeyIndexBytes(sc, keys), Location: writer.KeyIndexLocation}
+	}
 	return d
+}
+
+func summaryInt(props map[string]string, key string) int64 {
+	v, _ := strconv.ParseInt(props[key], 10, 64)
+	return v
 }
 
 // typeLabel is a column's type in one word: primitives as they are, lists

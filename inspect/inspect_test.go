@@ -1,6 +1,7 @@
 package inspect_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/floe-lake/floe/inspect"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/writer"
 )
 
 // newTable creates ns.t (partitioned by day(ts)) and appends one file per
@@ -129,5 +131,57 @@ func TestFilesEmpty(t *testing.T) {
 	files, err := inspect.Files(context.Background(), tbl)
 	if err != nil || files == nil || len(files) != 0 {
 		t.Fatalf("files of an empty table: %#v, %v", files, err)
+	}
+}
+
+// TestDescribeKeyIndex checks the key index a keyed table reports: one key
+// per live row, the writer's estimate of its memory, and where it lives;
+// and none for a table without identifier fields.
+func TestDescribeKeyIndex(t *testing.T) {
+	ctx := context.Background()
+	cat := tabletest.OpenSQLite(t)
+	plain := newTable(t, cat, 0)
+	if d := inspect.Describe(plain); d.KeyIndex != nil {
+		t.Fatalf("table without identifier fields: key index %+v", d.KeyIndex)
+	}
+	tbl, err := table.Ensure(ctx, cat, table.Spec{
+		Name:             "ns.keyed",
+		Schema:           []table.Field{{Name: "id", Type: "long", Required: true}, {Name: "v", Type: "string"}},
+		IdentifierFields: []string{"id"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]any
+	for i := range 1000 {
+		rows = append(rows, []any{int64(i), "x"})
+	}
+	rec := tabletest.Record(sc, rows...)
+	defer rec.Release()
+	tbl = tabletest.Append(t, tbl, rec)
+	d := inspect.Describe(tbl)
+	if d.KeyIndex == nil {
+		t.Fatal("keyed table: no key index")
+	}
+	if x := d.KeyIndex; x.Keys != 1000 || x.Bytes != writer.EstimateKeyIndexBytes(tbl.Schema(), 1000) || x.Bytes <= 0 || x.Location != writer.KeyIndexLocation {
+		t.Fatalf("key index %+v", x)
+	}
+	var out bytes.Buffer
+	if err := (inspect.Printer{W: &out}).Describe(d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "key-index           1000 keys") {
+		t.Fatalf("describe text has no key index line:\n%s", out.String())
+	}
+	out.Reset()
+	if err := (inspect.Printer{W: &out, JSON: true}).Describe(d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"key-index": {`) || !strings.Contains(out.String(), `"keys": 1000,`) || !strings.Contains(out.String(), `"name": "ns.keyed"`) {
+		t.Fatalf("describe JSON: %s", out.String())
 	}
 }

@@ -66,7 +66,10 @@ func (p Printer) List(listing []Namespace) error {
 // Describe writes a table's description (JSON: its table.TableInfo).
 func (p Printer) Describe(d Description) error {
 	if p.JSON {
-		return p.encode(d.TableInfo)
+		return p.encode(struct {
+			table.TableInfo
+			KeyIndex *KeyIndex `json:"key-index,omitempty"`
+		}{d.TableInfo, d.KeyIndex})
 	}
 	none := func(s []string, empty string) string {
 		if len(s) == 0 {
@@ -84,6 +87,10 @@ func (p Printer) Describe(d Description) error {
 		{"current-snapshot", current}, {"snapshots", strconv.Itoa(d.Snapshots)},
 		{"partition", none(d.Partition, "unpartitioned")}, {"sort", none(d.Sort, "unsorted")},
 		{"identifier-fields", none(d.IdentifierFields, "none")},
+	}
+	if x := d.KeyIndex; x != nil {
+		rows = append(rows, []string{"key-index", fmt.Sprintf("%d keys, %s in memory (estimated)", x.Keys, units.Bytes(x.Bytes))},
+			[]string{"key-index-location", x.Location})
 	}
 	if err := p.table(rows); err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/apache/iceberg-go"
 )
 
 // TestKeyIndexMatchesMap applies random sets and deletes to a keyIndex and
@@ -94,5 +96,36 @@ func TestKeyIndexReserve(t *testing.T) {
 	}
 	if per := float64(b) / 100000; per > 21 {
 		t.Fatalf("%.1f bytes per 8-byte key, want at most 21", per)
+	}
+}
+
+// TestEstimateKeyIndexBytes checks the estimate against a built index, for
+// a bigint key and a composite string key.
+func TestEstimateKeyIndexBytes(t *testing.T) {
+	bigint := iceberg.NewSchemaWithIdentifiers(0, []int{1}, iceberg.NestedField{ID: 1, Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true})
+	composite := iceberg.NewSchemaWithIdentifiers(0, []int{1, 2},
+		iceberg.NestedField{ID: 1, Name: "tenant", Type: iceberg.PrimitiveTypes.String, Required: true},
+		iceberg.NestedField{ID: 2, Name: "id", Type: iceberg.PrimitiveTypes.Int64, Required: true})
+	for _, tc := range []struct {
+		name string
+		sc   *iceberg.Schema
+		key  func(int) string
+	}{
+		{"bigint", bigint, func(i int) string { return string(binary.BigEndian.AppendUint64(nil, uint64(i))) }},
+		{"composite", composite, func(i int) string {
+			return string(binary.BigEndian.AppendUint64(appendBytesKey(nil, []byte("tenant")), uint64(i)))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 50000
+			x := newKeyIndex()
+			x.reserve(n, len(tc.key(0)) == 8)
+			for i := range n {
+				x.Set(tc.key(i), uint64(i))
+			}
+			if got, want := EstimateKeyIndexBytes(tc.sc, n), x.Bytes(); got != want {
+				t.Fatalf("estimate %d, built %d", got, want)
+			}
+		})
 	}
 }

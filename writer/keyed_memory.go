@@ -19,6 +19,8 @@ package writer
 
 import (
 	"runtime/debug"
+
+	"github.com/apache/iceberg-go"
 )
 
 // reportIndexLocked adds the change of the table's index memory to the
@@ -111,4 +113,26 @@ func (w *Writer) adjustLimitLocked(excess int64) {
 	}
 	set(want)
 	w.limitSet = want
+}
+
+// KeyIndexLocation says where a keyed table's key index lives, for
+// reports (floe table describe).
+const KeyIndexLocation = "heap of the process writing the table (floe ingest), built from the table's files when it opens the table; counted in writer.memory-budget"
+
+// EstimateKeyIndexBytes is the memory of the key index of a keyed table
+// with schema sc and keys live keys, as the writer builds it: 16-byte
+// slots when the key is one column of an integer, date, time or timestamp
+// type (its encoding is 8 bytes), 24-byte ones otherwise, 80% full.
+func EstimateKeyIndexBytes(sc *iceberg.Schema, keys int64) int64 {
+	narrow := false
+	if ids := sc.IdentifierFieldIDs; len(ids) == 1 {
+		if f, ok := sc.FindFieldByID(ids[0]); ok {
+			switch f.Type.(type) {
+			case iceberg.Int32Type, iceberg.Int64Type, iceberg.DateType, iceberg.TimeType,
+				iceberg.TimestampType, iceberg.TimestampTzType:
+				narrow = true
+			}
+		}
+	}
+	return keyIndexBytes(keys, narrow)
 }

@@ -52,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		eventTime:      f.GaugeVec("floe_writer_last_committed_event_time_seconds", "Newest event time committed, by table (Unix seconds).", "table"),
 		blocked:        f.Counter("floe_writer_backpressure_waits_total", "Times a source waited for memory."),
 		indexKeys:      f.GaugeVec("floe_writer_keyed_index_keys", "Live keys in a keyed table's primary-key index, by table.", "table"),
-		indexBytes:     f.GaugeVec("floe_writer_keyed_index_bytes", "Estimated heap bytes of a keyed table's primary-key index, by table.", "table"),
+		indexBytes:     f.GaugeVec("floe_writer_keyed_index_bytes", "Bytes of a keyed table's primary-key index (counted in the writer's memory budget), by table.", "table"),
 		indexRebuilds:  f.CounterVec("floe_writer_keyed_index_rebuilds_total", "Key indexes built from a table's files (every open of a keyed table), by table.", "table"),
 		indexSeconds:   f.Histogram("floe_writer_keyed_index_rebuild_seconds", "Time to build a keyed table's key index from its files.", prometheus.ExponentialBuckets(0.01, 2, 16)),
 		compactions:    f.CounterVec("floe_writer_keyed_compactions_total", "Compaction steps of keyed tables, by table and result (committed, failed, abandoned).", "table", "result"),
