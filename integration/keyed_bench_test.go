@@ -224,13 +224,19 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 
 	// Restart until a new update is visible.
 	ing.stop(b)
+	logAt := fileSize(ing.log)
 	t0 := time.Now()
-	ing = startBenchProc(b, bin, dir, "ingest", "-config", cfgPath)
+	ing = startBenchProc(b, bin, dir, "ingest", "-config", cfgPath, "-log-level", "debug")
 	mustExecB(b, db, "UPDATE t SET label = 'restart' WHERE id = 1")
 	waitCommitAfter(b, load, t0, 5*time.Minute)
 	res.restart = time.Since(t0)
 	b.Logf("%d rows: restart until a new update is visible: %s wall, %.1f CPU-s (RSS after %.0f MiB)", n, res.restart.Round(100*time.Millisecond),
 		ing.cpu().Seconds(), float64(ing.rss())/(1<<20))
+	if os.Getenv("FLOE_BENCH_KEYED_LOG") == "1" {
+		if raw, err := os.ReadFile(ing.log); err == nil && int64(len(raw)) >= logAt {
+			b.Logf("ingest log after the restart:\n%s", testenv.LastLines(raw[logAt:], 60))
+		}
+	}
 
 	// The mirror, row for row.
 	out, err := exec.Command(bin, "verify", "mysql", "-config", cfgPath, "-wait", "5m").CombinedOutput()
@@ -343,6 +349,14 @@ func (p *benchProc) rss() int64 {
 		}
 	}
 	return 0
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 func mustExecB(b *testing.B, db *sql.DB, q string, args ...any) {
