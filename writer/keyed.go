@@ -176,6 +176,9 @@ type KeyedTable struct {
 	schema   *arrow.Schema
 	keyCols  []int // identifier columns, as indexes into schema
 	keyIDs   []int // their field ids
+	// partitioned: the table's current spec has partition fields; rows
+	// are placed by keyed_partition.go.
+	partitioned bool
 	index    map[string]uint64
 	keyBytes int64            // bytes of the index's keys
 	files    []*dataFileState // file number → state
@@ -301,10 +304,13 @@ func (k *KeyedTable) load(tbl *icetable.Table) error {
 	if v := tbl.Metadata().Version(); v < 2 {
 		return fmt.Errorf("keyed table %s: format version %d cannot hold row-level deletes; it needs 2 or later", k.name, v)
 	}
-	if !tbl.Spec().IsUnpartitioned() {
-		return fmt.Errorf("keyed table %s: partitioned keyed tables are not supported", k.name)
-	}
 	sc := tbl.Schema()
+	partitioned := !tbl.Spec().IsUnpartitioned()
+	if partitioned {
+		if _, err := newRowPartitioner(tbl.Spec(), sc); err != nil {
+			return fmt.Errorf("keyed table %s: %w", k.name, err)
+		}
+	}
 	if len(sc.IdentifierFieldIDs) == 0 {
 		return fmt.Errorf("keyed table %s: the table has no identifier fields (a primary key)", k.name)
 	}
@@ -327,7 +333,7 @@ func (k *KeyedTable) load(tbl *icetable.Table) error {
 		cols = append(cols, idx)
 		ids = append(ids, id)
 	}
-	k.tbl, k.schema, k.keyCols, k.keyIDs = tbl, asc, cols, ids
+	k.tbl, k.schema, k.keyCols, k.keyIDs, k.partitioned = tbl, asc, cols, ids, partitioned
 	k.compactOff = k.opts.Compaction.Disabled
 	if !k.compactOff {
 		o, err := k.opts.Compaction.PlanOptions(tbl.Properties())

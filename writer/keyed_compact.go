@@ -92,7 +92,7 @@ func (k *KeyedTable) maybeCompactLocked() {
 			continue
 		}
 		infos = append(infos, compaction.FileInfo{
-			Path: f.path, SizeBytes: f.df.FileSizeBytes(), Records: f.rows, DeletedRecords: int64(len(f.dead)),
+			Path: f.path, Partition: compaction.PartitionKey(f.df), SizeBytes: f.df.FileSizeBytes(), Records: f.rows, DeletedRecords: int64(len(f.dead)),
 		})
 		byPath[f.path] = n
 	}
@@ -230,8 +230,7 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 	}
 	k.mu.Unlock()
 	if merge != nil {
-		k.fileSeq++
-		if err := merge.Write(ctx, tbl, k.dataPath(tbl, fmt.Sprintf("%05d-deletes-merged", k.fileSeq))); err != nil {
+		if err := merge.Write(ctx, tbl, k.mergedPath(tbl)); err != nil {
 			return false, fmt.Errorf("merge position deletes of %s: %w", k.name, err)
 		}
 	}
@@ -313,10 +312,7 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 				f.gone, f.dead, f.df = true, nil, nil
 			}
 		}
-		k.liveDels = k.liveDels[:0]
-		if merge.Merged != nil {
-			k.liveDels = append(k.liveDels, merge.Merged)
-		}
+		k.liveDels = append(k.liveDels[:0], merge.Merged...)
 	}
 	k.indexGaugesLocked()
 	if len(misplaced) > 0 {
