@@ -170,30 +170,30 @@ type KeyedTable struct {
 	committer *table.Committer
 	writeID   string // unique per KeyedTable: file names
 
-	mu       sync.Mutex
-	space    *sync.Cond // broadcast when the buffer shrinks, or on failure/close
-	tbl      *icetable.Table
-	schema   *arrow.Schema
-	keyCols  []int // identifier columns, as indexes into schema
-	keyIDs   []int // their field ids
+	mu      sync.Mutex
+	space   *sync.Cond // broadcast when the buffer shrinks, or on failure/close
+	tbl     *icetable.Table
+	schema  *arrow.Schema
+	keyCols []int // identifier columns, as indexes into schema
+	keyIDs  []int // their field ids
 	// partitioned: the table's current spec has partition fields; rows
 	// are placed by keyed_partition.go.
 	partitioned bool
-	index    map[string]uint64
-	keyBytes int64            // bytes of the index's keys
-	files    []*dataFileState // file number → state
-	recs     []arrow.RecordBatch
-	keys     [][]string
-	pend     map[string]uint64 // key → record<<32 | row, the buffered image
-	dels     []uint64          // locations to delete
-	bufBytes int64
-	bufRows  int64
-	inflight int64 // bytes taken by a flush being written
-	pending  table.Positions
-	event    time.Time
-	err      error
-	closed   bool
-	closing  bool // Close or Abort began: no new compaction step
+	index       map[string]uint64
+	keyBytes    int64            // bytes of the index's keys
+	files       []*dataFileState // file number → state
+	recs        []arrow.RecordBatch
+	keys        [][]string
+	pend        map[string]uint64 // key → record<<32 | row, the buffered image
+	dels        []uint64          // locations to delete
+	bufBytes    int64
+	bufRows     int64
+	inflight    int64 // bytes taken by a flush being written
+	pending     table.Positions
+	event       time.Time
+	err         error
+	closed      bool
+	closing     bool // Close or Abort began: no new compaction step
 	// The table's compaction: its plan options (from KeyedOptions and the
 	// table's properties), or off.
 	compactOpts compaction.PlanOptions
