@@ -255,7 +255,7 @@ func (k *KeyedTable) commit(ctx context.Context, periodic bool) error {
 	// While a compaction step is in flight the delete merge waits: it
 	// may drop the step's inputs. The step merges them when it commits
 	// with late deletes, or runs the merge after it.
-	if k.step == nil && len(k.liveDels) >= k.opts.MaxDeleteFiles {
+	if k.step == nil && k.deleteMergeDue() {
 		if err := k.maintainLocked(ctx); err != nil {
 			return err
 		}
@@ -417,18 +417,55 @@ func positionsEqual(a, b table.Positions) bool {
 	return maps.Equal(a, b)
 }
 
-// maintainLocked merges the table's position-delete files into one and
-// drops the data files whose rows are all deleted, in a rewrite snapshot
-// (operation replace) that changes no row and carries the positions
-// forward: compaction's delete-merge step (compaction.DeleteMerge), planned
-// from the deletes this table made and staged in its own commit, so that it
-// never races them. k.io must be held and nothing staged.
-func (k *KeyedTable) maintainLocked(ctx context.Context) error {
-	k.mu.Lock()
-	tbl, lastSnap := k.tbl, k.lastSnap
+// deleteMergeDue reports whether the table's position-delete files reach
+// KeyedOptions.MaxDeleteFiles: in all, or in one partition of a
+// partitioned table (a reader of a data file opens only the delete files
+// of its partition, and a merge leaves one per partition). k.io must be
+// held.
+func (k *KeyedTable) deleteMergeDue() bool {
+	due, all := k.dueDeletePartitions()
+	return all || len(due) > 0
+}
+
+// dueDeletePartitions returns the partitions (compaction.PartitionKey)
+// whose position-delete files reach KeyedOptions.MaxDeleteFiles, or all
+// when the table is unpartitioned and its files reach it. k.io must be
+// held.
+func (k *KeyedTable) dueDeletePartitions() (map[string]bool, bool) {
+	if !k.partitioned {
+		return nil, len(k.liveDels) >= k.opts.MaxDeleteFiles
+	}
+	if len(k.liveDels) < k.opts.MaxDeleteFiles {
+		return nil, false
+	}
+	per := map[string]int{}
+	due := map[string]bool{}
+	for _, df := range k.liveDels {
+		key := compaction.PartitionKey(df)
+		per[key]++
+		if per[key] >= k.opts.MaxDeleteFiles {
+			due[key] = true
+		}
+	}
+	return due, false
+}
+
+// planMergeLocked plans the merge of the position-delete files of the
+// partitions in parts (all when all), skipping data files skip says, and
+// returns it with the delete files it leaves alone. k.mu must be held.
+func (k *KeyedTable) planMergeLocked(parts map[string]bool, all bool, skip func(n int) bool) (*compaction.DeleteMerge, []iceberg.DataFile) {
+	in := func(df iceberg.DataFile) bool { return all || parts[compaction.PartitionKey(df)] }
+	var replace, rest []iceberg.DataFile
+	for _, df := range k.liveDels {
+		if in(df) {
+			replace = append(replace, df)
+		} else {
+			rest = append(rest, df)
+		}
+	}
 	var dels []compaction.FileDeletes
-	for _, f := range k.files {
-		if f.gone || f.df == nil || len(f.dead) == 0 {
+	for n, f := range k.files {
+		if f.gone || f.df == nil || len(f.dead) == 0 || (skip != nil && skip(n)) || !in(f.df) {
 			continue
 		}
 		pos := make([]int64, len(f.dead))
@@ -437,8 +474,28 @@ func (k *KeyedTable) maintainLocked(ctx context.Context) error {
 		}
 		dels = append(dels, compaction.FileDeletes{File: f.df, Positions: pos})
 	}
+	return compaction.PlanDeleteMerge(replace, dels), rest
+}
+
+// maintainLocked merges the table's position-delete files into one (per
+// partition; of a partitioned table, those of the partitions that reach
+// KeyedOptions.MaxDeleteFiles) and drops the data files whose rows are all
+// deleted, in a rewrite snapshot
+// (operation replace) that changes no row and carries the positions
+// forward: compaction's delete-merge step (compaction.DeleteMerge), planned
+// from the deletes this table made and staged in its own commit, so that it
+// never races them. k.io must be held and nothing staged.
+func (k *KeyedTable) maintainLocked(ctx context.Context) error {
+	due, all := k.dueDeletePartitions()
+	if !k.partitioned {
+		all = true // an explicit merge of an unpartitioned table merges all
+	} else if len(due) == 0 {
+		return nil
+	}
+	k.mu.Lock()
+	tbl, lastSnap := k.tbl, k.lastSnap
+	merge, rest := k.planMergeLocked(due, all, nil)
 	k.mu.Unlock()
-	merge := compaction.PlanDeleteMerge(k.liveDels, dels)
 	if err := merge.Write(ctx, tbl, k.mergedPath(tbl)); err != nil {
 		err = fmt.Errorf("merge position deletes of %s: %w", k.name, err)
 		k.fail(err)
@@ -471,7 +528,7 @@ func (k *KeyedTable) maintainLocked(ctx context.Context) error {
 		}
 	}
 	k.mu.Unlock()
-	k.liveDels = append(k.liveDels[:0], merge.Merged...)
+	k.liveDels = append(rest, merge.Merged...)
 	k.log.Debug("keyed maintenance", "snapshot", res.SnapshotID, "merged_delete_files", len(merge.Replace),
 		"dropped_data_files", len(merge.Drop), "took", k.w.opts.Now().Sub(start))
 	return nil
