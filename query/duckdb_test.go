@@ -3,7 +3,7 @@ package query
 import (
 	"encoding/json"
 	"fmt"
-		"os"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
