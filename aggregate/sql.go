@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -425,9 +427,15 @@ func newProjection(s Spec, src *iceberg.Schema) (*projection, *iceberg.Schema, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("aggregate %s: parse sql: %w", s.Name, err)
 	}
-	_, cols, err := translateCols(sel)
+	t, cols, err := translateCols(sel)
 	if err != nil {
 		return nil, nil, fmt.Errorf("aggregate %s: %w", s.Name, err)
+	}
+	// A spec written by hand (YAML with a sql key) must say what its SQL
+	// says.
+	if t.Source != s.Source || t.Time != s.Time || t.Filter != s.Filter ||
+		!reflect.DeepEqual(t.Window, s.Window) || !slices.Equal(t.Dimensions, s.Dimensions) || !slices.Equal(t.Measures, s.Measures) {
+		return nil, nil, fmt.Errorf("aggregate %s: %w: the spec's fields differ from what its sql says (%+v): give the SQL alone, with the name and the output", s.Name, ErrSQLSpec, t)
 	}
 	p := &projection{sel: sel, compiled: map[*arrow.Schema]*compiledProjection{}}
 	if n := len(cols); n > 0 && cols[n-1].name == "" {

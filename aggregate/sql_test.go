@@ -14,6 +14,7 @@ import (
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/query"
 	"github.com/floe-lake/floe/reader"
+	"github.com/floe-lake/floe/source/gen"
 )
 
 func TestFromSQL(t *testing.T) {
@@ -66,6 +67,16 @@ GROUP BY 1, 2, 3, e.city, dev`, "", "dws.x")
 	s, err = FromSQL("SELECT time_bucket(INTERVAL '7 days', event_time) AS window_start, count(*) AS n FROM ods.events GROUP BY 1", "", "dws.x")
 	if err != nil || s.Window.TimeZone != "UTC" || s.Window.Size.D() != 7*24*time.Hour {
 		t.Fatalf("7-day window: %+v, %v", s.Window, err)
+	}
+	// A spec whose fields contradict its sql is refused when bound.
+	bad := s
+	bad.Dimensions = []string{"city"}
+	sc, err := gen.EventsSpec("ods.events").IcebergSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OutputSpec(bad, sc); !errors.Is(err, ErrSQLSpec) {
+		t.Fatalf("contradicting fields: %v", err)
 	}
 	if _, err := FromSQL("SELECT 1 FROM", "", "dws.x"); !errors.Is(err, query.ErrSyntax) {
 		t.Fatalf("syntax error: %v", err)
