@@ -589,11 +589,13 @@ func (p *projection) apply(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 }
 
 // addProjected folds rec through the spec's projection; it returns the
-// number of source rows read.
+// number of source rows read. An expression that fails on the rows (a
+// CAST of text that is no number, an overflow) fails the same way on a
+// retry: the error is permanent (IsPermanent), halting a follower.
 func (p *plan) addProjected(t *groupTable, rec arrow.RecordBatch, keep func(ws int64) bool, st *batchState) (int64, error) {
 	prec, err := p.proj.apply(rec)
 	if err != nil {
-		return 0, fmt.Errorf("aggregate %s: %w", p.spec.Name, err)
+		return 0, permanent(fmt.Errorf("aggregate %s: %w", p.spec.Name, err))
 	}
 	defer prec.Release()
 	if _, err := p.addRows(t, prec, keep, st); err != nil {

@@ -216,3 +216,23 @@ func TestSQLSpecs(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLEvalErrorIsPermanent: an expression that fails on the source's
+// rows (device ids are not numbers) fails the backfill with an error that
+// halts a follower rather than being retried, naming the cause.
+func TestSQLEvalErrorIsPermanent(t *testing.T) {
+	ctx := context.Background()
+	cat, _ := generated(t)
+	s, err := FromSQL("SELECT time_bucket(INTERVAL '1 hour', event_time) AS window_start, sum(CAST(device_id AS BIGINT)) AS d FROM ods.events GROUP BY 1", "", "dws.bad_cast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(ctx, cat, s, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Backfill(ctx, BackfillOptions{})
+	if err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "cast") {
+		t.Fatalf("backfill: %v (permanent: %v)", err, IsPermanent(err))
+	}
+}
