@@ -90,3 +90,41 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: Parse never panics, and a statement it accepts renders
+// (Expr.String) to SQL that parses to the same rendering.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"SELECT a, count(*) AS n FROM t WHERE a = 1 OR b IN (1, 2) GROUP BY a",
+		"SELECT CASE WHEN x > 1 THEN 'a' ELSE NULL END FROM ods.t o LEFT JOIN u ON u.id = o.id",
+		"SELECT time_bucket(INTERVAL '1 day', ts, 'Asia/Shanghai'), p->>'$.k', CAST(a AS DECIMAL(18,2)) FROM t",
+		"SELECT -1.5e3 || 'x', a::date, NOT a IS NULL, a NOT BETWEEN 1 AND 2 FROM t HAVING 1 = 1",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := Parse(text)
+		if err != nil {
+			return
+		}
+		exprs := append([]Expr{}, s.GroupBy...)
+		for _, it := range s.Items {
+			if it.Expr != nil {
+				exprs = append(exprs, it.Expr)
+			}
+		}
+		if s.Where != nil {
+			exprs = append(exprs, s.Where)
+		}
+		for _, e := range exprs {
+			r := e.String()
+			back, err := ParseExpr(r)
+			if err != nil {
+				t.Fatalf("%q: rendering %q does not parse: %v", text, r, err)
+			}
+			if back.String() != r {
+				t.Fatalf("%q: %q renders back as %q", text, r, back.String())
+			}
+		}
+	})
+}
