@@ -198,7 +198,7 @@ func (u *Unary) String() string {
 	if u.Op == "NOT" {
 		return "(NOT " + u.X.String() + ")"
 	}
-	return "(" + u.Op + u.X.String() + ")"
+	return "(" + u.Op + " " + u.X.String() + ")" // "- -1", not "--1" (a comment)
 }
 
 // Binary is an infix operator: arithmetic (+ - * / %), comparison

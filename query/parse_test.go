@@ -11,7 +11,7 @@ func TestParseRoundTrip(t *testing.T) {
 		{"SELECT a FROM t WHERE a = 1 OR b IN (1, 2) AND c BETWEEN 1 AND 2",
 			"((a = 1) OR ((b IN (1, 2)) AND (c BETWEEN 1 AND 2)))"},
 		{"SELECT a FROM t WHERE name NOT LIKE 'x%' AND NOT d IS NULL", "((name NOT LIKE 'x%') AND (NOT (d IS NULL)))"},
-		{"SELECT a FROM t WHERE 1 + 2 * 3 - -x > 0", "(((1 + (2 * 3)) - (-x)) > 0)"},
+		{"SELECT a FROM t WHERE 1 + 2 * 3 - -x > 0", "(((1 + (2 * 3)) - (- x)) > 0)"},
 		{"SELECT a FROM t WHERE p->>'$.k' || 'x' = 'y'", "(((p ->> '$.k') || 'x') = 'y')"},
 		{"SELECT a FROM t WHERE CAST(a AS DECIMAL(18,2)) > a::double", "(CAST(a AS DECIMAL(18,2)) > CAST(a AS DOUBLE))"},
 		{"SELECT a FROM t WHERE CASE WHEN a > 1 THEN 'x' ELSE 'y' END = 'x'", "(CASE WHEN (a > 1) THEN 'x' ELSE 'y' END = 'x')"},
@@ -99,6 +99,7 @@ func FuzzParse(f *testing.F) {
 		"SELECT CASE WHEN x > 1 THEN 'a' ELSE NULL END FROM ods.t o LEFT JOIN u ON u.id = o.id",
 		"SELECT time_bucket(INTERVAL '1 day', ts, 'Asia/Shanghai'), p->>'$.k', CAST(a AS DECIMAL(18,2)) FROM t",
 		"SELECT -1.5e3 || 'x', a::date, NOT a IS NULL, a NOT BETWEEN 1 AND 2 FROM t HAVING 1 = 1",
+		"SELECT - -1, -(-a) FROM t",
 	} {
 		f.Add(s)
 	}
