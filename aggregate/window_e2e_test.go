@@ -289,12 +289,13 @@ func TestCumulativeDayMemory(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	sh, _ := time.LoadLocation("Asia/Shanghai")
 	start := time.Date(2026, 3, 2, 0, 0, 0, 0, sh)
-	var rows [][]any
-	for range 200_000 {
-		rows = append(rows, []any{fmt.Sprintf("u%d", rng.IntN(20_000)), "home", start.Add(time.Duration(rng.Int64N(int64(24 * time.Hour))))})
-	}
-	rec := tabletest.Record(ev.sc, rows...)
-	rows = nil
+	rec := func() arrow.RecordBatch {
+		var rows [][]any
+		for range 200_000 {
+			rows = append(rows, []any{fmt.Sprintf("u%d", rng.IntN(20_000)), "home", start.Add(time.Duration(rng.Int64N(int64(24 * time.Hour))))})
+		}
+		return tabletest.Record(ev.sc, rows...)
+	}()
 	tabletest.Append(t, loadTable(t, cat, "ods.visits"), rec)
 	rec.Release()
 
