@@ -86,6 +86,13 @@ func TestZonedWindows(t *testing.T) {
 			if ws > at || at >= we {
 				t.Errorf("window [%s, %s) does not hold %s", fmtMicros(ws), fmtMicros(we), tt.at)
 			}
+			// Through a cache warmed on other rows: the same windows.
+			var c gridCache
+			for _, x := range []int64{at - 3*usPerDay, at, we - 1, ws, we, at} {
+				if got, want := p.windowStartCached(x, 0, &c), p.windowStart(x, 0); got != want {
+					t.Errorf("cached window of %s: %s, want %s", fmtMicros(x), fmtMicros(got), fmtMicros(want))
+				}
+			}
 			// The next window starts where this one ends.
 			if next := p.windowStart(we, 0); next != we {
 				t.Errorf("the window after starts at %s, want %s", fmtMicros(next), fmtMicros(we))
