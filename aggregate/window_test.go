@@ -218,3 +218,33 @@ func TestZonedSpecs(t *testing.T) {
 		}
 	}
 }
+
+// TestZonedSlidingWindows: sliding windows of local days start every
+// local midnight and end size later in local days.
+func TestZonedSlidingWindows(t *testing.T) {
+	src := iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "ts", Type: iceberg.PrimitiveTypes.TimestampTz, Required: true})
+	for _, tt := range []struct {
+		tz, at string
+		want   [][2]string // [start, end], newest first
+	}{
+		{"Asia/Shanghai", "2026-03-01T23:30:00Z", [][2]string{
+			{"2026-03-01T16:00:00Z", "2026-03-03T16:00:00Z"}, {"2026-02-28T16:00:00Z", "2026-03-02T16:00:00Z"}}},
+		{"America/New_York", "2026-03-08T12:00:00Z", [][2]string{
+			{"2026-03-08T05:00:00Z", "2026-03-10T04:00:00Z"}, {"2026-03-07T05:00:00Z", "2026-03-09T04:00:00Z"}}},
+	} {
+		s := Spec{Name: "w", Source: "a.b", Output: "a.c", Time: "ts",
+			Window:   Window{Size: Duration(48 * time.Hour), Slide: Duration(24 * time.Hour), TimeZone: tt.tz},
+			Measures: []Measure{{Name: "n", Fn: FnCount}}}
+		p, err := bind(s, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c gridCache
+		for k := range p.nWin {
+			ws := p.windowStartCached(us(tt.at), k, &c)
+			if got := [2]string{fmtMicros(ws), fmtMicros(p.windowEnd(ws))}; got != tt.want[k] {
+				t.Errorf("%s %s: window %d is %v, want %v", tt.tz, tt.at, k, got, tt.want[k])
+			}
+		}
+	}
+}
