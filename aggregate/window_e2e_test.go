@@ -264,6 +264,22 @@ func TestNewAndReturningUsers(t *testing.T) {
 	// u3 was first seen on 03-02; a late event puts it on 03-01.
 	ev.add("u3 cart 2026-03-01 10:00")
 	step("late", []string{"2026-03-01 3 3 0", "2026-03-02 3 1 2", "2026-03-03 1 0 1"})
+
+	// A ranged backfill of the later days counts against the history
+	// before its range: u1 and u3 stay returning on 03-02.
+	for _, s := range specs {
+		before := tableRows(t, cat, s.Output)
+		a, err := New(ctx, cat, s, Options{Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Backfill(ctx, BackfillOptions{From: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)}); err != nil {
+			t.Fatal(err)
+		}
+		if after := tableRows(t, cat, s.Output); !slices.Equal(before, after) {
+			t.Fatalf("%s: a ranged backfill changed the table: %s", s.Name, diffRows(before, after))
+		}
+	}
 }
 
 // readerSnapshot reads a's source as of its current snapshot.
