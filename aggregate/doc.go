@@ -51,6 +51,24 @@
 //     Every group is kept and ranked, so that late rows can reorder the
 //     ranking; readers take the top N with "rank <= n".
 //
+// # The summary table
+//
+// One row per (window, dimensions) group (and per step of a cumulative
+// window): window_start (timestamptz, required), window_end, dt and hour
+// when the spec lists them, the dimension columns in their source types,
+// one column per measure (count, the distinct counts and new and
+// returning users: long; sum: long for
+// int and long, double for float and double, decimal(38,s) for
+// decimal(p,s); min and max: the column's type; avg: double), rank (int)
+// with a Top, and _state (binary): the group's serialised partial
+// aggregates. It is created by table.Ensure from OutputSpec and
+// partitioned by hour(window_start) for windows up to an hour and by
+// day(window_start) for longer ones, so an update rewrites only the
+// partitions its rows touch. Table properties record the spec and its
+// Fingerprint; a table whose states were computed with another spec is not
+// merged into (a full backfill rebuilds it and takes the new fingerprint;
+// columns of removed measures stay, null).
+//
 // # Cumulative windows
 //
 // window: {size: 1d, step: 1m} is Flink's CUMULATE window: for each window
@@ -98,24 +116,6 @@
 // window's partition is rewritten with the batch's partitions, since the
 // value is no longer new there (the test streams such a late row alone
 // after a restart).
-//
-// # The summary table
-//
-// One row per (window, dimensions) group (and per step of a cumulative
-// window): window_start (timestamptz, required), window_end, dt and hour
-// when the spec lists them, the dimension columns in their source types,
-// one column per measure (count, the distinct counts and new and
-// returning users: long; sum: long for
-// int and long, double for float and double, decimal(38,s) for
-// decimal(p,s); min and max: the column's type; avg: double), rank (int)
-// with a Top, and _state (binary): the group's serialised partial
-// aggregates. It is created by table.Ensure from OutputSpec and
-// partitioned by hour(window_start) for windows up to an hour and by
-// day(window_start) for longer ones, so an update rewrites only the
-// partitions its rows touch. Table properties record the spec and its
-// Fingerprint; a table whose states were computed with another spec is not
-// merged into (a full backfill rebuilds it and takes the new fingerprint;
-// columns of removed measures stay, null).
 //
 // # Partial states
 //
