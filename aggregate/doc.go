@@ -57,11 +57,10 @@
 // window): window_start (timestamptz, required), window_end, dt and hour
 // when the spec lists them, the dimension columns in their source types,
 // one column per measure (count, the distinct counts and new and
-// returning users: long; sum: long for
-// int and long, double for float and double, decimal(38,s) for
-// decimal(p,s); min and max: the column's type; avg: double), rank (int)
-// with a Top, and _state (binary): the group's serialised partial
-// aggregates. It is created by table.Ensure from OutputSpec and
+// returning users: long; sum: long for int and long, double for float
+// and double, decimal(38,s) for decimal(p,s); min and max: the column's
+// type; avg: double), rank (int) with a Top, and _state (binary): the
+// group's serialised partial aggregates. It is created by table.Ensure from OutputSpec and
 // partitioned by hour(window_start) for windows up to an hour and by
 // day(window_start) for longer ones, so an update rewrites only the
 // partitions its rows touch. Table properties record the spec and its
