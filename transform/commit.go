@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 
@@ -111,7 +112,7 @@ func releaseAll(recs []arrow.RecordBatch) {
 
 // filterRows keeps the rows of rec whose mask is true.
 func filterRows(ctx context.Context, rec arrow.RecordBatch, mask []bool) (arrow.RecordBatch, error) {
-	b := array.NewBooleanBuilder(nil)
+	b := array.NewBooleanBuilder(memory.DefaultAllocator)
 	defer b.Release()
 	b.AppendValues(mask, nil)
 	m := b.NewArray()

@@ -98,7 +98,7 @@ type plan struct {
 	// columns, before the joins (over the source prefix of the joined
 	// record); where with the others, after them.
 	early, where *query.Program
-	out   []outCol
+	out          []outCol
 }
 
 // ErrUnsupported marks SQL this package does not run.

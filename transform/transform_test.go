@@ -1,0 +1,121 @@
+package transform
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestDimensionVersions: a fact joins the dimension rows current when its
+// source snapshot was committed; streaming and backfill agree; a late
+// dimension update changes neither the streamed rows nor a backfill.
+func TestDimensionVersions(t *testing.T) {
+	cat := warehouse(t)
+	appendRows(t, cat, "ods.regions", []any{int64(1), "Zhejiang"}, []any{int64(2), "Jiangsu"})
+	appendRows(t, cat, "ods.users", []any{int64(10), "Hangzhou", int64(1)}, []any{int64(11), "Nanjing", int64(2)})
+	appendRows(t, cat, "ods.orders", order(1, 10, 100, 0), order(2, 11, 200, time.Minute), order(3, 99, 300, 2*time.Minute))
+
+	stream := newT(t, cat, Spec{SQL: detailSQL, Output: "dwd.order_detail"})
+	catchUp(t, stream)
+
+	// User 10 moves to Suzhou (region 2); later facts join the new row.
+	replaceRows(t, cat, "ods.users", []any{int64(10), "Suzhou", int64(2)}, []any{int64(11), "Nanjing", int64(2)})
+	appendRows(t, cat, "ods.orders", order(4, 10, 400, 3*time.Minute), []any{int64(5), nil, int64(500), t0.Add(4 * time.Minute)})
+	catchUp(t, stream)
+
+	want := []string{
+		"1|2026-03-01T10:00:00Z|100|10|Hangzhou|Zhejiang",
+		"2|2026-03-01T10:01:00Z|200|11|Nanjing|Jiangsu",
+		"3|2026-03-01T10:02:00Z|300|99|<nil>|<nil>",
+		"4|2026-03-01T10:03:00Z|400|10|Suzhou|Jiangsu",
+		"5|2026-03-01T10:04:00Z|500|<nil>|<nil>|<nil>",
+	}
+	got := rowsOf(t, cat, "dwd.order_detail")
+	if !slices.Equal(got, want) {
+		t.Fatalf("streamed rows:%s", diff(want, got))
+	}
+	bf := newT(t, cat, Spec{SQL: detailSQL, Output: "dwd.order_detail_backfill"})
+	backfill(t, bf)
+	if got := rowsOf(t, cat, "dwd.order_detail_backfill"); !slices.Equal(got, want) {
+		t.Fatalf("backfill differs from streaming:%s", diff(want, got))
+	}
+
+	// A late dimension update: user 11 and region 2 change after every
+	// fact. Already joined facts are not rewritten, and a re-run backfill
+	// finds the versions of their own times again.
+	replaceRows(t, cat, "ods.users", []any{int64(10), "Suzhou", int64(2)}, []any{int64(11), "Wuxi", int64(2)})
+	replaceRows(t, cat, "ods.regions", []any{int64(1), "Zhejiang"}, []any{int64(2), "JS"})
+	catchUp(t, stream)
+	if got := rowsOf(t, cat, "dwd.order_detail"); !slices.Equal(got, want) {
+		t.Fatalf("a late dimension update changed streamed rows:%s", diff(want, got))
+	}
+	backfill(t, bf)
+	if got := rowsOf(t, cat, "dwd.order_detail_backfill"); !slices.Equal(got, want) {
+		t.Fatalf("a re-run backfill after a late dimension update:%s", diff(want, got))
+	}
+	// A fact after the update joins it.
+	appendRows(t, cat, "ods.orders", order(6, 11, 600, 5*time.Minute))
+	catchUp(t, stream)
+	got = rowsOf(t, cat, "dwd.order_detail")
+	if w := "6|2026-03-01T10:05:00Z|600|11|Wuxi|JS"; !slices.Contains(got, w) {
+		t.Fatalf("a fact after the update: want %s in%s", w, diff(nil, got))
+	}
+}
+
+// TestDedupAcrossRestart: the first row per key within the window is kept,
+// across a restart (a new Transformer rebuilds the seen keys from the
+// output), and a backfill keeps the same rows.
+func TestDedupAcrossRestart(t *testing.T) {
+	cat := warehouse(t)
+	spec := Spec{
+		SQL:    "SELECT order_id, user_id, amount, event_time FROM ods.orders",
+		Output: "dwd.orders_dedup",
+		Dedup:  &Dedup{Key: []string{"order_id"}, Time: "event_time", Window: Duration(time.Hour)},
+	}
+	appendRows(t, cat, "ods.orders", order(1, 10, 100, 0), order(2, 10, 200, time.Minute), order(1, 10, 101, 2*time.Minute))
+	catchUp(t, newT(t, cat, spec))
+
+	// A restarted transform: order 1 again within the hour is a
+	// duplicate; order 2 again two hours later is not; order 3 is new.
+	appendRows(t, cat, "ods.orders", order(1, 10, 102, 30*time.Minute), order(2, 10, 201, 3*time.Hour), order(3, 10, 300, 3*time.Hour))
+	catchUp(t, newT(t, cat, spec))
+	// Once more: order 2 within the hour of its second kept row.
+	appendRows(t, cat, "ods.orders", order(2, 10, 202, 3*time.Hour+10*time.Minute), order(3, 10, 301, 5*time.Hour))
+	catchUp(t, newT(t, cat, spec))
+
+	want := []string{
+		"1|10|100|2026-03-01T10:00:00Z",
+		"2|10|200|2026-03-01T10:01:00Z",
+		"2|10|201|2026-03-01T13:00:00Z",
+		"3|10|300|2026-03-01T13:00:00Z",
+		"3|10|301|2026-03-01T15:00:00Z",
+	}
+	if got := rowsOf(t, cat, spec.Output); !slices.Equal(got, want) {
+		t.Fatalf("dedup across restarts:%s", diff(want, got))
+	}
+	bs := spec
+	bs.Output = "dwd.orders_dedup_backfill"
+	backfill(t, newT(t, cat, bs))
+	if got := rowsOf(t, cat, bs.Output); !slices.Equal(got, want) {
+		t.Fatalf("backfill differs from streaming:%s", diff(want, got))
+	}
+}
+
+// TestRefusals: a dimension without a key, or joined on columns that do
+// not cover it, is refused before anything is written; so is a source that
+// deletes rows, naming its snapshot.
+func TestRefusals(t *testing.T) {
+	cat := warehouse(t)
+	ctx := context.Background()
+	for _, sql := range []string{
+		"SELECT o.order_id FROM ods.orders o LEFT JOIN ods.orders p ON o.user_id = p.order_id",
+		"SELECT o.order_id, u.city FROM ods.orders o LEFT JOIN ods.users u ON o.user_id = u.region_id",
+	} {
+		_, err := New(ctx, cat, Spec{SQL: sql, Output: "dwd.x"}, Options{Logger: quietLogger()})
+		if !errors.Is(err, ErrNotKeyed) || !IsPermanent(err) {
+			t.Errorf("%s: got %v, want a permanent ErrNotKeyed", sql, err)
+		}
+	}
+}
