@@ -3,9 +3,14 @@ package transform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/floe-lake/floe/internal/tabletest"
+	"github.com/floe-lake/floe/table"
 )
 
 // TestDimensionVersions: a fact joins the dimension rows current when its
@@ -117,5 +122,51 @@ func TestRefusals(t *testing.T) {
 		if !errors.Is(err, ErrNotKeyed) || !IsPermanent(err) {
 			t.Errorf("%s: got %v, want a permanent ErrNotKeyed", sql, err)
 		}
+	}
+
+	// A source that deletes (the keyed-table path: a row delta).
+	items := table.Spec{Name: "ods.items", Schema: []table.Field{{Name: "id", Type: "long", Required: true}, {Name: "v", Type: "string"}}}
+	if _, err := table.Ensure(ctx, cat, items); err != nil {
+		t.Fatal(err)
+	}
+	appendRows(t, cat, "ods.items", []any{int64(1), "a"}, []any{int64(2), "b"})
+	tr := newT(t, cat, Spec{SQL: "SELECT id, v FROM ods.items", Output: "dwd.items"})
+	catchUp(t, tr)
+	tbl := tabletest.RowDelta(t, tabletest.Load(t, cat, "ods.items"), []int64{1}, nil)
+	_, err := tr.CatchUp(ctx)
+	snap := tbl.CurrentSnapshot().SnapshotID
+	if !errors.Is(err, ErrSourceDeletes) || !IsPermanent(err) || !strings.Contains(err.Error(), fmt.Sprint(snap)) {
+		t.Fatalf("a source delete: got %v, want a permanent ErrSourceDeletes naming snapshot %d", err, snap)
+	}
+	if got := rowsOf(t, cat, "dwd.items"); len(got) != 2 {
+		t.Fatalf("output after the refused delete: %v", got)
+	}
+}
+
+// TestFenced: a backfill commits while a stream runs; the stream's next
+// commit is fenced, its batch dropped, and it resumes from the backfill's
+// cursor: no row is lost or doubled.
+func TestFenced(t *testing.T) {
+	cat := warehouse(t)
+	spec := Spec{SQL: "SELECT order_id, amount FROM ods.orders", Output: "dwd.orders"}
+	appendRows(t, cat, "ods.orders", order(1, 10, 100, 0))
+	stream := newT(t, cat, spec)
+	catchUp(t, stream)
+	appendRows(t, cat, "ods.orders", order(2, 10, 200, 0))
+	fenced := false
+	stream.opts.Hooks.BeforeCommit = func() {
+		if !fenced {
+			fenced = true
+			appendRows(t, cat, "ods.orders", order(3, 10, 300, 0))
+			backfill(t, newT(t, cat, spec))
+		}
+	}
+	res := catchUp(t, stream)
+	if !fenced {
+		t.Fatal("the hook did not run")
+	}
+	want := []string{"1|100", "2|200", "3|300"}
+	if got := rowsOf(t, cat, spec.Output); !slices.Equal(got, want) {
+		t.Fatalf("after a fenced commit (result %+v):%s", res, diff(want, got))
 	}
 }
