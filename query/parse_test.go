@@ -63,7 +63,7 @@ WHERE o.status <> 'x' GROUP BY 1, user_name HAVING count(*) > 1;`)
 
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
-		in, want string
+		in, want    string
 		unsupported bool
 	}{
 		{"SELECT a FROM t WHERE x > 1 ORDER BY a", "ORDER BY is not supported in a spec: line 1, column 29", true},
