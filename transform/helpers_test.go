@@ -112,16 +112,25 @@ func order(id, user, amount int64, at time.Duration) []any {
 func rowsOf(t testing.TB, cat icecat.Catalog, name string) []string {
 	t.Helper()
 	var out []string
-	for _, row := range tabletest.Rows(t, tabletest.Load(t, cat, name)) {
-		parts := make([]string, len(row))
-		for i, v := range row {
-			if ts, ok := v.(time.Time); ok {
-				v = ts.UTC().Format(time.RFC3339)
+	tabletest.Each(t, tabletest.Load(t, cat, name), func(rec arrow.RecordBatch) {
+		for i := range int(rec.NumRows()) {
+			parts := make([]string, rec.NumCols())
+			for c, col := range rec.Columns() {
+				switch a := col.(type) {
+				case *array.Timestamp:
+					if a.IsValid(i) {
+						parts[c] = a.Value(i).ToTime(arrow.Microsecond).UTC().Format(time.RFC3339)
+						continue
+					}
+				}
+				parts[c] = "<nil>"
+				if col.IsValid(i) {
+					parts[c] = col.ValueStr(i)
+				}
 			}
-			parts[i] = fmt.Sprint(v)
+			out = append(out, strings.Join(parts, "|"))
 		}
-		out = append(out, strings.Join(parts, "|"))
-	}
+	})
 	slices.Sort(out)
 	return out
 }

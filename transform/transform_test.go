@@ -170,3 +170,44 @@ func TestFenced(t *testing.T) {
 		t.Fatalf("after a fenced commit (result %+v):%s", res, diff(want, got))
 	}
 }
+
+// TestFilterAndDerivedColumns: WHERE conjuncts over the source run before
+// the joins and those over a dimension after them; derived columns take
+// their types from the expressions.
+func TestFilterAndDerivedColumns(t *testing.T) {
+	cat := warehouse(t)
+	appendRows(t, cat, "ods.regions", []any{int64(1), "Zhejiang"}, []any{int64(2), "Jiangsu"})
+	appendRows(t, cat, "ods.users", []any{int64(10), "Hangzhou", int64(1)}, []any{int64(11), "Nanjing", int64(2)})
+	appendRows(t, cat, "ods.orders", order(1, 10, 100, 0), order(2, 11, 200, time.Minute), order(3, 10, 5, 2*time.Minute),
+		order(4, 12, 400, 3*time.Minute))
+	sql := `SELECT o.order_id AS id, o.amount * 2 AS doubled, CAST(o.event_time AS DATE) AS dt,
+  CASE WHEN o.amount >= 200 THEN 'big' ELSE 'small' END AS size, coalesce(r.province, 'unknown') AS province
+FROM ods.orders o
+LEFT JOIN ods.users u ON o.user_id = u.user_id
+LEFT JOIN ods.regions r ON u.region_id = r.region_id
+WHERE o.amount > 10 AND (r.province IS NULL OR r.province <> 'Jiangsu')`
+	tr := newT(t, cat, Spec{SQL: sql, Output: "dwd.filtered"})
+	if tr.plan.early == nil || tr.plan.where == nil {
+		t.Fatalf("WHERE split: early %v, late %v; want both", tr.plan.early, tr.plan.where)
+	}
+	catchUp(t, tr)
+	want := []string{
+		"1|200|2026-03-01|small|Zhejiang",
+		"4|800|2026-03-01|big|unknown",
+	}
+	got := rowsOf(t, cat, "dwd.filtered")
+	if !slices.Equal(got, want) {
+		t.Fatalf("rows:%s", diff(want, got))
+	}
+	tbl := tabletest.Load(t, cat, "dwd.filtered")
+	for col, typ := range map[string]string{"id": "long", "doubled": "long", "dt": "date", "size": "string"} {
+		f, ok := tbl.Schema().FindFieldByName(col)
+		if !ok || f.Type.String() != typ {
+			t.Errorf("column %s: %v, want %s", col, f.Type, typ)
+		}
+	}
+	backfill(t, newT(t, cat, Spec{SQL: sql, Output: "dwd.filtered_backfill"}))
+	if got := rowsOf(t, cat, "dwd.filtered_backfill"); !slices.Equal(got, want) {
+		t.Fatalf("backfill:%s", diff(want, got))
+	}
+}
