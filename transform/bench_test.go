@@ -210,4 +210,3 @@ print(time.process_time() - c0, time.perf_counter() - w0)
 	wall, _ = strconv.ParseFloat(f[1], 64)
 	return cpu, wall
 }
-

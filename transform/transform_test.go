@@ -186,7 +186,7 @@ FROM ods.orders o
 LEFT JOIN ods.users u ON o.user_id = u.user_id
 LEFT JOIN ods.regions r ON u.region_id = r.region_id
 WHERE o.amount > 10 AND (r.province IS NULL OR r.province <> 'Jiangsu')`
-	tr := newT(t, cat, Spec{SQL: sql, Output: "dwd.filtered"})
+	tr := newT(t, cat, Spec{SQL: sql, Output: "dwd.filtered", Partition: []table.PartitionField{{Column: "dt"}}})
 	if tr.plan.early == nil || tr.plan.where == nil {
 		t.Fatalf("WHERE split: early %v, late %v; want both", tr.plan.early, tr.plan.where)
 	}
