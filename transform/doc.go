@@ -110,7 +110,9 @@
 // snapshot, so they agree. The dimension is loaded as of that snapshot
 // (its used and key columns) and indexed in a hash map from the join key
 // to the row; the last two versions per dimension stay in memory, and a
-// new dimension snapshot loads the dimension again, whole. Streaming
+// new dimension snapshot loads the dimension again, whole (not
+// incrementally: a large dimension that changes with nearly every source
+// snapshot costs a full read per source snapshot). Streaming
 // reloads the dimension's metadata for each source snapshot newer than
 // its last load; a backfill loads it once.
 //
@@ -133,7 +135,9 @@
 // Spec.Dedup {key, time, window} keeps the first row per key within a
 // window, after the joins and the projection (key and time name output
 // columns). Rows are taken in source order (snapshot commit order, then
-// the order of the rows within a snapshot), and with max the newest event
+// the reader's plan order of the snapshot's data files and their row
+// order; a snapshot written by one commit of one writer has one manifest,
+// whose order is fixed), and with max the newest event
 // time among the rows kept so far, a row is a duplicate when a kept row
 // of its key has event time e with e ≥ max − window and |t − e| < window,
 // t the row's event time. A row without event time is kept. The rule
