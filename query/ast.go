@@ -169,12 +169,20 @@ func (l *Literal) String() string {
 }
 
 // Interval is an INTERVAL literal: INTERVAL '1 hour', INTERVAL '5' MINUTE.
-// Months holds its months (and years), Micros the rest.
+// As in DuckDB it has three parts: Months (and years), Days (and weeks)
+// and Micros (hours and shorter units).
 type Interval struct {
 	Pos
 	Text   string
 	Months int64
 	Micros int64
+	Days   int64
+}
+
+// Fixed returns the interval's length in microseconds counting a day as
+// 24 hours; ok is false when it has months.
+func (i *Interval) Fixed() (micros int64, ok bool) {
+	return i.Days*86400e6 + i.Micros, i.Months == 0
 }
 
 func (i *Interval) String() string { return "INTERVAL " + quoteString(i.Text) }

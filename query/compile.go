@@ -338,7 +338,7 @@ func castScalar(s scalar.Scalar, t arrow.DataType) (scalar.Scalar, error) {
 	}
 	if f, ok := s.(*scalar.Float64); ok && isDecimal(t) {
 		dt := t.(*arrow.Decimal128Type)
-		n, err := decimal128.FromFloat64(f.Value, dt.Precision, dt.Scale)
+		n, err := floatDecimal(f.Value, dt)
 		if err != nil {
 			return nil, err
 		}
@@ -760,7 +760,7 @@ func decimalArith(fn string, rt *arrow.Decimal128Type, l, r *node) *node {
 	}}
 }
 
-// divide is DOUBLE division; x / 0 is NULL, as in DuckDB.
+// divide is DOUBLE division; x / 0 is ±inf or NaN (IEEE), as in DuckDB.
 func divide(l, r *node) *node {
 	return &node{typ: typFloat, eval: func(c *evalCtx) (compute.Datum, error) {
 		la, ra, err := evalArrays(c, l, r)
@@ -769,17 +769,12 @@ func divide(l, r *node) *node {
 		}
 		defer la.Release()
 		defer ra.Release()
-		return float2(c, la, ra, func(a, b float64) (float64, bool) {
-			if b == 0 {
-				return 0, false
-			}
-			return a / b, true
-		})
+		return float2(c, la, ra, func(a, b float64) (float64, bool) { return a / b, true })
 	}}
 }
 
-// modulo is % with the sign of the dividend (Go's and DuckDB's); x % 0
-// is NULL.
+// modulo is % with the sign of the dividend (Go's and DuckDB's); an
+// integer x % 0 is NULL, a DOUBLE one NaN (DuckDB).
 func modulo(t arrow.DataType, l, r *node) *node {
 	if t.ID() == arrow.FLOAT64 {
 		return &node{typ: t, eval: func(c *evalCtx) (compute.Datum, error) {
@@ -789,12 +784,7 @@ func modulo(t arrow.DataType, l, r *node) *node {
 			}
 			defer la.Release()
 			defer ra.Release()
-			return float2(c, la, ra, func(a, b float64) (float64, bool) {
-				if b == 0 {
-					return 0, false
-				}
-				return math.Mod(a, b), true
-			})
+			return float2(c, la, ra, func(a, b float64) (float64, bool) { return math.Mod(a, b), true })
 		}}
 	}
 	return &node{typ: t, eval: func(c *evalCtx) (compute.Datum, error) {

@@ -78,9 +78,19 @@ func floatAt(a arrow.Array) func(i int) float64 {
 		return func(i int) float64 { return float64(v.Value(i)) }
 	case *array.Decimal128:
 		s := v.DataType().(*arrow.Decimal128Type).Scale
-		return func(i int) float64 { return v.Value(i).ToFloat64(s) }
+		return func(i int) float64 { return decimalFloat(v.Value(i), s) }
 	}
 	return func(int) float64 { return math.NaN() }
+}
+
+// decimalFloat converts a decimal to the nearest DOUBLE: exactly
+// rounded (one division of two exact values) when it has at most 15
+// digits, as DuckDB's conversion is.
+func decimalFloat(n decimal128.Num, scale int32) float64 {
+	if n.FitsInPrecision(15) && scale >= 0 && scale <= 22 {
+		return float64(int64(n.LowBits())) / math.Pow10(int(scale))
+	}
+	return n.ToFloat64(scale)
 }
 
 // The builders below run f for each row and build the result; f returns
@@ -343,7 +353,10 @@ func castNumber(c *evalCtx, a arrow.Array, t arrow.DataType) (compute.Datum, err
 			if !valid(i) {
 				return 0, false
 			}
-			v := math.Round(f(i))
+			v := math.RoundToEven(f(i)) // DuckDB: DOUBLE to integer rounds half to even
+			if _, dec := a.(*array.Decimal128); dec {
+				v = math.Round(f(i)) // and DECIMAL half away from zero
+			}
 			if math.IsNaN(v) || v < math.MinInt64 || v >= math.MaxInt64 {
 				if bad == nil {
 					bad = fmt.Errorf("%v is out of range for BIGINT", f(i))
@@ -378,7 +391,7 @@ func castNumber(c *evalCtx, a arrow.Array, t arrow.DataType) (compute.Datum, err
 		if isDec {
 			n, err = rescaleHalfUp(dec.Value(i), dec.DataType().(*arrow.Decimal128Type).Scale, dt)
 		} else {
-			n, err = decimal128.FromFloat64(f(i), dt.Precision, dt.Scale)
+			n, err = floatDecimal(f(i), dt)
 		}
 		if err != nil {
 			if bad == nil {
@@ -393,6 +406,22 @@ func castNumber(c *evalCtx, a arrow.Array, t arrow.DataType) (compute.Datum, err
 		return nil, fmt.Errorf("cast to %s: %w", sqlType(t), bad)
 	}
 	return arrayDatum(b.NewArray()), nil
+}
+
+// floatDecimal converts a DOUBLE to a decimal rounding half away from
+// zero, as DuckDB does.
+func floatDecimal(f float64, dt *arrow.Decimal128Type) (decimal128.Num, error) {
+	if dt.Scale <= 22 {
+		v := math.Round(f * math.Pow10(int(dt.Scale)))
+		if math.Abs(v) < 1<<53 {
+			n := decimal128.FromI64(int64(v))
+			if !n.FitsInPrecision(dt.Precision) {
+				return n, fmt.Errorf("%v does not fit DECIMAL(%d,%d)", f, dt.Precision, dt.Scale)
+			}
+			return n, nil
+		}
+	}
+	return decimal128.FromFloat64(f, dt.Precision, dt.Scale)
 }
 
 // rescaleHalfUp changes a decimal's scale, rounding half away from zero.
@@ -411,6 +440,8 @@ func rescaleHalfUp(n decimal128.Num, from int32, to *arrow.Decimal128Type) (deci
 	return r, nil
 }
 
+// formatFloat writes a DOUBLE as DuckDB's CAST to VARCHAR does: the
+// shortest text that reads back, "3.0" for whole numbers below 1e16.
 func formatFloat(f float64) string {
 	switch {
 	case math.IsInf(f, 1):
@@ -419,6 +450,8 @@ func formatFloat(f float64) string {
 		return "-inf"
 	case math.IsNaN(f):
 		return "nan"
+	case f == math.Trunc(f) && math.Abs(f) < 1e16:
+		return strconv.FormatFloat(f, 'f', 1, 64)
 	}
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }

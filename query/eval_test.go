@@ -37,7 +37,7 @@ func testRecord(t *testing.T) arrow.RecordBatch {
 	b.Field(3).(*array.Float64Builder).AppendValues([]float64{1.5, 0, 0}, []bool{true, true, false})
 	b.Field(4).(*array.StringBuilder).AppendValues([]string{"paid", " Shipped ", ""}, []bool{true, true, false})
 	b.Field(5).(*array.LargeStringBuilder).AppendValues([]string{"Shanghai", "北京", ""}, []bool{true, true, false})
-	b.Field(6).(*array.StringBuilder).AppendValues([]string{`{"device": "ios", "n": 2, "a": {"b": [1, {"c": "x\"y"}]}, "z": null}`, `not json`, ""}, []bool{true, true, false})
+	b.Field(6).(*array.StringBuilder).AppendValues([]string{`{"device": "ios", "n": 2, "a": {"b": [1, {"c": "x\"y"}]}, "z": null}`, `["x", {"device": "android"}]`, ""}, []bool{true, true, false})
 	t1 := time.Date(2024, 1, 1, 23, 30, 0, 0, time.UTC).UnixMicro()
 	t2 := time.Date(2024, 3, 10, 7, 5, 9, 123456000, time.UTC).UnixMicro()
 	b.Field(7).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{arrow.Timestamp(t1), arrow.Timestamp(t2), 0}, []bool{true, true, false})
@@ -166,7 +166,13 @@ time_bucket(INTERVAL '5 minutes', ts)
 time_bucket(INTERVAL '1 day', ts, 'Asia/Shanghai')
 time_bucket(INTERVAL '7 days', ts)
 time_bucket(INTERVAL '1 month', ts)
+time_bucket(INTERVAL '1 hour', ts, 'Asia/Kathmandu')
+time_bucket(INTERVAL '2 days', ts, 'America/New_York')
+time_bucket(INTERVAL '24 hours', ts, 'America/New_York')
+time_bucket(INTERVAL '90 minutes', ts)
+time_bucket(INTERVAL '1 week', ts)
 timezone('Asia/Shanghai', ts)
+timezone('America/New_York', timezone('Asia/Shanghai', ts))
 CAST(timezone('Asia/Shanghai', ts) AS DATE)
 hour(timezone('Asia/Shanghai', ts))
 hour(ts)
@@ -181,6 +187,17 @@ props->'$.a'
 props->>'$.a.b[1].c'
 props->>'$.z'
 props->>'$.missing'
+props->>'$[1].device'
+props->>'/a/b/0'
+price / 0
+qty / 0
+qty % 0
+price % 0
+CAST(price * 5 AS BIGINT)
+CAST(-2.5 AS BIGINT)
+CAST(price + 1 AS DECIMAL(18,0))
+CAST(amount AS DECIMAL(18,1))
+round(price)
 ts >= '2024-03-01'
 ts + INTERVAL '1 hour'
 ts - INTERVAL '1 month'

@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -41,6 +42,7 @@ func functions() map[string]funcBinder {
 		"ifnull":              coalesceFn,
 		"nullif":              nullifFn,
 		"abs":                 absFn,
+		"round":               roundFn,
 		"json_extract_string": jsonFn(true),
 		"json_extract":        jsonFn(false),
 		"date_trunc":          dateTruncFn,
@@ -368,6 +370,46 @@ func absFn(b *binder, x *Call, args []*node) (*node, error) {
 		n = castNode(n, typFloat)
 	}
 	return kernel1("abs", n.typ, n), nil
+}
+
+// roundFn is round(x[, digits]) of a DOUBLE (an integer is returned as
+// it is), half away from zero as DuckDB rounds.
+func roundFn(b *binder, x *Call, args []*node) (*node, error) {
+	if err := arity(x, args, 1, 2); err != nil {
+		return nil, err
+	}
+	digits := int64(0)
+	if len(args) == 2 {
+		k, ok := args[1].konst.(*scalar.Int64)
+		if !ok || !k.IsValid() {
+			return nil, typeErr(x.Args[1], "the digits of round must be an integer constant")
+		}
+		digits = k.Value
+	}
+	n := args[0]
+	switch {
+	case isInt(n.typ):
+		return n, nil
+	case isFloat(n.typ):
+		n = castNode(n, typFloat)
+	default:
+		return nil, typeErr(x, "round of a %s (CAST a DECIMAL to DECIMAL(p,s) to round it)", sqlType(n.typ))
+	}
+	scale := math.Pow10(int(digits))
+	return &node{typ: typFloat, eval: func(c *evalCtx) (compute.Datum, error) {
+		as, err := evalAll(c, []*node{n})
+		if err != nil {
+			return nil, err
+		}
+		defer releaseAll(as)
+		v := as[0].(*array.Float64)
+		return buildFloat(c, func(i int) (float64, bool) {
+			if digits == 0 {
+				return math.Round(v.Value(i)), v.IsValid(i)
+			}
+			return math.Round(v.Value(i)*scale) / scale, v.IsValid(i)
+		})
+	}}, nil
 }
 
 // coalesceFn is coalesce(a, b, …): the first non-null argument.

@@ -884,11 +884,11 @@ func (p *parser) interval() (Expr, error) {
 		p.next()
 		text += " " + strings.ToLower(u.text)
 	}
-	months, micros, err := parseInterval(text)
+	months, days, micros, err := parseInterval(text)
 	if err != nil {
 		return nil, p.errAt(v, "%v", err)
 	}
-	return &Interval{Pos: t.pos, Text: text, Months: months, Micros: micros}, nil
+	return &Interval{Pos: t.pos, Text: text, Months: months, Days: days, Micros: micros}, nil
 }
 
 // unitMicros returns the length of an interval unit in microseconds, -1
@@ -916,29 +916,30 @@ func unitMicros(u string) int64 {
 }
 
 // parseInterval reads "1 hour", "2 days 3 hours", "5 minute".
-func parseInterval(s string) (months, micros int64, err error) {
+func parseInterval(s string) (months, days, micros int64, err error) {
 	f := strings.Fields(s)
 	if len(f) == 0 || len(f)%2 != 0 {
-		return 0, 0, fmt.Errorf("interval %q: want pairs of a number and a unit, e.g. '1 hour'", s)
+		return 0, 0, 0, fmt.Errorf("interval %q: want pairs of a number and a unit, e.g. '1 hour'", s)
 	}
 	for i := 0; i < len(f); i += 2 {
 		n, err := strconv.ParseInt(f[i], 10, 64)
 		if err != nil {
-			return 0, 0, fmt.Errorf("interval %q: %q is not a whole number", s, f[i])
+			return 0, 0, 0, fmt.Errorf("interval %q: %q is not a whole number", s, f[i])
 		}
 		u := unitMicros(f[i+1])
 		switch {
 		case u == 0:
-			return 0, 0, fmt.Errorf("interval %q: unknown unit %q", s, f[i+1])
+			return 0, 0, 0, fmt.Errorf("interval %q: unknown unit %q", s, f[i+1])
 		case u < 0:
-			m := n
 			if strings.HasPrefix(strings.ToLower(f[i+1]), "y") {
-				m *= 12
+				n *= 12
 			}
-			months += m
+			months += n
+		case u >= 86400e6:
+			days += n * (u / 86400e6)
 		default:
 			micros += n * u
 		}
 	}
-	return months, micros, nil
+	return months, days, micros, nil
 }

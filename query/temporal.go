@@ -131,8 +131,8 @@ func timeBucketFn(b *binder, x *Call, args []*node) (*node, error) {
 	if !ok {
 		return nil, typeErr(x.Args[0], "the width of time_bucket must be an INTERVAL literal, e.g. INTERVAL '5 minutes'")
 	}
-	if (iv.Months != 0) == (iv.Micros != 0) || iv.Months < 0 || iv.Micros < 0 {
-		return nil, typeErr(x.Args[0], "the width of time_bucket must be positive and either months or a fixed length, not %s", iv)
+	if n := b2i(iv.Months != 0) + b2i(iv.Days != 0) + b2i(iv.Micros != 0); n != 1 || iv.Months < 0 || iv.Days < 0 || iv.Micros < 0 {
+		return nil, typeErr(x.Args[0], "the width of time_bucket must be a positive number of one kind of unit (months, days or a time such as hours), not %s", iv)
 	}
 	ts, err := b.timestampArg(x, 1, args[1])
 	if err != nil {
@@ -165,17 +165,24 @@ func timeBucketFn(b *binder, x *Call, args []*node) (*node, error) {
 			return nil, typeErr(x.Args[2], "the third argument of time_bucket is a time zone name or an origin timestamp constant")
 		}
 	}
-	w, months := iv.Micros, iv.Months
+	w := iv.Micros + iv.Days*microsPerDay
+	months, days := iv.Months, iv.Days != 0
 	return tsNode(ts.typ, ts, func(us int64) (int64, bool) {
-		return Bucket(us, w, months, origin, loc), true
+		return Bucket(us, w, months, days, origin, loc), true
 	}), nil
 }
 
 // Bucket is DuckDB's time_bucket: the start of the bucket of width
-// widthMicros (or months) holding us, buckets aligned to origin (a wall
-// clock time when loc is set: the bucket is computed on loc's wall clock
-// and its start converted back to an instant).
-func Bucket(us, widthMicros, months, origin int64, loc *time.Location) int64 {
+// widthMicros (or months) holding us, buckets aligned to origin. With a
+// time zone, buckets of months or days (days true) are computed on loc's
+// wall clock (calendar days: local midnights) and their start converted
+// back to an instant; shorter widths are fixed lengths aligned to the
+// instant of origin's wall clock time in loc.
+func Bucket(us, widthMicros, months int64, days bool, origin int64, loc *time.Location) int64 {
+	if loc != nil && months == 0 && !days {
+		o := FromLocal(origin, loc)
+		return o + floorDiv(us-o, widthMicros)*widthMicros
+	}
 	v := us
 	if loc != nil {
 		v = ToLocal(us, loc)
@@ -196,6 +203,13 @@ func Bucket(us, widthMicros, months, origin int64, loc *time.Location) int64 {
 		return FromLocal(start, loc)
 	}
 	return start
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // dateTruncFn is date_trunc(part, ts).
@@ -417,7 +431,7 @@ func (b *binder) addInterval(x *Binary, ts *node, iv *Interval) (*node, error) {
 	if x.Op == "-" {
 		sign = -1
 	}
-	months, w := iv.Months*sign, iv.Micros*sign
+	months, w := iv.Months*sign, (iv.Micros+iv.Days*microsPerDay)*sign
 	return tsNode(ts.typ, ts, func(us int64) (int64, bool) {
 		if months != 0 {
 			t := time.UnixMicro(us).UTC()
