@@ -179,8 +179,9 @@ func TestFilterAndDerivedColumns(t *testing.T) {
 	appendRows(t, cat, "ods.regions", []any{int64(1), "Zhejiang"}, []any{int64(2), "Jiangsu"})
 	appendRows(t, cat, "ods.users", []any{int64(10), "Hangzhou", int64(1)}, []any{int64(11), "Nanjing", int64(2)})
 	appendRows(t, cat, "ods.orders", order(1, 10, 100, 0), order(2, 11, 200, time.Minute), order(3, 10, 5, 2*time.Minute),
-		order(4, 12, 400, 3*time.Minute))
+		order(4, 12, 400, 3*time.Minute), order(5, 10, 50, 13*time.Hour+30*time.Minute))
 	sql := `SELECT o.order_id AS id, o.amount * 2 AS doubled, CAST(o.event_time AS DATE) AS dt,
+  CAST(timezone('Asia/Shanghai', o.event_time) AS DATE) AS local_dt,
   CASE WHEN o.amount >= 200 THEN 'big' ELSE 'small' END AS size, coalesce(r.province, 'unknown') AS province
 FROM ods.orders o
 LEFT JOIN ods.users u ON o.user_id = u.user_id
@@ -192,15 +193,16 @@ WHERE o.amount > 10 AND (r.province IS NULL OR r.province <> 'Jiangsu')`
 	}
 	catchUp(t, tr)
 	want := []string{
-		"1|200|2026-03-01|small|Zhejiang",
-		"4|800|2026-03-01|big|unknown",
+		"1|200|2026-03-01|2026-03-01|small|Zhejiang",
+		"4|800|2026-03-01|2026-03-01|big|unknown",
+		"5|100|2026-03-01|2026-03-02|small|Zhejiang",
 	}
 	got := rowsOf(t, cat, "dwd.filtered")
 	if !slices.Equal(got, want) {
 		t.Fatalf("rows:%s", diff(want, got))
 	}
 	tbl := tabletest.Load(t, cat, "dwd.filtered")
-	for col, typ := range map[string]string{"id": "long", "doubled": "long", "dt": "date", "size": "string"} {
+	for col, typ := range map[string]string{"id": "long", "doubled": "long", "dt": "date", "local_dt": "date", "size": "string"} {
 		f, ok := tbl.Schema().FindFieldByName(col)
 		if !ok || f.Type.String() != typ {
 			t.Errorf("column %s: %v, want %s", col, f.Type, typ)
