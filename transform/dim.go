@@ -169,6 +169,15 @@ func (d *dimTable) build(ctx context.Context, id int64) (*dimIndex, error) {
 			}
 		}
 	}
+	for i, f := range p.rel.fields {
+		if !arrow.TypeEqual(cols[i].DataType(), f.Type) {
+			for _, c := range cols {
+				c.Release()
+			}
+			return nil, fmt.Errorf("dimension %s: column %s is now %s, was %s when the transform started: restarting binds it anew",
+				d.reader.Name(), read[i], cols[i].DataType(), f.Type)
+		}
+	}
 	x.rows = cols[0].Len()
 	keyCols := make([]arrow.Array, len(p.right))
 	for i, k := range p.right {
