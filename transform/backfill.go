@@ -79,19 +79,32 @@ func (t *Transformer) Backfill(ctx context.Context, o BackfillOptions) (Result, 
 	if t.dedup != nil {
 		state = newDedupState()
 	}
-	var recs []arrow.RecordBatch
+	var s sink = &appendSink{dedup: t.dedup, state: state}
+	if t.keyed != nil {
+		s = newKeyedSink(t.keyed)
+	}
+	defer s.release()
 	var srcRows int64
 	for _, st := range streams {
-		out, n, err := t.parallel(ctx, st, state)
-		recs = append(recs, out...)
+		n, err := t.parallel(ctx, st, s)
 		srcRows += n
 		if err != nil {
-			releaseAll(recs)
 			return Result{}, fmt.Errorf("transform %s: backfill of %s up to snapshot %d: %w", t.spec.name(), t.srcName, snap, err)
 		}
 	}
-	defer releaseAll(recs)
-	req := commitReq{kind: "backfill", records: recs, overwrite: true, base: base, next: snap, srcRows: srcRows, started: started}
+	req := commitReq{kind: "backfill", overwrite: true, base: base, next: snap, srcRows: srcRows, started: started}
+	switch s := s.(type) {
+	case *appendSink:
+		req.records = s.recs
+	case *keyedSink:
+		// A fresh table: the live rows alone, no deletes.
+		rows, _, err := s.rows(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		defer releaseAll(rows)
+		req.records = rows
+	}
 	if state != nil {
 		req.dedupNext = state.positions()
 	}
@@ -106,8 +119,8 @@ func (t *Transformer) Backfill(ctx context.Context, o BackfillOptions) (Result, 
 }
 
 // parallel transforms a stream's batches in Options.Concurrency goroutines
-// and dedups their results in the stream's order.
-func (t *Transformer) parallel(ctx context.Context, st *reader.Stream, state *dedupState) ([]arrow.RecordBatch, int64, error) {
+// and hands their results to the sink in the stream's order.
+func (t *Transformer) parallel(ctx context.Context, st *reader.Stream, s sink) (int64, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	snaps := make(map[int64]reader.SnapshotInfo, len(st.Snapshots))
@@ -116,6 +129,7 @@ func (t *Transformer) parallel(ctx context.Context, st *reader.Stream, state *de
 	}
 	type result struct {
 		rec arrow.RecordBatch
+		del bool
 		err error
 	}
 	type work struct {
@@ -130,34 +144,28 @@ func (t *Transformer) parallel(ctx context.Context, st *reader.Stream, state *de
 			for w := range jobs {
 				r, err := t.run(ctx, w.j)
 				w.j.rec.Release()
-				w.done <- result{r, err}
+				w.done <- result{r, w.j.del, err}
 			}
 		})
 	}
-	var out []arrow.RecordBatch
 	collected := make(chan error, 1)
 	go func() {
 		var err error
 		for done := range order {
 			r := <-done
-			if err == nil {
+			if err == nil && r.err != nil {
 				err = r.err
-			}
-			if err == nil && r.rec != nil && state != nil {
-				var d arrow.RecordBatch
-				d, err = state.apply(ctx, t.dedup, r.rec)
-				r.rec.Release()
-				r.rec = d
-			}
-			if err != nil {
-				if r.rec != nil {
-					r.rec.Release()
-				}
 				cancel(err)
+			}
+			if r.rec == nil {
 				continue
 			}
-			if r.rec != nil {
-				out = append(out, r.rec)
+			if err != nil {
+				r.rec.Release()
+				continue
+			}
+			if err = s.add(ctx, r.rec, r.del); err != nil {
+				cancel(err)
 			}
 		}
 		collected <- err
@@ -202,11 +210,7 @@ func (t *Transformer) parallel(ctx context.Context, st *reader.Stream, state *de
 	if err != nil && errors.Is(readErr, context.Canceled) && context.Cause(ctx) != nil {
 		err = context.Cause(ctx)
 	}
-	if err != nil {
-		releaseAll(out)
-		return nil, rows, err
-	}
-	return out, rows, nil
+	return rows, err
 }
 
 // snapshotOf is the source snapshot a changelog batch came from (a batch

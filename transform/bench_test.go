@@ -77,11 +77,11 @@ func BenchmarkTransform(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			out, _, err := tr.parallel(ctx, st, nil)
-			if err != nil {
+			s := &appendSink{}
+			if _, err := tr.parallel(ctx, st, s); err != nil {
 				b.Fatal(err)
 			}
-			releaseAll(out)
+			s.release()
 		}
 		m.Stop(b, int64(rows)*int64(b.N))
 	})

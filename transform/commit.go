@@ -40,8 +40,11 @@ func (t *Transformer) cursorOf(tbl *icetable.Table) (cursor, error) {
 
 // commitReq is one commit to the output table.
 type commitReq struct {
-	kind      string
-	records   []arrow.RecordBatch
+	kind    string
+	records []arrow.RecordBatch
+	// keys, for a keyed output, are the keys the batch touched: equality
+	// deletes committed with the records.
+	keys      []arrow.RecordBatch
 	overwrite bool // replace every row (backfill)
 	base      cursor
 	next      int64
@@ -69,9 +72,12 @@ func (t *Transformer) commit(ctx context.Context, r commitReq) (CommitInfo, erro
 		Operation: "transform",
 		Advances:  adv,
 		Apply: func(ctx context.Context, txn *icetable.Transaction, props iceberg.Properties) error {
-			if !r.overwrite && len(r.records) == 0 {
+			if !r.overwrite && len(r.records) == 0 && len(r.keys) == 0 {
 				// Only the cursor moves: an empty append carries it.
 				return txn.AddFiles(ctx, nil, props, true)
+			}
+			if t.keyed != nil && !r.overwrite {
+				return t.applyRowDelta(ctx, txn, props, r.records, r.keys)
 			}
 			rdr, err := array.NewRecordReader(t.out, r.records)
 			if err != nil {

@@ -491,11 +491,12 @@ func icebergType(t arrow.DataType) (iceberg.Type, error) {
 	return nil, fmt.Errorf("a computed column of type %s is %w: cast it to a primitive type", t, ErrUnsupported)
 }
 
-// outputSpec is the table.Spec of a new output table.
-func (p *plan) outputSpec(s Spec) table.Spec {
+// outputSpec is the table.Spec of a new output table; key names the
+// identifier fields of a keyed output (required columns).
+func (p *plan) outputSpec(s Spec, key []string) table.Spec {
 	fields := make([]iceberg.NestedField, len(p.out))
 	for i, o := range p.out {
-		fields[i] = iceberg.NestedField{ID: i + 1, Name: o.name, Type: o.typ}
+		fields[i] = iceberg.NestedField{ID: i + 1, Name: o.name, Type: o.typ, Required: slices.Contains(key, o.name)}
 	}
 	props := map[string]string{PropSQL: strings.TrimSpace(s.SQL)}
 	for k, v := range s.Properties {
@@ -506,6 +507,8 @@ func (p *plan) outputSpec(s Spec) table.Spec {
 		Schema:     table.FieldsFromIceberg(fields),
 		Partition:  s.Partition,
 		Properties: props,
+		// A keyed output takes the source's key.
+		IdentifierFields: key,
 	}
 }
 

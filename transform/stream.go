@@ -81,18 +81,21 @@ func (t *Transformer) stream(ctx context.Context, once bool) (Result, error) {
 	}
 }
 
-// batch is a streaming batch: the output rows of the source snapshots
-// after base up to next.
+// batch is a streaming batch: the output of the source snapshots after
+// base up to next.
 type batch struct {
-	recs    []arrow.RecordBatch
+	sink    sink
 	next    int64
 	changes int
 	srcRows int64
 }
 
-func (b *batch) reset() {
-	releaseAll(b.recs)
-	*b = batch{}
+// newSink returns an empty sink for the output's kind.
+func (t *Transformer) newSink() sink {
+	if t.keyed != nil {
+		return newKeyedSink(t.keyed)
+	}
+	return &appendSink{dedup: t.dedup, state: t.state}
 }
 
 // streamFrom tails the source after base (the output as of tbl),
@@ -133,11 +136,11 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 			}
 		}
 	})
-	b := &batch{next: base.id}
+	b := &batch{next: base.id, sink: t.newSink()}
 	defer func() {
 		cancel()
 		wg.Wait()
-		b.reset()
+		b.sink.release()
 	}()
 	var deadline <-chan time.Time
 	flush := func(ctx context.Context) error {
@@ -145,10 +148,21 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 			return nil
 		}
 		req := commitReq{
-			kind: "stream", records: b.recs, base: base, next: b.next,
+			kind: "stream", base: base, next: b.next,
 			changes: b.changes, srcRows: b.srcRows, started: t.opts.Clock.Now(),
 		}
-		if len(b.recs) == 0 {
+		switch s := b.sink.(type) {
+		case *appendSink:
+			req.records = s.recs
+		case *keyedSink:
+			rows, keys, err := s.rows(ctx)
+			if err != nil {
+				return err
+			}
+			defer releaseAll(rows)
+			req.records, req.keys = rows, keys
+		}
+		if len(req.records) == 0 && len(req.keys) == 0 {
 			req.kind = "cursor"
 		}
 		if t.state != nil {
@@ -169,8 +183,8 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 			base.dedup = req.dedupNext
 			t.state.evict(t.dedup)
 		}
-		b.reset()
-		b.next = base.id
+		b.sink.release()
+		*b = batch{next: base.id, sink: t.newSink()}
 		deadline = nil
 		return nil
 	}
@@ -192,7 +206,7 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 			if it.err != nil {
 				return res, it.err
 			}
-			recs, n, err := t.change(ctx, it.ch)
+			n, err := t.change(ctx, it.ch, b.sink)
 			select {
 			case ack <- struct{}{}:
 			case <-tctx.Done():
@@ -206,7 +220,6 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 				}
 				return res, err
 			}
-			b.recs = append(b.recs, recs...)
 			b.next = it.ch.Snapshot.ID
 			b.changes++
 			b.srcRows += n
@@ -232,17 +245,13 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 	}
 }
 
-// change transforms one source snapshot's rows, deduplicated in order.
-func (t *Transformer) change(ctx context.Context, ch *reader.Change) ([]arrow.RecordBatch, int64, error) {
-	var out []arrow.RecordBatch
+// change transforms one source snapshot's rows into the sink, in order.
+// On error the sink holds part of the snapshot and must be dropped.
+func (t *Transformer) change(ctx context.Context, ch *reader.Change, s sink) (int64, error) {
 	var rows int64
-	fail := func(err error) ([]arrow.RecordBatch, int64, error) {
-		releaseAll(out)
-		return nil, rows, err
-	}
 	for rec, err := range ch.Records() {
 		if err != nil {
-			return fail(fmt.Errorf("transform %s: read %s snapshot %d: %w", t.spec.name(), t.srcName, ch.Snapshot.ID, err))
+			return rows, fmt.Errorf("transform %s: read %s snapshot %d: %w", t.spec.name(), t.srcName, ch.Snapshot.ID, err)
 		}
 		rows += rec.NumRows()
 		j, err := t.prepare(ctx, rec, ch.Snapshot)
@@ -251,18 +260,12 @@ func (t *Transformer) change(ctx context.Context, ch *reader.Change) ([]arrow.Re
 			r, err = t.run(ctx, j)
 		}
 		rec.Release()
-		if err == nil && r != nil && t.state != nil {
-			var d arrow.RecordBatch
-			d, err = t.state.apply(ctx, t.dedup, r)
-			r.Release()
-			r = d
+		if err == nil && r != nil {
+			err = s.add(ctx, r, j.del)
 		}
 		if err != nil {
-			return fail(fmt.Errorf("transform %s: %s snapshot %d: %w", t.spec.name(), t.srcName, ch.Snapshot.ID, err))
-		}
-		if r != nil {
-			out = append(out, r)
+			return rows, fmt.Errorf("transform %s: %s snapshot %d: %w", t.spec.name(), t.srcName, ch.Snapshot.ID, err)
 		}
 	}
-	return out, rows, nil
+	return rows, nil
 }

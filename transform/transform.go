@@ -133,6 +133,9 @@ type Transformer struct {
 	// state is the dedup state as of the output's last commit by this
 	// Transformer; nil: rebuild it from the table.
 	state *dedupState
+	// keyed, for a keyed output (a keyed source whose key the select
+	// list keeps): the key's columns.
+	keyed *keyedPlan
 }
 
 // New binds spec to its tables: the source's and the dimensions' current
@@ -198,7 +201,17 @@ func New(ctx context.Context, cat icecat.Catalog, spec Spec, opts Options) (*Tra
 	if t.src, err = reader.New(cat, t.srcName, rcfg); err != nil {
 		return nil, permanent(err)
 	}
-	outTbl, err := table.Ensure(ctx, cat, t.plan.outputSpec(spec))
+	srcKey := identifierNames(srcTbl.Schema())
+	keyNames := t.plan.keyedOutput(srcTbl.Schema())
+	if keyNames != nil && spec.Dedup != nil {
+		return nil, permanent(fmt.Errorf("transform %s: dedup over a keyed source (%s, key %v) is %w: its changes are applied by key instead",
+			spec.name(), t.srcName, srcKey, ErrUnsupported))
+	}
+	if keyNames != nil && len(spec.Partition) > 0 {
+		return nil, permanent(fmt.Errorf("transform %s: a keyed output (the key %v of %s) must be unpartitioned: an equality delete in one partition would miss a row in another",
+			spec.name(), srcKey, t.srcName))
+	}
+	outTbl, err := table.Ensure(ctx, cat, t.plan.outputSpec(spec, keyNames))
 	if err != nil {
 		if errors.Is(err, table.ErrIncompatibleSchema) {
 			return nil, permanent(fmt.Errorf("transform %s: %w", spec.name(), err))
@@ -217,6 +230,11 @@ func New(ctx context.Context, cat icecat.Catalog, spec Spec, opts Options) (*Tra
 			}
 		}
 	}
+	if keyNames != nil {
+		if t.keyed, err = newKeyedPlan(t.plan, keyNames, srcKey, t.out, outTbl.Schema()); err != nil {
+			return nil, permanent(fmt.Errorf("transform %s: %w", spec.name(), err))
+		}
+	}
 	if spec.Dedup != nil {
 		if t.dedup, err = newDedupPlan(*spec.Dedup, t.out); err != nil {
 			return nil, permanent(fmt.Errorf("transform %s: %w", spec.name(), err))
@@ -228,6 +246,17 @@ func New(ctx context.Context, cat icecat.Catalog, spec Spec, opts Options) (*Tra
 		Now: opts.Clock.Now,
 	})
 	return t, nil
+}
+
+// identifierNames names a schema's identifier fields.
+func identifierNames(sc *iceberg.Schema) []string {
+	var out []string
+	for _, id := range sc.IdentifierFieldIDs {
+		if f, ok := sc.FindFieldByID(id); ok {
+			out = append(out, f.Name)
+		}
+	}
+	return out
 }
 
 // classifyLoad marks a table that does not exist as permanent.
@@ -257,18 +286,32 @@ type job struct {
 	rec      arrow.RecordBatch
 	snapshot int64
 	dims     []*dimIndex
+	// del: the batch holds DELETE rows (keyed outputs only).
+	del bool
 }
 
-// prepare checks a source batch (no deletes) and finds the dimension
-// versions it joins: those current at its snapshot's commit time.
+// prepare checks a source batch (no deletes unless the output is keyed)
+// and finds the dimension versions it joins: those current at its
+// snapshot's commit time.
 func (t *Transformer) prepare(ctx context.Context, rec arrow.RecordBatch, snap reader.SnapshotInfo) (job, error) {
+	j := job{rec: rec, snapshot: snap.ID, dims: make([]*dimIndex, len(t.dims))}
 	if idx := rec.Schema().FieldIndices(reader.ColChangeType); len(idx) > 0 {
-		if err := checkInserts(rec.Column(idx[0])); err != nil {
-			return job{}, permanent(fmt.Errorf("transform %s: %s snapshot %d (%s, committed %s): %w",
-				t.spec.name(), t.srcName, snap.ID, snap.Operation, snap.Time.Format(time.RFC3339), err))
+		del, err := deleteBatch(rec.Column(idx[0]))
+		switch {
+		case err != nil:
+			return job{}, fmt.Errorf("transform %s: %s snapshot %d: %w", t.spec.name(), t.srcName, snap.ID, err)
+		case del && t.keyed == nil:
+			hint := ""
+			if key := identifierNames(t.plan.src.sc); len(key) > 0 {
+				hint = fmt.Sprintf(" (keep its key %v in the select list for a keyed output that applies them)", key)
+			}
+			return job{}, permanent(fmt.Errorf("transform %s: %s snapshot %d (%s, committed %s): %w%s",
+				t.spec.name(), t.srcName, snap.ID, snap.Operation, snap.Time.Format(time.RFC3339), ErrSourceDeletes, hint))
+		case del:
+			j.del = true
+			return j, nil
 		}
 	}
-	j := job{rec: rec, snapshot: snap.ID, dims: make([]*dimIndex, len(t.dims))}
 	for i, d := range t.dims {
 		x, err := d.versionAt(ctx, snap.Time)
 		if err != nil {
@@ -279,26 +322,33 @@ func (t *Transformer) prepare(ctx context.Context, rec arrow.RecordBatch, snap r
 	return j, nil
 }
 
-// ErrSourceDeletes fails a transform whose source deletes or updates rows.
-var ErrSourceDeletes = errors.New("the source deleted or updated rows, which a transform does not apply: its output is append-only")
+// ErrSourceDeletes fails a transform with an append-only output whose
+// source deletes or updates rows.
+var ErrSourceDeletes = errors.New("the source deleted or updated rows, which an append-only output cannot apply")
 
-func checkInserts(col arrow.Array) error {
+// deleteBatch reports whether a changelog batch holds DELETE rows: the
+// reader tags a batch's rows with one change type.
+func deleteBatch(col arrow.Array) (bool, error) {
 	s, ok := col.(*array.String)
-	if !ok {
-		return nil
+	if !ok || s.Len() == 0 {
+		return false, nil
 	}
-	for i := range s.Len() {
-		if s.Value(i) == reader.ChangeDelete {
-			return ErrSourceDeletes
+	del := s.Value(0) == reader.ChangeDelete
+	for i := 1; i < s.Len(); i++ {
+		if (s.Value(i) == reader.ChangeDelete) != del {
+			return false, errors.New("a batch mixes inserted and deleted rows")
 		}
 	}
-	return nil
+	return del, nil
 }
 
 // run transforms one batch: filter, joins, projection. It returns nil
 // when no row passes. It does not dedup (that runs in source order, after
 // it) and is safe to call from several goroutines.
 func (t *Transformer) run(ctx context.Context, j job) (arrow.RecordBatch, error) {
+	if j.del {
+		return t.keys(ctx, j.rec)
+	}
 	p := t.plan
 	rec := j.rec
 	n := rec.NumRows()

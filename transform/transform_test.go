@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
 )
@@ -211,5 +213,61 @@ WHERE o.amount > 10 AND (r.province IS NULL OR r.province <> 'Jiangsu')`
 	backfill(t, newT(t, cat, Spec{SQL: sql, Output: "dwd.filtered_backfill"}))
 	if got := rowsOf(t, cat, "dwd.filtered_backfill"); !slices.Equal(got, want) {
 		t.Fatalf("backfill:%s", diff(want, got))
+	}
+}
+
+// TestKeyedSource: a keyed source whose key the select list keeps writes a
+// keyed output and applies the source's deletes and updates (an update
+// whose new image fails WHERE removes the row); streaming equals the
+// backfill.
+func TestKeyedSource(t *testing.T) {
+	cat := warehouse(t)
+	ctx := context.Background()
+	accounts := table.Spec{Name: "ods.accounts", Schema: []table.Field{
+		{Name: "id", Type: "long", Required: true}, {Name: "name", Type: "string"}, {Name: "user_id", Type: "long"},
+	}, IdentifierFields: []string{"id"}}
+	if _, err := table.Ensure(ctx, cat, accounts); err != nil {
+		t.Fatal(err)
+	}
+	appendRows(t, cat, "ods.users", []any{int64(10), "Hangzhou", int64(1)}, []any{int64(11), "Nanjing", int64(2)})
+	appendRows(t, cat, "ods.accounts", []any{int64(1), "a", int64(10)}, []any{int64(2), "b", int64(11)}, []any{int64(3), "c", int64(10)})
+	sql := "SELECT a.id, a.name, u.city FROM ods.accounts a LEFT JOIN ods.users u ON a.user_id = u.user_id WHERE a.name <> 'skip'"
+	stream := newT(t, cat, Spec{SQL: sql, Output: "dwd.accounts"})
+	catchUp(t, stream)
+	sc := arrowSchema(t, cat, "ods.accounts")
+	delta := func(ids []int64, rows ...[]any) {
+		var rec arrow.RecordBatch
+		if len(rows) > 0 {
+			rec = tabletest.Record(sc, rows...)
+			defer rec.Release()
+		}
+		tabletest.RowDelta(t, tabletest.Load(t, cat, "ods.accounts"), ids, rec)
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Delete 2, update 1 (moves to user 11), insert 4.
+	delta([]int64{2, 1}, []any{int64(1), "a2", int64(11)}, []any{int64(4), "d", int64(10)})
+	catchUp(t, stream)
+	// Delete 3, update 4 to a name the filter drops, insert 5.
+	delta([]int64{3, 4}, []any{int64(4), "skip", int64(10)}, []any{int64(5), "e", int64(99)})
+	catchUp(t, stream)
+
+	want := []string{"1|a2|Nanjing", "5|e|<nil>"}
+	if got := rowsOf(t, cat, "dwd.accounts"); !slices.Equal(got, want) {
+		t.Fatalf("streamed keyed output:%s", diff(want, got))
+	}
+	out := tabletest.Load(t, cat, "dwd.accounts")
+	if ids := out.Schema().IdentifierFieldIDs; len(ids) != 1 {
+		t.Fatalf("output identifier fields %v, want [id]", ids)
+	}
+	backfill(t, newT(t, cat, Spec{SQL: sql, Output: "dwd.accounts_backfill"}))
+	if got := rowsOf(t, cat, "dwd.accounts_backfill"); !slices.Equal(got, want) {
+		t.Fatalf("backfill:%s", diff(want, got))
+	}
+
+	// Dropping the key from the select list makes the output append-only,
+	// and the deletes are refused.
+	_, err := newT(t, cat, Spec{SQL: "SELECT a.name FROM ods.accounts a", Output: "dwd.names"}).CatchUp(ctx)
+	if !errors.Is(err, ErrSourceDeletes) || !strings.Contains(err.Error(), "keep its key [id]") {
+		t.Fatalf("without the key: got %v, want ErrSourceDeletes with a hint", err)
 	}
 }
