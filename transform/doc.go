@@ -76,20 +76,34 @@
 // ranged backfill (-from/-to): output rows do not record their source
 // snapshot, so a range of them cannot be replaced on its own.
 //
-// # Deletes and updates in the source
+// # Deletes and updates in the source: keyed outputs
 //
-// A transform's output is append-only. A source snapshot that deletes or
-// updates rows (a keyed ODS mirror's row delta yields DELETE rows in the
-// changelog) fails the transform with ErrSourceDeletes, a permanent error
-// naming the source snapshot, its operation and commit time; snapshots
-// of a keyed table that only insert new keys pass. Flink's regular
-// (non-windowed) transform would emit retractions, and a keyed output
-// written through the writer's keyed path could apply them as row deltas;
-// that path commits in the background on its own schedule and keeps its
-// positions as forward-only offsets, so committing the cursor (a
-// snapshot id) and the dedup state with its rows needs a protocol it does
-// not have yet. Refusing is exact and can be relied on; a keyed output is
-// the next step.
+// A keyed source (Iceberg identifier fields: an ODS mirror written by a
+// CDC source) whose key columns the select list keeps as plain column
+// references gets a keyed output: the same key, under the output's column
+// names, as the output's identifier fields (required columns). Its
+// changelog is applied, as Flink's regular transform applies retractions
+// to an upsert sink: a DELETE row (a deleted key, or the old image of an
+// update) deletes the output row of its key, and an INSERT row upserts the
+// key's row when it passes WHERE — so an update whose new image fails the
+// filter removes the row. Each commit is one Iceberg row delta: equality
+// deletes of every key the batch touched and the last live image of each
+// key, with the cursor. A backfill replays the same changes in order and
+// writes the live rows. A keyed output must be unpartitioned (an equality
+// delete in one partition would miss the key's row in another) and cannot
+// use dedup (its changes are applied by key instead). Equality deletes
+// cost readers until they are compacted, and iceberg-go v0.7.0's
+// compaction refuses to commit beside concurrent ones: compact such a
+// table while its transform is stopped, or with another engine.
+//
+// Otherwise the output is append-only, and a source snapshot that
+// deletes or updates rows fails the transform with ErrSourceDeletes, a
+// permanent error naming the source snapshot, its operation and commit
+// time (and the key to keep, for a keyed source); snapshots that only
+// insert pass. The writer's keyed path (position deletes and a key index)
+// was not used: it commits in the background on its own schedule and
+// keeps forward-only offsets as positions, where a transform must commit
+// its cursor, a snapshot id, with exactly the rows of that cursor.
 //
 // # Dimension joins: which version a fact joins
 //
