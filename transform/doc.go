@@ -175,8 +175,9 @@
 // committed, one core) measured 1.4–1.6 M source rows per CPU-second for
 // Floe against 2.4–2.7 M for DuckDB 1.5.5 on one thread running the same
 // SQL over the same Parquet files into a zstd Parquet file: Floe takes
-// 1.5–1.7× DuckDB's CPU time, at or above the 1.5× target (four runs on a
-// shared 2-core machine). Reading, filtering, joining and projecting
+// 1.5–1.7× DuckDB's CPU time, at or above the 1.5× target (three runs on a
+// shared 2-core machine; a first run, with DuckDB slowed by the machine's
+// load, gave 1.3×). Reading, filtering, joining and projecting
 // alone run at 4.2–4.4 M rows per CPU-second ("floe-no-write"), faster
 // than DuckDB's whole query: the gap is writing the output through
 // iceberg-go's Parquet writer (zstd, dictionaries, statistics). The
