@@ -277,10 +277,15 @@ func (t *Transformer) applyRowDelta(ctx context.Context, txn *icetable.Transacti
 	return rd.Commit(ctx)
 }
 
+// seqOf yields recs, each retained first: iceberg-go's writers release
+// the batches they consume, and a commit attempt that fails is staged
+// again from the same batches.
 func seqOf(recs []arrow.RecordBatch) func(yield func(arrow.RecordBatch, error) bool) {
 	return func(yield func(arrow.RecordBatch, error) bool) {
 		for _, r := range recs {
+			r.Retain()
 			if !yield(r, nil) {
+				r.Release()
 				return
 			}
 		}

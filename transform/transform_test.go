@@ -232,7 +232,8 @@ func TestKeyedSource(t *testing.T) {
 	appendRows(t, cat, "ods.users", []any{int64(10), "Hangzhou", int64(1)}, []any{int64(11), "Nanjing", int64(2)})
 	appendRows(t, cat, "ods.accounts", []any{int64(1), "a", int64(10)}, []any{int64(2), "b", int64(11)}, []any{int64(3), "c", int64(10)})
 	sql := "SELECT a.id, a.name, u.city FROM ods.accounts a LEFT JOIN ods.users u ON a.user_id = u.user_id WHERE a.name <> 'skip'"
-	stream := newT(t, cat, Spec{SQL: sql, Output: "dwd.accounts"})
+	fc := &tabletest.FaultCatalog{Catalog: cat}
+	stream := newT(t, fc, Spec{SQL: sql, Output: "dwd.accounts"})
 	catchUp(t, stream)
 	sc := arrowSchema(t, cat, "ods.accounts")
 	delta := func(ids []int64, rows ...[]any) {
@@ -244,9 +245,28 @@ func TestKeyedSource(t *testing.T) {
 		tabletest.RowDelta(t, tabletest.Load(t, cat, "ods.accounts"), ids, rec)
 		time.Sleep(5 * time.Millisecond)
 	}
-	// Delete 2, update 1 (moves to user 11), insert 4.
+	// Delete 2, update 1 (moves to user 11), insert 4; the output's
+	// commit conflicts twice, then lands unknown (the catalog says it
+	// failed), so the row delta is staged again from the same batches.
 	delta([]int64{2, 1}, []any{int64(1), "a2", int64(11)}, []any{int64(4), "d", int64(10)})
+	faults := 0
+	fc.Before = func(int) error {
+		if faults++; faults <= 2 {
+			return fmt.Errorf("requirement failed: branch main has changed: %w", tabletest.ErrInjected)
+		}
+		return nil
+	}
+	fc.After = func(int) error {
+		if faults++; faults == 4 {
+			return tabletest.ErrInjected
+		}
+		return nil
+	}
 	catchUp(t, stream)
+	fc.Before, fc.After = nil, nil
+	if faults < 4 {
+		t.Fatalf("%d faults injected, want 4", faults)
+	}
 	// Delete 3, update 4 to a name the filter drops, insert 5.
 	delta([]int64{3, 4}, []any{int64(4), "skip", int64(10)}, []any{int64(5), "e", int64(99)})
 	catchUp(t, stream)
