@@ -59,6 +59,14 @@ func micros(a *array.Timestamp, out []int64) []int64 {
 // keep is nil). Rows with a null event time belong to no window and are
 // skipped. It returns the number of rows read.
 func (p *plan) addBatch(t *groupTable, rec arrow.RecordBatch, keep func(ws int64) bool, st *batchState) (int64, error) {
+	if p.proj != nil {
+		return p.addProjected(t, rec, keep, st)
+	}
+	return p.addRows(t, rec, keep, st)
+}
+
+// addRows is addBatch over rows that hold the plan's columns.
+func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64) bool, st *batchState) (int64, error) {
 	n := int(rec.NumRows())
 	if n == 0 {
 		return 0, nil

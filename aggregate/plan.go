@@ -89,6 +89,8 @@ type plan struct {
 	// emptyState is the state of a group without rows: the _state of a
 	// cumulative window's step that has no rows of its own.
 	emptyState []byte
+	// proj is a SQL spec's pre-projection (sql.go); nil for YAML specs.
+	proj *projection
 }
 
 // cumulative reports whether the window is cumulative.
@@ -109,7 +111,10 @@ func bind(s Spec, src *iceberg.Schema) (*plan, error) {
 	}
 	p.nWin = int(p.size / p.slide)
 	p.step = s.Window.Step.D().Microseconds()
-	var err error
+	src, err := p.bindSQL(s, src)
+	if err != nil {
+		return nil, err
+	}
 	if p.grid, err = newGrid(s.Window.TimeZone, s.slideOrSize()); err != nil {
 		return nil, fmt.Errorf("aggregate %s: window.time-zone: %w", s.Name, err)
 	}
@@ -233,6 +238,9 @@ func bind(s Spec, src *iceberg.Schema) (*plan, error) {
 		for _, w := range t.Within {
 			p.within = append(p.within, slices.Index(s.Dimensions, w))
 		}
+	}
+	if p.proj != nil {
+		p.columns = p.proj.sourceColumns
 	}
 	empty := newGroupTable(p)
 	g := empty.lookup(nil)

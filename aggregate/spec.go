@@ -131,6 +131,11 @@ type Spec struct {
 	Measures []Measure `yaml:"measures" json:"measures"`
 	// Top ranks groups within their window.
 	Top *Top `yaml:"top,omitempty" json:"top,omitempty"`
+	// SQL is the SELECT a SQL spec was translated from (FromSQL): its
+	// WHERE and derived columns are evaluated over each source batch
+	// before grouping, and Dimensions and the measures' columns name its
+	// columns. Empty for a YAML spec.
+	SQL string `yaml:"sql,omitempty" json:"sql,omitempty"`
 }
 
 // Window is a tumbling window (Slide unset or equal to Size), a sliding
@@ -503,9 +508,11 @@ func (s Spec) Fingerprint() string {
 		// sliding windows, whose fingerprints stay as they were).
 		TimeZone string `json:"time_zone,omitempty"`
 		Step     int64  `json:"step,omitempty"`
+		// A SQL spec's text (absent for YAML specs).
+		SQL string `json:"sql,omitempty"`
 	}
 	b, _ := json.Marshal(fp{stateFormat, s.Source, s.Filter, s.Time, int64(s.Window.Size), int64(s.slideOrSize()), s.Dimensions, s.Measures, s.Top,
-		s.Window.zoneName(), int64(s.Window.Step)})
+		s.Window.zoneName(), int64(s.Window.Step), s.SQL})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
 }
