@@ -26,6 +26,7 @@ const defaultTransformMetricsAddress = "127.0.0.1:9467"
 func registerTransform(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 	cfgPath := configFlag(fs)
 	specPath := fs.String("spec", "", "transform spec: YAML (sql, output, partition, dedup) or a .sql file holding the SELECT; required")
+	sqlText := fs.String("sql", "", "the SELECT given inline, instead of -spec (with -output)")
 	output := fs.String("output", "", "write to this table (namespace.table) instead of the spec's output; required for a .sql spec")
 	follow := fs.Bool("follow", false, "stream: transform the source's snapshots as they are committed, until interrupted")
 	once := fs.Bool("once", false, "stream up to the source's current snapshot, then exit")
@@ -40,8 +41,8 @@ func registerTransform(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		if len(args) > 0 {
 			return usageError{fmt.Errorf("unexpected arguments %q", args)}
 		}
-		if *specPath == "" {
-			return usageError{errors.New("-spec: required")}
+		if (*specPath == "") == (*sqlText == "") {
+			return usageError{errors.New("want one of -spec FILE and -sql SELECT")}
 		}
 		if n := btoi(*follow) + btoi(*once) + btoi(*backfill); n != 1 {
 			return usageError{errors.New("want exactly one of -follow, -once and -backfill")}
@@ -49,9 +50,11 @@ func registerTransform(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		if *snapshot != 0 && !*backfill {
 			return usageError{errors.New("-snapshot goes with -backfill")}
 		}
-		spec, err := transform.LoadSpec(*specPath)
-		if err != nil {
-			return usageError{err}
+		spec, err := transform.Spec{SQL: *sqlText}, error(nil)
+		if *specPath != "" {
+			if spec, err = transform.LoadSpec(*specPath); err != nil {
+				return usageError{err}
+			}
 		}
 		if *output != "" {
 			spec.Output = *output
