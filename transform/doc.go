@@ -12,8 +12,8 @@
 // # Specs
 //
 // A Spec is a YAML file (sql, output, partition, properties, dedup) or a
-// .sql file holding the SELECT alone, whose output table then comes from
-// the command line (floe transform -output). The SQL is the query
+// .sql file holding the SELECT alone (or the SELECT inline, floe transform
+// -sql), whose output table then comes from the command line (-output). The SQL is the query
 // package's dialect, whose text runs unchanged on DuckDB: FROM one table,
 // zero or more `LEFT JOIN table alias ON <equalities>`, WHERE, and a
 // select list of columns, expressions with AS names, * and alias.*. GROUP
