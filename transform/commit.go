@@ -2,6 +2,7 @@ package transform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/internal/pqgo"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/table"
 )
@@ -79,6 +81,11 @@ func (t *Transformer) commit(ctx context.Context, r commitReq) (CommitInfo, erro
 			if t.keyed != nil && !r.overwrite {
 				return t.applyRowDelta(ctx, txn, props, r.records, r.keys)
 			}
+			if rows > 0 {
+				if done, err := t.applyFiles(ctx, txn, props, r); done || err != nil {
+					return err
+				}
+			}
 			rdr, err := array.NewRecordReader(t.out, r.records)
 			if err != nil {
 				return err
@@ -108,6 +115,65 @@ func (t *Transformer) commit(ctx context.Context, r commitReq) (CommitInfo, erro
 		t.opts.OnCommit(info)
 	}
 	return info, nil
+}
+
+// applyFiles writes r's records with the parquet-go encoder
+// (internal/pqgo, whose files carry the same statistics as iceberg-go's)
+// and commits the data files it wrote: appended, or for an overwrite in
+// place of every data file of the output. It reports false, having
+// written nothing, when iceberg-go's own writer must do it: a table pqgo
+// does not write, or an overwrite of a table with delete files.
+func (t *Transformer) applyFiles(ctx context.Context, txn *icetable.Transaction, props iceberg.Properties, r commitReq) (bool, error) {
+	st, err := txn.StagedTable()
+	if err != nil {
+		return true, err
+	}
+	if pqgo.Supported(st.Table, t.out) != nil {
+		return false, nil
+	}
+	var old []iceberg.DataFile
+	if r.overwrite {
+		var ok bool
+		if old, ok, err = liveDataFiles(ctx, txn); err != nil || !ok {
+			return err != nil, err
+		}
+	}
+	files, err := pqgo.Write(ctx, st.Table, t.out, r.records, pqgo.Options{Workers: t.opts.Concurrency})
+	if errors.Is(err, pqgo.ErrUnsupported) {
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	if len(old) == 0 {
+		// Nothing to replace: an append, which removes no rows.
+		return true, txn.AddDataFiles(ctx, files, props, icetable.WithoutDuplicateCheck())
+	}
+	return true, txn.ReplaceDataFilesWithDataFiles(ctx, old, files, props)
+}
+
+// liveDataFiles lists the data files of the transaction's table; ok is
+// false when it has delete files too.
+func liveDataFiles(ctx context.Context, txn *icetable.Transaction) (files []iceberg.DataFile, ok bool, err error) {
+	scan, err := txn.Scan()
+	if err != nil {
+		return nil, false, err
+	}
+	tasks, err := scan.PlanFiles(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	seen := make(map[string]bool, len(tasks))
+	for _, task := range tasks {
+		if len(task.DeleteFiles)+len(task.EqualityDeleteFiles)+len(task.DeletionVectorFiles) > 0 {
+			return nil, false, nil
+		}
+		if p := task.File.FilePath(); !seen[p] {
+			seen[p] = true
+			files = append(files, task.File)
+		}
+	}
+	return files, true, nil
 }
 
 func releaseAll(recs []arrow.RecordBatch) {

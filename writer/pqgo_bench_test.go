@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/floe-lake/floe/internal/benchutil"
+	"github.com/floe-lake/floe/internal/pqgo"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/table"
-	"github.com/floe-lake/floe/writer/internal/pqgo"
 )
 
 // The parquet-go path on the same rows as BenchmarkEncodeParquet and

@@ -44,8 +44,8 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/floe-lake/floe/internal/pqgo"
 	"github.com/floe-lake/floe/table"
-	"github.com/floe-lake/floe/writer/internal/pqgo"
 )
 
 // ErrClosed is returned by Write after Close or Abort.
@@ -462,7 +462,7 @@ func (w *Writer) flushLocked(ctx context.Context, ts *tableState) error {
 }
 
 // writeFiles encodes recs into data files and releases them. It uses the
-// parquet-go encoder (writer/internal/pqgo: about 1.5× the rows per
+// parquet-go encoder (internal/pqgo: about 1.5× the rows per
 // CPU-second of iceberg-go's pqarrow path, measured in
 // BenchmarkPqgoWrite) where it supports the table, and iceberg-go's
 // WriteRecords otherwise.

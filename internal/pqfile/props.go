@@ -7,7 +7,7 @@
 // writing Arrow records or position deletes to a file in a table's
 // storage.
 //
-// The append path's encoder (writer/internal/pqgo, on parquet-go) maps
+// The append path's encoder (internal/pqgo, on parquet-go) maps
 // Compression to its own codecs; everything written with arrow-go — the
 // keyed writer's data and delete files, compaction's merged delete files —
 // takes ArrowProperties. This package never commits: a file it writes is

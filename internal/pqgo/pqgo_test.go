@@ -32,11 +32,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/floe-lake/floe/catalog"
+	"github.com/floe-lake/floe/internal/pqgo"
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/source/gen"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
-	"github.com/floe-lake/floe/writer/internal/pqgo"
 )
 
 // ---- helpers ---------------------------------------------------------
