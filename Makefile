@@ -35,7 +35,7 @@ define with-servers
 	echo "+ $(1)"; $(1)
 endef
 
-.PHONY: help demo build test test-short test-integration bench lint clean
+.PHONY: help demo build test test-short test-integration bench lint clean soak-upsert warehouse
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -58,6 +58,12 @@ test-integration: ## crash tests + engines matrix (-tags integration): MinIO, Po
 
 bench: ## benchmarks, against a local MinIO and Kafka broker; output also in bench.txt
 	$(call with-servers,$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./... | tee bench.txt)
+
+soak-upsert: ## issue 12's upsert must-show at full size: 1M Canal and 1M Debezium changes, 10 SIGKILLs each (outside CI)
+	$(call with-servers,FLOE_UPSERT_CHANGES=1000000 FLOE_UPSERT_KILLS=10 $(GO) test -count=1 -timeout 90m -run '^TestUpsertMustShow$$' -v ./integration/)
+
+warehouse: ## examples/warehouse: Canal topics from the generator → ODS mirror tables (and the upper layers where built)
+	examples/warehouse/run.sh
 
 lint: $(GOLANGCI_LINT) ## golangci-lint (pinned, cached in ~/.cache/floe/bin)
 	$(GOLANGCI_LINT) config verify
