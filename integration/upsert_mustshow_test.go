@@ -125,7 +125,7 @@ func runUpsertMustShow(t *testing.T, bin string, brokers []string, format string
 	t.Logf("seed %d: %d changes, %d %s records, %d keys at the end", seed, changes, len(recs), format, len(want))
 
 	createTopic(t, brokers, topic, partitions)
-	dir := kafkaLogDir(t)
+	dir := upsertLogDir(t)
 	cfg := map[string]any{
 		"catalog":         catalogYAML(cc),
 		"writer":          map[string]any{"commit-interval": "1s", "memory-budget": "128MiB"},
@@ -276,4 +276,19 @@ func waitMirror(t *testing.T, cc catalog.Config, name string, want []string, tim
 		}
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// upsertLogDir is where the config and floe's log go: a temporary
+// directory, or a new one under FLOE_TEST_KEEP_LOGS, kept.
+func upsertLogDir(t *testing.T) string {
+	root := os.Getenv("FLOE_TEST_KEEP_LOGS")
+	if root == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp(root, strings.ReplaceAll(t.Name(), "/", "_")+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("logs in %s", dir)
+	return dir
 }

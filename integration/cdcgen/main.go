@@ -66,7 +66,7 @@ func parseFlags() (options, error) {
 	fs.StringVar(&o.brokers, "brokers", os.Getenv("FLOE_KAFKA_BROKERS"), "Kafka brokers, comma-separated (env FLOE_KAFKA_BROKERS)")
 	fs.StringVar(&o.format, "format", cdcgen.FormatCanal, "canal-json or debezium-json")
 	fs.StringVar(&o.topic, "topic", "shop.{table}", "topic; {table} is replaced by the table's name (without it, every table goes to one topic)")
-	fs.StringVar(&o.replay, "replay", "", "write the final state of the keyed tables to this file as JSON lines ({\"table\":…,\"row\":{…}}, sorted by key; - for stdout)")
+	fs.StringVar(&o.replay, "replay", "", "write the rows the tables must hold (the final state of the keyed tables, every row of ad_events) to this file as JSON lines ({\"table\":…,\"row\":{…}}, sorted by key; - for stdout)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "produce nothing (with -replay: only compute the final state)")
 	fs.BoolVar(&o.createTopics, "create-topics", true, "create missing topics with -partitions partitions")
 	fs.IntVar(&o.rate, "rate", 0, "row changes per second (0: as fast as the broker takes them)")
@@ -192,7 +192,7 @@ func run() error {
 	return nil
 }
 
-// writeReplay writes the final state of the keyed tables as JSON lines.
+// writeReplay writes the rows every table must hold as JSON lines.
 func writeReplay(g *cdcgen.Generator, path string) error {
 	out := os.Stdout
 	if path != "-" {

@@ -475,9 +475,11 @@ func (g *Generator) appendEvent(ts *tableState, ev Event) Event {
 	id := g.adSeq
 	ev.Partition = int32(id % int64(g.cfg.Partitions))
 	uid := g.userID()
-	ev.Changes = []Change{{After: Row{id, ev.Time.Truncate(time.Millisecond), uid,
+	row := Row{id, ev.Time.Truncate(time.Millisecond), uid,
 		"d-" + strconv.FormatInt(uid*7919%100003, 16), 100 + g.rng.Int64N(50), adActions[g.rng.IntN(len(adActions))],
-		`{"slot":"` + []string{"banner", "feed", "splash"}[g.rng.IntN(3)] + `","price":"0.` + strconv.Itoa(10+g.rng.IntN(90)) + `"}`}}}
+		`{"slot":"` + []string{"banner", "feed", "splash"}[g.rng.IntN(3)] + `","price":"0.` + strconv.Itoa(10+g.rng.IntN(90)) + `"}`}
+	ev.Changes = []Change{{After: row}}
+	ts.rows[id] = row
 	g.changes++
 	return ev
 }
@@ -490,12 +492,13 @@ func (g *Generator) amount() string {
 	return strconv.Itoa(c/100) + "." + fmt.Sprintf("%02d", c%100)
 }
 
-// Replay is the final state of keyed table name so far: its rows sorted by
-// key (nil for a table that is not generated or not keyed). Rows are
-// shared with the generator: do not modify them.
+// Replay is what table name holds so far: for a keyed table its final
+// state, for an append-only one every row; sorted by key (nil for a table
+// that is not generated). Rows are shared with the generator: do not
+// modify them.
 func (g *Generator) Replay(name string) []Row {
 	ts := g.byName[name]
-	if ts == nil || !ts.t.Keyed {
+	if ts == nil {
 		return nil
 	}
 	keys := make([]int64, 0, len(ts.rows))

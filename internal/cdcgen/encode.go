@@ -277,7 +277,8 @@ func debeziumRow(b []byte, t *Table, row Row) []byte {
 }
 
 // JSON renders row as a JSON object: numbers, decimals as strings, times
-// in RFC 3339 (UTC, milliseconds). The replay's form.
+// in RFC 3339 in UTC (time.RFC3339Nano: no trailing zeros) — as `floe
+// read -format jsonl` renders these types. The replay's form.
 func JSON(t *Table, row Row) []byte {
 	b := []byte{'{'}
 	for i, col := range t.Columns {
@@ -295,7 +296,7 @@ func JSON(t *Table, row Row) []byte {
 			b = strconv.AppendQuote(b, v)
 		case time.Time:
 			b = append(b, '"')
-			b = v.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+			b = v.UTC().AppendFormat(b, time.RFC3339Nano)
 			b = append(b, '"')
 		}
 	}
