@@ -4,8 +4,9 @@
 // re-inserts of deleted keys over a fixed key space of the tables orders,
 // users and regions, and an append-only table of ad events. It renders
 // them as Canal flat-message JSON and Debezium JSON Kafka records
-// (encode.go), and keeps the final state of every keyed table: the rows a
-// mirror of the stream must hold (Replay).
+// (encode.go), and keeps what each table must hold once the stream is
+// applied (Replay): the final state of the keyed tables, every row of the
+// append-only one.
 //
 // The stream is deterministic: the same Config gives the same records,
 // byte for byte. The package generates and encodes; it talks to no broker
