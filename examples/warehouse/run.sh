@@ -135,6 +135,21 @@ show dwd.order_detail order_id,user_id,amount,province,city,dt 4
 show dws.gmv_city_5m window_start,province,city,gmv,buyers,rank 6
 show ads.gmv_dtd window_end,gmv,buyers 4
 
+say "DuckDB runs the SQL texts over the same tables (the batch cross-check)"
+venv=$(ls -d "$HOME"/.cache/floe/venv-engines-* 2>/dev/null | head -1 || true)
+if [ -n "$venv" ] && "$venv/bin/python" -c 'import duckdb, pyiceberg' 2>/dev/null; then
+	checks=("$ex/ads/dau_daily.sql")
+	if [[ " ${ran[*]:-} " == *" ad_show "* ]]; then checks+=("$ex/ads/ad_show.sql=ads.ad_show"); else checks+=("$ex/ads/ad_show.sql"); fi
+	if [[ " ${ran[*]:-} " == *" dwd_order_detail "* ]]; then checks+=("$ex/dws/gmv_city_5m.sql" "$ex/ads/gmv_dtd.sql"); fi
+	if "$venv/bin/python" "$ex/duckdb_check.py" --catalog "$LAKE/catalog.db" --warehouse "$LAKE/warehouse" "${checks[@]}"; then
+		ran+=("duckdb")
+	else
+		skipped+=("duckdb: the cross-check failed (above)")
+	fi
+else
+	skipped+=("duckdb: no engines venv with duckdb and pyiceberg (integration/engines/setup.sh)")
+fi
+
 say "summary"
 echo "ran:     ${ran[*]:-none}"
 for s in "${skipped[@]}"; do echo "skipped: $s"; done

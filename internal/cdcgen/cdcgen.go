@@ -476,8 +476,9 @@ func (g *Generator) appendEvent(ts *tableState, ev Event) Event {
 	id := g.adSeq
 	ev.Partition = int32(id % int64(g.cfg.Partitions))
 	uid := g.userID()
+	// A user has two devices.
 	row := Row{id, ev.Time.Truncate(time.Millisecond), uid,
-		"d-" + strconv.FormatInt(uid*7919%100003, 16), 100 + g.rng.Int64N(50), adActions[g.rng.IntN(len(adActions))],
+		"d-" + strconv.FormatInt(uid*2+int64(g.rng.IntN(2)), 16), 100 + g.rng.Int64N(50), adActions[g.rng.IntN(len(adActions))],
 		`{"slot":"` + []string{"banner", "feed", "splash"}[g.rng.IntN(3)] + `","price":"0.` + strconv.Itoa(10+g.rng.IntN(90)) + `"}`}
 	ev.Changes = []Change{{After: row}}
 	ts.rows[id] = row
