@@ -46,7 +46,8 @@ cfg="$LAKE/floe.yaml"
 
 say "produce $CHANGES changes (seed $SEED, $KEYS keys) to $prefix.{orders,users,regions,ad_events}, and ingest them"
 gen=(bin/cdcgen -format canal-json -topic "$prefix.{table}" -seed "$SEED" -changes "$CHANGES" -keys "$KEYS" -step "$STEP")
-"${gen[@]}" -dry-run -replay "$LAKE/replay.jsonl" 2>/dev/null
+"${gen[@]}" -dry-run -replay "$LAKE/replay.jsonl" 2>"$LAKE/cdcgen.txt"
+cat "$LAKE/cdcgen.txt"
 # Topics first, so that floe ingest finds them; then the stream, at
 # 50k changes/s, while floe ingest runs.
 "${gen[@]}" -changes 0 2>/dev/null || true
@@ -62,13 +63,15 @@ declare -A want
 for t in orders users regions ad_events; do
 	want[$t]=$(grep -c "\"table\":\"$t\"" "$LAKE/replay.jsonl" || true)
 done
+# The change log holds every row change of orders.
+want[orders_changes]=$(grep -o ' orders=[0-9]*' "$LAKE/cdcgen.txt" | cut -d= -f2)
 say "wait until the ODS tables hold the replay's rows"
 deadline=$((SECONDS + 600))
 while :; do
 	done_all=1
 	line=""
-	for t in orders users regions ad_events; do
-		got=$(bin/floe read -config "$cfg" -format jsonl -columns "$(case $t in orders) echo id;; users) echo user_id;; regions) echo region_id;; *) echo event_id;; esac)" "ods.$t" 2>/dev/null | wc -l || echo 0)
+	for t in orders users regions ad_events orders_changes; do
+		got=$(bin/floe read -config "$cfg" -format jsonl -columns "$(case $t in orders*) echo id;; users) echo user_id;; regions) echo region_id;; *) echo event_id;; esac)" "ods.$t" 2>/dev/null | wc -l || echo 0)
 		line+=" ods.$t $got/${want[$t]}"
 		[ "$got" = "${want[$t]}" ] || done_all=0
 	done
@@ -106,7 +109,7 @@ layer() { # name, command...
 	if "$@" >"$LAKE/$name.log" 2>&1; then
 		ran+=("$name")
 	else
-		skipped+=("$name: $(grep -v '^time=' "$LAKE/$name.log" | head -2 | tr '\n' ' ')")
+		skipped+=("$name: $({ grep -v '^time=' "$LAKE/$name.log" | head -2 | tr '\n' ' '; } || true)")
 		echo "   skipped: ${skipped[-1]}"
 	fi
 }
@@ -124,9 +127,13 @@ done
 
 say "results"
 show() { # table, columns, n
-	if bin/floe read -config "$cfg" -format csv -columns "$2" "$1" >"$LAKE/$(echo "$1" | tr . _).csv" 2>/dev/null; then
-		echo "$1 ($(($(wc -l <"$LAKE/$(echo "$1" | tr . _).csv") - 1)) rows), first $3:"
-		sort "$LAKE/$(echo "$1" | tr . _).csv" | head -"$3"
+	local f="$LAKE/$(echo "$1" | tr . _).csv"
+	if bin/floe read -config "$cfg" -format csv -columns "$2" "$1" >"$f" 2>/dev/null && [ -s "$f" ]; then
+		echo "$1 ($(($(wc -l <"$f") - 1)) rows), first $3:"
+		head -1 "$f"
+		tail -n +2 "$f" | sort | head -"$3" || true
+	else
+		echo "$1: not there"
 	fi
 }
 show ads.ad_show dt,hour,ad_action,cnt,u_cnt,device_cnt 8
@@ -140,7 +147,9 @@ venv=$(ls -d "$HOME"/.cache/floe/venv-engines-* 2>/dev/null | head -1 || true)
 if [ -n "$venv" ] && "$venv/bin/python" -c 'import duckdb, pyiceberg' 2>/dev/null; then
 	checks=("$ex/ads/dau_daily.sql")
 	if [[ " ${ran[*]:-} " == *" ad_show "* ]]; then checks+=("$ex/ads/ad_show.sql=ads.ad_show"); else checks+=("$ex/ads/ad_show.sql"); fi
-	if [[ " ${ran[*]:-} " == *" dwd_order_detail "* ]]; then checks+=("$ex/dws/gmv_city_5m.sql" "$ex/ads/gmv_dtd.sql"); fi
+	if [[ " ${ran[*]:-} " == *" dwd_order_detail "* ]]; then
+		checks+=("$ex/dws/gmv_city_5m.sql=dws.gmv_city_5m WHERE rank <= 3" "$ex/ads/gmv_dtd.sql=ads.gmv_dtd")
+	fi
 	if "$venv/bin/python" "$ex/duckdb_check.py" --catalog "$LAKE/catalog.db" --warehouse "$LAKE/warehouse" "${checks[@]}"; then
 		ran+=("duckdb")
 	else

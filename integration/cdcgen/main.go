@@ -185,6 +185,10 @@ func run() error {
 	for t, n := range perTopic {
 		fmt.Fprintf(os.Stderr, "; %s: %d", t, n)
 	}
+	fmt.Fprint(os.Stderr, "; row changes:")
+	for _, t := range g.GeneratedTables() {
+		fmt.Fprintf(os.Stderr, " %s=%d", t.Name, g.TableChanges(t.Name))
+	}
 	fmt.Fprintln(os.Stderr)
 	if o.replay != "" {
 		return writeReplay(g, o.replay)

@@ -220,10 +220,11 @@ type Event struct {
 
 // tableState is a table's rows, by key.
 type tableState struct {
-	t      *Table
-	keys   int
-	rows   map[int64]Row
-	weight int
+	t       *Table
+	keys    int
+	rows    map[int64]Row
+	weight  int
+	changes int // row changes generated
 }
 
 // Generator generates a Config's events, in order.
@@ -294,6 +295,15 @@ func (g *Generator) Config() Config { return g.cfg }
 // Changes is the number of row changes generated so far.
 func (g *Generator) Changes() int { return g.changes }
 
+// TableChanges is the number of row changes of table name generated so
+// far: the rows its change log holds.
+func (g *Generator) TableChanges(name string) int {
+	if ts := g.byName[name]; ts != nil {
+		return ts.changes
+	}
+	return 0
+}
+
 // Next returns the next event; false once Config.Changes row changes
 // have been generated.
 func (g *Generator) Next() (Event, bool) {
@@ -346,6 +356,7 @@ func (g *Generator) Next() (Event, bool) {
 		ev.Changes = append(ev.Changes, g.change(ts, ev.Op, k, ev.Time))
 	}
 	g.changes += len(ev.Changes)
+	ts.changes += len(ev.Changes)
 	return ev, true
 }
 
@@ -386,6 +397,7 @@ func (g *Generator) loadRegions(ev Event, p int32) Event {
 		if k%int64(g.cfg.Partitions) == int64(p) {
 			ev.Changes = append(ev.Changes, g.change(ts, OpInsert, k, ev.Time))
 			g.changes++
+			ts.changes++
 		}
 	}
 	return ev
@@ -483,6 +495,7 @@ func (g *Generator) appendEvent(ts *tableState, ev Event) Event {
 	ev.Changes = []Change{{After: row}}
 	ts.rows[id] = row
 	g.changes++
+	ts.changes++
 	return ev
 }
 

@@ -105,8 +105,12 @@ func TestStreamCovers(t *testing.T) {
 			seen[ev.Table.Name+" "+string(ev.Op)]++
 		}
 	}
-	if n != cfg.Changes || g.Changes() != cfg.Changes {
-		t.Errorf("%d changes (generator: %d), want %d", n, g.Changes(), cfg.Changes)
+	perTable := 0
+	for _, tbl := range g.GeneratedTables() {
+		perTable += g.TableChanges(tbl.Name)
+	}
+	if n != cfg.Changes || g.Changes() != cfg.Changes || perTable != cfg.Changes {
+		t.Errorf("%d changes (generator: %d, by table: %d), want %d", n, g.Changes(), perTable, cfg.Changes)
 	}
 	for _, want := range []string{"ddl", "multi-row", "re-insert", "key change", "orders insert", "orders update", "orders delete",
 		"users insert", "users update", "users delete", "regions insert", "ad_events insert"} {
