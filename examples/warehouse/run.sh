@@ -45,13 +45,15 @@ sed -e "s/shop\.\(orders\|users\|regions\|ad_events\)/$prefix.\1/g" \
 cfg="$LAKE/floe.yaml"
 
 say "produce $CHANGES changes (seed $SEED, $KEYS keys) to $prefix.{orders,users,regions,ad_events}, and ingest them"
-gen=(bin/cdcgen -format canal-json -topic "$prefix.{table}" -seed "$SEED" -changes "$CHANGES" -keys "$KEYS" -step "$STEP")
+gen=(bin/cdcgen -format canal-json -topic "$prefix.{table}" -seed "$SEED" -changes "$CHANGES" -keys "$KEYS" -step "$STEP" -load-users)
 "${gen[@]}" -dry-run -replay "$LAKE/replay.jsonl" 2>"$LAKE/cdcgen.txt"
 cat "$LAKE/cdcgen.txt"
-# Topics first, so that floe ingest finds them; then the stream, at
-# 50k changes/s, while floe ingest runs.
+# Topics first, so that floe ingest finds them; then the stream while
+# floe ingest runs: the dimensions' initial load (regions, users), a
+# pause of a few commits so that the mirrors hold it before the first
+# orders arrive, then the changes at 20k/s.
 "${gen[@]}" -changes 0 2>/dev/null || true
-"${gen[@]}" -rate 50000 &
+"${gen[@]}" -load-pause 8s -rate 20000 &
 producer=$!
 bin/floe ingest -config "$cfg" -metrics-address off >"$LAKE/ingest.log" 2>&1 &
 ingest=$!

@@ -47,6 +47,7 @@ type options struct {
 	dryRun       bool
 	createTopics bool
 	rate         int
+	loadPause    time.Duration
 }
 
 func parseFlags() (options, error) {
@@ -62,6 +63,8 @@ func parseFlags() (options, error) {
 	fs.Float64Var(&o.cfg.MultiRow, "multi-row", o.cfg.MultiRow, "share of events that change several rows")
 	fs.Float64Var(&o.cfg.KeyChange, "key-change", o.cfg.KeyChange, "share of orders updates that change the primary key")
 	fs.Float64Var(&o.cfg.DeleteShare, "delete-share", o.cfg.DeleteShare, "share of changes to a present key that delete it")
+	fs.BoolVar(&o.cfg.LoadUsers, "load-users", o.cfg.LoadUsers, "insert every user first, after the regions (the dimensions' initial load)")
+	fs.DurationVar(&o.loadPause, "load-pause", 0, "after producing the initial load, wait this long before the changes (the load lands before the facts that join it)")
 	fs.IntVar(&o.cfg.DDLEvery, "ddl-every", o.cfg.DDLEvery, "a harmless DDL statement every N events (Canal only; 0: none)")
 	fs.StringVar(&o.brokers, "brokers", os.Getenv("FLOE_KAFKA_BROKERS"), "Kafka brokers, comma-separated (env FLOE_KAFKA_BROKERS)")
 	fs.StringVar(&o.format, "format", cdcgen.FormatCanal, "canal-json or debezium-json")
@@ -132,10 +135,29 @@ func run() error {
 	)
 	perTopic := map[string]int{}
 	records, started := 0, time.Now()
+	loading := true
 	for {
 		ev, ok := g.Next()
 		if !ok {
 			break
+		}
+		if loading && !ev.Load {
+			loading = false
+			if cl != nil && o.loadPause > 0 {
+				if err := cl.Flush(ctx); err != nil {
+					return fmt.Errorf("flush the initial load: %w", err)
+				}
+				fmt.Fprintf(os.Stderr, "cdcgen: initial load produced (%d changes); the changes follow in %s\n", g.Changes(), o.loadPause)
+				select {
+				case <-time.After(o.loadPause):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				if o.rate > 0 {
+					// Pace the changes from now on.
+					started = time.Now().Add(-time.Duration(float64(g.Changes()) / float64(o.rate) * float64(time.Second)))
+				}
+			}
 		}
 		recs, err := cdcgen.Encode(o.format, ev)
 		if err != nil {

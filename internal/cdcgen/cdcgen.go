@@ -2,11 +2,11 @@
 // would send through Canal or Debezium: inserts, updates (some changing
 // the primary key, some moving an order to another region), deletes and
 // re-inserts of deleted keys over a fixed key space of the tables orders,
-// users and regions, and an append-only table of ad events. It renders
-// them as Canal flat-message JSON and Debezium JSON Kafka records
-// (encode.go), and keeps what each table must hold once the stream is
-// applied (Replay): the final state of the keyed tables, every row of the
-// append-only one.
+// users and regions (a dimension: loaded first, then only updated), and an
+// append-only table of ad events. It renders them as Canal flat-message
+// JSON and Debezium JSON Kafka records (encode.go), and keeps what each
+// table must hold once the stream is applied (Replay): the final state of
+// the keyed tables, every row of the append-only one.
 //
 // The stream is deterministic: the same Config gives the same records,
 // byte for byte. The package generates and encodes; it talks to no broker
@@ -148,6 +148,10 @@ type Config struct {
 	// users that delete it (the others update it; regions are only
 	// updated). Default: 0.1.
 	DeleteShare float64
+	// LoadUsers inserts every user (keys 1..Keys) in the initial load,
+	// after the regions, so that orders find their buyers; without it
+	// users appear as the stream inserts them. Default: false.
+	LoadUsers bool
 	// DDLEvery puts a DDL statement the mirror can follow (an ALTER TABLE
 	// that adds an index) every DDLEvery events; Canal renders it, Debezium
 	// has no record for it. 0: none. Default: 5000.
@@ -216,6 +220,9 @@ type Event struct {
 	Seq int64
 	// DDL is a DDL statement, for an event without changes.
 	DDL string
+	// Load marks the events of the initial load of the dimensions
+	// (regions, and users with Config.LoadUsers), which come first.
+	Load bool
 }
 
 // tableState is a table's rows, by key.
@@ -237,9 +244,16 @@ type Generator struct {
 	changes int // generated so far
 	seq     int64
 	adSeq   int64
-	// regionPart is the next partition of the initial load of regions
-	// (Partitions once done).
-	regionPart int
+	// load is the initial load still to generate.
+	load []loadStep
+}
+
+// loadStep is an event of the initial load: keys from..to (inclusive) of
+// table ts in partition p.
+type loadStep struct {
+	ts       *tableState
+	p        int32
+	from, to int64
 }
 
 // New returns a generator of cfg's stream. Seed, Keys, Partitions,
@@ -283,8 +297,18 @@ func New(cfg Config) (*Generator, error) {
 		g.byName[name] = ts
 		g.total += ts.weight
 	}
-	if g.byName[TableRegions] == nil {
-		g.regionPart = cfg.Partitions
+	for _, name := range []string{TableRegions, TableUsers} {
+		ts := g.byName[name]
+		if ts == nil || (name == TableUsers && !cfg.LoadUsers) {
+			continue
+		}
+		// Keys of partition p are p, p+P, p+2P, ...: runs of up to 500
+		// of them per event.
+		for p := range cfg.Partitions {
+			for from := int64(1); from <= int64(ts.keys); from += 500 * int64(cfg.Partitions) {
+				g.load = append(g.load, loadStep{ts: ts, p: int32(p), from: from, to: min(from+500*int64(cfg.Partitions)-1, int64(ts.keys))})
+			}
+		}
 	}
 	return g, nil
 }
@@ -312,11 +336,11 @@ func (g *Generator) Next() (Event, bool) {
 	}
 	ev := Event{Seq: g.seq, Time: g.cfg.Start.Add(time.Duration(g.seq) * g.cfg.Step)}
 	g.seq++
-	for g.regionPart < g.cfg.Partitions {
-		// The dimension first: every region, one event per partition.
-		p := g.regionPart
-		g.regionPart++
-		if ev := g.loadRegions(ev, int32(p)); len(ev.Changes) > 0 {
+	for len(g.load) > 0 {
+		// The dimensions first: every region (and user).
+		st := g.load[0]
+		g.load = g.load[1:]
+		if ev := g.loadStep(ev, st); len(ev.Changes) > 0 {
 			return ev, true
 		}
 	}
@@ -389,15 +413,14 @@ func (g *Generator) keyIn(ts *tableState, p int32) int64 {
 	return first + parts*g.rng.Int64N((int64(ts.keys)-first)/parts+1)
 }
 
-// loadRegions is the event that inserts the regions of partition p.
-func (g *Generator) loadRegions(ev Event, p int32) Event {
-	ts := g.byName[TableRegions]
-	ev.Table, ev.Op, ev.Partition = ts.t, OpInsert, p
-	for k := int64(1); k <= int64(Regions) && g.changes < g.cfg.Changes; k++ {
-		if k%int64(g.cfg.Partitions) == int64(p) {
-			ev.Changes = append(ev.Changes, g.change(ts, OpInsert, k, ev.Time))
+// loadStep is the event that inserts the keys of st.
+func (g *Generator) loadStep(ev Event, st loadStep) Event {
+	ev.Table, ev.Op, ev.Partition, ev.Load = st.ts.t, OpInsert, st.p, true
+	for k := st.from; k <= st.to && g.changes < g.cfg.Changes; k++ {
+		if k%int64(g.cfg.Partitions) == int64(st.p) {
+			ev.Changes = append(ev.Changes, g.change(st.ts, OpInsert, k, ev.Time))
 			g.changes++
-			ts.changes++
+			st.ts.changes++
 		}
 	}
 	return ev
@@ -475,7 +498,15 @@ func (g *Generator) updated(ts *tableState, row Row, at time.Time) Row {
 		}
 		r[5] = at
 	case TableRegions:
-		r[2] = cities[(r.key()-1)%int64(Regions)].city + " (" + strconv.Itoa(g.rng.IntN(100)) + ")"
+		// Mostly a touch; now and then the city's name switches between
+		// its short and its long form.
+		if g.rng.IntN(10) == 0 {
+			c := cities[(r.key()-1)%int64(Regions)].city
+			if r[2] == c {
+				c += " City"
+			}
+			r[2] = c
+		}
 		r[3] = at
 	}
 	return r

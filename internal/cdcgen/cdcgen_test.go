@@ -278,3 +278,30 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("Encode(avro): no error")
 	}
 }
+
+// TestInitialLoad: with LoadUsers the stream starts with every region and
+// every user inserted, marked Load, in their keys' partitions.
+func TestInitialLoad(t *testing.T) {
+	cfg := with(Config{Seed: 9, Changes: 5000, Keys: 1200, Partitions: 3})
+	cfg.LoadUsers = true
+	_, evs := generate(t, cfg)
+	loaded := map[string]int{}
+	i := 0
+	for ; i < len(evs) && evs[i].Load; i++ {
+		ev := evs[i]
+		for _, c := range ev.Changes {
+			if ev.Op != OpInsert || c.After.key()%3 != int64(ev.Partition) {
+				t.Fatalf("load event %d: %s of key %d in partition %d", i, ev.Op, c.After.key(), ev.Partition)
+			}
+			loaded[ev.Table.Name]++
+		}
+	}
+	if loaded[TableRegions] != Regions || loaded[TableUsers] != 1200 {
+		t.Fatalf("the load inserted %v, want %d regions and 1200 users", loaded, Regions)
+	}
+	for _, ev := range evs[i:] {
+		if ev.Load {
+			t.Fatalf("event %d is a load event after the load", ev.Seq)
+		}
+	}
+}
