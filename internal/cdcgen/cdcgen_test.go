@@ -221,7 +221,7 @@ func applyRecord(t *testing.T, format string, tables map[string]*Table, mirror m
 			return
 		}
 		switch e.Op {
-		case "c", "u":
+		case "c", "u", "r":
 			put(tbl, e.After)
 		case "d":
 			del(tbl, e.Before[tbl.Key()])

@@ -40,7 +40,8 @@ type Record struct {
 //     tombstone after every delete. An update that changes the primary
 //     key is a delete of the old key, its tombstone and a create, as
 //     Debezium sends it. A DDL event has no record (Debezium writes DDL to
-//     its schema-change topic).
+//     its schema-change topic). The initial load's rows are snapshot
+//     reads (op r, source.snapshot "true").
 //
 // Canal records have no key; Debezium's key is {"<key column>": key}.
 func Encode(format string, ev Event) ([]Record, error) {
@@ -195,6 +196,8 @@ func debeziumEvents(ev Event) []Record {
 	var out []Record
 	for i, c := range ev.Changes {
 		switch {
+		case ev.Op == OpInsert && ev.Load:
+			out = append(out, debeziumRecord(ev, i, "r", nil, c.After)) // the connector's snapshot
 		case ev.Op == OpInsert:
 			out = append(out, debeziumRecord(ev, i, "c", nil, c.After))
 		case ev.Op == OpDelete:
@@ -234,7 +237,9 @@ func debeziumRecord(ev Event, i int, op string, before, after Row) Record {
 	b = append(b, Database...)
 	b = append(b, `","ts_ms":`...)
 	b = strconv.AppendInt(b, ms, 10)
-	b = append(b, `,"snapshot":"false","db":"`...)
+	b = append(b, `,"snapshot":"`...)
+	b = strconv.AppendBool(b, ev.Load)
+	b = append(b, `","db":"`...)
 	b = append(b, Database...)
 	b = append(b, `","table":"`...)
 	b = append(b, t.Name...)
