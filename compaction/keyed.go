@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -143,24 +144,42 @@ func (c KeyedConfig) PlanOptions(props iceberg.Properties) (PlanOptions, error) 
 // none is due: one group per step, of at most TargetFileSizeBytes of
 // input (a single delete-laden file may pass it), so that a step stays
 // short and commits keep flowing beside it. files are the table's live
-// data files (one partition: keyed tables are unpartitioned), with their
-// DeletedRecords.
+// data files, with their DeletedRecords and Partition keys (PartitionKey);
+// a group never mixes partitions.
 //
-// Candidates — files under MinFileSizeBytes, and delete-laden files
-// (DeleteRatioThreshold, DeleteFileThreshold) — are taken smallest first
-// while each is at most twice the size of the group so far and the group
-// stays within the target; the group is due with max(MinInputFiles, 2)
-// files. Otherwise the delete-laden files that are not small form the
-// group, if any: a small file's deletes wait for company (the writer's
-// delete merge already drops files whose rows are all deleted).
+// Within a partition, candidates — files under MinFileSizeBytes, and
+// delete-laden files (DeleteRatioThreshold, DeleteFileThreshold) — are
+// taken smallest first while each is at most twice the size of the group
+// so far and the group stays within the target; the group is due with
+// max(MinInputFiles, 2) files. Otherwise the delete-laden files that are
+// not small form the group, if any: a small file's deletes wait for
+// company (the writer's delete merge already drops files whose rows are
+// all deleted). Of the partitions with a due group, the one with the most
+// input files is taken (the first by key on a tie), so the partition that
+// needs it most goes first and every other is taken once it does.
 // Deterministic: the same files in any order give the same group.
 func PlanKeyedGroup(files []FileInfo, o PlanOptions) *PlannedGroup {
-	var cands []FileInfo
+	byPart := map[string][]FileInfo{}
 	for _, f := range files {
 		if o.candidate(f) {
-			cands = append(cands, f)
+			byPart[f.Partition] = append(byPart[f.Partition], f)
 		}
 	}
+	keys := slices.Sorted(maps.Keys(byPart))
+	var best *PlannedGroup
+	for _, k := range keys {
+		g := planKeyedPartition(byPart[k], o)
+		if g != nil && (best == nil || len(g.Files) > len(best.Files)) {
+			g.Partition = k
+			best = g
+		}
+	}
+	return best
+}
+
+// planKeyedPartition is PlanKeyedGroup within one partition, over its
+// candidates.
+func planKeyedPartition(cands []FileInfo, o PlanOptions) *PlannedGroup {
 	slices.SortFunc(cands, func(a, b FileInfo) int {
 		return cmp.Or(cmp.Compare(a.SizeBytes, b.SizeBytes), cmp.Compare(a.Path, b.Path))
 	})
@@ -208,8 +227,8 @@ type KeyedInput struct {
 	Dead []int64
 }
 
-// KeyedRewrite rewrites one group of a keyed table's data files into one
-// file. Plan it with PlanKeyedGroup, write it with Write (beside the
+// KeyedRewrite rewrites one group of a keyed table's data files, all of
+// one partition, into one file of that partition. Plan it with PlanKeyedGroup, write it with Write (beside the
 // writer's commits), and stage it with Stage in the writer's own commit.
 type KeyedRewrite struct {
 	Inputs []KeyedInput
@@ -261,7 +280,9 @@ const keyedReadBatchRows = 16384
 // Write reads the inputs with iceberg-go's scan (one file at a time, so
 // rows come in file order, in the table's current schema), drops the
 // Dead positions, and writes the rest to one data file at path in tbl's
-// storage, encoded as the table's properties ask (internal/pqfile). sc is
+// storage, encoded as the table's properties ask (internal/pqfile), in
+// the inputs' partition (their spec and partition values; inputs of
+// different partitions are an error). sc is
 // the Arrow schema of the rows: the table's current schema as the writer
 // maps it, field ids included. onBatch, if set, sees every batch written,
 // in output order, before it is written. The file is unreferenced until
@@ -270,6 +291,16 @@ const keyedReadBatchRows = 16384
 func (r *KeyedRewrite) Write(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path string, onBatch func(arrow.RecordBatch) error) error {
 	if r.live == 0 {
 		return nil
+	}
+	part := PartitionKey(r.Inputs[0].File)
+	for _, in := range r.Inputs[1:] {
+		if PartitionKey(in.File) != part {
+			return fmt.Errorf("rewrite %s and %s together: %w", r.Inputs[0].File.FilePath(), in.File.FilePath(), errMixedPartitions)
+		}
+	}
+	spec, values, err := FilePartition(tbl.Metadata(), r.Inputs[0].File)
+	if err != nil {
+		return err
 	}
 	props, err := pqfile.ArrowProperties(tbl.Properties(), sc, 0)
 	if err != nil {
@@ -287,7 +318,7 @@ func (r *KeyedRewrite) Write(ctx context.Context, tbl *icetable.Table, sc *arrow
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	df, err := icetable.DataFileFromMetadata(icetable.DataFileArgs{
-		Schema: tbl.Schema(), Spec: tbl.Spec(), Format: iceberg.ParquetFile, Metadata: w.Meta,
+		Schema: tbl.Schema(), Spec: spec, PartitionValues: values, Format: iceberg.ParquetFile, Metadata: w.Meta,
 		FilePath: path, FileSize: w.Size, Content: iceberg.EntryContentData,
 		Properties: tbl.Properties(), FormatVersion: tbl.Metadata().Version(),
 	})
@@ -377,6 +408,9 @@ func adopt(rec arrow.RecordBatch, sc *arrow.Schema) (arrow.RecordBatch, error) {
 	return array.NewRecordBatch(sc, rec.Columns(), rec.NumRows()), nil
 }
 
+// errMixedPartitions: a rewrite's inputs are in different partitions.
+var errMixedPartitions = errors.New("the files are in different partitions")
+
 // errNoPlanSnapshot: the planning snapshot is gone (expired) and the
 // rewrite cannot date its output.
 var errNoPlanSnapshot = errors.New("the planning snapshot is no longer in the table")
@@ -408,8 +442,10 @@ func (r *KeyedRewrite) Stage(ctx context.Context, txn *icetable.Transaction, pro
 		for _, df := range merge.Replace {
 			rw.DeleteFile(df)
 		}
-		if merge.Merged != nil {
-			rw.AddDeleteFile(merge.Merged)
+		for _, df := range merge.Merged {
+			rw.AddDeleteFile(df)
+		}
+		if len(merge.Merged) > 0 {
 			st, err := txn.StagedTable()
 			if err != nil {
 				return err

@@ -43,11 +43,12 @@ package writer
 //
 // # Maintenance: merging delete files between commits
 //
-// Every commit that deletes adds a position-delete file, which every reader
-// opens. When a table has KeyedOptions.MaxDeleteFiles of them, the
-// KeyedTable runs compaction's delete-merge step (compaction.DeleteMerge)
-// right after its commit: the deletes of all of them, which it knows from
-// memory, become one file, and data files whose rows are all deleted are
+// Every commit that deletes adds a position-delete file (one per
+// partition it deletes in), which every reader opens. When a table (a
+// partition) has KeyedOptions.MaxDeleteFiles of them, the KeyedTable runs
+// compaction's delete-merge step (compaction.DeleteMerge) right after its
+// commit: the deletes of all of them, which it knows from memory, become
+// one file per partition, and data files whose rows are all deleted are
 // dropped, in a replace snapshot that changes no row. It runs between the
 // table's own commits, so it never races them (Apache Paimon compacts
 // primary-key tables inside the writer for the same reason).
@@ -68,16 +69,21 @@ package writer
 // leaves the table's data files alone and does the rest of its
 // maintenance (manifests, expiry, orphans).
 //
-// Keyed tables must be unpartitioned, format version 2 or later, and have
-// identifier fields.
+// Keyed tables must be format version 2 or later and have identifier
+// fields. They may be partitioned, by any of Iceberg's transforms of
+// top-level columns (keyed_partition.go): files are written per
+// partition, and since the key index is global the partition columns need
+// not be part of the key (Flink's upsert sink requires them to be, as its
+// equality deletes are scoped to a partition); an update that moves a row
+// to another partition deletes it by position in the old one.
 //
 // # Files
 //
 // keyed.go: the types, OpenKeyed, Apply and the table's loop; keyed_commit.go:
 // flush, commit and maintenance; keyed_compact.go: data-file compaction;
 // keyed_schema.go: AlterSchema, EnsureSchema and Halt; keyed_files.go:
-// data and delete files; keyed_index.go: the key index and the key
-// encoding.
+// data and delete files; keyed_partition.go: rows to partitions;
+// keyed_index.go: the key index and the key encoding.
 
 import (
 	"context"
@@ -136,11 +142,12 @@ type KeyedOptions struct {
 	// table its source rarely touches does not pin the source's resume
 	// position far in the past. 0 never does. Default: 0.
 	PositionCommitInterval time.Duration
-	// MaxDeleteFiles bounds the position-delete files of the table: when
-	// a commit brings them to this many, a rewrite snapshot (operation
-	// replace: no rows change) merges them into one and drops data files
-	// whose rows are all deleted (compaction.DeleteMerge). Readers then
-	// open at most this many delete files however many updates
+	// MaxDeleteFiles bounds the position-delete files of the table (of
+	// each partition of a partitioned table): when a commit brings them to
+	// this many, a rewrite snapshot (operation replace: no rows change)
+	// merges them into one per partition and drops data files whose rows
+	// are all deleted (compaction.DeleteMerge). Readers then open at most
+	// this many delete files per data file however many updates
 	// accumulated. Default: 8.
 	MaxDeleteFiles int
 	// Compaction tunes the table's own compaction of its data files,
@@ -170,27 +177,30 @@ type KeyedTable struct {
 	committer *table.Committer
 	writeID   string // unique per KeyedTable: file names
 
-	mu       sync.Mutex
-	space    *sync.Cond // broadcast when the buffer shrinks, or on failure/close
-	tbl      *icetable.Table
-	schema   *arrow.Schema
-	keyCols  []int // identifier columns, as indexes into schema
-	keyIDs   []int // their field ids
-	index    map[string]uint64
-	keyBytes int64            // bytes of the index's keys
-	files    []*dataFileState // file number → state
-	recs     []arrow.RecordBatch
-	keys     [][]string
-	pend     map[string]uint64 // key → record<<32 | row, the buffered image
-	dels     []uint64          // locations to delete
-	bufBytes int64
-	bufRows  int64
-	inflight int64 // bytes taken by a flush being written
-	pending  table.Positions
-	event    time.Time
-	err      error
-	closed   bool
-	closing  bool // Close or Abort began: no new compaction step
+	mu      sync.Mutex
+	space   *sync.Cond // broadcast when the buffer shrinks, or on failure/close
+	tbl     *icetable.Table
+	schema  *arrow.Schema
+	keyCols []int // identifier columns, as indexes into schema
+	keyIDs  []int // their field ids
+	// partitioned: the table's current spec has partition fields; rows
+	// are placed by keyed_partition.go.
+	partitioned bool
+	index       map[string]uint64
+	keyBytes    int64            // bytes of the index's keys
+	files       []*dataFileState // file number → state
+	recs        []arrow.RecordBatch
+	keys        [][]string
+	pend        map[string]uint64 // key → record<<32 | row, the buffered image
+	dels        []uint64          // locations to delete
+	bufBytes    int64
+	bufRows     int64
+	inflight    int64 // bytes taken by a flush being written
+	pending     table.Positions
+	event       time.Time
+	err         error
+	closed      bool
+	closing     bool // Close or Abort began: no new compaction step
 	// The table's compaction: its plan options (from KeyedOptions and the
 	// table's properties), or off.
 	compactOpts compaction.PlanOptions
@@ -301,10 +311,13 @@ func (k *KeyedTable) load(tbl *icetable.Table) error {
 	if v := tbl.Metadata().Version(); v < 2 {
 		return fmt.Errorf("keyed table %s: format version %d cannot hold row-level deletes; it needs 2 or later", k.name, v)
 	}
-	if !tbl.Spec().IsUnpartitioned() {
-		return fmt.Errorf("keyed table %s: partitioned keyed tables are not supported", k.name)
-	}
 	sc := tbl.Schema()
+	partitioned := !tbl.Spec().IsUnpartitioned()
+	if partitioned {
+		if _, err := newRowPartitioner(tbl.Spec(), sc); err != nil {
+			return fmt.Errorf("keyed table %s: %w", k.name, err)
+		}
+	}
 	if len(sc.IdentifierFieldIDs) == 0 {
 		return fmt.Errorf("keyed table %s: the table has no identifier fields (a primary key)", k.name)
 	}
@@ -327,7 +340,7 @@ func (k *KeyedTable) load(tbl *icetable.Table) error {
 		cols = append(cols, idx)
 		ids = append(ids, id)
 	}
-	k.tbl, k.schema, k.keyCols, k.keyIDs = tbl, asc, cols, ids
+	k.tbl, k.schema, k.keyCols, k.keyIDs, k.partitioned = tbl, asc, cols, ids, partitioned
 	k.compactOff = k.opts.Compaction.Disabled
 	if !k.compactOff {
 		o, err := k.opts.Compaction.PlanOptions(tbl.Properties())

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 
@@ -20,8 +21,9 @@ func (k *KeyedTable) flush(ctx context.Context) error {
 	return k.flushLocked(ctx)
 }
 
-// flushLocked writes the buffered live rows into a data file and stages it
-// with the buffered deletes; k.io must be held.
+// flushLocked writes the buffered live rows into data files, one per
+// partition they fall in, and stages them with the buffered deletes; k.io
+// must be held.
 func (k *KeyedTable) flushLocked(ctx context.Context) error {
 	k.mu.Lock()
 	if err := k.failedLocked(); err != nil {
@@ -35,37 +37,26 @@ func (k *KeyedTable) flushLocked(ctx context.Context) error {
 	k.recs, k.keys, k.pend, k.dels = nil, nil, map[string]uint64{}, nil
 	k.bufBytes, k.bufRows = 0, 0
 	k.inflight = nbytes
-	// Live rows, in arrival order, take positions 0, 1, ... of the new file;
-	// the index points there from now on, so that deletes applied while the
-	// file is written refer to it.
-	var masks [][]bool
+	// Live rows, in arrival order, take positions 0, 1, ... of the new file
+	// of their partition; the index points there from now on, so that
+	// deletes applied while the files are written refer to them.
+	var files []*flushFile
 	var live int64
-	var fileNo int
-	var path string
 	if len(pend) > 0 {
-		masks = make([][]bool, len(recs))
-		for i, r := range recs {
-			masks[i] = make([]bool, r.NumRows())
-		}
-		for _, v := range pend {
-			masks[v>>32][uint32(v)] = true
-		}
-		k.fileSeq++
-		path = k.dataPath(tbl, fmt.Sprintf("%05d-data", k.fileSeq))
-		fileNo = len(k.files)
-		k.files = append(k.files, &dataFileState{path: path})
-		for ri, m := range masks {
-			for row, ok := range m {
-				if ok {
-					key := keys[ri][row]
-					n := len(k.index)
-					k.index[key] = uint64(fileNo)<<32 | uint64(live)
-					if len(k.index) > n {
-						k.keyBytes += int64(len(key))
-					}
-					live++
-				}
+		var err error
+		files, live, err = k.placeLocked(tbl, recs, keys, pend)
+		if err != nil {
+			err = fmt.Errorf("partition rows of %s: %w", k.name, err)
+			if k.err == nil {
+				k.err = err
 			}
+			k.inflight = 0
+			k.space.Broadcast()
+			k.mu.Unlock()
+			for _, r := range recs {
+				r.Release()
+			}
+			return err
 		}
 	}
 	k.mu.Unlock()
@@ -83,20 +74,30 @@ func (k *KeyedTable) flushLocked(ctx context.Context) error {
 	}()
 	if live > 0 {
 		start := k.w.opts.Now()
-		df, err := writeKeyedData(ctx, tbl, sc, path, recs, masks)
-		done()
-		if err != nil {
-			err = fmt.Errorf("write data file for %s: %w", k.name, err)
-			k.fail(err)
-			return err
+		dfs := make([]iceberg.DataFile, len(files))
+		for i, f := range files {
+			df, err := writeKeyedData(ctx, tbl, sc, f.path, recs, f.rows, f.values)
+			if err != nil {
+				done()
+				err = fmt.Errorf("write data file for %s: %w", k.name, err)
+				k.fail(err)
+				return err
+			}
+			dfs[i] = df
 		}
+		done()
 		k.w.m.flushSeconds.WithLabelValues(k.name).Observe(k.w.opts.Now().Sub(start).Seconds())
 		k.mu.Lock()
-		k.files[fileNo].df, k.files[fileNo].rows = df, live
+		for i, f := range files {
+			st := k.files[f.fileNo]
+			st.df, st.rows = dfs[i], f.live
+		}
 		k.mu.Unlock()
-		k.staged = append(k.staged, df)
+		for _, df := range dfs {
+			k.staged = append(k.staged, df)
+			k.stagedBytes += df.FileSizeBytes()
+		}
 		k.stagedRows += live
-		k.stagedBytes += df.FileSizeBytes()
 		if h := k.w.opts.Hooks.AfterFlush; h != nil {
 			h(k.name)
 		}
@@ -109,6 +110,105 @@ func (k *KeyedTable) flushLocked(ctx context.Context) error {
 		k.stagedEvent = ev
 	}
 	return nil
+}
+
+// flushFile is one data file a flush writes: the live rows of one
+// partition.
+type flushFile struct {
+	fileNo int
+	path   string
+	values map[int]any // partition values; nil when unpartitioned
+	rows   keyedRows
+	live   int64
+}
+
+// placeLocked assigns the live rows of a flush (pend: key → record<<32 |
+// row) to new data files, one per partition, and points the index at
+// their positions there; it returns the files and the number of live
+// rows. k.mu and k.io must be held.
+func (k *KeyedTable) placeLocked(tbl *icetable.Table, recs []arrow.RecordBatch, keys [][]string, pend map[string]uint64) ([]*flushFile, int64, error) {
+	masks := make([][]bool, len(recs))
+	for i, r := range recs {
+		masks[i] = make([]bool, r.NumRows())
+	}
+	for _, v := range pend {
+		masks[v>>32][uint32(v)] = true
+	}
+	// Each live row's file, in arrival order, before anything changes.
+	var parts *rowPartitioner
+	var files []*flushFile
+	var fileOf []*flushFile // per live row
+	newFile := func() *flushFile {
+		f := &flushFile{}
+		files = append(files, f)
+		return f
+	}
+	if k.partitioned {
+		var err error
+		if parts, err = newRowPartitioner(tbl.Spec(), tbl.Schema()); err != nil {
+			return nil, 0, err
+		}
+		byKey := map[string]*flushFile{}
+		fileOf = make([]*flushFile, 0, len(pend))
+		for ri, m := range masks {
+			for row, ok := range m {
+				if !ok {
+					continue
+				}
+				pk, err := parts.rowKey(recs[ri], row)
+				if err != nil {
+					return nil, 0, fmt.Errorf("row %d: %w", row, err)
+				}
+				f, ok := byKey[string(pk)]
+				if !ok {
+					f = newFile()
+					f.values = parts.values(string(pk))
+					f.rows.take = make([][]int32, len(recs))
+					byKey[string(pk)] = f
+				}
+				f.rows.take[ri] = append(f.rows.take[ri], int32(row))
+				fileOf = append(fileOf, f)
+			}
+		}
+	} else {
+		newFile().rows.masks = masks
+	}
+	for _, f := range files {
+		k.fileSeq++
+		f.path = k.dataPath(tbl, fmt.Sprintf("%05d-data", k.fileSeq))
+		f.fileNo = len(k.files)
+		k.files = append(k.files, &dataFileState{path: f.path})
+	}
+	var live int64
+	for ri, m := range masks {
+		for row, ok := range m {
+			if !ok {
+				continue
+			}
+			f := files[0]
+			if fileOf != nil {
+				f = fileOf[live]
+			}
+			key := keys[ri][row]
+			n := len(k.index)
+			k.index[key] = uint64(f.fileNo)<<32 | uint64(f.live)
+			if len(k.index) > n {
+				k.keyBytes += int64(len(key))
+			}
+			f.live++
+			live++
+		}
+	}
+	return files, live, nil
+}
+
+// mergedPath returns the path maker of merged delete files; k.io must be
+// held while it is used.
+func (k *KeyedTable) mergedPath(tbl *icetable.Table) func() string {
+	return func() string {
+		k.fileSeq++
+		return k.dataPath(tbl, fmt.Sprintf("%05d-deletes-merged", k.fileSeq))
+	}
 }
 
 func (k *KeyedTable) dataPath(tbl *icetable.Table, suffix string) string {
@@ -155,7 +255,7 @@ func (k *KeyedTable) commit(ctx context.Context, periodic bool) error {
 	// While a compaction step is in flight the delete merge waits: it
 	// may drop the step's inputs. The step merges them when it commits
 	// with late deletes, or runs the merge after it.
-	if k.step == nil && len(k.liveDels) >= k.opts.MaxDeleteFiles {
+	if k.step == nil && k.deleteMergeDue() {
 		if err := k.maintainLocked(ctx); err != nil {
 			return err
 		}
@@ -175,15 +275,16 @@ func (k *KeyedTable) commitLocked(ctx context.Context, op string, alter func(*ic
 	files := k.staged
 	var delFiles []iceberg.DataFile
 	if len(k.stagedDels) > 0 {
-		k.fileSeq++
-		path := k.dataPath(tbl, fmt.Sprintf("%05d-deletes", k.fileSeq))
-		df, err := k.writePositionDeletes(ctx, tbl, path)
+		var err error
+		delFiles, err = k.writePositionDeletes(ctx, tbl, func() string {
+			k.fileSeq++
+			return k.dataPath(tbl, fmt.Sprintf("%05d-deletes", k.fileSeq))
+		})
 		if err != nil {
 			err = fmt.Errorf("write position deletes for %s: %w", k.name, err)
 			k.fail(err)
 			return err
 		}
-		delFiles = append(delFiles, df)
 	}
 	var nbytes int64
 	for _, f := range files {
@@ -316,18 +417,55 @@ func positionsEqual(a, b table.Positions) bool {
 	return maps.Equal(a, b)
 }
 
-// maintainLocked merges the table's position-delete files into one and
-// drops the data files whose rows are all deleted, in a rewrite snapshot
-// (operation replace) that changes no row and carries the positions
-// forward: compaction's delete-merge step (compaction.DeleteMerge), planned
-// from the deletes this table made and staged in its own commit, so that it
-// never races them. k.io must be held and nothing staged.
-func (k *KeyedTable) maintainLocked(ctx context.Context) error {
-	k.mu.Lock()
-	tbl, lastSnap := k.tbl, k.lastSnap
+// deleteMergeDue reports whether the table's position-delete files reach
+// KeyedOptions.MaxDeleteFiles: in all, or in one partition of a
+// partitioned table (a reader of a data file opens only the delete files
+// of its partition, and a merge leaves one per partition). k.io must be
+// held.
+func (k *KeyedTable) deleteMergeDue() bool {
+	due, all := k.dueDeletePartitions()
+	return all || len(due) > 0
+}
+
+// dueDeletePartitions returns the partitions (compaction.PartitionKey)
+// whose position-delete files reach KeyedOptions.MaxDeleteFiles, or all
+// when the table is unpartitioned and its files reach it. k.io must be
+// held.
+func (k *KeyedTable) dueDeletePartitions() (map[string]bool, bool) {
+	if !k.partitioned {
+		return nil, len(k.liveDels) >= k.opts.MaxDeleteFiles
+	}
+	if len(k.liveDels) < k.opts.MaxDeleteFiles {
+		return nil, false
+	}
+	per := map[string]int{}
+	due := map[string]bool{}
+	for _, df := range k.liveDels {
+		key := compaction.PartitionKey(df)
+		per[key]++
+		if per[key] >= k.opts.MaxDeleteFiles {
+			due[key] = true
+		}
+	}
+	return due, false
+}
+
+// planMergeLocked plans the merge of the position-delete files of the
+// partitions in parts (all when all), skipping data files skip says, and
+// returns it with the delete files it leaves alone. k.mu must be held.
+func (k *KeyedTable) planMergeLocked(parts map[string]bool, all bool, skip func(n int) bool) (*compaction.DeleteMerge, []iceberg.DataFile) {
+	in := func(df iceberg.DataFile) bool { return all || parts[compaction.PartitionKey(df)] }
+	var replace, rest []iceberg.DataFile
+	for _, df := range k.liveDels {
+		if in(df) {
+			replace = append(replace, df)
+		} else {
+			rest = append(rest, df)
+		}
+	}
 	var dels []compaction.FileDeletes
-	for _, f := range k.files {
-		if f.gone || f.df == nil || len(f.dead) == 0 {
+	for n, f := range k.files {
+		if f.gone || f.df == nil || len(f.dead) == 0 || (skip != nil && skip(n)) || !in(f.df) {
 			continue
 		}
 		pos := make([]int64, len(f.dead))
@@ -336,15 +474,32 @@ func (k *KeyedTable) maintainLocked(ctx context.Context) error {
 		}
 		dels = append(dels, compaction.FileDeletes{File: f.df, Positions: pos})
 	}
+	return compaction.PlanDeleteMerge(replace, dels), rest
+}
+
+// maintainLocked merges the table's position-delete files into one (per
+// partition; of a partitioned table, those of the partitions that reach
+// KeyedOptions.MaxDeleteFiles) and drops the data files whose rows are all
+// deleted, in a rewrite snapshot
+// (operation replace) that changes no row and carries the positions
+// forward: compaction's delete-merge step (compaction.DeleteMerge), planned
+// from the deletes this table made and staged in its own commit, so that it
+// never races them. k.io must be held and nothing staged.
+func (k *KeyedTable) maintainLocked(ctx context.Context) error {
+	due, all := k.dueDeletePartitions()
+	if !k.partitioned {
+		all = true // an explicit merge of an unpartitioned table merges all
+	} else if len(due) == 0 {
+		return nil
+	}
+	k.mu.Lock()
+	tbl, lastSnap := k.tbl, k.lastSnap
+	merge, rest := k.planMergeLocked(due, all, nil)
 	k.mu.Unlock()
-	merge := compaction.PlanDeleteMerge(k.liveDels, dels)
-	if len(merge.Keep) > 0 {
-		k.fileSeq++
-		if err := merge.Write(ctx, tbl, k.dataPath(tbl, fmt.Sprintf("%05d-deletes-merged", k.fileSeq))); err != nil {
-			err = fmt.Errorf("merge position deletes of %s: %w", k.name, err)
-			k.fail(err)
-			return err
-		}
+	if err := merge.Write(ctx, tbl, k.mergedPath(tbl)); err != nil {
+		err = fmt.Errorf("merge position deletes of %s: %w", k.name, err)
+		k.fail(err)
+		return err
 	}
 	start := k.w.opts.Now()
 	res, err := k.committer.Commit(ctx, table.Commit{
@@ -373,10 +528,7 @@ func (k *KeyedTable) maintainLocked(ctx context.Context) error {
 		}
 	}
 	k.mu.Unlock()
-	k.liveDels = k.liveDels[:0]
-	if merge.Merged != nil {
-		k.liveDels = append(k.liveDels, merge.Merged)
-	}
+	k.liveDels = append(rest, merge.Merged...)
 	k.log.Debug("keyed maintenance", "snapshot", res.SnapshotID, "merged_delete_files", len(merge.Replace),
 		"dropped_data_files", len(merge.Drop), "took", k.w.opts.Now().Sub(start))
 	return nil

@@ -92,7 +92,7 @@ func (k *KeyedTable) maybeCompactLocked() {
 			continue
 		}
 		infos = append(infos, compaction.FileInfo{
-			Path: f.path, SizeBytes: f.df.FileSizeBytes(), Records: f.rows, DeletedRecords: int64(len(f.dead)),
+			Path: f.path, Partition: compaction.PartitionKey(f.df), SizeBytes: f.df.FileSizeBytes(), Records: f.rows, DeletedRecords: int64(len(f.dead)),
 		})
 		byPath[f.path] = n
 	}
@@ -139,7 +139,15 @@ func (k *KeyedTable) runStep(st *keyedStep) {
 	}
 	k.io.Lock()
 	defer k.io.Unlock()
-	defer func() { k.step = nil }()
+	// A partitioned table plans its next step right away: its partitions
+	// take turns, one group a step, and would otherwise wait for commits.
+	next := false
+	defer func() {
+		k.step = nil
+		if next {
+			k.maybeCompactLocked()
+		}
+	}()
 	if err != nil {
 		if k.stepCtx.Err() != nil {
 			k.w.m.compactions.WithLabelValues(k.name, CompactionAbandoned).Inc()
@@ -176,11 +184,13 @@ func (k *KeyedTable) runStep(st *keyedStep) {
 	k.w.m.compactedFiles.WithLabelValues(k.name).Add(float64(len(st.fileNos)))
 	k.log.Debug("keyed compaction committed", "files", len(st.fileNos), "rows", st.rw.LiveRows(),
 		"merged_delete_files", merged, "reason", st.reason, "took", k.w.opts.Now().Sub(start))
-	if !merged && len(k.liveDels) >= k.opts.MaxDeleteFiles {
+	if !merged && k.deleteMergeDue() {
 		if err := k.maintainLocked(ctx); err != nil {
 			k.log.Error("keyed maintenance failed", "err", err)
+			return
 		}
 	}
+	next = k.partitioned
 }
 
 // errStepInputsGone: an input of the step left the table before it
@@ -213,25 +223,20 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 		}
 	}
 	var merge *compaction.DeleteMerge
+	var rest []iceberg.DataFile // delete files the merge leaves alone
 	if len(late) > 0 && rw.Output != nil {
-		var dels []compaction.FileDeletes
-		for n, f := range k.files {
-			if _, in := inputOf[uint64(n)]; in || f.gone || f.df == nil || len(f.dead) == 0 {
-				continue
-			}
-			pos := make([]int64, len(f.dead))
-			for i, p := range f.dead {
-				pos[i] = int64(p)
-			}
-			dels = append(dels, compaction.FileDeletes{File: f.df, Positions: pos})
-		}
-		merge = compaction.PlanDeleteMerge(k.liveDels, dels)
+		// The merge covers the step's partition only: no other partition's
+		// delete file refers to its files.
+		parts := map[string]bool{compaction.PartitionKey(rw.Output): true}
+		merge, rest = k.planMergeLocked(parts, !k.partitioned, func(n int) bool {
+			_, in := inputOf[uint64(n)]
+			return in
+		})
 		merge.Keep = append(merge.Keep, compaction.FileDeletes{File: rw.Output, Positions: slices.Clone(late)})
 	}
 	k.mu.Unlock()
 	if merge != nil {
-		k.fileSeq++
-		if err := merge.Write(ctx, tbl, k.dataPath(tbl, fmt.Sprintf("%05d-deletes-merged", k.fileSeq))); err != nil {
+		if err := merge.Write(ctx, tbl, k.mergedPath(tbl)); err != nil {
 			return false, fmt.Errorf("merge position deletes of %s: %w", k.name, err)
 		}
 	}
@@ -313,10 +318,7 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 				f.gone, f.dead, f.df = true, nil, nil
 			}
 		}
-		k.liveDels = k.liveDels[:0]
-		if merge.Merged != nil {
-			k.liveDels = append(k.liveDels, merge.Merged)
-		}
+		k.liveDels = append(rest, merge.Merged...)
 	}
 	k.indexGaugesLocked()
 	if len(misplaced) > 0 {

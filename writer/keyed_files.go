@@ -2,6 +2,9 @@ package writer
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -11,39 +14,82 @@ import (
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/pqfile"
 )
 
-// The keyed writer's files: one data file per flush with the live rows
-// (the last image of each key), one position-delete file per commit. Both
+// The keyed writer's files: one data file per flush and partition with
+// the live rows (the last image of each key), one position-delete file per
+// commit and partition. Both
 // are encoded as internal/pqfile derives from the table's properties (the
 // same derivation as the append path's, at zstd's default level where the
 // table sets none); merged delete files are compaction's
 // (compaction.DeleteMerge).
 
-// writeKeyedData writes the selected rows of recs (all rows when masks is
-// nil) to a data file at path.
-func writeKeyedData(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path string, recs []arrow.RecordBatch, masks [][]bool) (iceberg.DataFile, error) {
+// keyedRows selects the rows of buffered records that go to one data
+// file: the rows masks sets (per record), or those take lists (per record,
+// ascending; a partition's rows); all rows when both are nil.
+type keyedRows struct {
+	masks [][]bool
+	take  [][]int32
+}
+
+// pick returns the selected rows of recs[i], nil when there are none; the
+// caller releases it.
+func (s keyedRows) pick(ctx context.Context, i int, r arrow.RecordBatch) (arrow.RecordBatch, error) {
+	switch {
+	case s.masks != nil:
+		mb := array.NewBooleanBuilder(memory.DefaultAllocator)
+		mb.AppendValues(s.masks[i], nil)
+		mask := mb.NewArray()
+		mb.Release()
+		defer mask.Release()
+		return compute.FilterRecordBatch(ctx, r, mask, compute.DefaultFilterOptions())
+	case s.take != nil:
+		if len(s.take[i]) == 0 {
+			return nil, nil
+		}
+		ib := array.NewInt32Builder(memory.DefaultAllocator)
+		ib.AppendValues(s.take[i], nil)
+		idx := ib.NewArray()
+		ib.Release()
+		defer idx.Release()
+		in, ix := compute.NewDatum(r), compute.NewDatum(idx)
+		defer in.Release()
+		defer ix.Release()
+		out, err := compute.Take(ctx, *compute.DefaultTakeOptions(), in, ix)
+		if err != nil {
+			return nil, err
+		}
+		rd, ok := out.(*compute.RecordDatum)
+		if !ok {
+			out.Release()
+			return nil, fmt.Errorf("take returned %s, want a record batch", out.Kind())
+		}
+		return rd.Value, nil
+	}
+	r.Retain()
+	return r, nil
+}
+
+// writeKeyedData writes the selected rows of recs to a data file at path,
+// in the table's current partition spec with partition values partition
+// (nil when the table is unpartitioned).
+func writeKeyedData(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path string, recs []arrow.RecordBatch,
+	rows keyedRows, partition map[int]any,
+) (iceberg.DataFile, error) {
 	props, err := pqfile.ArrowProperties(tbl.Properties(), sc, 0)
 	if err != nil {
 		return nil, err
 	}
 	w, err := pqfile.Write(ctx, tbl, sc, path, props, func(fw *pqarrow.FileWriter) error {
 		for i, r := range recs {
-			if masks == nil {
-				if err := fw.WriteBuffered(r); err != nil {
-					return err
-				}
-				continue
-			}
-			mb := array.NewBooleanBuilder(memory.DefaultAllocator)
-			mb.AppendValues(masks[i], nil)
-			mask := mb.NewArray()
-			mb.Release()
-			f, err := compute.FilterRecordBatch(ctx, r, mask, compute.DefaultFilterOptions())
-			mask.Release()
+			f, err := rows.pick(ctx, i, r)
 			if err != nil {
 				return err
+			}
+			if f == nil {
+				continue
 			}
 			err = fw.WriteBuffered(f)
 			f.Release()
@@ -57,27 +103,73 @@ func writeKeyedData(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, 
 		return nil, err
 	}
 	return icetable.DataFileFromMetadata(icetable.DataFileArgs{
-		Schema: tbl.Schema(), Spec: tbl.Spec(), Format: iceberg.ParquetFile, Metadata: w.Meta,
+		Schema: tbl.Schema(), Spec: tbl.Spec(), PartitionValues: partition, Format: iceberg.ParquetFile, Metadata: w.Meta,
 		FilePath: path, FileSize: w.Size, Content: iceberg.EntryContentData,
 		Properties: tbl.Properties(), FormatVersion: tbl.Metadata().Version(),
 	})
 }
 
-// writePositionDeletes writes the staged deletes, sorted by file and
-// position, as one position-delete file.
-func (k *KeyedTable) writePositionDeletes(ctx context.Context, tbl *icetable.Table, path string) (iceberg.DataFile, error) {
+// writePositionDeletes writes the staged deletes as position-delete
+// files, one per partition of the data files they delete from (the
+// Iceberg spec applies a position-delete file to data files of its own
+// partition only), each sorted by file and position, at paths newPath
+// returns.
+func (k *KeyedTable) writePositionDeletes(ctx context.Context, tbl *icetable.Table, newPath func() string) ([]iceberg.DataFile, error) {
+	type part struct {
+		key  string
+		file iceberg.DataFile // one of its data files
+		dels []pqfile.Deletes
+	}
 	k.mu.Lock()
 	byFile := map[uint64]int{}
 	var dels []pqfile.Deletes
+	var files []iceberg.DataFile
 	for _, l := range k.stagedDels {
 		i, ok := byFile[l>>32]
 		if !ok {
 			i = len(dels)
 			byFile[l>>32] = i
-			dels = append(dels, pqfile.Deletes{Path: k.files[l>>32].path})
+			f := k.files[l>>32]
+			dels = append(dels, pqfile.Deletes{Path: f.path})
+			files = append(files, f.df)
 		}
 		dels[i].Positions = append(dels[i].Positions, int64(uint32(l)))
 	}
 	k.mu.Unlock()
-	return pqfile.WritePositionDeletes(ctx, tbl, path, dels)
+	if !k.partitioned {
+		df, err := pqfile.WritePositionDeletes(ctx, tbl, newPath(), dels)
+		if err != nil {
+			return nil, err
+		}
+		return []iceberg.DataFile{df}, nil
+	}
+	byPart := map[string]*part{}
+	var parts []*part
+	for i, d := range dels {
+		if files[i] == nil {
+			return nil, fmt.Errorf("delete from %s: the data file is not written", d.Path)
+		}
+		key := compaction.PartitionKey(files[i])
+		p, ok := byPart[key]
+		if !ok {
+			p = &part{key: key, file: files[i]}
+			byPart[key] = p
+			parts = append(parts, p)
+		}
+		p.dels = append(p.dels, d)
+	}
+	slices.SortFunc(parts, func(a, b *part) int { return strings.Compare(a.key, b.key) })
+	out := make([]iceberg.DataFile, 0, len(parts))
+	for _, p := range parts {
+		spec, values, err := compaction.FilePartition(tbl.Metadata(), p.file)
+		if err != nil {
+			return nil, err
+		}
+		df, err := pqfile.WritePartitionPositionDeletes(ctx, tbl, newPath(), spec, values, p.dels)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, df)
+	}
+	return out, nil
 }

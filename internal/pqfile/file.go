@@ -83,8 +83,20 @@ type Deletes struct {
 // tbl's storage, rows sorted by data file path and position (as the
 // Iceberg spec requires), each position once, and returns its manifest
 // entry. It sorts the Positions slices it is given in place. A file holding the
-// deletes of one data file names it as its referenced data file.
+// deletes of one data file names it as its referenced data file. The file
+// is in the table's current spec with no partition values: for
+// unpartitioned tables (WritePartitionPositionDeletes otherwise).
 func WritePositionDeletes(ctx context.Context, tbl *icetable.Table, path string, dels []Deletes) (iceberg.DataFile, error) {
+	return WritePartitionPositionDeletes(ctx, tbl, path, tbl.Spec(), nil, dels)
+}
+
+// WritePartitionPositionDeletes is WritePositionDeletes for data files of
+// one partition: the file carries spec and the partition values (by
+// partition field id) of the data files it deletes from, as the Iceberg
+// spec requires of a position-delete file.
+func WritePartitionPositionDeletes(ctx context.Context, tbl *icetable.Table, path string, spec iceberg.PartitionSpec,
+	partition map[int]any, dels []Deletes,
+) (iceberg.DataFile, error) {
 	dels = slices.Clone(dels)
 	slices.SortStableFunc(dels, func(a, b Deletes) int { return strings.Compare(a.Path, b.Path) })
 	// One entry per data file, none empty.
@@ -133,8 +145,8 @@ func WritePositionDeletes(ctx context.Context, tbl *icetable.Table, path string,
 		return nil, err
 	}
 	args := icetable.DataFileArgs{
-		Schema: iceberg.PositionalDeleteSchema, Spec: tbl.Spec(), Format: iceberg.ParquetFile, Metadata: w.Meta,
-		FilePath: path, FileSize: w.Size, Content: iceberg.EntryContentPosDeletes,
+		Schema: iceberg.PositionalDeleteSchema, Spec: spec, Format: iceberg.ParquetFile, Metadata: w.Meta,
+		FilePath: path, FileSize: w.Size, Content: iceberg.EntryContentPosDeletes, PartitionValues: partition,
 		// Exact file_path bounds let readers skip this file for data files
 		// outside its range.
 		Properties:    iceberg.Properties{"write.metadata.metrics.column.file_path": "full"},

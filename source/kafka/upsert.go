@@ -12,6 +12,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,8 +60,8 @@ func newUpsertMetrics(reg prometheus.Registerer, id string) (*upsertMetrics, err
 }
 
 // checkUpserts checks the declared specs of the upsert routes' tables:
-// identifier fields (the key), no partitioning, key naming exactly the
-// identifier fields. Errors name the route's setting
+// identifier fields (the key), partitioning by top-level columns only,
+// key naming exactly the identifier fields. Errors name the route's setting
 // ("kafka.routes[1].mode: ...").
 func (s *Source) checkUpserts(byName map[string]table.Spec) error {
 	for j, r := range s.cfg.Routes {
@@ -73,8 +74,8 @@ func (s *Source) checkUpserts(byName map[string]table.Spec) error {
 			switch {
 			case len(spec.IdentifierFields) == 0:
 				return fmt.Errorf("%s.mode: upsert needs table %s to have identifier-fields (the key rows are upserted and deleted by); it has none", key, name)
-			case len(spec.Partition) > 0:
-				return fmt.Errorf("%s.mode: upsert writes unpartitioned tables only (the keyed writer does not partition yet); table %s is partitioned", key, name)
+			case slices.ContainsFunc(spec.Partition, func(p table.PartitionField) bool { return strings.Contains(p.Column, ".") }):
+				return fmt.Errorf("%s.mode: upsert tables are partitioned by top-level columns; table %s partitions by a nested one", key, name)
 			case spec.Properties["format-version"] == "1":
 				return fmt.Errorf("%s.mode: upsert needs format-version 2 or later (row-level deletes); table %s sets 1", key, name)
 			}

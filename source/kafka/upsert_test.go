@@ -501,13 +501,16 @@ func TestUpsertConfig(t *testing.T) {
 	plain.IdentifierFields = nil
 	parted := ordersSpec("ods.orders")
 	parted.Partition = []table.PartitionField{{Column: "id", Transform: "bucket[4]"}}
+	nested := ordersSpec("ods.orders")
+	nested.Schema = append(nested.Schema, table.Field{Name: "addr", Type: "struct", Fields: []table.Field{{Name: "city", Type: "string"}}})
+	nested.Partition = []table.PartitionField{{Column: "addr.city"}}
 	specErrs := []struct {
 		cfg  Config
 		spec table.Spec
 		want string
 	}{
 		{route(func(*Route) {}), plain, "kafka.routes[0].mode: upsert needs table ods.orders to have identifier-fields"},
-		{route(func(*Route) {}), parted, "kafka.routes[0].mode: upsert writes unpartitioned tables only"},
+		{route(func(*Route) {}), nested, "kafka.routes[0].mode: upsert tables are partitioned by top-level columns"},
 		{route(func(r *Route) { r.Key = []string{"status"} }), ordersSpec("ods.orders"), "kafka.routes[0].key: [status] are not the identifier fields [id]"},
 	}
 	for _, b := range specErrs {
@@ -520,6 +523,15 @@ func TestUpsertConfig(t *testing.T) {
 		}
 	}
 
+	// A partitioned upsert table is accepted (the keyed writer partitions).
+	src, err := New(route(func(*Route) {}), Options{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Specs([]table.Spec{parted}); err != nil {
+		t.Errorf("partitioned upsert table: %v", err)
+	}
+
 	// At start, through ingest: the error names the source entry.
 	var sc source.Config
 	doc := "type: kafka\nkafka:\n  brokers: [127.0.0.1:9092]\n  routes: [{topics: [a], table: ods.orders, format: debezium-json, mode: upsert}]\n"
@@ -529,7 +541,7 @@ func TestUpsertConfig(t *testing.T) {
 	if err := sc.Resolve(source.NewRegistry(Kind()), "sources[0]"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := ingest.New(ingest.Config{Tables: []table.Spec{plain}, Sources: []source.Config{sc}}, ingest.Options{Logger: testLogger()})
+	_, err = ingest.New(ingest.Config{Tables: []table.Spec{plain}, Sources: []source.Config{sc}}, ingest.Options{Logger: testLogger()})
 	if err == nil || !strings.HasPrefix(err.Error(), "sources[0].kafka.routes[0].mode: upsert needs table ods.orders to have identifier-fields") {
 		t.Fatalf("ingest: %v", err)
 	}

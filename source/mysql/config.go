@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/floe-lake/floe/internal/yamlkeys"
+	"github.com/floe-lake/floe/table"
 )
 
 // Environment variables that override settings of every MySQL source.
@@ -59,6 +60,13 @@ type Config struct {
 	// TableName names the Iceberg table of a MySQL table: {db} and {table}
 	// are replaced. Default: "{db}.{table}".
 	TableName string `yaml:"table-name"`
+	// Partitions partition the Iceberg tables the source creates: a
+	// captured table takes the partition fields of the first entry whose
+	// Tables matches its "database.table". They apply when the Iceberg
+	// table is created; an existing table keeps its partitioning (a
+	// declared table under tables: is created from its spec). Default:
+	// none (unpartitioned).
+	Partitions []TablePartition `yaml:"partitions"`
 	// DeadLetterTable receives rows that cannot be mapped, with their
 	// binlog position. Default: floe.dead_letters.
 	DeadLetterTable string `yaml:"dead-letter-table"`
@@ -88,6 +96,26 @@ type Config struct {
 	// ConnectTimeout bounds connecting and each metadata query.
 	// Default: 10s.
 	ConnectTimeout time.Duration `yaml:"connect-timeout"`
+}
+
+// TablePartition partitions the Iceberg tables of the captured tables
+// that match Tables:
+//
+//	partitions:
+//	  - tables: 'shop\.orders'
+//	    partition:
+//	      - {column: created_at, transform: day}
+//	      - {column: id, transform: "bucket[8]"}
+//
+// The partition columns need not be part of the primary key: an update
+// that changes them moves the row, deleting it in its old partition.
+type TablePartition struct {
+	// Tables is a regular expression matched against the whole
+	// "database.table". Required.
+	Tables string `yaml:"tables"`
+	// Partition lists the partition fields, as a table spec's partition:
+	// does (column, transform, name), of top-level columns. Required.
+	Partition []table.PartitionField `yaml:"partition"`
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -182,6 +210,23 @@ func (c *Config) Validate() error {
 	for i, p := range c.Exclude {
 		if _, err := regexp.Compile(p); err != nil {
 			return bad(fmt.Sprintf("exclude[%d]", i), "%v", err)
+		}
+	}
+	for i, p := range c.Partitions {
+		key := fmt.Sprintf("partitions[%d]", i)
+		if _, err := regexp.Compile(p.Tables); err != nil || p.Tables == "" {
+			if err == nil {
+				err = errors.New("required: a regular expression of database.table")
+			}
+			return bad(key+".tables", "%v", err)
+		}
+		if len(p.Partition) == 0 {
+			return bad(key+".partition", "list at least one partition field")
+		}
+		for j, f := range p.Partition {
+			if f.Column == "" || strings.Contains(f.Column, ".") {
+				return bad(fmt.Sprintf("%s.partition[%d].column", key, j), "%q: name a top-level column", f.Column)
+			}
 		}
 	}
 	if i := strings.LastIndexByte(c.DeadLetterTable, '.'); i <= 0 || i == len(c.DeadLetterTable)-1 {

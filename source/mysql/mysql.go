@@ -39,12 +39,13 @@ type Options struct {
 // tables. It holds no state between runs beyond its configuration and
 // metrics: Run re-opens the tables and resumes from their positions.
 type Source struct {
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	include []*regexp.Regexp
-	exclude []*regexp.Regexp
-	m       *metrics
+	cfg        Config
+	log        *slog.Logger
+	now        func() time.Time
+	include    []*regexp.Regexp
+	exclude    []*regexp.Regexp
+	partitions []*regexp.Regexp // Config.Partitions' Tables, anchored
+	m          *metrics
 }
 
 var _ source.Source = (*Source)(nil)
@@ -73,7 +74,24 @@ func New(cfg Config, opts Options) (*Source, error) {
 	for _, p := range cfg.Exclude {
 		s.exclude = append(s.exclude, regexp.MustCompile(anchor(p)))
 	}
+	for _, p := range cfg.Partitions {
+		s.partitions = append(s.partitions, regexp.MustCompile(anchor(p.Tables)))
+	}
 	return s, nil
+}
+
+// spec is the Iceberg table spec of a captured table, full its
+// "database.table": its columns and key (tableDef.spec), partitioned as
+// the first matching Config.Partitions entry says.
+func (s *Source) spec(def *tableDef, full, name string) table.Spec {
+	sp := def.spec(name)
+	for i, re := range s.partitions {
+		if re.MatchString(full) {
+			sp.Partition = slices.Clone(s.cfg.Partitions[i].Partition)
+			break
+		}
+	}
+	return sp
 }
 
 // anchor makes a pattern match the whole "db.table".
@@ -325,7 +343,7 @@ func (r *run) open(ctx context.Context) (binlogPos, error) {
 			continue
 		}
 		t := &capTable{db: n[0], tbl: n[1], full: full, name: cfg.icebergName(n[0], n[1])}
-		kt, err := r.sink.OpenKeyed(ctx, defs[full].spec(t.name), cfg.ID, r.keyedOptions())
+		kt, err := r.sink.OpenKeyed(ctx, r.s.spec(defs[full], full, t.name), cfg.ID, r.keyedOptions())
 		if err != nil {
 			if ctx.Err() != nil {
 				return binlogPos{}, err

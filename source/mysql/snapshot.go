@@ -114,7 +114,7 @@ func (r *run) snapshot(ctx context.Context, ts []*capTable) (int64, error) {
 			}
 			continue
 		}
-		spec := def.spec(t.name)
+		spec := r.s.spec(def, t.full, t.name)
 		if t.kt == nil {
 			kt, err := r.sink.OpenKeyed(ctx, spec, r.cfg.ID, r.keyedOptions())
 			if err != nil {
