@@ -89,8 +89,8 @@ func TestUpsertMustShow(t *testing.T) {
 	}{
 		{"canal-json", cdcgen.FormatCanal, nil},
 		{"debezium-json", cdcgen.FormatDebezium, nil},
-		{"canal-json/partitioned", cdcgen.FormatCanal, byRegion},
-		{"debezium-json/partitioned", cdcgen.FormatDebezium, byRegion},
+		{"canal-json-partitioned", cdcgen.FormatCanal, byRegion},
+		{"debezium-json-partitioned", cdcgen.FormatDebezium, byRegion},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			runUpsertMustShow(t, bin, brokers, tc.format, tc.partition, changes, keys, kills)
