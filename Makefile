@@ -59,7 +59,7 @@ test-integration: ## crash tests + engines matrix (-tags integration): MinIO, Po
 bench: ## benchmarks, against a local MinIO and Kafka broker; output also in bench.txt
 	$(call with-servers,$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./... | tee bench.txt)
 
-soak-upsert: ## issue 12's upsert must-show at full size: 1M Canal and 1M Debezium changes, 10 SIGKILLs each (outside CI)
+soak-upsert: ## issue 12's upsert must-show at full size: 1M Canal and 1M Debezium changes, 10 SIGKILLs each, unpartitioned and partitioned mirrors (outside CI, ~25 min)
 	$(call with-servers,FLOE_UPSERT_CHANGES=1000000 FLOE_UPSERT_KILLS=10 $(GO) test -count=1 -timeout 90m -run '^TestUpsertMustShow$$' -v ./integration/)
 
 warehouse: ## examples/warehouse: Canal topics from the generator → ODS mirror tables (and the upper layers where built)
