@@ -35,7 +35,7 @@ define with-servers
 	echo "+ $(1)"; $(1)
 endef
 
-.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean
+.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean soak-upsert warehouse
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -69,6 +69,12 @@ RATE ?= 500
 bench-keyed: ## keyed tables at scale (issue 17): ROWS=10000000 MINUTES=10 RATE=500; output also in bench-keyed.txt
 	$(call with-servers,FLOE_BENCH_KEYED=1 FLOE_BENCH_KEYED_ROWS=$(ROWS) FLOE_BENCH_KEYED_MINUTES=$(MINUTES) FLOE_BENCH_KEYED_RATE=$(RATE) \
 	$(GO) test -run '^$$' -bench BenchmarkKeyedScale -benchtime 1x -count 1 -timeout 4h -v ./integration | tee bench-keyed.txt)
+
+soak-upsert: ## issue 12's upsert must-show at full size: 1M Canal and 1M Debezium changes, 10 SIGKILLs each, unpartitioned and partitioned mirrors (outside CI, ~25 min)
+	$(call with-servers,FLOE_UPSERT_CHANGES=1000000 FLOE_UPSERT_KILLS=10 $(GO) test -count=1 -timeout 90m -run '^TestUpsertMustShow$$' -v ./integration/)
+
+warehouse: ## examples/warehouse: Canal topics from the generator → ODS mirror tables (and the upper layers where built)
+	examples/warehouse/run.sh
 
 lint: $(GOLANGCI_LINT) ## golangci-lint (pinned, cached in ~/.cache/floe/bin)
 	$(GOLANGCI_LINT) config verify
