@@ -21,6 +21,22 @@ func Serve(addr string, reg *prometheus.Registry, log *slog.Logger, ready func()
 	if err != nil {
 		return nil, fmt.Errorf("metrics-address: listen on %s: %w", addr, err)
 	}
+	srv := &http.Server{Handler: Mux(reg, ready, routes...), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "address", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// Mux is Serve's handler.
+func Mux(reg *prometheus.Registry, ready func() error, routes ...func(*http.ServeMux)) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -40,16 +56,5 @@ func Serve(addr string, reg *prometheus.Registry, log *slog.Logger, ready func()
 	for _, r := range routes {
 		r(mux)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
-			log.Error("metrics server stopped", "err", err)
-		}
-	}()
-	log.Info("serving metrics", "address", ln.Addr().String())
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
+	return mux
 }

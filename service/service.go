@@ -101,6 +101,9 @@ func New(cfg *config.File, o Options) (*Service, error) {
 		cfg: cfg, o: o, log: o.Logger, board: daemon.NewBoard(o.Now), specs: cfg.Specs,
 		wm: writer.NewMetrics(o.Registry), tables: map[string]bool{},
 	}
+	if err := o.Registry.Register(newCollector(s)); err != nil {
+		return nil, fmt.Errorf("register floe run's metrics: %w", err)
+	}
 	wc := cfg.Writer
 	wc.ApplyDefaults()
 	if n := len(cfg.Sources); n > 1 {
