@@ -69,6 +69,12 @@ func startFloe(t *testing.T, bin, logPath, addr string, args ...string) *floePro
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// The config names the store: FLOE_S3_* would override it.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FLOE_S3_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
