@@ -371,6 +371,9 @@ func TestRunEqualsSubcommands(t *testing.T) {
 		return len(tableRows(t, catA, "ods.clicks")) == clickCount-clickCount/500 &&
 			slices.Equal(icebergItems(t, catA), want) && aggregationsCaughtUp(t, catA, dirA)
 	})
+	// Every metric deploy/'s dashboard and alert rules name is exported.
+	_, scrape := httpGet("http://" + addrA + "/metrics")
+	checkDeployMetrics(t, scrape)
 	if code, body := httpGet("http://" + addrA + "/readyz"); code != http.StatusOK {
 		b, _ := os.ReadFile(logA)
 		t.Errorf("/readyz of the caught-up floe run = %d %s\n%s", code, body, testenv.LastLines(b, 40))

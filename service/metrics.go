@@ -1,10 +1,27 @@
 package service
 
 import (
+	"log/slog"
+	"os"
 	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/floe-lake/floe/writer"
 )
+
+// SetMemoryLimit sets the writer's soft Go memory limit
+// (writer.Config.MemoryLimit) when GOMEMLIMIT is unset, so the garbage
+// collector works before RSS grows past the budget and the encoder's needs.
+func SetMemoryLimit(cfg writer.Config, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	cfg.ApplyDefaults()
+	limit := cfg.MemoryLimit()
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit set", "bytes", limit)
+}
 
 // collector exports what Ready and the Board know, at every scrape:
 // floe_ready, floe_job_failing{name} and floe_memory_limit_bytes.

@@ -39,7 +39,7 @@ func registerRun(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 				e.log.Warn("close sources", "err", err)
 			}
 		}()
-		setMemoryLimit(cfg.Writer, e.log)
+		service.SetMemoryLimit(cfg.Writer, e.log)
 		addr := "127.0.0.1:9464"
 		if cfg.Metrics != nil {
 			addr = *cfg.Metrics
