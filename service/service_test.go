@@ -84,7 +84,7 @@ func startService(t *testing.T, cfg *config.File, down *atomic.Bool) (*Service, 
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := New(cfg, Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: reg, StatusRefresh: time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler), Registry: reg, StatusRefresh: time.Millisecond,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		OpenCatalog: func(ctx context.Context) (icecat.Catalog, error) {
 			if down != nil && down.Load() {
@@ -228,7 +228,7 @@ func TestReadyFailingJobAfterTimeout(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := daemon.New(daemon.Options{Board: s.board, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r := daemon.New(daemon.Options{Board: s.board, Logger: slog.New(slog.DiscardHandler)})
 	go func() {
 		_ = r.Run(ctx, daemon.Job{Name: "aggregate/x", Run: func(context.Context) error { return daemon.Halt(errors.New("bad spec")) }})
 	}()
