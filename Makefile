@@ -10,6 +10,9 @@ KAFKA := integration/kafka.sh
 MARIADB := integration/mariadb.sh
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(CACHE_BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+# promtool from Prometheus's Go module (v0.316.0 is Prometheus 3.x), pinned.
+PROMTOOL_VERSION := v0.316.0
+PROMTOOL := $(CACHE_BIN)/promtool-$(PROMTOOL_VERSION)
 
 # with-minio runs $(1) with MinIO started (integration/minio.sh, cached under
 # ~/.cache/floe) and its FLOE_S3_* variables exported. MinIO is stopped again
@@ -35,7 +38,7 @@ define with-servers
 	echo "+ $(1)"; $(1)
 endef
 
-.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean soak-upsert warehouse
+.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean soak-upsert warehouse check-rules
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -76,9 +79,18 @@ soak-upsert: ## issue 12's upsert must-show at full size: 1M Canal and 1M Debezi
 warehouse: ## examples/warehouse: Canal topics from the generator → ODS mirror tables (and the upper layers where built)
 	examples/warehouse/run.sh
 
-lint: $(GOLANGCI_LINT) ## golangci-lint (pinned, cached in ~/.cache/floe/bin)
+lint: $(GOLANGCI_LINT) check-rules ## golangci-lint (pinned, cached in ~/.cache/floe/bin) and the alert rules
 	$(GOLANGCI_LINT) config verify
 	$(GOLANGCI_LINT) run ./...
+
+check-rules: $(PROMTOOL) ## promtool check rules deploy/prometheus-rules.yml (promtool pinned, cached in ~/.cache/floe/bin)
+	$(PROMTOOL) check rules deploy/prometheus-rules.yml
+
+$(PROMTOOL):
+	@echo "installing promtool $(PROMTOOL_VERSION) into $(CACHE_BIN) (once, a few minutes)"
+	@mkdir -p $(CACHE_BIN); tmp=$$(mktemp -d); \
+	GOBIN=$$tmp GOFLAGS= $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION); \
+	mv $$tmp/promtool $@; rm -rf $$tmp
 
 $(GOLANGCI_LINT):
 	@echo "installing golangci-lint $(GOLANGCI_LINT_VERSION) into $(CACHE_BIN) (once)"

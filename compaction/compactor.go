@@ -16,6 +16,7 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/floe-lake/floe/internal/daemon"
 	"github.com/floe-lake/floe/table"
 )
 
@@ -51,6 +52,10 @@ type Options struct {
 	OnGroup func(GroupReport)
 	// Hooks are crash points for tests. Default: none.
 	Hooks Hooks
+	// Board, when set, records the state of every table's job, its
+	// errors and its finished passes (daemon.Board), for /status and
+	// /readyz. Default: none.
+	Board *daemon.Board
 	// TestOrphanOlderThan, when set, replaces orphan-older-than without its
 	// 1h floor (0 included). For tests only: in production a young
 	// threshold deletes the files of commits still in flight. Default: nil.

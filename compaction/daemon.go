@@ -52,6 +52,7 @@ func (c *Compactor) Run(ctx context.Context) error {
 	r := daemon.New(daemon.Options{
 		Logger: c.log, Registerer: c.opts.Registerer, Clock: daemon.ClockFunc(c.opts.Now),
 		MinBackoff: min(c.cfg.Interval, maxFirstRetry), MaxBackoff: max(c.cfg.Interval, maxRetry),
+		Board: c.opts.Board,
 	})
 	sem := make(chan struct{}, c.cfg.Concurrency)
 	if len(c.cfg.Tables) > 0 {
@@ -109,6 +110,7 @@ func (c *Compactor) tableJob(name string, discovered bool, sem chan struct{}) da
 			case err != nil:
 				return err
 			}
+			c.opts.Board.Progress(TableJob(name))
 			if rep.Committed+rep.ManifestsRewritten+rep.SnapshotsExpired+rep.OrphansRemoved > 0 {
 				c.log.Info("table compacted", "table", name, "groups_committed", rep.Committed,
 					"files_rewritten", rep.FilesRewritten, "files_written", rep.FilesWritten,

@@ -19,6 +19,7 @@ import (
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/floe-lake/floe/internal/daemon"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
@@ -130,6 +131,16 @@ type RunOptions struct {
 	OnCommit func(writer.CommitInfo)
 	// Hooks are the writer's fault-injection points, for crash tests.
 	Hooks writer.Hooks
+	// JobName names the pipeline's daemon job; default "ingest". Several
+	// pipelines of one process (floe run) need different names.
+	JobName string
+	// Board, when set, records the job's state, errors and commits
+	// (daemon.Board), for /status and /readyz.
+	Board *daemon.Board
+	// WriterMetrics, when set, are the writer's metrics; default: made
+	// on the pipeline's Registerer. Several pipelines of one registry
+	// share one.
+	WriterMetrics *writer.Metrics
 }
 
 // Run runs the sources into the tables of cat under source.Supervise until
@@ -138,20 +149,31 @@ type RunOptions struct {
 // supervisor's metrics on the pipeline's Registerer: call it once per
 // Registerer.
 func (p *Pipeline) Run(ctx context.Context, cat icecat.Catalog, o RunOptions) error {
+	name := o.JobName
+	if name == "" {
+		name = "ingest"
+	}
 	onCommit := func(ci writer.CommitInfo) {
 		p.setFailed(nil)
+		o.Board.Progress(name)
 		if o.OnCommit != nil {
 			o.OnCommit(ci)
 		}
 	}
+	m := o.WriterMetrics
+	if m == nil {
+		m = writer.NewMetrics(p.reg)
+	}
 	return source.Supervise(ctx, cat, p.srcs, source.SuperviseOptions{
 		Writer: p.cfg.Writer,
 		WriterOptions: writer.Options{
-			Logger: p.log, Metrics: writer.NewMetrics(p.reg), Hooks: o.Hooks, OnCommit: onCommit,
+			Logger: p.log, Metrics: m, Hooks: o.Hooks, OnCommit: onCommit,
 		},
 		Logger:     p.log,
 		Registerer: p.reg,
 		OnFailure:  p.setFailed,
+		JobName:    name,
+		Board:      o.Board,
 	})
 }
 

@@ -3,13 +3,13 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	icecat "github.com/apache/iceberg-go/catalog"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/floe-lake/floe/internal/daemon"
 	"github.com/floe-lake/floe/writer"
@@ -38,6 +38,11 @@ type SuperviseOptions struct {
 	// failed (before the backoff), for readiness; not for routine
 	// restarts.
 	OnFailure func(error)
+	// JobName names the pipeline's daemon job (the name label of the
+	// floe_daemon_* metrics). Default: "ingest".
+	JobName string
+	// Board, when set, records the job's state and errors (daemon.Board).
+	Board *daemon.Board
 }
 
 // healthyRun is how long a run must last for its failure to count as the
@@ -86,16 +91,29 @@ func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o Supervi
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	restarts := promauto.With(reg).NewCounter(prometheus.CounterOpts{
+	restarts := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "floe_ingest_restarts_total", Help: "Times the ingest pipeline was restarted from the tables' positions after a failure or a routine restart (a Kafka rebalance).",
 	})
+	if err := reg.Register(restarts); err != nil {
+		// Several pipelines of one process (floe run) share the counter.
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return fmt.Errorf("register floe_ingest_restarts_total: %w", err)
+		}
+		if c, ok := are.ExistingCollector.(prometheus.Counter); ok {
+			restarts = c
+		}
+	}
+	if o.JobName == "" {
+		o.JobName = "ingest"
+	}
 
 	r := daemon.New(daemon.Options{
 		Logger: o.Logger, Registerer: reg, Clock: daemon.ClockFunc(o.Now),
-		MinBackoff: o.MinBackoff, MaxBackoff: o.MaxBackoff, HealthyRun: healthyRun,
+		MinBackoff: o.MinBackoff, MaxBackoff: o.MaxBackoff, HealthyRun: healthyRun, Board: o.Board,
 	})
 	return r.Run(ctx, daemon.Job{
-		Name: "ingest",
+		Name: o.JobName,
 		Run: func(ctx context.Context) error {
 			w := writer.New(cat, o.Writer, o.WriterOptions)
 			err := runAll(ctx, w, srcs)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/floe-lake/floe/compaction"
+	"github.com/floe-lake/floe/internal/progress"
 	"github.com/floe-lake/floe/internal/units"
 )
 
@@ -70,11 +71,13 @@ func registerCompact(fs *flag.FlagSet) func(context.Context, *env, []string) err
 		defer stop()
 		var outMu sync.Mutex
 		opts := compaction.Options{Logger: e.log, Registerer: reg, Hooks: hooks}
+		meter := progress.NewMeter(progress.MeterOptions{Label: "compact", Terminal: progress.IsTerminal(e.stderr), W: e.stderr, Log: e.log})
 		if *once {
 			opts.OnGroup = func(g compaction.GroupReport) {
 				outMu.Lock()
 				defer outMu.Unlock()
 				_, _ = fmt.Fprintln(e.stdout, groupLine(g))
+				meter.Add(g.Records, g.InputBytes)
 			}
 		}
 		c, err := compaction.New(cat, cc, opts)
@@ -86,6 +89,7 @@ func registerCompact(fs *flag.FlagSet) func(context.Context, *env, []string) err
 			return compactDryRun(ctx, e.stdout, c)
 		case *once:
 			rep, err := c.RunOnce(ctx)
+			meter.Done()
 			for _, t := range rep.Tables {
 				_, _ = fmt.Fprintln(e.stdout, tableLine(t))
 			}

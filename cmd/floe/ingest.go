@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/floe-lake/floe/ingest"
-	"github.com/floe-lake/floe/writer"
+	"github.com/floe-lake/floe/service"
 )
 
 // newPipeline builds the ingest pipeline of cfg: its sources and the specs
@@ -48,7 +47,7 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 				e.log.Warn("close sources", "err", err)
 			}
 		}()
-		setMemoryLimit(cfg.Writer, e.log)
+		service.SetMemoryLimit(cfg.Writer, e.log)
 		cat, err := openCatalog(ctx, cfg)
 		if err != nil {
 			return err
@@ -71,17 +70,4 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		e.log.Info("ingest stopped", "err", err)
 		return err
 	}
-}
-
-// setMemoryLimit sets the writer's soft Go memory limit
-// (writer.Config.MemoryLimit) when GOMEMLIMIT is unset, so the garbage
-// collector works before RSS grows past the budget and the encoder's needs.
-func setMemoryLimit(cfg writer.Config, log *slog.Logger) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return
-	}
-	cfg.ApplyDefaults()
-	limit := cfg.MemoryLimit()
-	debug.SetMemoryLimit(limit)
-	log.Debug("memory limit set", "bytes", limit)
 }

@@ -35,6 +35,7 @@ type env struct {
 
 func commands() []command {
 	return []command{
+		{"run", "run every job of the config in one process: sources, compaction, aggregations (daemon)", registerRun},
 		{"ingest", "run sources into Iceberg tables (daemon)", registerIngest},
 		{"table", "list, describe, snapshots, files of a table", registerTable},
 		{"compact", "rewrite small files, expire snapshots, remove orphans (daemon)", registerCompact},

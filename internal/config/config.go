@@ -15,13 +15,16 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/floe-lake/floe/aggregate"
 	"github.com/floe-lake/floe/catalog"
 	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/yamlkeys"
@@ -47,11 +50,60 @@ type File struct {
 	// Metrics is the address /metrics and /healthz listen on.
 	// Default: 127.0.0.1:9464; "" or "off" disables.
 	Metrics *string `yaml:"metrics-address"`
+	// Aggregations are the aggregation specs floe run follows, each a
+	// file path relative to the config file.
+	Aggregations []AggregationRef `yaml:"aggregations"`
+	// Run configures floe run.
+	Run RunConfig `yaml:"run"`
+	// Hook for transforms (floe transform): a `transforms:` list of spec
+	// files would sit beside aggregations:, loaded and validated the same
+	// way, and run by floe run as one job each.
+
+	// Specs are the aggregation specs Load read from Aggregations (when
+	// validated), in the same order.
+	Specs []aggregate.Spec `yaml:"-"`
+}
+
+// AggregationRef names one aggregation spec file.
+type AggregationRef struct {
+	// Spec is the spec file (see examples/aggregate), relative to the
+	// config file's directory unless absolute.
+	Spec string `yaml:"spec"`
+}
+
+// RunConfig configures floe run.
+type RunConfig struct {
+	// Compaction: floe run also compacts the tables (as floe compact does,
+	// with the compaction: section). Default true.
+	Compaction *bool `yaml:"compaction"`
+	// UnavailableTimeout is how long a job may fail — a source, catalog
+	// or store that cannot be reached — before /readyz reports the
+	// process not ready. Default 30s.
+	UnavailableTimeout time.Duration `yaml:"unavailable-timeout"`
+}
+
+// ApplyDefaults fills the unset settings of floe run.
+func (c *RunConfig) ApplyDefaults() {
+	if c.Compaction == nil {
+		t := true
+		c.Compaction = &t
+	}
+	if c.UnavailableTimeout == 0 {
+		c.UnavailableTimeout = 30 * time.Second
+	}
+}
+
+// Validate checks floe run's settings.
+func (c RunConfig) Validate() error {
+	if c.UnavailableTimeout < 0 {
+		return fmt.Errorf("run.unavailable-timeout: %s is negative", c.UnavailableTimeout)
+	}
+	return nil
 }
 
 // Section is a set of floe.yaml's sections: the ones a command uses, which
 // loadConfig validates.
-type Section uint8
+type Section uint16
 
 const (
 	Catalog Section = 1 << iota
@@ -62,8 +114,12 @@ const (
 	Metrics
 	// SourcesRequired: at least one source must be configured (ingest).
 	SourcesRequired
+	// Aggregations: the aggregation spec files are read and validated.
+	Aggregations
+	// RunSection: floe run's own settings.
+	RunSection
 
-	All = Catalog | Writer | Compaction | Tables | Sources | SourcesRequired | Metrics
+	All = Catalog | Writer | Compaction | Tables | Sources | SourcesRequired | Metrics | Aggregations | RunSection
 
 	// Ingest are what floe ingest uses; floe table, read and
 	// aggregate use the catalog only.
@@ -71,6 +127,9 @@ const (
 	// Compact: floe compact checks orphan-older-than against the
 	// writers' commit interval and timeout.
 	Compact = Catalog | Writer | Compaction
+	// Run is what floe run uses: everything; sources are optional (a
+	// process may only compact and aggregate).
+	Run = Catalog | Writer | Compaction | Tables | Sources | Metrics | Aggregations | RunSection
 )
 
 // Load reads a config file and validates the sections in need; an
@@ -106,6 +165,7 @@ func (l *configLoader) validate(cfg *File, need Section) {
 	cfg.Catalog.ApplyDefaults()
 	cfg.Writer.ApplyDefaults()
 	cfg.Compaction.ApplyDefaults()
+	cfg.Run.ApplyDefaults()
 	check := func(s Section, key string, err error) bool {
 		if need&s == 0 {
 			return true
@@ -158,12 +218,50 @@ func (l *configLoader) validate(cfg *File, need Section) {
 			l.addKeyed(key, err)
 		}
 	}
+	check(RunSection, "run", cfg.Run.Validate())
+	if need&Aggregations != 0 {
+		l.loadSpecs(cfg)
+	}
 	if need&Metrics != 0 && cfg.Metrics != nil {
 		if a := *cfg.Metrics; a != "" && a != "off" {
 			if _, _, err := net.SplitHostPort(a); err != nil {
 				l.add("metrics-address", fmt.Sprintf("%q is not host:port or off", a))
 			}
 		}
+	}
+}
+
+// loadSpecs reads and validates the aggregation specs, relative to the
+// config file's directory; two specs may not write one output.
+func (l *configLoader) loadSpecs(cfg *File) {
+	dir := filepath.Dir(l.file)
+	names, outputs := map[string]int{}, map[string]int{}
+	cfg.Specs = cfg.Specs[:0]
+	for i, a := range cfg.Aggregations {
+		key := fmt.Sprintf("aggregations[%d].spec", i)
+		if a.Spec == "" {
+			l.add(key, "required")
+			continue
+		}
+		path := a.Spec
+		if !filepath.IsAbs(path) && l.file != "" {
+			path = filepath.Join(dir, path)
+		}
+		spec, err := aggregate.LoadSpec(path)
+		if err != nil {
+			l.add(key, err.Error())
+			continue
+		}
+		if j, dup := names[spec.Name]; dup {
+			l.add(key, fmt.Sprintf("spec name %s is also aggregations[%d]'s", spec.Name, j))
+			continue
+		}
+		if j, dup := outputs[spec.Output]; dup {
+			l.add(key, fmt.Sprintf("output %s is also aggregations[%d]'s", spec.Output, j))
+			continue
+		}
+		names[spec.Name], outputs[spec.Output] = i, i
+		cfg.Specs = append(cfg.Specs, spec)
 	}
 }
 
@@ -225,7 +323,7 @@ func (l *configLoader) err() error {
 	return l.errs
 }
 
-const sectionNames = "catalog, writer, compaction, tables, sources, metrics-address"
+const sectionNames = "catalog, writer, compaction, tables, sources, metrics-address, aggregations, run"
 
 // decode parses b into cfg, recording syntax errors, unknown keys at any
 // depth and values of the wrong type.

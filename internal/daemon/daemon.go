@@ -174,6 +174,10 @@ type Options struct {
 	// to count as the first in a row again: a job that fails once an hour
 	// must not wait MaxBackoff each time. Default: 1m.
 	HealthyRun time.Duration
+	// Board, when set, records the state of every job (running, backing
+	// off, halted, finished) and its errors, for /status and /readyz.
+	// Several runners may share one Board. Default: none.
+	Board *Board
 }
 
 // Runner runs jobs. Its methods are safe for concurrent use; Run is called
@@ -341,6 +345,7 @@ func (r *Runner) loop(ctx context.Context, js *jobState) {
 	for {
 		started := r.o.Clock.Now()
 		running.Set(1)
+		r.o.Board.set(name, StateRunning)
 		err := js.job.Run(ctx)
 		running.Set(0)
 		ran := r.o.Clock.Now().Sub(started)
@@ -355,6 +360,7 @@ func (r *Runner) loop(ctx context.Context, js *jobState) {
 		}
 		if err == nil {
 			log.Info("job finished")
+			r.o.Board.set(name, StateFinished)
 			r.exit(js, nil)
 			return
 		}
@@ -373,6 +379,7 @@ func (r *Runner) loop(ctx context.Context, js *jobState) {
 			return
 		case ClassHalt:
 			log.Error("job halted: it stays stopped until the process restarts; the other jobs go on", "err", err)
+			r.o.Board.halted(name, err)
 			r.halt(js, err)
 			return
 		case ClassRestart:
@@ -384,6 +391,7 @@ func (r *Runner) loop(ctx context.Context, js *jobState) {
 			wait = min(r.o.MinBackoff<<min(failures-1, 30), r.o.MaxBackoff)
 			wait = wait/2 + rand.N(wait/2+1)
 			r.m.restarts.WithLabelValues(name, "failure").Inc()
+			r.o.Board.failed(name, err)
 			log.Error("job failed; restarting", "err", err, "restart_in", wait, "failures", failures)
 		}
 		if wait > 0 {

@@ -1,5 +1,9 @@
-// Package progress draws a one-line progress bar of rows read on a
-// terminal (floe read -progress). It only writes to the writer it is given.
+// Package progress reports the progress of one-shot work: Bar draws a
+// one-line bar of rows read on a terminal (floe read), with the rate and
+// the ETA; Meter reports rows and bytes done, the rate and the ETA as a bar
+// on a terminal or as periodic log lines otherwise (floe compact -once, a
+// MySQL source's initial snapshot). It only writes to the writer or logger
+// it is given.
 package progress
 
 import (
@@ -57,7 +61,11 @@ func (b *Bar) draw() {
 	if elapsed > 0 {
 		rate = float64(b.rows) / elapsed
 	}
-	_, _ = fmt.Fprintf(b.w, "\r[%s] %3.0f%%  %d/%d rows  %d files  %.0f rows/s  %.1fs ", bar, frac*100, b.rows, b.total, b.files, rate, elapsed)
+	eta := ""
+	if rate > 0 && b.rows < b.total {
+		eta = fmt.Sprintf(" ETA %s", time.Duration(float64(b.total-b.rows)/rate*float64(time.Second)).Round(time.Second))
+	}
+	_, _ = fmt.Fprintf(b.w, "\r[%s] %3.0f%%  %d/%d rows  %d files  %.0f rows/s  %.1fs%s ", bar, frac*100, b.rows, b.total, b.files, rate, elapsed, eta)
 }
 
 // Done draws the final state and ends the line. When ok, the total becomes

@@ -15,6 +15,7 @@ type metrics struct {
 	skipped      prometheus.Counter
 	missing      *prometheus.GaugeVec
 	lag          prometheus.Gauge
+	up           prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, id string) *metrics {
@@ -27,5 +28,6 @@ func newMetrics(reg prometheus.Registerer, id string) *metrics {
 		skipped:      f.Counter("floe_mysql_tables_skipped_total", "Included tables that could not be captured (no primary key, unsupported type, table cannot be opened)."),
 		missing:      f.GaugeVec("floe_mysql_table_missing", "1 for a table the include list names that does not exist in MySQL (it is captured once created).", "table"),
 		lag:          f.Gauge("floe_mysql_binlog_lag_seconds", "Age of the newest binlog event read."),
+		up:           f.Gauge("floe_mysql_up", "1 while the server answers and accepts the login, 0 while the attempts fail (a server down, a wrong password)."),
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -46,6 +47,13 @@ type Source struct {
 	exclude    []*regexp.Regexp
 	partitions []*regexp.Regexp // Config.Partitions' Tables, anchored
 	m          *metrics
+
+	// connMu guards connErr and connSince: the error of the last attempt
+	// to reach and log in to the server (nil once one succeeded), and
+	// since when the attempts fail.
+	connMu    sync.Mutex
+	connErr   error
+	connSince time.Time
 }
 
 var _ source.Source = (*Source)(nil)
@@ -114,10 +122,41 @@ func (s *Source) Specs(declared []table.Spec) ([]table.Spec, error) {
 // runs.
 func (s *Source) Close() error { return nil }
 
-// Health implements source.Source. A server the source cannot reach or
-// log in to fails its run, which the supervisor reports (ingest's
-// readiness says so until the next commit); nothing more to add here.
-func (s *Source) Health() error { return nil }
+// Health implements source.Source: the error of the attempts to reach
+// and log in to the server while they fail (a server down, a wrong
+// password), with since when; nil once one succeeded. floe_mysql_up says
+// the same.
+func (s *Source) Health() error {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.connErr == nil {
+		return nil
+	}
+	return fmt.Errorf("%w since %s: %w", ErrUnreachable, s.connSince.UTC().Format(time.RFC3339), s.connErr)
+}
+
+// ErrUnreachable is wrapped by Health while the server cannot be reached
+// or refuses the login.
+var ErrUnreachable = errors.New("mysql server unreachable or login refused")
+
+// setConn records the outcome of an attempt to reach the server.
+func (s *Source) setConn(err error) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	switch {
+	case err == nil:
+		if s.connErr != nil {
+			s.log.Info("mysql server answers again", "after", s.now().Sub(s.connSince).Round(time.Millisecond))
+		}
+		s.connErr = nil
+		s.m.up.Set(1)
+	case s.connErr == nil:
+		s.connErr, s.connSince = err, s.now()
+		s.m.up.Set(0)
+	default:
+		s.connErr = err
+	}
+}
 
 func (s *Source) included(db, tbl string) bool {
 	full := db + "." + tbl
@@ -469,8 +508,13 @@ func (r *run) checkServer(ctx context.Context) error {
 	defer cancel()
 	var version string
 	if err := r.db.QueryRowContext(qctx, "SELECT VERSION()").Scan(&version); err != nil {
-		return fmt.Errorf("connect to %s: %w", r.dsn.cfg.Addr, err)
+		err = fmt.Errorf("connect to %s: %w", r.dsn.cfg.Addr, err)
+		if ctx.Err() == nil {
+			r.s.setConn(err)
+		}
+		return err
 	}
+	r.s.setConn(nil)
 	r.flavor = r.cfg.Flavor
 	if r.flavor == "" {
 		r.flavor = FlavorMySQL

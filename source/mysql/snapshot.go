@@ -12,6 +12,7 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
+	"github.com/floe-lake/floe/internal/progress"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -294,12 +295,16 @@ func (r *run) copyTable(ctx context.Context, conn *sql.Conn, t *capTable, def *t
 	}
 	var n int64
 	now := r.s.now()
+	// A long snapshot logs its progress every 10s (rows, rate).
+	meter := progress.NewMeter(progress.MeterOptions{Label: "snapshot " + t.name, Log: r.log, Now: r.s.now})
+	defer meter.Done()
 	flushRows := func() error {
 		if t.rows == 0 {
 			return nil
 		}
 		rec := t.b.NewRecordBatch()
 		ops := t.ops
+		meter.Add(int64(t.rows), 0)
 		t.ops, t.rows = nil, 0
 		return t.kt.Apply(writer.Changes{Record: rec, Ops: ops})
 	}
