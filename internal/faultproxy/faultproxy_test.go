@@ -25,7 +25,7 @@ func echoServer(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+			go func() { defer func() { _ = c.Close() }(); _, _ = io.Copy(c, c) }()
 		}
 	}()
 	return ln.Addr().String()
@@ -48,7 +48,7 @@ func roundTrip(addr string, msg string, timeout time.Duration) (time.Duration, e
 	if err != nil {
 		return 0, err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	start := time.Now()
 	if _, err := io.WriteString(c, msg+"\n"); err != nil {
@@ -144,7 +144,7 @@ func TestResetAndOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	p.Set(Faults{Stall: true})
 	if _, err := io.WriteString(c, "held\n"); err != nil {
 		t.Fatal(err)
