@@ -223,7 +223,7 @@ auto.create.topics.enable=false
 		return exec.Command("java", append([]string{"-Xmx256m", "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 			"-Djava.awt.headless=true", "-Dlog4j.configuration=file:" + log4j, "-cp", libs + "/*"}, args...)...)
 	}
-	format := java("kafka.tools.StorageTool", "format", "-t", base64.RawURLEncoding.EncodeToString(id[:]), "-c", propsPath,
+	format := java("kafka.tools.StorageTool", "format", "--cluster-id="+base64.RawURLEncoding.EncodeToString(id[:]), "-c", propsPath,
 		"--add-scram", fmt.Sprintf("SCRAM-SHA-256=[name=%s,password=%s]", kafkaScramUser, kafkaScramPass),
 		"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", kafkaScramUser, kafkaScramPass))
 	if out, err := format.CombinedOutput(); err != nil {
