@@ -167,10 +167,6 @@ func startSecureKafka(t testing.TB) secureKafka {
 	if testing.Short() {
 		t.Skip("starts a second Kafka broker; skipped under -short")
 	}
-	libs := filepath.Join(floeCache(), "kafka-3.9.1", "libs")
-	if _, err := os.Stat(filepath.Join(libs, ".complete")); err != nil {
-		t.Fatalf("Kafka's jars are not in %s: run `integration/kafka.sh install` (or `make test`)", libs)
-	}
 	dir := t.TempDir()
 	certs := makeCerts(t, dir)
 	ks := filepath.Join(dir, "broker.p12")
@@ -179,23 +175,43 @@ func startSecureKafka(t testing.TB) secureKafka {
 		t.Fatalf("openssl pkcs12: %v\n%s", err, out)
 	}
 	plain, ssl, saslssl, ctrl := freePort(t), freePort(t), freePort(t), freePort(t)
-	props := fmt.Sprintf(`process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:%[4]d
-listeners=PLAINTEXT://127.0.0.1:%[1]d,SSL://127.0.0.1:%[2]d,SASL_SSL://127.0.0.1:%[3]d,CONTROLLER://127.0.0.1:%[4]d
+	props := fmt.Sprintf(`listeners=PLAINTEXT://127.0.0.1:%[1]d,SSL://127.0.0.1:%[2]d,SASL_SSL://127.0.0.1:%[3]d,CONTROLLER://127.0.0.1:%[4]d
 advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,SSL://127.0.0.1:%[2]d,SASL_SSL://127.0.0.1:%[3]d
-controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
 ssl.keystore.type=PKCS12
 ssl.keystore.location=%[5]s
 ssl.keystore.password=floe-keystore
 ssl.key.password=floe-keystore
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
-listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_%[7]s="%[8]s";
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_%[6]s="%[7]s";
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
-log.dirs=%[6]s
+`, plain, ssl, saslssl, ctrl, ks, kafkaPlainUser, kafkaPlainPass)
+	runKafkaBroker(t, dir, ctrl, props,
+		"--add-scram", fmt.Sprintf("SCRAM-SHA-256=[name=%s,password=%s]", kafkaScramUser, kafkaScramPass),
+		"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", kafkaScramUser, kafkaScramPass))
+	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	return secureKafka{Plain: addr(plain), SSL: addr(ssl), SASLSSL: addr(saslssl), Certs: certs}
+}
+
+// runKafkaBroker formats and starts a single-node KRaft Kafka 3.9.1 in dir
+// from the jars integration/kafka.sh resolved into ~/.cache/floe, with its
+// controller on port ctrl and the listener settings listeners (listeners,
+// advertised.listeners, listener.security.protocol.map and what they need;
+// the inter-broker listener is PLAINTEXT); formatArgs go to kafka-storage
+// format (SCRAM users). It runs until the test ends.
+func runKafkaBroker(t testing.TB, dir string, ctrl int, listeners string, formatArgs ...string) {
+	t.Helper()
+	libs := filepath.Join(floeCache(), "kafka-3.9.1", "libs")
+	if _, err := os.Stat(filepath.Join(libs, ".complete")); err != nil {
+		t.Fatalf("Kafka's jars are not in %s: run `integration/kafka.sh install` (or `make test`)", libs)
+	}
+	props := fmt.Sprintf(`process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:%d
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=%s
 num.partitions=1
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=4
@@ -204,7 +220,7 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 auto.create.topics.enable=false
-`, plain, ssl, saslssl, ctrl, ks, filepath.Join(dir, "data"), kafkaPlainUser, kafkaPlainPass)
+`, ctrl, filepath.Join(dir, "data")) + listeners
 	propsPath := filepath.Join(dir, "server.properties")
 	log4j := filepath.Join(dir, "log4j.properties")
 	if err := os.WriteFile(propsPath, []byte(props), 0o600); err != nil {
@@ -223,19 +239,15 @@ auto.create.topics.enable=false
 		return exec.Command("java", append([]string{"-Xmx256m", "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 			"-Djava.awt.headless=true", "-Dlog4j.configuration=file:" + log4j, "-cp", libs + "/*"}, args...)...)
 	}
-	format := java("kafka.tools.StorageTool", "format", "--cluster-id="+base64.RawURLEncoding.EncodeToString(id[:]), "-c", propsPath,
-		"--add-scram", fmt.Sprintf("SCRAM-SHA-256=[name=%s,password=%s]", kafkaScramUser, kafkaScramPass),
-		"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", kafkaScramUser, kafkaScramPass))
+	format := java(append([]string{"kafka.tools.StorageTool", "format", "--cluster-id=" + base64.RawURLEncoding.EncodeToString(id[:]), "-c", propsPath}, formatArgs...)...)
 	if out, err := format.CombinedOutput(); err != nil {
-		t.Fatalf("format the secure broker's storage: %v\n%s", err, out)
+		t.Fatalf("format the Kafka broker's storage: %v\n%s", err, out)
 	}
 	logPath := filepath.Join(dir, "kafka.log")
-	startServer(t, "secure Kafka broker", java("kafka.Kafka", propsPath), logPath, 3*time.Minute, func() bool {
+	startServer(t, "Kafka broker in "+dir, java("kafka.Kafka", propsPath), logPath, 3*time.Minute, func() bool {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "Kafka Server started")
 	})
-	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
-	return secureKafka{Plain: addr(plain), SSL: addr(ssl), SASLSSL: addr(saslssl), Certs: certs}
 }
 
 // Root user and password of the TLS MinIO.
