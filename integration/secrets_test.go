@@ -97,10 +97,11 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
-		case <-done:
+		case err := <-done:
+			t.Logf("floe ingest after SIGTERM: %v", err)
 		case <-time.After(time.Minute):
 			_ = cmd.Process.Kill()
-			<-done
+			t.Logf("floe ingest killed after SIGTERM did not stop it: %v", <-done)
 		}
 		if !strings.Contains(out.String(), "level=") {
 			t.Fatalf("floe ingest logged nothing:\n%s", out.String())
