@@ -54,7 +54,7 @@ type soakDaemon struct {
 	crashes []string // how each exit the soak did not cause ended
 	calm    int      // how many of them came while no fault was in force
 	faults  *faultClock
-	maxRSS  int64    // bytes
+	maxRSS  int64 // bytes
 }
 
 // run keeps the daemon up until ctx ends, then stops it with SIGTERM.
