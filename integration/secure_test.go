@@ -75,7 +75,7 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 			dir := t.TempDir()
 			cc := localWarehouse(t)
 			cfg := secureKafkaYAML(t, dir, cc, tt.brokers, topic, tt.extra)
-			p := startFloeWith(t, bin, cfg, dir, "ingest", append(os.Environ(), tt.env...))
+			p := startFloeWith(t, bin, cfg, dir, "ingest", soakEnv(tt.env...))
 			if tt.wantLog == "" {
 				waitTable(t, cc, "ods.clicks", p)
 				waitIngested(t, cc, topic, n, 2*time.Minute, p)
@@ -153,7 +153,7 @@ func genIngest(t *testing.T, cc catalog.Config, cat map[string]any, env ...strin
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testenv.FloeBinary(t), "ingest", "-config", cfg, "-log-level", "debug")
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = soakEnv(env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("floe ingest: %v\n%s", err, lastLines(string(out), 30))
@@ -179,12 +179,14 @@ func TestMinIOOverTLS(t *testing.T) {
 	delete(cat["s3"].(map[string]any), "ca-file")
 	cfg := writeFloeYAML(t, t.TempDir(), map[string]any{"catalog": cat})
 	list := exec.Command(testenv.FloeBinary(t), "table", "-config", cfg, "list")
-	list.Env = append(os.Environ(), catalog.EnvS3CAFile+"="+certs.CA)
+	list.Env = soakEnv(catalog.EnvS3CAFile+"="+certs.CA)
 	if b, err := list.CombinedOutput(); err != nil || !strings.Contains(string(b), "events") {
 		t.Fatalf("floe table list with %s: %v\n%s", catalog.EnvS3CAFile, err, b)
 	}
 	// Without the CA.
-	b, err := exec.Command(testenv.FloeBinary(t), "table", "-config", cfg, "list").CombinedOutput()
+	noCA := exec.Command(testenv.FloeBinary(t), "table", "-config", cfg, "list")
+	noCA.Env = soakEnv()
+	b, err := noCA.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "certificate") {
 		t.Fatalf("floe table list without the CA: %v; want a certificate error:\n%s", err, b)
 	}
@@ -224,7 +226,7 @@ func TestPostgresCatalogPassword(t *testing.T) {
 	t.Run("wrong", func(t *testing.T) {
 		cfg := writeFloeYAML(t, t.TempDir(), map[string]any{"catalog": map[string]any{"type": "postgres", "uri": dsn, "warehouse": t.TempDir()}})
 		cmd := exec.Command(testenv.FloeBinary(t), "table", "-config", cfg, "list")
-		cmd.Env = append(os.Environ(), catalog.EnvCatalogPassword+"=wrong-"+pgPass)
+		cmd.Env = soakEnv(catalog.EnvCatalogPassword+"=wrong-"+pgPass)
 		b, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(b), "password authentication failed") {
 			t.Fatalf("floe table list with a wrong password: %v; want password authentication failed:\n%s", err, b)

@@ -194,7 +194,8 @@ func (d *soakDaemon) sampleRSS() {
 }
 
 // soakEnv is this process's environment without Floe's variables, which
-// would point the daemons past the proxies (FLOE_S3_ENDPOINT, …).
+// override the config (FLOE_S3_ENDPOINT would point a daemon past its
+// proxy, or at the shared MinIO instead of a test's TLS one), plus extra.
 func soakEnv(extra ...string) []string {
 	var env []string
 	for _, e := range os.Environ() {
