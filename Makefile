@@ -38,7 +38,7 @@ define with-servers
 	echo "+ $(1)"; $(1)
 endef
 
-.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean soak-upsert warehouse check-rules
+.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean soak-upsert warehouse check-rules soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -58,6 +58,11 @@ test-short: ## quick tests, no MinIO needed
 # RUN=regexp limits the tests (CI runs RUN=TestEngines after `make test`).
 test-integration: ## crash tests + engines matrix (-tags integration): MinIO, PostgreSQL, REST catalog, PyIceberg/DuckDB/Spark
 	$(call with-servers,integration/engines/with-engines.sh $(GO) test -race -count=1 -tags integration -timeout 60m $(if $(RUN),-run '$(RUN)') ./integration/...)
+
+# SOAK=duration sets how long the faults go on (CI's `make test` runs a 75s one).
+SOAK ?= 10m
+soak: ## every daemon at once under injected faults and SIGKILLs for SOAK (10m), then checks exactly-once
+	$(call with-servers,FLOE_SOAK_DURATION=$(SOAK) $(GO) test -count=1 -timeout 3h -run '^TestSoak$$' -v ./integration/)
 
 bench: ## benchmarks, against a local MinIO and Kafka broker; output also in bench.txt
 	$(call with-servers,$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./... | tee bench.txt)

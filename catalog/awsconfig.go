@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"iter"
 	"net/http"
@@ -32,8 +34,9 @@ import (
 // sharedAWSConfig is the configuration iceberg-go would build from props,
 // built once, with one tuned HTTP client (iceberg-go's S3 transport
 // settings) unless props ask for a proxy or connect timeout, whose client
-// iceberg-go's ParseAWSConfig makes itself.
-func sharedAWSConfig(ctx context.Context, props iceberg.Properties) (*aws.Config, error) {
+// iceberg-go's ParseAWSConfig makes itself. Non-nil roots are the
+// certificate authorities the client trusts (s3.ca-file).
+func sharedAWSConfig(ctx context.Context, props iceberg.Properties, roots *x509.CertPool) (*aws.Config, error) {
 	cfg, err := ices3.ParseAWSConfig(ctx, props)
 	if err != nil {
 		return nil, fmt.Errorf("catalog.s3: %w", err)
@@ -44,6 +47,18 @@ func sharedAWSConfig(ctx context.Context, props iceberg.Properties) (*aws.Config
 			t.MaxIdleConnsPerHost = 256
 			t.MaxConnsPerHost = 2048
 			t.IdleConnTimeout = 90 * time.Second
+		})
+	}
+	if roots != nil {
+		bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+		if !ok {
+			return nil, fmt.Errorf("catalog.s3.ca-file: cannot apply to the HTTP client %T", cfg.HTTPClient)
+		}
+		cfg.HTTPClient = bc.WithTransportOptions(func(t *http.Transport) {
+			if t.TLSClientConfig == nil {
+				t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+			t.TLSClientConfig.RootCAs = roots
 		})
 	}
 	return cfg, nil

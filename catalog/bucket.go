@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/url"
 
@@ -48,11 +49,24 @@ func NewMinioClient(cfg Config) (*minio.Client, error) {
 		}
 		endpoint, secure = e.Host, e.Scheme == "https"
 	}
-	cl, err := minio.New(endpoint, &minio.Options{
+	opts := &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.S3.AccessKeyID, cfg.S3.SecretAccessKey, ""),
 		Secure: secure,
 		Region: cfg.S3.Region,
-	})
+	}
+	roots, err := cfg.S3.rootCAs()
+	if err != nil {
+		return nil, err
+	}
+	if roots != nil {
+		tr, err := minio.DefaultTransport(secure)
+		if err != nil {
+			return nil, fmt.Errorf("s3 client for %s: %w", endpoint, err)
+		}
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+		opts.Transport = tr
+	}
+	cl, err := minio.New(endpoint, opts)
 	if err != nil {
 		return nil, fmt.Errorf("s3 client for %s: %w", endpoint, err)
 	}

@@ -42,6 +42,11 @@ const (
 	EnvS3SecretAccessKey = "FLOE_S3_SECRET_ACCESS_KEY"
 	EnvS3Endpoint        = "FLOE_S3_ENDPOINT"
 	EnvCatalogURI        = "FLOE_CATALOG_URI"
+	// EnvS3CAFile overrides s3.ca-file.
+	EnvS3CAFile = "FLOE_S3_CA_FILE"
+	// EnvCatalogPassword is the PostgreSQL catalog's password; it
+	// overrides password-file and a password in the uri.
+	EnvCatalogPassword = "FLOE_CATALOG_PASSWORD"
 )
 
 // Config says which catalog to open and where table data is stored.
@@ -55,6 +60,11 @@ type Config struct {
 	// (postgres://user:pass@127.0.0.1:5432/db) or the REST catalog's URL.
 	// Default for sqlite: floe-lake/catalog.db. Env FLOE_CATALOG_URI overrides.
 	URI string `yaml:"uri"`
+	// PasswordFile is a file holding the PostgreSQL catalog's password (a
+	// mounted secret; one trailing newline is ignored), so that the uri
+	// need not carry it. Env FLOE_CATALOG_PASSWORD overrides the file; either
+	// overrides a password in the uri. Never logged. Default: none.
+	PasswordFile string `yaml:"password-file"`
 	// Warehouse is where new tables are created: a local directory (a path
 	// or file:///abs/path) or s3://bucket/prefix. Default: floe-lake/warehouse.
 	Warehouse string `yaml:"warehouse"`
@@ -78,6 +88,10 @@ type S3Config struct {
 	SecretAccessKey string `yaml:"secret-access-key"`
 	// CreateBucket creates the warehouse bucket when missing. Default: true.
 	CreateBucket *bool `yaml:"create-bucket"`
+	// CAFile is a PEM bundle of certificate authorities trusted, besides
+	// the system's, for an https endpoint (a MinIO with its own CA). Env
+	// FLOE_S3_CA_FILE overrides. Default: none.
+	CAFile string `yaml:"ca-file"`
 }
 
 // DefaultConfig is the embedded default: a SQLite file and a local warehouse
@@ -113,6 +127,9 @@ func (c *Config) ApplyDefaults() {
 	if v := os.Getenv(EnvS3SecretAccessKey); v != "" {
 		c.S3.SecretAccessKey = v
 	}
+	if v := os.Getenv(EnvS3CAFile); v != "" {
+		c.S3.CAFile = v
+	}
 	if c.S3.Region == "" {
 		c.S3.Region = "us-east-1"
 	}
@@ -127,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.URI == "" {
 		return fmt.Errorf("catalog.uri: required for a %s catalog", c.Type)
+	}
+	if c.PasswordFile != "" && c.Type != TypePostgres {
+		return fmt.Errorf("catalog.password-file: only for a postgres catalog, not %s", c.Type)
 	}
 	if c.IsS3() {
 		u, err := url.Parse(c.Warehouse)
@@ -188,7 +208,11 @@ func (c *Config) IcebergProperties() (iceberg.Properties, error) {
 		p["type"] = "sql"
 		p["sql.driver"] = "pgx"
 		p["sql.dialect"] = "postgres"
-		p["uri"] = c.URI
+		uri, err := c.postgresURI()
+		if err != nil {
+			return nil, err
+		}
+		p["uri"] = uri
 		p["init_catalog_tables"] = "true"
 	case TypeREST:
 		p["type"] = "rest"
@@ -234,7 +258,11 @@ func Open(ctx context.Context, cfg Config) (icecat.Catalog, error) {
 		return nil, fmt.Errorf("open %s catalog %s: %w", cfg.Type, redact(cfg.URI), err)
 	}
 	if cfg.IsS3() {
-		awscfg, err := sharedAWSConfig(ctx, props)
+		roots, err := cfg.S3.rootCAs()
+		if err != nil {
+			return nil, err
+		}
+		awscfg, err := sharedAWSConfig(ctx, props, roots)
 		if err != nil {
 			return nil, err
 		}
@@ -243,11 +271,19 @@ func Open(ctx context.Context, cfg Config) (icecat.Catalog, error) {
 	return cat, nil
 }
 
-// redact hides a password in a DSN or URL.
+// redact hides a password in a DSN or URL, also in one that does not
+// parse (everything between :// and the last @), and in a keyword/value
+// DSN's password=….
 func redact(uri string) string {
 	u, err := url.Parse(uri)
-	if err != nil || u.User == nil {
-		return uri
+	if err != nil {
+		if i, j := strings.Index(uri, "://"), strings.LastIndex(uri, "@"); i >= 0 && j > i {
+			return uri[:i+3] + "xxxxx" + uri[j:]
+		}
+		return redactKeyword(uri)
+	}
+	if u.User == nil {
+		return redactKeyword(uri)
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")

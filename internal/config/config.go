@@ -365,10 +365,14 @@ func (l *configLoader) decode(b []byte, cfg *File) {
 			// (sources[0].type: ...) is located by it.
 			if k, reason, ok := strings.Cut(err.Error(), ": "); k == "yaml" {
 				l.addSyntax(err)
+			} else if msgs := sectionTypeErrors(reason); ok && isKeyPath(k) && msgs != nil {
+				for _, msg := range msgs {
+					l.addTypeError(msg)
+				}
 			} else if ok && isKeyPath(k) {
-				l.add(k, reason)
+				l.add(k, withoutValues(reason))
 			} else {
-				l.errs = append(l.errs, configError{file: l.file, reason: err.Error()})
+				l.errs = append(l.errs, configError{file: l.file, reason: withoutValues(err.Error())})
 			}
 		}
 	}
@@ -406,8 +410,20 @@ func (l *configLoader) addKeyed(key string, err error) {
 		l.addNodeError(ke)
 		return
 	}
-	msg := err.Error()
+	if te := (*yaml.TypeError)(nil); errors.As(err, &te) {
+		for _, msg := range te.Errors {
+			l.addTypeError(msg)
+		}
+		return
+	}
+	msg := withoutValues(err.Error())
 	if k, reason, ok := strings.Cut(msg, ": "); ok && isKeyPath(k) && (k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[")) {
+		if msgs := sectionTypeErrors(reason); msgs != nil {
+			for _, m := range msgs {
+				l.addTypeError(m)
+			}
+			return
+		}
 		l.add(k, reason)
 		return
 	}
@@ -452,6 +468,31 @@ var (
 	typeRe = regexp.MustCompile("^line (\\d+): cannot unmarshal (!!\\w+)(?: `(.*)`)? into (.+)$")
 )
 
+// sectionTypeErrors are the "line N: cannot unmarshal …" lines of a
+// section decoder's "yaml: unmarshal errors:" message, or nil.
+func sectionTypeErrors(reason string) []string {
+	head, rest, ok := strings.Cut(reason, "\n")
+	if !ok || head != "yaml: unmarshal errors:" {
+		return nil
+	}
+	var msgs []string
+	for _, l := range strings.Split(rest, "\n") {
+		if l = strings.TrimSpace(l); !typeRe.MatchString(l) {
+			return nil
+		}
+		msgs = append(msgs, l)
+	}
+	return msgs
+}
+
+// valueRe is the (shortened) value yaml.v3 quotes in its unmarshal errors.
+var valueRe = regexp.MustCompile("(cannot unmarshal !!\\w+) `[^`]*`")
+
+// withoutValues drops the values yaml.v3 quotes from its messages: the
+// value may be a secret (a password where a mapping belongs), and the
+// line says where it is.
+func withoutValues(msg string) string { return valueRe.ReplaceAllString(msg, "$1") }
+
 // addSyntax records a YAML syntax error.
 func (l *configLoader) addSyntax(err error) {
 	if m := syntaxRe.FindStringSubmatch(err.Error()); m != nil {
@@ -467,7 +508,7 @@ func (l *configLoader) addSyntax(err error) {
 func (l *configLoader) addTypeError(msg string) {
 	m := typeRe.FindStringSubmatch(msg)
 	if m == nil {
-		l.errs = append(l.errs, configError{file: l.file, reason: msg})
+		l.errs = append(l.errs, configError{file: l.file, reason: withoutValues(msg)})
 		return
 	}
 	line, _ := strconv.Atoi(m[1])

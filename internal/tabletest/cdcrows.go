@@ -25,11 +25,12 @@ import (
 // as its number; dates "2006-01-02"; datetimes in UTC
 // "2006-01-02 15:04:05.000000"; times "15:04:05.000000"); rows sorted.
 
-// MySQLRows reads table dbName.tbl through db in the canonical form, each
+// MySQLRows reads table dbName.tbl through db in the canonical form (its
+// columns sorted bytewise, as IcebergRows sorts them), each
 // column rendered by MySQL itself.
 func MySQLRows(db *sql.DB, dbName, tbl string) ([]string, error) {
 	rows, err := db.Query(`SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY COLUMN_NAME`, dbName, tbl)
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY CAST(COLUMN_NAME AS BINARY)`, dbName, tbl)
 	if err != nil {
 		return nil, err
 	}

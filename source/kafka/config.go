@@ -408,8 +408,8 @@ func (c *Config) Validate() error {
 			return bad(key+".topics", "none configured")
 		}
 		for _, t := range r.Topics {
-			if t == "" || strings.ContainsAny(t, "/ ") {
-				return bad(key+".topics", "%q is not a topic name", t)
+			if !validTopic(t) {
+				return bad(key+".topics", "%q is not a Kafka topic name: 1 to 249 of a-z A-Z 0-9 . _ -, and not . or ..", t)
 			}
 			if j, dup := topics[t]; dup {
 				return bad(key+".topics", "topic %q is also in routes[%d]", t, j)
@@ -501,6 +501,24 @@ func validMode(routes []Route, i int, modes map[string]int) *modeError {
 		seen[col] = true
 	}
 	return nil
+}
+
+// validTopic reports whether t is a name Kafka accepts for a topic (its
+// own rule: at most 249 characters of ASCII letters, digits, '.', '_' and
+// '-', and not "." or ".."), so that a name the brokers would never
+// have is refused when the config is read.
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, r := range t {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func validTable(name string) error {

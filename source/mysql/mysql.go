@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"regexp"
 	"slices"
 	"sort"
@@ -384,8 +386,8 @@ func (r *run) open(ctx context.Context) (binlogPos, error) {
 		t := &capTable{db: n[0], tbl: n[1], full: full, name: cfg.icebergName(n[0], n[1])}
 		kt, err := r.sink.OpenKeyed(ctx, r.s.spec(defs[full], full, t.name), cfg.ID, r.keyedOptions())
 		if err != nil {
-			if ctx.Err() != nil {
-				return binlogPos{}, err
+			if ctx.Err() != nil || transient(err) {
+				return binlogPos{}, fmt.Errorf("open %s: %w", t.name, err)
 			}
 			r.log.Error("table not captured: its Iceberg table cannot be opened", "table", full, "iceberg_table", t.name, "err", err)
 			r.s.m.skipped.Inc()
@@ -706,4 +708,13 @@ func ensureUnique(names []string) error {
 		}
 	}
 	return nil
+}
+
+// transient reports whether err is a failure of the network or a deadline
+// (object storage or the catalog unreachable for a while): opening the
+// Iceberg table again later may work, so the run fails and is restarted
+// instead of leaving the table uncaptured until the process restarts.
+func transient(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF)
 }

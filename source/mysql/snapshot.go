@@ -119,8 +119,8 @@ func (r *run) snapshot(ctx context.Context, ts []*capTable) (int64, error) {
 		if t.kt == nil {
 			kt, err := r.sink.OpenKeyed(ctx, spec, r.cfg.ID, r.keyedOptions())
 			if err != nil {
-				if ctx.Err() != nil {
-					return 0, err
+				if ctx.Err() != nil || transient(err) {
+					return 0, fmt.Errorf("open %s: %w", t.name, err)
 				}
 				r.log.Error("table not captured: its Iceberg table cannot be opened", "table", t.full, "iceberg_table", t.name, "err", err)
 				r.s.m.skipped.Inc()
