@@ -44,6 +44,9 @@ import (
 //
 // Figures are reported, never asserted: the machine is shared. CPU-seconds
 // are the comparable figure; wall times move with contention.
+// FLOE_BENCH_KEYED_BASELINE=0 skips the 1M-row baseline;
+// FLOE_BENCH_KEYED_DIR keeps each run's lake and logs there;
+// FLOE_BENCH_KEYED_LOG=1 prints ingest's log after the restart.
 func BenchmarkKeyedScale(b *testing.B) {
 	if os.Getenv("FLOE_BENCH_KEYED") != "1" {
 		b.Skip("set FLOE_BENCH_KEYED=1 (make bench-keyed) to run the keyed-table scale benchmark")
@@ -55,7 +58,7 @@ func BenchmarkKeyedScale(b *testing.B) {
 	bin := testenv.FloeBinary(b)
 	// The 1M-row run is the baseline of the larger one.
 	sizes := []int{rows}
-	if rows > 1_000_000 {
+	if rows > 1_000_000 && os.Getenv("FLOE_BENCH_KEYED_BASELINE") != "0" {
 		sizes = []int{1_000_000, rows}
 	}
 	var base float64
@@ -98,6 +101,13 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	b.Logf("%d rows: MariaDB table %s.t filled in %s", n, dbName, time.Since(fillStart).Round(time.Second))
 
 	dir := b.TempDir()
+	if keep := os.Getenv("FLOE_BENCH_KEYED_DIR"); keep != "" {
+		// Keep the logs and the lake for a look afterwards.
+		dir = filepath.Join(keep, dbName)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
 	wh := catalog.Config{Type: catalog.TypeSQLite, Name: "floe", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "warehouse")}
 	cfgPath := writeFloeYAML(b, dir, map[string]any{
 		"catalog":         map[string]any{"type": wh.Type, "name": wh.Name, "uri": wh.URI, "warehouse": wh.Warehouse},
@@ -295,7 +305,17 @@ func startBenchProc(b *testing.B, bin, dir string, args ...string) *benchProc {
 		b.Fatal(err)
 	}
 	p := &benchProc{cmd: cmd, done: make(chan error, 1), log: logPath}
-	go func() { p.done <- cmd.Wait(); _ = f.Close() }()
+	exited := make(chan struct{})
+	go func() { p.done <- cmd.Wait(); _ = f.Close(); close(exited) }()
+	// A benchmark that fails leaves no process behind.
+	b.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
 	return p
 }
 
