@@ -431,6 +431,20 @@ func newProjection(s Spec, src *iceberg.Schema) (*projection, *iceberg.Schema, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("aggregate %s: %w", s.Name, err)
 	}
+	// DuckDB binds a GROUP BY name to a source column before a select-list
+	// alias: GROUP BY city with lower(city) AS city groups by the source's
+	// city there. Refuse what would group differently here.
+	for _, g := range sel.GroupBy {
+		c, ok := g.(*query.Column)
+		if i := sel.GroupItem(g); ok && i >= 0 && sel.Items[i].Expr.String() != c.String() {
+			for _, f := range src.Fields() {
+				if strings.EqualFold(f.Name, c.Name) {
+					return nil, nil, fmt.Errorf("aggregate %s: %w", s.Name, sqlErr(g, "GROUP BY %s is ambiguous: the source has a column %s, which DuckDB groups by, while the select list names %s %s: give the derived dimension another name or GROUP BY the expression",
+						c.Name, f.Name, sel.Items[i].Expr, c.Name))
+				}
+			}
+		}
+	}
 	// A spec written by hand (YAML with a sql key) must say what its SQL
 	// says.
 	if t.Source != s.Source || t.Time != s.Time || t.Filter != s.Filter ||

@@ -78,6 +78,15 @@ GROUP BY 1, 2, 3, e.city, dev`, "", "dws.x")
 	if _, err := OutputSpec(bad, sc); !errors.Is(err, ErrSQLSpec) {
 		t.Fatalf("contradicting fields: %v", err)
 	}
+	// GROUP BY a name that is both a source column and an alias: DuckDB
+	// takes the column.
+	amb, err := FromSQL("SELECT time_bucket(INTERVAL '1 hour', event_time) AS window_start, lower(city) AS city, count(*) AS n FROM ods.events GROUP BY 1, city", "", "dws.x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OutputSpec(amb, sc); err == nil || !strings.Contains(err.Error(), "GROUP BY city is ambiguous") {
+		t.Fatalf("ambiguous GROUP BY: %v", err)
+	}
 	if _, err := FromSQL("SELECT 1 FROM", "", "dws.x"); !errors.Is(err, query.ErrSyntax) {
 		t.Fatalf("syntax error: %v", err)
 	}
