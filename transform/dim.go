@@ -21,8 +21,12 @@ type dimIndex struct {
 	rows     int
 	// cols are the dimension's used columns (dimPlan.rel.cols), whole.
 	cols []arrow.Array
-	// One of the two indexes: intKey for a single integer-class key
-	// column, byKey otherwise.
+	// One of the three indexes: for a single integer-class key column,
+	// dense when its keys span a range of at most denseSpan(rows) values
+	// (dense[key-base] is the row or -1), intKey otherwise; byKey for
+	// other keys.
+	dense  []int32
+	base   int64
 	intKey map[int64]int32
 	byKey  map[string]int32
 	single bool
@@ -202,8 +206,11 @@ func (x *dimIndex) index(keyCols []arrow.Array) error {
 	if len(keyCols) == 1 {
 		if c, _ := classOf(keyCols[0].DataType()); c == classInt {
 			x.single = true
-			x.intKey = make(map[int64]int32, x.rows)
 			vals := ints(keyCols[0], nil)
+			if x.indexDense(keyCols[0], vals) {
+				return nil
+			}
+			x.intKey = make(map[int64]int32, x.rows)
 			for i, v := range vals {
 				if keyCols[0].IsValid(i) {
 					x.intKey[v] = int32(i)
@@ -228,6 +235,43 @@ func (x *dimIndex) index(keyCols []arrow.Array) error {
 	return nil
 }
 
+// denseSpan is the widest key range a dense index covers for a dimension
+// of rows rows: at most 4 bytes per value of the range, about a map's
+// cost per row for 4 values per row.
+func denseSpan(rows int) uint64 { return 4*uint64(rows) + 1024 }
+
+// indexDense builds the dense index when the valid keys in vals span a
+// range of at most denseSpan values, and reports whether it did.
+func (x *dimIndex) indexDense(col arrow.Array, vals []int64) bool {
+	lo, hi, found := int64(0), int64(0), false
+	for i, v := range vals {
+		if col.IsNull(i) {
+			continue
+		}
+		if !found || v < lo {
+			lo = v
+		}
+		if !found || v > hi {
+			hi = v
+		}
+		found = true
+	}
+	if !found || uint64(hi-lo) >= denseSpan(len(vals)) {
+		return false
+	}
+	x.base = lo
+	x.dense = make([]int32, uint64(hi-lo)+1)
+	for i := range x.dense {
+		x.dense[i] = -1
+	}
+	for i, v := range vals {
+		if col.IsValid(i) {
+			x.dense[v-lo] = int32(i)
+		}
+	}
+	return true
+}
+
 // lookup returns, per fact row, the dimension row its key matches or -1.
 func (x *dimIndex) lookup(keys []arrow.Array, dst []int32) ([]int32, error) {
 	n := keys[0].Len()
@@ -238,6 +282,24 @@ func (x *dimIndex) lookup(keys []arrow.Array, dst []int32) ([]int32, error) {
 			return nil, fmt.Errorf("join key of type %s against an integer key", k.DataType())
 		}
 		vals := ints(k, nil)
+		if x.dense != nil {
+			for i, v := range vals {
+				row := int32(-1)
+				// v-base wraps for keys below base: out of range too.
+				if d := uint64(v - x.base); d < uint64(len(x.dense)) {
+					row = x.dense[d]
+				}
+				dst[i] = row
+			}
+			if k.NullN() > 0 {
+				for i := range n {
+					if k.IsNull(i) {
+						dst[i] = -1
+					}
+				}
+			}
+			return dst, nil
+		}
 		for i, v := range vals {
 			row, ok := x.intKey[v]
 			if !ok || k.IsNull(i) {

@@ -168,21 +168,32 @@
 // keys older than max − window are dropped after every commit. Rows
 // deleted from the output by hand change the state accordingly.
 //
+// # Output files
+//
+// An append-only output's data files are written by the parquet-go
+// encoder the writer package uses (internal/pqgo: the Parquet layout and
+// manifest statistics of iceberg-go's writer, at about 1.5× its rows per
+// CPU-second) and committed as data files: appended, or for a backfill in
+// place of every data file of the output — an overwrite, or an append
+// when the output holds no data file yet (it removes no rows). Tables
+// pqgo does not write, overwrites of an output with delete files, and
+// keyed outputs go through iceberg-go's writer.
+//
 // # Performance
 //
 // BenchmarkTransform (a filter, a derived column and two LEFT JOINs over
 // 1,000,000 orders, 100,000 users and 100 regions, output written and
-// committed, one core) measured 1.4–1.6 M source rows per CPU-second for
-// Floe against 2.4–2.7 M for DuckDB 1.5.5 on one thread running the same
-// SQL over the same Parquet files into a zstd Parquet file: Floe takes
-// 1.5–1.7× DuckDB's CPU time, at or above the 1.5× target (three runs on a
-// shared 2-core machine; a first run, with DuckDB slowed by the machine's
-// load, gave 1.3×). Reading, filtering, joining and projecting
-// alone run at 4.2–4.4 M rows per CPU-second ("floe-no-write"), faster
-// than DuckDB's whole query: the gap is writing the output through
-// iceberg-go's Parquet writer (zstd, dictionaries, statistics). The
-// writer package's parquet-go encoder, measured at 1.5× the rows per
-// CPU-second of that path, is internal to writer and not used here.
+// committed, one core) measured 1.42–1.80 M source rows per CPU-second
+// for Floe against 1.59–2.51 M for DuckDB 1.5.5 on one thread running the
+// same SQL over the same Parquet files into a zstd Parquet file, both in
+// the same run: Floe takes 1.12×, 1.50× and 1.39× DuckDB's CPU time in
+// three runs, within the 1.5× target (a shared 2-core machine at load
+// 26–31; the absolute figures move with the load, the ratio less).
+// Reading, filtering, joining and projecting alone run at 4.0–4.9 M rows
+// per CPU-second ("floe-no-write"), faster than DuckDB's whole query; the
+// rest is writing the output, most of it zstd compressing the pages.
+// Integer join keys that span at most 4 values per dimension row are
+// looked up in an array instead of a hash map.
 //
 // A Transformer runs one operation at a time; it is not safe for
 // concurrent use.
