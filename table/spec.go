@@ -33,7 +33,10 @@ type Spec struct {
 	// Sort is the table's sort order. Default: unsorted.
 	Sort []SortField `yaml:"sort,omitempty" json:"sort,omitempty"`
 	// IdentifierFields names the columns that identify a row (the primary
-	// key of a CDC table). They must be required primitive columns.
+	// key of a CDC table). They must be required primitive columns. A
+	// table with them may be partitioned too, by key columns or others:
+	// the keyed writer's key index spans partitions, so unlike Flink's
+	// upsert sink Floe does not require the partition columns in the key.
 	IdentifierFields []string `yaml:"identifier-fields,omitempty" json:"identifier-fields,omitempty"`
 	// Properties are Iceberg table properties under Iceberg's own names.
 	// Floe's defaults (DefaultProperties) apply where unset.

@@ -67,7 +67,7 @@ func (k *KeyedTable) AlterSchema(ctx context.Context, next table.Positions, chan
 		if err := us.Commit(); err != nil {
 			return &SchemaChangeError{Err: err}
 		}
-		return nil
+		return keepsPartitionSources(txn)
 	})
 	if err != nil {
 		var sce *SchemaChangeError
@@ -80,6 +80,25 @@ func (k *KeyedTable) AlterSchema(ctx context.Context, next table.Positions, chan
 		return err
 	}
 	return k.reload(ctx)
+}
+
+// keepsPartitionSources fails with a SchemaChangeError when the schema
+// staged on txn lost a source column of the table's partition spec (as
+// Iceberg's Java implementation refuses to drop one; iceberg-go v0.7.0
+// lets it go, and the table could no longer be partitioned).
+func keepsPartitionSources(txn *icetable.Transaction) error {
+	st, err := txn.StagedTable()
+	if err != nil {
+		return err
+	}
+	sc := st.Schema()
+	spec := st.Spec()
+	for _, pf := range spec.Fields() {
+		if _, ok := sc.FindFieldByID(pf.SourceID()); !ok {
+			return &SchemaChangeError{Err: fmt.Errorf("partition field %s: its source column (field %d) cannot be dropped while the table is partitioned by it", pf.Name, pf.SourceID())}
+		}
+	}
+	return nil
 }
 
 // EnsureSchema commits everything applied so far and evolves the table's

@@ -120,8 +120,12 @@
 // and deletes its key, so the table keeps no stale image of it. Tombstones
 // and statements skipped carry no row.
 //
-// Limits: upsert tables must be unpartitioned (the keyed writer does not
-// partition yet) and are written by one process: the key index lives in
+// Upsert tables may be partitioned by top-level columns (the declared
+// spec's partition:), by any transform; the partition columns need not be
+// in the key: the keyed writer's index is global, and an update that
+// changes them deletes the row in its old partition.
+//
+// Limits: upsert tables are written by one process: the key index lives in
 // the process, and another process committing to the table (a second
 // member of the group owning some of its partitions) makes the next commit
 // fail with writer.ErrKeyIndexStale and the run restart to rebuild it —

@@ -103,6 +103,17 @@
 // opened; a compaction or another writer changing the table's files makes
 // the next commit fail and the source restart to rebuild it.
 //
+// # Partitioned tables
+//
+// The Iceberg tables a source creates are unpartitioned unless
+// Config.Partitions names partition fields for them (a table spec's
+// partition:, of top-level columns, per database.table pattern); they
+// apply when the table is created. The key index is global, so the
+// partition columns need not be in the primary key: an update that
+// changes them becomes a position delete in the old partition and a row in
+// the new one. Dropping a partition source column is a DDL the table
+// cannot follow: it halts the table.
+//
 // # Type mapping
 //
 //	tinyint, smallint, mediumint, int, year  int (int unsigned: long)

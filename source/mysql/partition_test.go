@@ -79,6 +79,21 @@ func TestPartitionedMirror(t *testing.T) {
 	mustExec(t, db, `DELETE FROM orders WHERE id % 9 = 5`)
 	waitEqual(t, db, name, "orders", cat, iceName, 60*time.Second)
 	checkMirrorPartitions(t, cat, iceName, 3)
+
+	// Dropping a partition source column is a DDL the table cannot
+	// follow: it halts, keeping its rows.
+	mustExec(t, db, `ALTER TABLE orders DROP COLUMN region`)
+	deadline := time.Now().Add(30 * time.Second)
+	for tabletest.Load(t, cat, iceName).Properties()[writer.PropHalted] == "" {
+		if time.Now().After(deadline) {
+			tb := tabletest.Load(t, cat, iceName)
+			t.Logf("schema %v spec %v", tb.Schema(), tb.Spec())
+			t.Fatal("dropping the partition column region did not halt the table")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("halted: %s", tabletest.Load(t, cat, iceName).Properties()[writer.PropHalted])
+	checkMirrorPartitions(t, cat, iceName, 3)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

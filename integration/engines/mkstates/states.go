@@ -68,6 +68,8 @@ func states() []state {
 		{name: "expired", build: buildCompacted(true)},
 		{name: "cdc_equality", build: buildCDCEquality},
 		{name: "cdc_position", build: buildCDCPosition},
+		{name: "keyed_part", build: buildKeyedPartitioned,
+			filter: &Filter{Column: "ts", Op: "range", Lo: "2026-01-02T00:00:00.000000Z", Hi: "2026-01-03T00:00:00.000000Z"}},
 		{name: "evolved", build: buildEvolved},
 		{name: "nested", build: buildNested},
 		{name: "decimals", build: buildDecimals},
