@@ -87,7 +87,11 @@ func (a *Aggregator) Backfill(ctx context.Context, o BackfillOptions) (Result, e
 		}
 		if to != maxTime {
 			// Rows up to the end of the last window starting before to.
-			tr.End = time.UnixMicro(to - a.plan.slide + a.plan.size).UTC()
+			tr.End = time.UnixMicro(a.plan.readEnd(to)).UTC()
+		}
+		if a.plan.hasFirstSeen() {
+			// New and returning users count against all of history.
+			tr.Start = time.Time{}
 		}
 	}
 	groups := newGroupTable(a.plan)

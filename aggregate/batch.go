@@ -1,9 +1,11 @@
 package aggregate
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -57,6 +59,14 @@ func micros(a *array.Timestamp, out []int64) []int64 {
 // keep is nil). Rows with a null event time belong to no window and are
 // skipped. It returns the number of rows read.
 func (p *plan) addBatch(t *groupTable, rec arrow.RecordBatch, keep func(ws int64) bool, st *batchState) (int64, error) {
+	if p.proj != nil {
+		return p.addProjected(t, rec, keep, st)
+	}
+	return p.addRows(t, rec, keep, st)
+}
+
+// addRows is addBatch over rows that hold the plan's columns.
+func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64) bool, st *batchState) (int64, error) {
 	n := int(rec.NumRows())
 	if n == 0 {
 		return 0, nil
@@ -168,11 +178,17 @@ func (p *plan) addBatch(t *groupTable, rec arrow.RecordBatch, keep func(ws int64
 			}
 			st.key = appendWindow(st.key[:0], ws)
 			st.key = append(st.key, st.dimBuf[st.dimOff[i]:st.dimOff[i+1]]...)
+			if p.cumulative() {
+				st.key = binary.BigEndian.AppendUint32(st.key, uint32((st.times[i]-ws)/p.step))
+			}
 			g := t.lookup(st.key)
 			gids[i] = g
 			t.rows[g] += sign(signs, i)
 		}
 		t.sync()
+		if k == 0 && p.hasFirstSeen() {
+			p.addFirstSeen(t, st, measViews, timeNulls, ts)
+		}
 		for m, a := range t.accs {
 			if err := a.update(gids, measViews[m], signs, &st.s); err != nil {
 				if errors.Is(err, ErrNotRetractable) {
@@ -186,10 +202,36 @@ func (p *plan) addBatch(t *groupTable, rec arrow.RecordBatch, keep func(ws int64
 }
 
 // windowStart is the start of the k-th window (0 ≤ k < nWin) holding
-// event time t (µs): windows start every slide, aligned to the epoch, and
-// the k-th starts k slides before the last one starting at or before t.
+// event time t (µs): windows start at the points of the plan's grid (every
+// slide, aligned to the epoch without a time zone), and the k-th starts k
+// points before the last one at or before t.
 func (p *plan) windowStart(t int64, k int) int64 {
-	return floorDiv(t, p.slide)*p.slide - int64(k)*p.slide
+	if p.grid.loc == nil {
+		return floorDiv(t, p.slide)*p.slide - int64(k)*p.slide
+	}
+	return p.grid.point(p.grid.index(t) - int64(k))
+}
+
+// windowEnd is the end of the window starting at ws (for a cumulative
+// window: of the whole window, its last step's end).
+func (p *plan) windowEnd(ws int64) int64 {
+	if p.grid.loc == nil || p.grid.days == 0 {
+		return ws + p.size
+	}
+	// A window spans nWin points (1 for tumbling and cumulative ones).
+	return p.grid.point(p.grid.index(ws) + int64(p.nWin))
+}
+
+// readEnd is an upper bound of the event times in the windows starting
+// before to: where a ranged read can stop.
+func (p *plan) readEnd(to int64) int64 {
+	end := to - p.slide + p.size
+	if p.grid.loc != nil {
+		// Zoned days are up to an hour longer (and a few zones shift by
+		// more than an hour once).
+		end += 3 * int64(time.Hour/time.Microsecond)
+	}
+	return end
 }
 
 // notRetractable is the error for deleted rows reaching measures that

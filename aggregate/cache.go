@@ -23,6 +23,9 @@ type stateCache struct {
 	parts    map[int64]*cachedPart
 	bytes    int
 	clock    uint64
+	// first is the first-seen windows of new_users and returning_users,
+	// as of snapshot (nil: not loaded). It is kept whatever the limit.
+	first firstSeen
 }
 
 type cachedPart struct {
@@ -39,12 +42,13 @@ func (c *stateCache) reset() {
 	c.snapshot = 0
 	c.parts = map[int64]*cachedPart{}
 	c.bytes = 0
+	c.first = nil
 }
 
 // validate empties the cache unless tbl's current snapshot is the cached
 // one or descends from it through replace snapshots only.
 func (c *stateCache) validate(tbl *icetable.Table) {
-	if len(c.parts) == 0 {
+	if len(c.parts) == 0 && c.first == nil {
 		return
 	}
 	for s := range table.CurrentAncestors(tbl.Metadata()) {
@@ -73,10 +77,10 @@ func (c *stateCache) take(pt int64) *groupTable {
 // put caches the partitions a commit of snapshot wrote and evicts the
 // least recently used ones beyond the limit.
 func (c *stateCache) put(snapshot int64, parts map[int64]*groupTable, bytes map[int64]int) {
+	c.snapshot = snapshot
 	if c.limit <= 0 {
 		return
 	}
-	c.snapshot = snapshot
 	c.clock++
 	for pt, g := range parts {
 		if old := c.parts[pt]; old != nil {

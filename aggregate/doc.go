@@ -28,6 +28,13 @@
 //     Every group is kept and ranked, so that late rows can reorder the
 //     ranking; readers take the top N with "rank <= n".
 //
+// A spec can also be a SQL SELECT of the query package's dialect
+// (FromSQL, LoadSpecFile; sql.go has the mapping): WHERE any condition,
+// the window a time_bucket call in GROUP BY, derived dimensions and
+// measures over expressions. Its WHERE and expressions run on each source
+// batch before grouping (the batch path's only hook), so streaming,
+// backfill and recompute agree as for YAML specs.
+//
 // # The summary table
 //
 // One row per (window, dimensions) group: window_start (timestamptz,

@@ -16,10 +16,16 @@ const outRowsPerBatch = 1 << 16
 
 // outGroup is one output row being built.
 type outGroup struct {
+	// g is the row's group; -1 for a step of a cumulative window that
+	// has no rows of its own (its state is the empty state).
 	g    int32
 	ws   int64
+	we   int64
 	dims []scalar
 	rank int32
+	// first marks the first row of a run whose values are computed
+	// together: a cumulative window's steps of one group.
+	first bool
 }
 
 // order returns the groups of t that have rows, decoded and sorted: by
@@ -42,7 +48,8 @@ func (p *plan) order(t *groupTable) ([]outGroup, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, outGroup{g: int32(g), ws: windowStart(k), dims: dims})
+		ws := windowStart(k)
+		out = append(out, outGroup{g: int32(g), ws: ws, dims: dims, first: true})
 	}
 	cmpDims := func(a, b outGroup, idx []int) int {
 		for _, d := range idx {
@@ -61,8 +68,17 @@ func (p *plan) order(t *groupTable) ([]outGroup, error) {
 			if a.ws != b.ws {
 				return cmpInt(a.ws, b.ws)
 			}
-			return cmpDims(a, b, all)
+			if c := cmpDims(a, b, all); c != 0 {
+				return c
+			}
+			return cmpInt(p.stepOf(t.keys[a.g]), p.stepOf(t.keys[b.g]))
 		})
+		if p.cumulative() {
+			return p.expandSteps(t, out, all, cmpDims), nil
+		}
+		for i := range out {
+			out[i].we = p.windowEnd(out[i].ws)
+		}
 		return out, nil
 	}
 	acc := t.accs[p.topBy]
@@ -86,6 +102,7 @@ func (p *plan) order(t *groupTable) ([]outGroup, error) {
 	})
 	var rank int32
 	for i := range out {
+		out[i].we = p.windowEnd(out[i].ws)
 		if i == 0 || out[i].ws != out[i-1].ws || cmpDims(out[i], out[i-1], p.within) != 0 {
 			rank = 0
 		}
@@ -108,23 +125,40 @@ func cmpInt(a, b int64) int {
 // build returns the output rows of every group of t with rows, as record
 // batches of sc (the output table's Arrow schema), and the bytes of their
 // states. Columns of the table that the spec does not produce are null.
+// New and returning users count against the first-seen windows of t's
+// own rows (a backfill's).
 func (p *plan) build(t *groupTable, sc *arrow.Schema, mem memory.Allocator) ([]arrow.RecordBatch, int, error) {
+	return p.buildWith(t, sc, mem, t.first)
+}
+
+// buildWith is build with the first-seen windows fs that new_users and
+// returning_users count against (nil without such measures).
+func (p *plan) buildWith(t *groupTable, sc *arrow.Schema, mem memory.Allocator, fs firstSeen) ([]arrow.RecordBatch, int, error) {
 	groups, err := p.order(t)
 	if err != nil {
 		return nil, 0, err
 	}
 	type colSrc struct {
-		kind    int // 0 other (null), 1 window start, 2 window end, 3 dim, 4 measure, 5 rank, 6 state
+		kind    int // 0 other (null), 1 window start, 2 window end, 3 dim, 4 measure, 5 rank, 6 state, 7 dt, 8 hour
 		idx     int
 		dimKind valueKind
 	}
+	local := func(name string) bool { return slices.Contains(p.spec.Window.LocalColumns, name) }
 	srcs := make([]colSrc, sc.NumFields())
 	for i, f := range sc.Fields() {
+		if (f.Name == ColDate || f.Name == ColHour) && local(f.Name) {
+			srcs[i] = colSrc{kind: 7}
+			if f.Name == ColHour {
+				srcs[i].kind = 8
+			}
+			continue
+		}
 		switch f.Name {
 		case ColWindowStart:
 			srcs[i] = colSrc{kind: 1}
 		case ColWindowEnd:
 			srcs[i] = colSrc{kind: 2}
+
 		case ColState:
 			srcs[i] = colSrc{kind: 6}
 		case ColRank:
@@ -155,8 +189,29 @@ func (p *plan) build(t *groupTable, sc *arrow.Schema, mem memory.Allocator) ([]a
 	}
 	stateBytes := 0
 	var part []byte
-	for start := 0; start < len(groups); start += outRowsPerBatch {
-		chunk := groups[start:min(start+outRowsPerBatch, len(groups))]
+	var vals []scalar
+	for start, end := 0, 0; start < len(groups); start = end {
+		// A chunk ends at a run's end, so that its values are computed
+		// together.
+		end = min(start+outRowsPerBatch, len(groups))
+		if end < len(groups) && !groups[end].first {
+			e := end
+			for e > start && !groups[e].first {
+				e--
+			}
+			if e > start {
+				end = e
+			} else {
+				for end < len(groups) && !groups[end].first {
+					end++
+				}
+			}
+		}
+		chunk := groups[start:end]
+		if p.needsValues() {
+			vals = p.values(t, chunk, fs, vals[:0])
+		}
+		nm := len(p.measures)
 		cols := make([]arrow.Array, len(srcs))
 		releaseCols := func() {
 			for _, c := range cols {
@@ -173,7 +228,11 @@ func (p *plan) build(t *groupTable, sc *arrow.Schema, mem memory.Allocator) ([]a
 				data := make([]byte, 0, t.stateBytes*len(chunk)/max(len(groups), 1)+t.stateBytes/8+1024)
 				offsets = append(offsets, 0)
 				for _, o := range chunk {
-					data, part = t.appendState(data, part, o.g)
+					if o.g < 0 {
+						data = append(data, p.emptyState...)
+					} else {
+						data, part = t.appendState(data, part, o.g)
+					}
 					if len(data) > math.MaxInt32 {
 						releaseCols()
 						return fail(i, errors.New("states of one batch exceed 2 GiB"))
@@ -189,7 +248,7 @@ func (p *plan) build(t *groupTable, sc *arrow.Schema, mem memory.Allocator) ([]a
 			}
 			fb := array.NewBuilder(mem, sc.Field(i).Type)
 			fb.Reserve(len(chunk))
-			for _, o := range chunk {
+			for r, o := range chunk {
 				var err error
 				switch src.kind {
 				case 0:
@@ -197,11 +256,21 @@ func (p *plan) build(t *groupTable, sc *arrow.Schema, mem memory.Allocator) ([]a
 				case 1:
 					err = appendInt(fb, o.ws)
 				case 2:
-					err = appendInt(fb, o.ws+p.size)
+					err = appendInt(fb, o.we)
 				case 3:
 					err = appendScalar(fb, src.dimKind, o.dims[src.idx])
 				case 4:
-					err = t.accs[src.idx].appendValue(fb, o.g)
+					if vals != nil {
+						err = appendScalar(fb, t.accs[src.idx].rankKind(), vals[r*nm+src.idx])
+					} else {
+						err = t.accs[src.idx].appendValue(fb, o.g)
+					}
+				case 7:
+					day, _ := localParts(p.loc, o.ws)
+					err = appendInt(fb, day)
+				case 8:
+					_, hour := localParts(p.loc, o.ws)
+					err = appendInt(fb, int64(hour))
 				case 5:
 					err = appendInt(fb, int64(o.rank))
 				case 6:

@@ -22,12 +22,18 @@ type groupTable struct {
 	// stateBytes estimates the bytes of the groups' encoded states (from
 	// the states decoded and built), to size buffers.
 	stateBytes int
+	// first is the first-seen window of the tracked columns' values of
+	// the rows added (nil without new_users or returning_users).
+	first firstSeen
 }
 
 func newGroupTable(p *plan) *groupTable {
 	t := &groupTable{p: p, index: map[string]int32{}}
 	for _, m := range p.measures {
 		t.accs = append(t.accs, newAccumulator(m))
+	}
+	if p.hasFirstSeen() {
+		t.first = newFirstSeen(len(p.fsCols))
 	}
 	return t
 }
@@ -100,6 +106,13 @@ func appendDim(buf []byte, c *colView, i int) []byte {
 func (p *plan) decodeDims(key string, out []scalar) ([]scalar, error) {
 	out = out[:0]
 	b := []byte(key[8:])
+	if p.cumulative() {
+		// The step's number follows the dimensions.
+		if len(b) < 4 {
+			return nil, fmt.Errorf("%w: key truncated", errBadState)
+		}
+		b = b[:len(b)-4]
+	}
 	for _, d := range p.dims {
 		if len(b) == 0 {
 			return nil, fmt.Errorf("%w: key truncated", errBadState)
@@ -174,6 +187,9 @@ func (t *groupTable) mergeFrom(o *groupTable) {
 			a.mergeGroup(dst, o.accs[m], int32(sg))
 		}
 	}
+	if t.first != nil {
+		t.first.merge(o.first)
+	}
 }
 
 // State encoding of one group (the _state column): a format byte
@@ -196,6 +212,10 @@ func fnCode(f Fn) byte {
 		return 6
 	case FnApproxCountDistinct:
 		return 7
+	case FnNewUsers:
+		return 8
+	case FnReturningUsers:
+		return 9
 	}
 	return 0
 }

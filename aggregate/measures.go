@@ -59,7 +59,9 @@ func newAccumulator(m measurePlan) accumulator {
 		return &sumAcc{kind: m.kind, avg: m.Fn == FnAvg, scale: m.scale}
 	case FnMin, FnMax:
 		return &minMaxAcc{kind: m.kind, max: m.Fn == FnMax}
-	case FnCountDistinct:
+	case FnCountDistinct, FnNewUsers, FnReturningUsers:
+		// new_users and returning_users keep the group's exact set; their
+		// values are computed on output against the first-seen windows.
 		return newDistinctAcc()
 	case FnApproxCountDistinct:
 		return newHLLAcc()

@@ -75,7 +75,29 @@ type plan struct {
 	columns []string
 	// retractable: every measure can take back deleted rows.
 	retractable bool
+	// grid places the window starts (see Window).
+	grid grid
+	// step (µs) of a cumulative window; 0 otherwise.
+	step int64
+	// loc is the zone of the local columns; nil for UTC.
+	loc *time.Location
+	// firstSeen lists, per measure, the index of its column among
+	// fsCols (-1 for measures that are not new_users/returning_users);
+	// fsCols are the columns whose first-seen windows are tracked.
+	firstSeen []int
+	fsCols    []string
+	// emptyState is the state of a group without rows: the _state of a
+	// cumulative window's step that has no rows of its own.
+	emptyState []byte
+	// proj is a SQL spec's pre-projection (sql.go); nil for YAML specs.
+	proj *projection
 }
+
+// cumulative reports whether the window is cumulative.
+func (p *plan) cumulative() bool { return p.step > 0 }
+
+// hasFirstSeen reports whether a measure counts new or returning users.
+func (p *plan) hasFirstSeen() bool { return len(p.fsCols) > 0 }
 
 // bind checks the spec's columns against the source schema.
 func bind(s Spec, src *iceberg.Schema) (*plan, error) {
@@ -88,6 +110,15 @@ func bind(s Spec, src *iceberg.Schema) (*plan, error) {
 		retractable: s.Retractable(),
 	}
 	p.nWin = int(p.size / p.slide)
+	p.step = s.Window.Step.D().Microseconds()
+	src, err := p.bindSQL(s, src)
+	if err != nil {
+		return nil, err
+	}
+	if p.grid, err = newGrid(s.Window.TimeZone, s.slideOrSize()); err != nil {
+		return nil, fmt.Errorf("aggregate %s: window.time-zone: %w", s.Name, err)
+	}
+	p.loc = p.grid.loc
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("aggregate %s: %s", s.Name, fmt.Sprintf(format, args...))
 	}
@@ -132,6 +163,14 @@ func bind(s Spec, src *iceberg.Schema) (*plan, error) {
 	for i, m := range s.Measures {
 		key := fmt.Sprintf("measures[%d]", i)
 		mp := measurePlan{Measure: m}
+		fs := -1
+		if m.Fn.firstSeen() {
+			if fs = slices.Index(p.fsCols, m.Column); fs < 0 {
+				fs = len(p.fsCols)
+				p.fsCols = append(p.fsCols, m.Column)
+			}
+		}
+		p.firstSeen = append(p.firstSeen, fs)
 		if m.Column == "" {
 			mp.outType = iceberg.PrimitiveTypes.Int64
 			p.measures = append(p.measures, mp)
@@ -158,7 +197,7 @@ func bind(s Spec, src *iceberg.Schema) (*plan, error) {
 			numeric = false
 		}
 		switch m.Fn {
-		case FnCount, FnCountDistinct, FnApproxCountDistinct:
+		case FnCount, FnCountDistinct, FnApproxCountDistinct, FnNewUsers, FnReturningUsers:
 			mp.outType = iceberg.PrimitiveTypes.Int64
 		case FnSum:
 			if !numeric {
@@ -200,7 +239,21 @@ func bind(s Spec, src *iceberg.Schema) (*plan, error) {
 			p.within = append(p.within, slices.Index(s.Dimensions, w))
 		}
 	}
+	if p.proj != nil {
+		p.columns = p.proj.sourceColumns
+	}
+	empty := newGroupTable(p)
+	g := empty.lookup(nil)
+	empty.sync()
+	p.emptyState, _ = empty.appendState(nil, nil, g)
 	return p, nil
+}
+
+func (p *plan) zoneDoc() string {
+	if p.spec.Window.TimeZone == "" {
+		return "UTC"
+	}
+	return p.spec.Window.TimeZone
 }
 
 // OutputSpec is the summary table of a spec over a source schema:
@@ -221,6 +274,14 @@ func (p *plan) outputSpec() table.Spec {
 	fields := []table.Field{
 		{Name: ColWindowStart, Type: "timestamptz", Required: true, Doc: "start of the event-time window (inclusive)"},
 		{Name: ColWindowEnd, Type: "timestamptz", Doc: "end of the event-time window (exclusive)"},
+	}
+	for _, c := range s.Window.LocalColumns {
+		switch c {
+		case ColDate:
+			fields = append(fields, table.Field{Name: ColDate, Type: "date", Doc: "local date of window_start in " + p.zoneDoc()})
+		case ColHour:
+			fields = append(fields, table.Field{Name: ColHour, Type: "int", Doc: "local hour of window_start in " + p.zoneDoc()})
+		}
 	}
 	for _, d := range p.dims {
 		f := table.FieldsFromIceberg([]iceberg.NestedField{{Name: d.name, Type: d.typ}})[0]

@@ -126,7 +126,11 @@ func Recompute(ctx context.Context, cat icecat.Catalog, spec Spec, o RecomputeOp
 			tr.Start = time.UnixMicro(from).UTC()
 		}
 		if to != maxTime {
-			tr.End = time.UnixMicro(to - p.slide + p.size).UTC()
+			tr.End = time.UnixMicro(p.readEnd(to)).UTC()
+		}
+		if p.hasFirstSeen() {
+			// New and returning users count against all of history.
+			tr.Start = time.Time{}
 		}
 	}
 	groups := newGroupTable(p)

@@ -41,6 +41,13 @@ const (
 	// FnApproxCountDistinct estimates the distinct non-null values with a
 	// HyperLogLog sketch (precision 14, about 0.8 % standard error).
 	FnApproxCountDistinct Fn = "approx_count_distinct"
+	// FnNewUsers counts the distinct non-null values (users) of the group
+	// whose first appearance in the whole source (the rows the filter
+	// keeps, all of history) falls in this window.
+	FnNewUsers Fn = "new_users"
+	// FnReturningUsers counts the distinct values of the group first seen
+	// in an earlier window: count_distinct = new_users + returning_users.
+	FnReturningUsers Fn = "returning_users"
 )
 
 // Retractable reports whether the function's partial state can take back
@@ -57,11 +64,15 @@ func (f Fn) Retractable() bool {
 
 func (f Fn) valid() bool {
 	switch f {
-	case FnCount, FnSum, FnMin, FnMax, FnAvg, FnCountDistinct, FnApproxCountDistinct:
+	case FnCount, FnSum, FnMin, FnMax, FnAvg, FnCountDistinct, FnApproxCountDistinct, FnNewUsers, FnReturningUsers:
 		return true
 	}
 	return false
 }
+
+// firstSeen reports whether the function counts against the users'
+// first-seen windows.
+func (f Fn) firstSeen() bool { return f == FnNewUsers || f == FnReturningUsers }
 
 // Output columns every summary table has besides dimensions and measures.
 const (
@@ -120,16 +131,44 @@ type Spec struct {
 	Measures []Measure `yaml:"measures" json:"measures"`
 	// Top ranks groups within their window.
 	Top *Top `yaml:"top,omitempty" json:"top,omitempty"`
+	// SQL is the SELECT a SQL spec was translated from (FromSQL): its
+	// WHERE and derived columns are evaluated over each source batch
+	// before grouping, and Dimensions and the measures' columns name its
+	// columns. Empty for a YAML spec.
+	SQL string `yaml:"sql,omitempty" json:"sql,omitempty"`
 }
 
-// Window is a tumbling window (Slide unset or equal to Size) or a sliding
+// Window is a tumbling window (Slide unset or equal to Size), a sliding
 // one (Slide < Size: every Slide, over the last Size; each row falls into
-// Size/Slide windows). Windows are aligned to the Unix epoch, in UTC: a
-// 1d window runs from 00:00 to 24:00 UTC.
+// Size/Slide windows) or a cumulative one (Step < Size: for each window of
+// Size, its value from its start to every Step end). Without a TimeZone
+// windows are aligned to the Unix epoch, in UTC: a 1d window runs from
+// 00:00 to 24:00 UTC. In a TimeZone they follow DuckDB's
+// time_bucket(interval, ts, zone): a Size of whole days is that many local
+// calendar days (local midnight to local midnight, 23 or 25 hours across a
+// daylight-saving change), aligned to local 2000-01-03; any other Size is
+// a fixed length aligned to the instant of local 2000-01-03 00:00.
 type Window struct {
 	Size  Duration `yaml:"size" json:"size"`
 	Slide Duration `yaml:"slide,omitempty" json:"slide,omitempty"`
+	// Step makes the window cumulative (Flink's CUMULATE): each window of
+	// Size has an output row per Step, window_end = start + k·Step (the
+	// last one the window's end), whose measures cover [start, window_end).
+	Step Duration `yaml:"step,omitempty" json:"step,omitempty"`
+	// TimeZone is the IANA zone windows are aligned in (and LocalColumns
+	// computed in); default UTC.
+	TimeZone string `yaml:"time-zone,omitempty" json:"time-zone,omitempty"`
+	// LocalColumns adds output columns computed from window_start in
+	// TimeZone: "dt" (date: the local date) and "hour" (int: the local
+	// hour, 0–23). Default none.
+	LocalColumns []string `yaml:"local-columns,omitempty" json:"local-columns,omitempty"`
 }
+
+// Local output columns a Window can add.
+const (
+	ColDate = "dt"
+	ColHour = "hour"
+)
 
 // MaxWindowsPerRow bounds Size/Slide.
 const MaxWindowsPerRow = 1440
@@ -336,6 +375,9 @@ func (s Spec) validate() error {
 	case slide > 0 && size/slide > MaxWindowsPerRow:
 		return fmt.Errorf("window.slide: %s puts each row into %d windows, more than %d", s.Window.Slide, size/slide, MaxWindowsPerRow)
 	}
+	if err := s.Window.validateZoned(); err != nil {
+		return err
+	}
 	cols := map[string]string{}
 	claim := func(name, key string) error {
 		if !identRe.MatchString(name) {
@@ -355,6 +397,14 @@ func (s Spec) validate() error {
 			return err
 		}
 	}
+	for i, c := range s.Window.LocalColumns {
+		if c != ColDate && c != ColHour {
+			return fmt.Errorf("window.local-columns[%d]: %q is not %s or %s", i, c, ColDate, ColHour)
+		}
+		if err := claim(c, fmt.Sprintf("window.local-columns[%d]", i)); err != nil {
+			return err
+		}
+	}
 	if len(s.Measures) == 0 {
 		return errors.New("measures: at least one is required")
 	}
@@ -367,10 +417,13 @@ func (s Spec) validate() error {
 			return err
 		}
 		if !m.Fn.valid() {
-			return fmt.Errorf("%s.fn: %q is not count, sum, min, max, avg, count_distinct or approx_count_distinct", key, m.Fn)
+			return fmt.Errorf("%s.fn: %q is not count, sum, min, max, avg, count_distinct, approx_count_distinct, new_users or returning_users", key, m.Fn)
 		}
 		if m.Column == "" && m.Fn != FnCount {
 			return fmt.Errorf("%s.column: required for %s", key, m.Fn)
+		}
+		if m.Fn.firstSeen() && slide > 0 && slide < size {
+			return fmt.Errorf("%s.fn: %s needs a tumbling or cumulative window, not a sliding one", key, m.Fn)
 		}
 	}
 	if t := s.Top; t != nil {
@@ -382,6 +435,14 @@ func (s Spec) validate() error {
 		}
 		if !strings.HasPrefix(cols[t.By], "measures[") {
 			return fmt.Errorf("top.by: %q is not a measure", t.By)
+		}
+		if s.Window.Step > 0 {
+			return errors.New("top: not supported with a cumulative window (window.step)")
+		}
+		for _, m := range s.Measures {
+			if m.Name == t.By && m.Fn.firstSeen() {
+				return fmt.Errorf("top.by: ranking by %s (%s) is not supported", t.By, m.Fn)
+			}
 		}
 		seen := map[string]bool{}
 		for i, w := range t.Within {
@@ -397,9 +458,10 @@ func (s Spec) validate() error {
 	return nil
 }
 
-// slideOrSize is the distance between window starts.
+// slideOrSize is the distance between window starts (a cumulative
+// window's starts are Size apart).
 func (s Spec) slideOrSize() time.Duration {
-	if s.Window.Slide > 0 {
+	if s.Window.Slide > 0 && s.Window.Step == 0 {
 		return s.Window.Slide.D()
 	}
 	return s.Window.Size.D()
@@ -442,8 +504,15 @@ func (s Spec) Fingerprint() string {
 		Dimensions []string  `json:"dimensions"`
 		Measures   []Measure `json:"measures"`
 		Top        *Top      `json:"top"`
+		// Zoned and cumulative windows (absent for UTC tumbling and
+		// sliding windows, whose fingerprints stay as they were).
+		TimeZone string `json:"time_zone,omitempty"`
+		Step     int64  `json:"step,omitempty"`
+		// A SQL spec's text (absent for YAML specs).
+		SQL string `json:"sql,omitempty"`
 	}
-	b, _ := json.Marshal(fp{stateFormat, s.Source, s.Filter, s.Time, int64(s.Window.Size), int64(s.slideOrSize()), s.Dimensions, s.Measures, s.Top})
+	b, _ := json.Marshal(fp{stateFormat, s.Source, s.Filter, s.Time, int64(s.Window.Size), int64(s.slideOrSize()), s.Dimensions, s.Measures, s.Top,
+		s.Window.zoneName(), int64(s.Window.Step), s.SQL})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
 }

@@ -1,7 +1,9 @@
 package aggregate
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -46,6 +48,9 @@ func (a *Aggregator) loadStored(ctx context.Context, tbl *icetable.Table, filter
 	}
 	cols := append([]string{ColWindowStart}, a.spec.Dimensions...)
 	cols = append(cols, ColState)
+	if a.plan.cumulative() {
+		cols = append(cols, ColWindowEnd)
+	}
 	r, err := reader.New(a.cat, a.spec.Output, reader.Config{
 		Columns: cols, Filter: filter, Concurrency: a.opts.Concurrency, Logger: a.log, Clock: a.opts.Clock,
 	})
@@ -90,6 +95,18 @@ func (p *plan) addStored(route func(ws int64) *groupTable, rec arrow.RecordBatch
 	if !ok {
 		return fmt.Errorf("column %s is an Arrow %s, not binary", ColState, scol.DataType())
 	}
+	var ends *array.Timestamp
+	var endTimes []int64
+	if p.cumulative() {
+		ecol, err := column(rec, ColWindowEnd)
+		if err != nil {
+			return err
+		}
+		if ends, ok = ecol.(*array.Timestamp); !ok {
+			return fmt.Errorf("column %s is an Arrow %s, not a timestamp", ColWindowEnd, ecol.DataType())
+		}
+		endTimes = micros(ends, nil)
+	}
 	dims := make([]*colView, len(p.dims))
 	for i, d := range p.dims {
 		c, err := column(rec, d.name)
@@ -116,6 +133,16 @@ func (p *plan) addStored(route func(ws int64) *groupTable, rec arrow.RecordBatch
 		st.key = appendWindow(st.key[:0], st.times[i])
 		for _, v := range dims {
 			st.key = appendDim(st.key, v, i)
+		}
+		if p.cumulative() {
+			// A step's row: its delta, keyed by the step's number.
+			if ends.IsNull(i) || endTimes[i] <= st.times[i] {
+				return fmt.Errorf("row %d of the cumulative window at %s has no valid %s", i, fmtMicros(st.times[i]), ColWindowEnd)
+			}
+			if bytes.Equal(state.Value(i), p.emptyState) {
+				continue
+			}
+			st.key = binary.BigEndian.AppendUint32(st.key, uint32((endTimes[i]-st.times[i]+p.step-1)/p.step-1))
 		}
 		g := t.lookup(st.key)
 		t.sync()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,6 +53,25 @@ func (a *Aggregator) flush(ctx context.Context, delta *groupTable, base cursorSt
 
 	// The partitions touched: cached, or read from the table.
 	parts := delta.partitions()
+	if a.plan.hasFirstSeen() {
+		if a.cache.first == nil {
+			f, err := a.loadFirstSeen(ctx, tbl)
+			if err != nil {
+				a.cache.reset()
+				return CommitInfo{}, err
+			}
+			a.cache.first = f
+		}
+		// Users seen earlier than their recorded first window are no
+		// longer new there: that window's partition is rewritten too.
+		for _, ws := range a.cache.first.merge(delta.first) {
+			pt := floorDiv(ws, a.plan.unit) * a.plan.unit
+			if _, found := slices.BinarySearch(parts, pt); !found {
+				parts = append(parts, pt)
+				slices.Sort(parts)
+			}
+		}
+	}
 	tables := make(map[int64]*groupTable, len(parts))
 	var missing []int64
 	for _, pt := range parts {
@@ -82,7 +102,7 @@ func (a *Aggregator) flush(ctx context.Context, delta *groupTable, base cursorSt
 	stateBytes := make(map[int64]int, len(parts))
 	defer func() { releaseAll(req.records) }()
 	for _, pt := range parts {
-		recs, n, err := a.plan.build(tables[pt], sc, a.opts.Allocator)
+		recs, n, err := a.plan.buildWith(tables[pt], sc, a.opts.Allocator, a.cache.first)
 		if err != nil {
 			a.cache.reset()
 			return CommitInfo{}, err

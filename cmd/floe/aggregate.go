@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,14 +42,15 @@ type aggregationRun struct {
 // daemon; -once) or batch (-backfill).
 func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 	cfgPath := configFlag(fs)
-	specPath := fs.String("spec", "", "aggregation spec file (YAML; see examples/aggregate); required")
+	specPath := fs.String("spec", "", "aggregation spec file: YAML, or a SQL SELECT in a file ending in .sql (with -output); see examples/aggregate")
+	sqlText := fs.String("sql", "", "the aggregation as a SQL SELECT given inline, instead of -spec (with -output)")
 	follow := fs.Bool("follow", false, "stream: aggregate the source's changes as they are committed, until interrupted")
 	once := fs.Bool("once", false, "stream up to the source's current snapshot, then exit")
 	backfill := fs.Bool("backfill", false, "batch: recompute the spec over a source snapshot and replace the output's rows")
 	from := fs.String("from", "", "with -backfill: rebuild windows starting at or after this time (RFC 3339 or YYYY-MM-DD), widened to the output's partition")
 	to := fs.String("to", "", "with -backfill: rebuild windows starting before this time (RFC 3339 or YYYY-MM-DD), widened to the output's partition")
 	snapshot := fs.Int64("snapshot", 0, "with -backfill: the source snapshot to read (default: the current one; for -from/-to, the one the output's cursor holds)")
-	output := fs.String("output", "", "write to this table (namespace.table) instead of the spec's output")
+	output := fs.String("output", "", "write to this table (namespace.table) instead of the spec's output; required for a SQL spec")
 	poll := fs.Duration("poll-interval", time.Second, "how often a caught-up stream polls the source")
 	maxDelay := fs.Duration("max-batch-delay", 2*time.Second, "streaming: commit a batch at most this long after its first change")
 	maxRows := fs.Int64("max-batch-rows", 1_000_000, "streaming: commit a batch once it holds this many source rows")
@@ -58,8 +61,11 @@ func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		if len(args) > 0 {
 			return usageError{fmt.Errorf("unexpected arguments %q", args)}
 		}
-		if *specPath == "" {
-			return usageError{errors.New("--spec: required")}
+		switch {
+		case *specPath == "" && *sqlText == "":
+			return usageError{errors.New("--spec: required (or -sql SELECT with -output)")}
+		case *specPath != "" && *sqlText != "":
+			return usageError{errors.New("-spec and -sql: give one")}
 		}
 		run := aggregationRun{options: aggregate.Options{
 			PollInterval: *poll, MaxBatchDelay: *maxDelay, MaxBatchRows: *maxRows, Concurrency: *concurrency,
@@ -88,7 +94,17 @@ func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) e
 			return usageError{err}
 		}
 		run.backfill.SnapshotID = *snapshot
-		spec, err := aggregate.LoadSpec(*specPath)
+		var spec aggregate.Spec
+		switch {
+		case *sqlText != "" && *output == "":
+			return usageError{errors.New("-sql: the output table is not in the SELECT: give it with -output namespace.table")}
+		case *sqlText != "":
+			spec, err = aggregate.FromSQL(*sqlText, "", *output)
+		case strings.EqualFold(filepath.Ext(*specPath), ".sql"):
+			spec, err = aggregate.LoadSpecFile(*specPath, *output)
+		default:
+			spec, err = aggregate.LoadSpec(*specPath)
+		}
 		if err != nil {
 			return usageError{err}
 		}
