@@ -40,6 +40,7 @@ func commands() []command {
 		{"compact", "rewrite small files, expire snapshots, remove orphans (daemon)", registerCompact},
 		{"read", "read a table's rows or changes", registerRead},
 		{"aggregate", "aggregate a table into a summary table, streaming or backfill", registerAggregate},
+		{"transform", "filter, project and join a table into another, streaming or backfill", registerTransform},
 		{"demo", "generator → ingest → compact → aggregate on a local warehouse", registerDemo},
 		{"verify", "reconcile tables with their sources: aggregate, mysql, kafka", registerVerify},
 	}
