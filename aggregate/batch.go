@@ -23,6 +23,7 @@ type batchState struct {
 	key    []byte
 	dimBuf []byte
 	dimOff []int
+	grid   gridCache
 }
 
 // column returns the column named name of rec.
@@ -171,7 +172,7 @@ func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64)
 				gids[i] = -1
 				continue
 			}
-			ws := p.windowStart(st.times[i], k)
+			ws := p.windowStartCached(st.times[i], k, &st.grid)
 			if keep != nil && !keep(ws) {
 				gids[i] = -1
 				continue
@@ -210,6 +211,18 @@ func (p *plan) windowStart(t int64, k int) int64 {
 		return floorDiv(t, p.slide)*p.slide - int64(k)*p.slide
 	}
 	return p.grid.point(p.grid.index(t) - int64(k))
+}
+
+// windowStartCached is windowStart through a gridCache.
+func (p *plan) windowStartCached(t int64, k int, c *gridCache) int64 {
+	if p.grid.loc == nil {
+		return floorDiv(t, p.slide)*p.slide - int64(k)*p.slide
+	}
+	i := p.grid.indexCached(t, c)
+	if k == 0 && c.ok && c.i == i {
+		return c.start
+	}
+	return p.grid.point(i - int64(k))
 }
 
 // windowEnd is the end of the window starting at ws (for a cumulative

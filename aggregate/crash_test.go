@@ -52,7 +52,7 @@ func TestFollowExactlyOnceUnderSIGKILL(t *testing.T) {
 	gcfg.Rate = float64(rows) / (1.3 * float64(kills))
 	gentest.Ensure(t, cat, gcfg)
 
-	specFiles := []string{"page_traffic_hourly.yaml", "orders_city_5m.yaml"}
+	specFiles := []string{"page_traffic_hourly.yaml", "orders_city_5m.yaml", "gmv_day_to_date.yaml"}
 	genDone := make(chan struct{})
 	var genErr error
 	go func() {

@@ -37,6 +37,7 @@ func TestStreamingEqualsBackfill(t *testing.T) {
 		exampleSpec(t, "ad_show_hourly.yaml"),
 		exampleSpec(t, "dau_daily.yaml"),
 		exampleSpec(t, "orders_city_5m.yaml"),
+		exampleSpec(t, "gmv_day_to_date.yaml"),
 	}
 	opts := Options{
 		Logger: quietLogger(), PollInterval: 20 * time.Millisecond,
@@ -55,7 +56,7 @@ func TestStreamingEqualsBackfill(t *testing.T) {
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errs := make([]error, len(aggs))
-	var commits [4]int
+	commits := make([]int, len(specs))
 	for i, a := range aggs {
 		a.opts.OnCommit = func(CommitInfo) { commits[i]++ }
 		wg.Add(1)

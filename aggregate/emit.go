@@ -48,8 +48,7 @@ func (p *plan) order(t *groupTable) ([]outGroup, error) {
 		if err != nil {
 			return nil, err
 		}
-		ws := windowStart(k)
-		out = append(out, outGroup{g: int32(g), ws: ws, dims: dims, first: true})
+		out = append(out, outGroup{g: int32(g), ws: windowStart(k), dims: dims, first: true})
 	}
 	cmpDims := func(a, b outGroup, idx []int) int {
 		for _, d := range idx {
@@ -158,7 +157,6 @@ func (p *plan) buildWith(t *groupTable, sc *arrow.Schema, mem memory.Allocator, 
 			srcs[i] = colSrc{kind: 1}
 		case ColWindowEnd:
 			srcs[i] = colSrc{kind: 2}
-
 		case ColState:
 			srcs[i] = colSrc{kind: 6}
 		case ColRank:

@@ -76,7 +76,7 @@ func (p *plan) addFirstSeen(t *groupTable, st *batchState, views []*colView, tim
 			if (timeNulls && ts.IsNull(i)) || !v.valid(i) {
 				continue
 			}
-			t.first.note(c, hs[i], p.windowStart(tm, 0))
+			t.first.note(c, hs[i], p.windowStartCached(tm, 0, &st.grid))
 		}
 	}
 }

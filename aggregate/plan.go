@@ -257,8 +257,9 @@ func (p *plan) zoneDoc() string {
 }
 
 // OutputSpec is the summary table of a spec over a source schema:
-// window_start (required) and window_end, the dimensions in their source
-// types, the measures, rank when the spec has a Top, and _state,
+// window_start (required) and window_end, the window's local columns (dt,
+// hour), the dimensions in their source types, the measures, rank when
+// the spec has a Top, and _state,
 // partitioned by hour(window_start) for windows up to an hour and by
 // day(window_start) for longer ones.
 func OutputSpec(s Spec, src *iceberg.Schema) (table.Spec, error) {

@@ -157,3 +157,25 @@ func localParts(loc *time.Location, t int64) (day int64, hour int) {
 	_, off := lt.Zone()
 	return floorDiv(t+int64(off)*1e6, usPerDay), lt.Hour()
 }
+
+// gridCache remembers the last grid interval a row fell in, so that rows
+// close in time (as a batch's are) skip the time zone lookups of local
+// days. One per goroutine.
+type gridCache struct {
+	ok          bool
+	i           int64
+	start, next int64
+}
+
+// indexCached is index, through c.
+func (g grid) indexCached(t int64, c *gridCache) int64 {
+	if g.loc == nil || g.days == 0 {
+		return g.index(t)
+	}
+	if c.ok && t >= c.start && t < c.next {
+		return c.i
+	}
+	i := g.index(t)
+	*c = gridCache{ok: true, i: i, start: g.point(i), next: g.point(i + 1)}
+	return i
+}

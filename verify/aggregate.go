@@ -161,6 +161,10 @@ func aggregateStep(ctx context.Context, cat icecat.Catalog, spec aggregate.Spec,
 	}
 	keyCols := append([]string{aggregate.ColWindowStart}, spec.Dimensions...)
 	cmpCols := []string{aggregate.ColWindowEnd}
+	if spec.Window.Step > 0 {
+		// A cumulative window has a row per step: window_end is key.
+		keyCols, cmpCols = append(keyCols, aggregate.ColWindowEnd), nil
+	}
 	measures := map[string]bool{}
 	allExact := true
 	for _, m := range spec.Measures {

@@ -35,7 +35,7 @@ func TestVerifyExamples(t *testing.T) {
 		run func(t *testing.T) []*Report
 	}{
 		{"aggregate", func(t *testing.T) []*Report {
-			return followExamples(t, "page_traffic_hourly.yaml", "dau_daily.yaml", "ad_show_hourly.yaml", "orders_city_5m.yaml")
+			return followExamples(t, "page_traffic_hourly.yaml", "dau_daily.yaml", "ad_show_hourly.yaml", "orders_city_5m.yaml", "gmv_day_to_date.yaml")
 		}},
 		{"mysql/cdc", cdcExample},
 		{"kafka/readme", kafkaREADMEExample},
