@@ -116,13 +116,15 @@ func New(cfg *config.File, o Options) (*Service, error) {
 			// One writer per source: tell their commits apart.
 			pc.WriterID = fmt.Sprintf("%s/%d", wc.WriterID, i)
 		}
+		hook := &failHook{board: s.board}
 		p, err := ingest.New(ingest.Config{Tables: cfg.Tables, Writer: pc, Sources: cfg.Sources[i : i+1]},
-			ingest.Options{Logger: o.Logger, Registerer: o.Registry})
+			ingest.Options{Logger: hook.logger(o.Logger), Registerer: o.Registry})
 		if err != nil {
 			_ = s.Close()
 			return nil, fmt.Errorf("sources[%d]: %w", i, err)
 		}
 		src := p.Sources()[0]
+		hook.job = IngestJob(src.ID())
 		s.pipes = append(s.pipes, &pipe{id: src.ID(), p: p, src: src})
 		for _, sp := range p.Specs() {
 			s.tables[sp.Name] = true
