@@ -127,6 +127,9 @@ for spec in ads/ad_show ads/dau_daily dws/gmv_city_5m ads/gmv_dtd; do
 	layer "$(basename $spec)" bin/floe aggregate -config "$cfg" -spec "$ex/$spec.yaml" -backfill
 done
 
+say "ADS in Floe's SQL form (floe aggregate -spec FILE.sql)"
+layer ad_show_sql bin/floe aggregate -config "$cfg" -spec "$ex/ads/ad_show.sql" -output ads.ad_show_sql -backfill
+
 say "results"
 show() { # table, columns, n
 	local f="$LAKE/$(echo "$1" | tr . _).csv"
@@ -148,7 +151,9 @@ say "DuckDB runs the SQL texts over the same tables (the batch cross-check)"
 venv=$(ls -d "$HOME"/.cache/floe/venv-engines-* 2>/dev/null | head -1 || true)
 if [ -n "$venv" ] && "$venv/bin/python" -c 'import duckdb, pyiceberg' 2>/dev/null; then
 	checks=("$ex/ads/dau_daily.sql")
+	if [[ " ${ran[*]:-} " == *" dau_daily "* ]]; then checks=("$ex/ads/dau_daily.sql=ads.dau_daily"); fi
 	if [[ " ${ran[*]:-} " == *" ad_show "* ]]; then checks+=("$ex/ads/ad_show.sql=ads.ad_show"); else checks+=("$ex/ads/ad_show.sql"); fi
+	if [[ " ${ran[*]:-} " == *" ad_show_sql "* ]]; then checks+=("$ex/ads/ad_show.sql=ads.ad_show_sql"); fi
 	if [[ " ${ran[*]:-} " == *" dwd_order_detail "* ]]; then
 		checks+=("$ex/dws/gmv_city_5m.sql=dws.gmv_city_5m WHERE rank <= 3" "$ex/ads/gmv_dtd.sql=ads.gmv_dtd")
 	fi
