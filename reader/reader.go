@@ -358,7 +358,7 @@ func (r *Reader) streamWith(ctx context.Context, tbl *icetable.Table, extra []ic
 		return s, nil
 	}
 	rd := &unitReader{r: r, scan: scan, schema: s.Schema, name: r.name}
-	rf, err := r.splitFilter(tbl)
+	rf, err := r.splitFilter(tbl, extra)
 	if err != nil {
 		return nil, err
 	}

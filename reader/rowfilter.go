@@ -26,12 +26,21 @@ import (
 // file pruning is right.
 //
 // The reader therefore plans with the whole filter (manifest and data file
-// pruning) but hands iceberg-go's read only the conjuncts it evaluates
-// correctly: those on required top-level columns, which have no nulls. The
-// other conjuncts (postFilter) are evaluated by the reader on the batches
-// iceberg-go returns, with the same Substrait conversion iceberg-go uses,
-// so rows are kept or dropped exactly as iceberg-go would; their row groups
-// are read, not pruned.
+// pruning) and reads with the filter's top-level conjuncts split in two:
+//   - a conjunct on required top-level columns only, which hold no nulls, is
+//     handed to iceberg-go as it is;
+//   - a conjunct c on nullable top-level columns x, y, ... is handed to
+//     iceberg-go as "c or x is null or y is null ...", so a row group is
+//     pruned by c only when those columns have no nulls in it (where the
+//     counts are right), and c itself is applied by the reader to the
+//     batches iceberg-go returns (postFilter), with the Substrait conversion
+//     iceberg-go uses, so rows are kept or dropped exactly as iceberg-go
+//     would;
+//   - a conjunct on a nested field is applied by the reader only.
+//
+// Row groups of nullable columns that hold nulls are thus read, not pruned,
+// and such conjuncts are evaluated twice per row. iceberg-go's issue tracker
+// had no report of this (searched December 2026).
 
 // readFilter is how one read applies the reader's filter.
 type readFilter struct {
@@ -45,12 +54,16 @@ type readFilter struct {
 	extra []string
 }
 
-// splitFilter splits the reader's filter for a read of tbl.
-func (r *Reader) splitFilter(tbl *icetable.Table) (readFilter, error) {
+// splitFilter splits the reader's filter for a read of tbl with the scan
+// options extra (a snapshot's schema, for a read as of a snapshot).
+func (r *Reader) splitFilter(tbl *icetable.Table, extra []icetable.ScanOption) (readFilter, error) {
 	if r.filter == nil || r.filter.Equals(iceberg.AlwaysTrue{}) {
 		return readFilter{pushed: iceberg.AlwaysTrue{}, post: iceberg.AlwaysTrue{}}, nil
 	}
-	sc := tbl.Schema()
+	sc, err := tbl.Scan(extra...).Projection()
+	if err != nil {
+		return readFilter{}, fmt.Errorf("read schema of %s: %w", r.name, err)
+	}
 	cs := !r.cfg.CaseInsensitive
 	parts, err := iceberg.VisitExpr(r.filter, conjuncts{})
 	if err != nil {
@@ -67,12 +80,30 @@ func (r *Reader) splitFilter(tbl *icetable.Table) (readFilter, error) {
 		if err != nil {
 			return readFilter{}, fmt.Errorf("bind filter of %s: %w", r.name, err)
 		}
-		if slices.ContainsFunc(ids, func(id int) bool { return !requiredTopLevel(sc, id) }) {
-			post = append(post, p)
-			postIDs = append(postIDs, ids...)
-			continue
+		slices.Sort(ids)
+		guarded, nested := []iceberg.BooleanExpression{p}, false
+		for _, id := range ids {
+			f, top := topLevel(sc, id)
+			switch {
+			case !top:
+				nested = true
+			case !f.Required:
+				guarded = append(guarded, iceberg.IsNull(iceberg.Reference(f.Name)))
+			}
 		}
-		pushed = append(pushed, p)
+		switch {
+		case nested:
+			// iceberg-go v0.7.0 panics evaluating "or" over a nested
+			// field (index out of range in arrow's take kernel), so the
+			// conjunct is not guarded but left to the reader alone.
+		case len(guarded) == 1:
+			pushed = append(pushed, p)
+			continue
+		default:
+			pushed = append(pushed, iceberg.NewOr(guarded[0], guarded[1], guarded[2:]...))
+		}
+		post = append(post, p)
+		postIDs = append(postIDs, ids...)
 	}
 	rf := readFilter{pushed: and(pushed), post: and(post)}
 	if len(r.cfg.Columns) == 0 || len(post) == 0 {
@@ -93,16 +124,16 @@ func (r *Reader) splitFilter(tbl *icetable.Table) (readFilter, error) {
 	return rf, nil
 }
 
-// requiredTopLevel reports whether id is a required column of sc that is
-// not nested in another (a required field of an optional struct is null
-// when the struct is).
-func requiredTopLevel(sc *iceberg.Schema, id int) bool {
+// topLevel returns the top-level column of sc with field id id; ok is
+// false for a nested field (a required field of an optional struct is null
+// when the struct is, so only a top-level column's Required is trusted).
+func topLevel(sc *iceberg.Schema, id int) (iceberg.NestedField, bool) {
 	for _, f := range sc.Fields() {
 		if f.ID == id {
-			return f.Required
+			return f, true
 		}
 	}
-	return false
+	return iceberg.NestedField{}, false
 }
 
 func and(parts []iceberg.BooleanExpression) iceberg.BooleanExpression {

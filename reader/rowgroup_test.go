@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/internal/tabletest"
@@ -32,8 +33,59 @@ import (
 func TestFilterKeepsHalfNullRowGroup(t *testing.T) {
 	ctx := context.Background()
 	cat := tabletest.OpenSQLite(t)
+	const name = "ods.halfnull"
+	halfNullTable(t, ctx, cat, name, []int64{10, 20, 0, 0})
+
+	for _, tc := range []struct {
+		name    string
+		where   string
+		columns []string
+		mode    reader.Mode
+		want    []int64
+	}{
+		{name: "equal", where: "v = 10", want: []int64{1}},
+		{name: "range", where: "v >= 10 and v < 30", want: []int64{1, 2}},
+		{name: "not null", where: "v != null", want: []int64{1, 2}},
+		{name: "is null", where: "v = null", want: []int64{3, 4}},
+		{name: "with a required column", where: "id > 1 and v < 30", want: []int64{2}},
+		{name: "column not projected", where: "v > 10", columns: []string{"id"}, want: []int64{2}},
+		{name: "nested", where: "s.a = 20", columns: []string{"id", "s.b"}, want: []int64{2}},
+		{name: "changelog", where: "v = 20", mode: reader.ModeChangelog, want: []int64{2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			filter, err := reader.ParseFilter(tc.where)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newReader(t, cat, name, reader.Config{Filter: filter, Columns: tc.columns, Mode: tc.mode})
+			changes, err := r.Changes(ctx, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snapshot, err := r.Snapshot(ctx, reader.At{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range []*reader.Stream{changes, snapshot} {
+				if tc.columns != nil && st.Schema.NumFields() != len(tc.columns) {
+					t.Fatalf("schema %s, want columns %v", st.Schema, tc.columns)
+				}
+				got := ids(readRows(t, st))
+				slices.Sort(got)
+				if !slices.Equal(got, tc.want) {
+					t.Fatalf("%s: ids %v, want %v", tc.where, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// halfNullTable creates table name with one data file of one row group, row
+// i+1 having id i+1, and v and s.a vs[i] (null for 0).
+func halfNullTable(t *testing.T, ctx context.Context, cat icecat.Catalog, name string, vs []int64) *icetable.Table {
+	t.Helper()
 	spec := table.Spec{
-		Name: "ods.halfnull",
+		Name: name,
 		Schema: []table.Field{
 			{Name: "id", Type: "long", Required: true},
 			{Name: "v", Type: "long"},
@@ -51,11 +103,10 @@ func TestFilterKeepsHalfNullRowGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One file, one row group: v and s.a are null in rows 3 and 4.
 	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
 	defer b.Release()
 	sb := b.Field(2).(*array.StructBuilder)
-	for i, v := range []int64{10, 20, 0, 0} {
+	for i, v := range vs {
 		b.Field(0).(*array.Int64Builder).Append(int64(i + 1))
 		sb.Append(true)
 		if v == 0 {
@@ -80,44 +131,9 @@ func TestFilterKeepsHalfNullRowGroup(t *testing.T) {
 	if err := txn.AddDataFiles(ctx, files, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := txn.Commit(ctx); err != nil {
+	out, err := txn.Commit(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-
-	for _, tc := range []struct {
-		name    string
-		where   string
-		columns []string
-		mode    reader.Mode
-		want    []int64
-	}{
-		{name: "equal", where: "v = 10", want: []int64{1}},
-		{name: "range", where: "v >= 10 and v < 30", want: []int64{1, 2}},
-		{name: "not null", where: "v != null", want: []int64{1, 2}},
-		{name: "is null", where: "v = null", want: []int64{3, 4}},
-		{name: "with a required column", where: "id > 1 and v < 30", want: []int64{2}},
-		{name: "column not projected", where: "v > 10", columns: []string{"id"}, want: []int64{2}},
-		{name: "nested", where: "s.a = 20", columns: []string{"id", "s.b"}, want: []int64{2}},
-		{name: "changelog", where: "v = 20", mode: reader.ModeChangelog, want: []int64{2}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			filter, err := reader.ParseFilter(tc.where)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := newReader(t, cat, spec.Name, reader.Config{Filter: filter, Columns: tc.columns, Mode: tc.mode})
-			st, err := r.Changes(ctx, 0, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.columns != nil && st.Schema.NumFields() != len(tc.columns) {
-				t.Fatalf("schema %s, want columns %v", st.Schema, tc.columns)
-			}
-			got := ids(readRows(t, st))
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Fatalf("%s: ids %v, want %v", tc.where, got, tc.want)
-			}
-		})
-	}
+	return out
 }
