@@ -106,7 +106,7 @@ func (r *Reader) splitFilter(tbl *icetable.Table, extra []icetable.ScanOption) (
 		postIDs = append(postIDs, ids...)
 	}
 	rf := readFilter{pushed: and(pushed), post: and(post)}
-	if len(r.cfg.Columns) == 0 || len(post) == 0 {
+	if len(r.cfg.Columns) == 0 || slices.Contains(r.cfg.Columns, "*") || len(post) == 0 {
 		return rf, nil
 	}
 	proj, err := sc.Select(cs, r.cfg.Columns...)
