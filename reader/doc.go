@@ -39,7 +39,11 @@
 // Predicates (Config.Filter, Config.EventTime, ParseFilter) are pushed down
 // to iceberg-go's planning, which prunes manifests by partition summaries
 // and data files by partition values and column statistics, and are applied
-// to rows while reading. Config.Columns projects columns. Files are read
+// to rows while reading. iceberg-go v0.7.0 skips Parquet row groups whose
+// filtered column is exactly half null (it takes arrow-go's non-null count
+// for the value count), so the reader does not let it prune row groups by a
+// nullable column that has nulls in them and applies such conditions to
+// the rows itself (rowfilter.go). Config.Columns projects columns. Files are read
 // Config.Concurrency at a time; a read holds at most that many files'
 // decoded batches in memory.
 //

@@ -30,8 +30,18 @@ func changelogSchema(sc *arrow.Schema) *arrow.Schema {
 type unitReader struct {
 	r      *Reader
 	scan   *icetable.Scan
+	post   *postFilter // nil: the scan applies the whole filter
 	schema *arrow.Schema
 	name   string
+}
+
+// readScan reads tasks with the scan, filtered by the post filter.
+func (u *unitReader) readScan(ctx context.Context, tasks []icetable.FileScanTask) (iter.Seq2[arrow.RecordBatch, error], error) {
+	_, seq, err := u.scan.ReadTasks(ctx, tasks)
+	if err != nil {
+		return nil, err
+	}
+	return u.post.wrap(ctx, seq), nil
 }
 
 type yieldFn = func(arrow.RecordBatch, error) bool
@@ -69,7 +79,7 @@ func (u *unitReader) readTasks(ctx context.Context, tasks []icetable.FileScanTas
 	if len(tasks) == 0 {
 		return true
 	}
-	_, seq, err := u.scan.ReadTasks(ctx, tasks)
+	seq, err := u.readScan(ctx, tasks)
 	if err != nil {
 		yield(nil, fmt.Errorf("read data files of %s: %w", u.name, err))
 		return false
@@ -134,12 +144,12 @@ func (u *unitReader) tagger(kind string, un unit) func(arrow.RecordBatch) arrow.
 // pass over both, holding one batch of each. When equal rows are deleted,
 // which of them is reported cannot be told apart in the output.
 func (u *unitReader) readDiff(ctx context.Context, un unit, yield yieldFn) bool {
-	_, beforeSeq, err := u.scan.ReadTasks(ctx, []icetable.FileScanTask{un.before})
+	beforeSeq, err := u.readScan(ctx, []icetable.FileScanTask{un.before})
 	if err != nil {
 		yield(nil, fmt.Errorf("read data file %s of %s: %w", un.before.File.FilePath(), u.name, err))
 		return false
 	}
-	_, afterSeq, err := u.scan.ReadTasks(ctx, []icetable.FileScanTask{un.after})
+	afterSeq, err := u.readScan(ctx, []icetable.FileScanTask{un.after})
 	if err != nil {
 		yield(nil, fmt.Errorf("read data file %s of %s: %w", un.after.File.FilePath(), u.name, err))
 		return false

@@ -227,7 +227,7 @@ func (r *Reader) SnapshotIn(ctx context.Context, tbl *icetable.Table, at At) (*S
 		return nil, fmt.Errorf("plan read of %s at snapshot %d: %w", r.name, snap.SnapshotID, err)
 	}
 	u := unit{kind: unitInsert, snapshot: snap.SnapshotID, tasks: tasks}
-	return r.streamWith(ctx, tbl, scan, []icetable.Snapshot{*snap}, []unit{u})
+	return r.streamWith(ctx, tbl, []icetable.ScanOption{icetable.WithSnapshotID(snap.SnapshotID)}, []icetable.Snapshot{*snap}, []unit{u})
 }
 
 func (r *Reader) resolve(tbl *icetable.Table, at At) (*icetable.Snapshot, error) {
@@ -330,10 +330,12 @@ func (r *Reader) planOptions(extra ...icetable.ScanOption) []icetable.ScanOption
 
 // stream reads units with a scan of the table's current schema.
 func (r *Reader) stream(ctx context.Context, tbl *icetable.Table, snaps []icetable.Snapshot, units []unit) (*Stream, error) {
-	return r.streamWith(ctx, tbl, tbl.Scan(r.planOptions()...), snaps, units)
+	return r.streamWith(ctx, tbl, nil, snaps, units)
 }
 
-func (r *Reader) streamWith(ctx context.Context, tbl *icetable.Table, scan *icetable.Scan, snaps []icetable.Snapshot, units []unit) (*Stream, error) {
+// streamWith reads units with a scan of planOptions(extra...).
+func (r *Reader) streamWith(ctx context.Context, tbl *icetable.Table, extra []icetable.ScanOption, snaps []icetable.Snapshot, units []unit) (*Stream, error) {
+	scan := tbl.Scan(r.planOptions(extra...)...)
 	sc, _, err := scan.ReadTasks(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("project columns %s of %s: %w", strings.Join(r.cfg.Columns, ","), r.name, err)
@@ -356,6 +358,18 @@ func (r *Reader) streamWith(ctx context.Context, tbl *icetable.Table, scan *icet
 		return s, nil
 	}
 	rd := &unitReader{r: r, scan: scan, schema: s.Schema, name: r.name}
+	rf, err := r.splitFilter(tbl, extra)
+	if err != nil {
+		return nil, err
+	}
+	if !rf.post.Equals(iceberg.AlwaysTrue{}) {
+		// See rowfilter.go: iceberg-go reads with the filter's conjuncts it
+		// evaluates correctly; the reader applies the others.
+		rd.scan = tbl.Scan(r.readOptions(rf, extra...)...)
+		if rd.post, err = newPostFilter(rd.scan, rf, sc, !r.cfg.CaseInsensitive); err != nil {
+			return nil, fmt.Errorf("compile filter of %s: %w", r.name, err)
+		}
+	}
 	s.read = func(ctx context.Context, yield func(arrow.RecordBatch, error) bool) {
 		rd.read(ctx, units, yield)
 	}
