@@ -361,6 +361,19 @@ func TestRunEqualsSubcommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Every metric deploy/'s dashboard and alert rules name is exported
+	// by the running floe run.
+	var missing []string
+	for range 60 {
+		_, scrape := httpGet("http://" + addrA + "/metrics")
+		if missing = missingDeployMetrics(t, scrape); len(missing) == 0 {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if len(missing) > 0 {
+		t.Errorf("deploy/ names metrics the running floe run does not export: %v", missing)
+	}
 	produce(t, brokers, topic, clickCount/2, clickCount/2)
 	time.Sleep(time.Duration(200+rand.N(1000)) * time.Millisecond)
 	p.kill() // SIGKILL in the middle
@@ -371,9 +384,6 @@ func TestRunEqualsSubcommands(t *testing.T) {
 		return len(tableRows(t, catA, "ods.clicks")) == clickCount-clickCount/500 &&
 			slices.Equal(icebergItems(t, catA), want) && aggregationsCaughtUp(t, catA, dirA)
 	})
-	// Every metric deploy/'s dashboard and alert rules name is exported.
-	_, scrape := httpGet("http://" + addrA + "/metrics")
-	checkDeployMetrics(t, scrape)
 	if code, body := httpGet("http://" + addrA + "/readyz"); code != http.StatusOK {
 		b, _ := os.ReadFile(logA)
 		t.Errorf("/readyz of the caught-up floe run = %d %s\n%s", code, body, testenv.LastLines(b, 40))

@@ -206,14 +206,24 @@ func splitErrors(err error) []string {
 	return []string{err.Error()}
 }
 
+// statusReadTimeout bounds a refresh of the tables' status.
+const statusReadTimeout = 4 * time.Second
+
 // maxSnapshots is how many commits a table's timeline shows.
 const maxSnapshots = 60
 
 // readTables reads each table's history and files, and the dead-letter
 // tables' reasons.
 func (s *Service) readTables(ctx context.Context, cat icecat.Catalog, names []string, fams []*dto.MetricFamily, now time.Time) ([]TableStatus, []DeadLetterReason, string) {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	// A store or catalog that does not answer must not hold /status up:
+	// a table not read in time keeps what the last refresh read, with
+	// the error.
+	ctx, cancel := context.WithTimeout(ctx, statusReadTimeout)
 	defer cancel()
+	prev := map[string]TableStatus{}
+	for _, ts := range s.st.tables {
+		prev[ts.Name] = ts
+	}
 	eventTimes := map[string]float64{}
 	for _, m := range family(fams, "floe_writer_last_committed_event_time_seconds") {
 		eventTimes[label(m, "table")] = m.GetGauge().GetValue()
@@ -236,6 +246,10 @@ func (s *Service) readTables(ctx context.Context, cat icecat.Catalog, names []st
 		if err != nil {
 			if errors.Is(err, icecat.ErrNoSuchTable) {
 				continue // not created yet
+			}
+			if p, ok := prev[name]; ok {
+				p.FreshnessSeconds, p.CommittedRows = ts.FreshnessSeconds, ts.CommittedRows
+				ts = p
 			}
 			ts.Error = err.Error()
 			errs = append(errs, fmt.Sprintf("table %s: %v", name, err))
