@@ -70,8 +70,18 @@ func TestDaemonHaltsABrokenTable(t *testing.T) {
 			}
 			// Another interval: the healthy table goes on, the broken one
 			// stays halted and is not retried.
+			// Wait for the healthy table's next pass (by the metric, not a
+			// fixed sleep: a loaded machine may delay a 1 s interval).
 			errsBefore, _ := metricValue(t, reg, "floe_compaction_errors_total", map[string]string{"table": "ods.broken"})
-			time.Sleep(1500 * time.Millisecond)
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if v, _ := metricValue(t, reg, "floe_compaction_duration_seconds", map[string]string{"table": tableName, "step": "rewrite"}); v >= 2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					break // reported below
+				}
+			}
+			time.Sleep(1500 * time.Millisecond) // an interval in which the halted table could be retried
 			select {
 			case err := <-done:
 				t.Fatalf("Run returned %v while its context was live", err)
