@@ -396,7 +396,8 @@ func (r *run) keyedRow(k *keyedOut, ps *partState, rec *kgo.Record, row *keyedRo
 		if row.image == nil {
 			key, err = recordKey(rec.Key, k.keys)
 		} else {
-			key, err = rowKey(row.image, k.keys)
+			// A Canal or Debezium delete: the image is from the envelope.
+			key, err = envelopeKey(row.image, k.keys)
 		}
 		if err != nil {
 			return "key: " + err.Error()
