@@ -23,7 +23,7 @@ const maxFastDepth = 200
 // fastCanal decodes a Canal flat message; ok false: use encoding/json.
 func fastCanal(value []byte) (m canalMessage, ok bool) {
 	ok = scanEnvelope(value, func(name, v []byte) bool {
-		good := true
+		var good bool
 		switch string(name) {
 		case "data":
 			m.Data, good = rawList(v)
