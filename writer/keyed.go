@@ -123,8 +123,17 @@ type Changes struct {
 	// returned; nil when the changes only advance positions. Apply takes
 	// ownership (it calls Release).
 	Record arrow.RecordBatch
-	// Ops has one entry per row of Record.
+	// Ops has one entry per row of Record, or, when Deletes is set, per
+	// row of Record and Deletes together, in the order they apply: each
+	// OpUpsert is Record's next row, each OpDelete Deletes' next row.
 	Ops []Op
+	// Deletes, when set, holds the rows of the OpDelete entries of Ops:
+	// the key columns only, in the order of the identifier fields and of
+	// their types in Schema (every row of Record is then an upsert). A
+	// source with interleaved upserts and deletes hands them over in one
+	// Apply this way without building full rows for its deletes. Apply
+	// takes ownership.
+	Deletes arrow.RecordBatch
 	// Next are the positions after these changes; nil leaves them where
 	// they are (rows applied without positions are not committed until a
 	// later Changes or Truncate advances them: a snapshot load uses this
@@ -423,20 +432,54 @@ func (k *KeyedTable) poke() {
 
 // Apply applies ch. It blocks while the table's buffer is full
 // (back-pressure) and returns the table's failure, if it has failed. Apply
-// takes ownership of ch.Record.
+// takes ownership of ch.Record and ch.Deletes.
 func (k *KeyedTable) Apply(ch Changes) error {
-	rec := ch.Record
+	_, err := k.ApplyCounted(ch)
+	return err
+}
+
+// ApplyCounted is Apply, and also returns how many of ch's deletes found
+// no live key (no-ops: the key was never there or already deleted).
+func (k *KeyedTable) ApplyCounted(ch Changes) (unknownDeletes int, err error) {
+	rec, dels := ch.Record, ch.Deletes
 	if rec != nil && rec.NumRows() == 0 {
 		rec.Release()
 		rec = nil
 	}
-	var size int64
-	if rec != nil {
-		if len(ch.Ops) != int(rec.NumRows()) {
+	if dels != nil && dels.NumRows() == 0 {
+		dels.Release()
+		dels = nil
+	}
+	release := func() {
+		if rec != nil {
 			rec.Release()
-			return fmt.Errorf("apply to %s: %d ops for %d rows", k.name, len(ch.Ops), rec.NumRows())
 		}
-		size = recordSize(rec)
+		if dels != nil {
+			dels.Release()
+		}
+	}
+	var size, rows int64
+	if rec != nil {
+		size, rows = recordSize(rec), rec.NumRows()
+	}
+	if dels != nil {
+		rows += dels.NumRows()
+	}
+	if len(ch.Ops) != int(rows) {
+		release()
+		return 0, fmt.Errorf("apply to %s: %d ops for %d rows", k.name, len(ch.Ops), rows)
+	}
+	if dels != nil {
+		n := 0
+		for _, op := range ch.Ops {
+			if op == OpDelete {
+				n++
+			}
+		}
+		if n != int(dels.NumRows()) {
+			release()
+			return 0, fmt.Errorf("apply to %s: %d deletes in ops for %d keys", k.name, n, dels.NumRows())
+		}
 	}
 	flushAt := int64(k.w.cfg.FlushBytes)
 	k.mu.Lock()
@@ -451,23 +494,34 @@ func (k *KeyedTable) Apply(ch Changes) error {
 		k.space.Wait()
 	}
 	if err := k.failedLocked(); err != nil {
-		if rec != nil {
-			rec.Release()
-		}
-		return err
+		release()
+		return 0, err
 	}
-	if rec != nil {
-		if !rec.Schema().Equal(k.schema) {
-			rec.Release()
-			return fmt.Errorf("apply to %s: batch schema %s does not match the table's %s", k.name, rec.Schema(), k.schema)
+	if rec != nil && !rec.Schema().Equal(k.schema) {
+		release()
+		return 0, fmt.Errorf("apply to %s: batch schema %s does not match the table's %s", k.name, rec.Schema(), k.schema)
+	}
+	if dels != nil {
+		if err := k.checkKeySchema(dels.Schema()); err != nil {
+			release()
+			return 0, err
 		}
-		if err := k.applyLocked(rec, ch.Ops); err != nil {
-			rec.Release()
+	}
+	if rows > 0 {
+		unknown, err := k.applyLocked(rec, dels, ch.Ops)
+		if dels != nil {
+			dels.Release() // only its keys were read
+		}
+		if err != nil {
+			if rec != nil {
+				rec.Release()
+			}
 			k.err = err
-			return err
+			return 0, err
 		}
+		unknownDeletes = unknown
 		k.bufBytes += size
-		k.bufRows += rec.NumRows()
+		k.bufRows += rows
 	}
 	for p, v := range ch.Next {
 		if k.pending == nil {
@@ -481,42 +535,80 @@ func (k *KeyedTable) Apply(ch Changes) error {
 	if k.bufBytes >= flushAt || (k.w.cfg.CommitRows > 0 && k.bufRows >= k.w.cfg.CommitRows) {
 		k.poke()
 	}
+	return unknownDeletes, nil
+}
+
+// checkKeySchema checks the schema of a Changes.Deletes record: the key
+// columns' types in identifier-field order.
+func (k *KeyedTable) checkKeySchema(sc *arrow.Schema) error {
+	ok := sc.NumFields() == len(k.keyCols)
+	for j := 0; ok && j < len(k.keyCols); j++ {
+		ok = arrow.TypeEqual(sc.Field(j).Type, k.schema.Field(k.keyCols[j]).Type)
+	}
+	if !ok {
+		return fmt.Errorf("apply to %s: deletes schema %s is not the table's key columns", k.name, sc)
+	}
 	return nil
 }
 
-func (k *KeyedTable) applyLocked(rec arrow.RecordBatch, ops []Op) error {
+// applyLocked applies ops to the rows of rec, or — when dels is set —
+// to rec's rows (upserts) and dels' rows (deletes, key columns only)
+// interleaved; it returns how many deletes found no live key. rec (if
+// any) is kept for the flush.
+func (k *KeyedTable) applyLocked(rec, dels arrow.RecordBatch, ops []Op) (int, error) {
 	ri := uint64(len(k.recs))
-	keys := make([]string, rec.NumRows())
+	var keys []string
+	if rec != nil {
+		keys = make([]string, rec.NumRows())
+	}
+	var delCols []int
+	if dels != nil {
+		delCols = make([]int, len(k.keyCols))
+		for j := range delCols {
+			delCols[j] = j
+		}
+	}
 	var buf []byte
 	var err error
-	for i := range keys {
-		buf, err = appendKey(buf[:0], rec, k.keyCols, i)
-		if err != nil {
-			return fmt.Errorf("apply to %s: row %d: %w", k.name, i, err)
+	unknown, ui, di := 0, 0, 0
+	for i, op := range ops {
+		if op != OpUpsert && op != OpDelete {
+			return 0, fmt.Errorf("apply to %s: row %d: unknown op %d", k.name, i, op)
 		}
-		key := string(buf)
-		keys[i] = key
-		switch ops[i] {
-		case OpUpsert:
+		if dels != nil && op == OpDelete {
+			buf, err = appendKey(buf[:0], dels, delCols, di)
+			di++
+		} else {
+			buf, err = appendKey(buf[:0], rec, k.keyCols, ui)
+			keys[ui] = string(buf)
+			ui++
+		}
+		if err != nil {
+			return 0, fmt.Errorf("apply to %s: row %d: %w", k.name, i, err)
+		}
+		if op == OpUpsert {
+			key := keys[ui-1]
 			if _, ok := k.pend[key]; !ok {
 				if loc, ok := k.index.Delete(key); ok {
 					k.dels = append(k.dels, loc)
 				}
 			}
-			k.pend[key] = ri<<32 | uint64(i)
-		case OpDelete:
-			if _, ok := k.pend[key]; ok {
-				delete(k.pend, key)
-			} else if loc, ok := k.index.Delete(key); ok {
-				k.dels = append(k.dels, loc)
-			}
-		default:
-			return fmt.Errorf("apply to %s: row %d: unknown op %d", k.name, i, ops[i])
+			k.pend[key] = ri<<32 | uint64(ui-1)
+			continue
+		}
+		if _, ok := k.pend[string(buf)]; ok {
+			delete(k.pend, string(buf))
+		} else if loc, ok := k.index.Delete(string(buf)); ok {
+			k.dels = append(k.dels, loc)
+		} else {
+			unknown++
 		}
 	}
-	k.recs = append(k.recs, rec)
-	k.keys = append(k.keys, keys)
-	return nil
+	if rec != nil {
+		k.recs = append(k.recs, rec)
+		k.keys = append(k.keys, keys)
+	}
+	return unknown, nil
 }
 
 // Truncate deletes every row of the table (everything committed and

@@ -195,6 +195,9 @@ type canalMessage struct {
 
 // parseCanal decodes a Canal flat message.
 func parseCanal(value []byte) (canalMessage, error) {
+	if m, ok := fastCanal(value); ok {
+		return m, nil
+	}
 	var m canalMessage
 	if err := json.Unmarshal(value, &m); err != nil {
 		return m, fmt.Errorf("decode canal-json message: %w", err)
@@ -272,12 +275,18 @@ func isTombstone(value []byte) bool {
 // parseDebezium decodes a Debezium change event, with or without the
 // schema envelope. The value must not be a tombstone.
 func parseDebezium(value []byte) (debeziumEvent, error) {
-	var e debeziumEvent
-	if err := json.Unmarshal(value, &e); err != nil {
-		return e, fmt.Errorf("decode debezium-json event: %w", err)
+	e, ok := fastDebezium(value)
+	if !ok {
+		e = debeziumEvent{}
+		if err := json.Unmarshal(value, &e); err != nil {
+			return e, fmt.Errorf("decode debezium-json event: %w", err)
+		}
 	}
 	if len(e.Payload) > 0 && e.Op == "" {
 		p := e.Payload
+		if e, ok = fastDebezium(p); ok {
+			return e, nil
+		}
 		e = debeziumEvent{}
 		if err := json.Unmarshal(p, &e); err != nil {
 			return e, fmt.Errorf("decode debezium-json payload: %w", err)

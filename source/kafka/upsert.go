@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -100,15 +98,16 @@ func sameSet(a, b []string) bool {
 }
 
 // segKind is the kind of the rows an upsert table collects: a table
-// applies its rows in runs of one kind, so that the KeyedTable's key count
-// tells how many deletes found their key.
+// applies the upserts and deletes of a poll together, in their order, in
+// one Apply (the KeyedTable counts the deletes that found no key); the
+// deletes that clear a dead letter's key go in an Apply of their own, as
+// they are not counted.
 type segKind uint8
 
 const (
-	segNone   segKind = iota
-	segUpsert         // new images
-	segDelete         // deletes of the records (counted when the key is unknown)
-	segClear          // deletes of keys whose new image is a dead letter
+	segNone    segKind = iota
+	segChanges         // new images and deletes of the records (counted when the key is unknown)
+	segClear           // deletes of keys whose new image is a dead letter
 )
 
 // upserts are the upsert tables of a run. The run's goroutine applies
@@ -134,7 +133,6 @@ func (u *upserts) table(ti int) *keyedOut {
 type keyedOut struct {
 	ti   int
 	name string
-	mem  memory.Allocator
 	kt   *writer.KeyedTable
 	// up collects the upserted images with their metadata columns (it
 	// is also r.out[ti], whose next the partitions' positions go to).
@@ -145,11 +143,12 @@ type keyedOut struct {
 	keyCols []int
 	schema  *arrow.Schema
 	// keyProbe decodes keys only to check them (discarded); del collects
-	// the keys of the deletes.
+	// the keys of the deletes, ops the order of the collected upserts (in
+	// up) and deletes (in del).
 	keyProbe *jsonrow.Builder
 	del      *jsonrow.Builder
 	seg      segKind
-	segRows  int
+	ops      []writer.Op
 	delEvent time.Time
 	// halted is the reason the table is not followed; "" if it is.
 	halted   string
@@ -169,7 +168,7 @@ func (r *run) openKeyed(ctx context.Context, ti int, name string) (*tableOut, er
 	if err != nil {
 		return nil, fmt.Errorf("open upsert table %s: %w", name, err)
 	}
-	k := &keyedOut{ti: ti, name: name, mem: s.mem, kt: kt, schema: kt.Schema(), reported: kt.Positions()}
+	k := &keyedOut{ti: ti, name: name, kt: kt, schema: kt.Schema(), reported: kt.Positions()}
 	r.ups.tables[ti] = k
 	sc := kt.IcebergSchema()
 	var keyFields []arrow.Field
@@ -397,14 +396,15 @@ func (r *run) keyedRow(k *keyedOut, ps *partState, rec *kgo.Record, row *keyedRo
 		if row.image == nil {
 			key, err = recordKey(rec.Key, k.keys)
 		} else {
-			key, err = rowKey(row.image, k.keys)
+			// A Canal or Debezium delete: the image is from the envelope.
+			key, err = envelopeKey(row.image, k.keys)
 		}
 		if err != nil {
 			return "key: " + err.Error()
 		}
 		b := k.keyProbe
 		if need {
-			r.segment(k, segDelete, ps, o)
+			r.segment(k, segChanges, ps, o)
 			b = k.del
 		}
 		if err := b.Append(key); err != nil {
@@ -438,13 +438,13 @@ func (r *run) keyedRow(k *keyedOut, ps *partState, rec *kgo.Record, row *keyedRo
 	}
 	if moved {
 		// The key changed: the row under the old key goes first.
-		r.segment(k, segDelete, ps, o)
+		r.segment(k, segChanges, ps, o)
 		if err := k.del.Append(old); err != nil {
 			return "previous key: " + err.Error()
 		}
 		k.added(ev)
 	}
-	r.segment(k, segUpsert, ps, o)
+	r.segment(k, segChanges, ps, o)
 	if err := k.up.bld.Append(row.image); err != nil {
 		// The new image cannot be written: its key's row is deleted, so
 		// that the table keeps no stale image of it.
@@ -457,13 +457,13 @@ func (r *run) keyedRow(k *keyedOut, ps *partState, rec *kgo.Record, row *keyedRo
 		return err.Error()
 	}
 	k.up.appendMeta(rowMeta{rec: rec, op: row.op, eventTime: row.eventTime})
-	k.segRows++
+	k.ops = append(k.ops, writer.OpUpsert)
 	return ""
 }
 
-// added counts a delete just collected.
+// added notes a delete just collected.
 func (k *keyedOut) added(ev time.Time) {
-	k.segRows++
+	k.ops = append(k.ops, writer.OpDelete)
 	if ev.After(k.delEvent) {
 		k.delEvent = ev
 	}
@@ -472,7 +472,7 @@ func (k *keyedOut) added(ev time.Time) {
 // segment makes kind the kind of k's rows, applying the rows collected so
 // far when it differs, with the positions reached before offset o of ps.
 func (r *run) segment(k *keyedOut, kind segKind, ps *partState, o int64) {
-	if k.seg != kind && k.segRows > 0 {
+	if k.seg != kind && len(k.ops) > 0 {
 		r.applySegment(k, k.positionsBefore(ps, o))
 	}
 	k.seg = kind
@@ -490,79 +490,50 @@ func (k *keyedOut) positionsBefore(ps *partState, o int64) table.Positions {
 }
 
 // applySegment hands the collected rows of k to its KeyedTable with next
-// (nil: positions unchanged). A failure is kept in k.err; the run ends
-// with it at its next write.
+// (nil: positions unchanged), in one Apply. A failure is kept in k.err;
+// the run ends with it at its next write.
 func (r *run) applySegment(k *keyedOut, next table.Positions) {
-	n := k.segRows
-	kind := k.seg
-	k.segRows = 0
-	ch := writer.Changes{Next: next}
-	op := writer.OpUpsert
-	switch kind {
-	case segUpsert:
-		ch.Record, ch.MaxEventTime = k.up.take(), k.up.maxEvent
-	case segDelete, segClear:
-		ch.Record, ch.MaxEventTime, op = k.deletes(), k.delEvent, writer.OpDelete
-	}
-	if ch.Record != nil {
-		ch.Ops = make([]writer.Op, ch.Record.NumRows())
-		for i := range ch.Ops {
-			ch.Ops[i] = op
+	ops, kind := k.ops, k.seg
+	k.ops = k.ops[:0] // Apply does not keep ops
+	ch := writer.Changes{Next: next, Ops: ops, MaxEventTime: k.delEvent}
+	if kind == segChanges {
+		ch.Record = k.up.take()
+		if k.up.maxEvent.After(ch.MaxEventTime) {
+			ch.MaxEventTime = k.up.maxEvent
 		}
 	}
+	if k.del.Len() > 0 {
+		ch.Deletes = k.del.NewRecord()
+	}
 	if k.err != nil {
-		if ch.Record != nil {
-			ch.Record.Release()
+		for _, rec := range []arrow.RecordBatch{ch.Record, ch.Deletes} {
+			if rec != nil {
+				rec.Release()
+			}
 		}
 		return
 	}
-	before := k.kt.Len()
-	if err := k.kt.Apply(ch); err != nil {
+	unknown, err := k.kt.ApplyCounted(ch)
+	if err != nil {
 		k.err = fmt.Errorf("apply changes to %s: %w", k.name, err)
 		return
 	}
-	if n == 0 {
-		return
+	dels := 0
+	for _, op := range ops {
+		if op == writer.OpDelete {
+			dels++
+		}
 	}
 	m := r.s.um
-	switch kind {
-	case segUpsert:
-		m.changes.WithLabelValues(k.name, "upsert").Add(float64(n))
-	case segDelete:
-		m.changes.WithLabelValues(k.name, "delete").Add(float64(n))
-		// Within a run of deletes the key count falls by one for each
-		// delete that found its key.
-		if miss := n - (before - k.kt.Len()); miss > 0 {
-			m.unknownDeletes.WithLabelValues(k.name).Add(float64(miss))
-		}
-	case segClear:
-		m.changes.WithLabelValues(k.name, "delete").Add(float64(n))
+	if ups := len(ops) - dels; ups > 0 {
+		m.changes.WithLabelValues(k.name, "upsert").Add(float64(ups))
 	}
-}
-
-// deletes returns the collected deletes as a record of the table's
-// schema: the key columns, nulls elsewhere.
-func (k *keyedOut) deletes() arrow.RecordBatch {
-	if k.del.Len() == 0 {
-		return nil
+	if dels > 0 {
+		m.changes.WithLabelValues(k.name, "delete").Add(float64(dels))
 	}
-	keys := k.del.NewRecord()
-	defer keys.Release()
-	n := int(keys.NumRows())
-	cols := make([]arrow.Array, k.schema.NumFields())
-	for i, f := range k.schema.Fields() {
-		if j := slices.Index(k.keyCols, i); j >= 0 {
-			cols[i] = keys.Column(j)
-			cols[i].Retain()
-		} else {
-			cols[i] = array.MakeArrayOfNull(k.mem, f.Type, n)
-		}
+	if kind == segChanges && unknown > 0 {
+		m.unknownDeletes.WithLabelValues(k.name).Add(float64(unknown))
 	}
-	rec := array.NewRecordBatch(k.schema, cols, int64(n))
-	for _, c := range cols {
-		c.Release()
-	}
-	return rec
 }
 
 // writeKeyed applies what the poll left collected for upsert table ti with
@@ -583,7 +554,7 @@ func (r *run) writeKeyed(ti int) error {
 	if k.delEvent.After(ev) {
 		ev = k.delEvent
 	}
-	if k.segRows > 0 || len(next) > 0 {
+	if len(k.ops) > 0 || len(next) > 0 {
 		p := next
 		if len(p) == 0 {
 			p = nil

@@ -33,18 +33,20 @@ import (
 //
 //	go test -run '^$' -bench UpsertIngest -benchtime 1x ./source/kafka/
 //
-// Figures (200k changes, two cores shared with other work, load 30–40;
-// three runs): Canal upserts 35–36k changes/CPU-s against 110–127k for
-// appending the same records; Debezium 23–27k against 93–123k. The same
-// Canal stream without deletes and key changes upserts 86k/CPU-s: with 10 %
-// deletes interleaved, the runs of one operation kind a poll is handed
-// over in are short (about ten rows), and each run is an Apply of its own,
-// a record of its own in the keyed writer (filtered and written per
-// record at flush). The rest: decoding (encoding/json of the envelope:
-// ~20 % of the CPU for Canal, ~16 % for Debezium; previousKey decoding
-// both whole images of each Debezium update into maps to compare their
-// keys: ~14 %, for Canal ~5 %), the keyed writer's flush (~10 %),
-// garbage collection (`go test -cpuprofile`).
+// Figures (200k changes, two cores shared with other work, load 12–17;
+// two runs): Canal upserts 219–224k changes/CPU-s (append of the same
+// records 218–259k); Debezium 179–215k (append 273–285k). The code before
+// this figure, built from its commit and run right before in the same
+// shell: Canal 35–38k, Debezium 33k, append 126–128k. What changed: with
+// 10 % deletes interleaved, a poll's runs of one operation kind were
+// short and each was an Apply and a record of its own in the keyed
+// writer; now a poll's upserts and deletes go in one Apply
+// (writer.Changes.Deletes). previousKey decoded both whole images of each
+// Debezium update into maps to compare their keys; now it scans for the
+// key columns (keyscan.go). encoding/json decoded the envelopes (a
+// validation pass, then reflection); plain ones are now decoded in one
+// checking pass (envelope.go). The rest is the Kafka client, the keyed
+// writer's flush and garbage collection (`go test -cpuprofile`).
 func BenchmarkUpsertIngest(b *testing.B) {
 	v := os.Getenv(EnvBrokers)
 	if v == "" {

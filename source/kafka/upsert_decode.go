@@ -138,7 +138,7 @@ func members(raw []byte) (map[string]json.RawMessage, error) {
 // keyObject is the JSON object of the key columns' values in m: what the
 // key decoder reads. A key column that is missing or null is an error.
 func keyObject(m map[string]json.RawMessage, keys []string) ([]byte, error) {
-	b := []byte{'{'}
+	vals := make([][]byte, len(keys))
 	for i, k := range keys {
 		v, ok := m[k]
 		if !ok {
@@ -147,14 +147,24 @@ func keyObject(m map[string]json.RawMessage, keys []string) ([]byte, error) {
 		if isNull(v) {
 			return nil, fmt.Errorf("key column %q is null", k)
 		}
+		vals[i] = v
+	}
+	return appendKeyObject(nil, keys, vals), nil
+}
+
+// appendKeyObject appends the key object of the key columns' values vals
+// (none missing or null) to b.
+func appendKeyObject(b []byte, keys []string, vals [][]byte) []byte {
+	b = append(b, '{')
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = strconv.AppendQuote(b, k)
 		b = append(b, ':')
-		b = append(b, bytes.TrimSpace(v)...)
+		b = append(b, bytes.TrimSpace(vals[i])...)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // rowKey is the key object of a row image.
@@ -166,6 +176,16 @@ func rowKey(image []byte, keys []string) ([]byte, error) {
 	return keyObject(m, keys)
 }
 
+// envelopeKey is rowKey of an image taken from a Canal or Debezium
+// envelope, which encoding/json checked whole: it scans for the key
+// columns instead of decoding the image (rowKey's errors when it cannot).
+func envelopeKey(image []byte, keys []string) ([]byte, error) {
+	if vals, ok := keyValues(image, keys); ok {
+		return appendKeyObject(nil, keys, vals), nil
+	}
+	return rowKey(image, keys)
+}
+
 // previousKey returns the key an update moves its row away from, when the
 // update changes the key: Canal's old lists changed columns only, so a key
 // column in it means the key changed (the old key is the new image's key
@@ -173,6 +193,24 @@ func rowKey(image []byte, keys []string) ([]byte, error) {
 // false when the key did not change or the update has no previous image.
 func previousKey(r *keyedRow, keys []string) (old []byte, ok bool, err error) {
 	if r.prev == nil {
+		return nil, false, nil
+	}
+	// r.prev and r.image come from an envelope encoding/json checked
+	// whole (only Canal and Debezium updates have a prev).
+	if !r.partial {
+		// The common case without decoding whole images: both keys
+		// present; else the slow path says what is wrong.
+		if pv, pok := keyValues(r.prev, keys); pok {
+			if cv, cok := keyValues(r.image, keys); cok {
+				for i := range keys {
+					if !bytes.Equal(bytes.TrimSpace(pv[i]), bytes.TrimSpace(cv[i])) {
+						return appendKeyObject(nil, keys, pv), true, nil
+					}
+				}
+				return nil, false, nil
+			}
+		}
+	} else if keysAbsent(r.prev, keys) {
 		return nil, false, nil
 	}
 	prev, err := members(r.prev)
@@ -208,7 +246,7 @@ func previousKey(r *keyedRow, keys []string) (old []byte, ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("previous key: %w", err)
 	}
-	cur, err := rowKey(r.image, keys)
+	cur, err := envelopeKey(r.image, keys)
 	if err != nil {
 		return nil, false, err
 	}
