@@ -153,27 +153,19 @@ func (s *Service) Board() *daemon.Board { return s.board }
 // false), each aggregation spec and each transform spec. It returns nil when ctx ends, or the
 // jobs' errors after it.
 func (s *Service) Run(ctx context.Context) error {
-	r := daemon.New(daemon.Options{
-		Logger: s.log, Registerer: s.o.Registry, Board: s.board,
+	cat, err := NewCatalogStart(CatalogOptions{
+		Open: s.o.OpenCatalog, Logger: s.log, Registerer: s.o.Registry, Board: s.board,
 		MinBackoff: s.o.MinBackoff, MaxBackoff: s.o.MaxBackoff,
-	})
-	var cat icecat.Catalog
-	err := r.Run(ctx, daemon.Job{Name: CatalogJob, Run: func(ctx context.Context) error {
-		c, err := s.o.OpenCatalog(ctx)
-		if err != nil {
-			return fmt.Errorf("open catalog: %w", err)
-		}
-		for _, p := range s.pipes {
-			if err := p.p.EnsureTables(ctx, c); err != nil {
-				closeCatalog(c, s.log)
-				return err
+		Prepare: func(ctx context.Context, c icecat.Catalog) error {
+			for _, p := range s.pipes {
+				if err := p.p.EnsureTables(ctx, c); err != nil {
+					return err
+				}
 			}
-		}
-		cat = c
-		s.board.Progress(CatalogJob)
-		return nil
-	}})
-	if err != nil || ctx.Err() != nil || cat == nil {
+			return nil
+		},
+	}).Open(ctx)
+	if err != nil || cat == nil {
 		return err
 	}
 	defer closeCatalog(cat, s.log)
@@ -316,12 +308,7 @@ func (s *Service) Ready() error {
 	open := s.cat != nil
 	s.mu.Unlock()
 	if !open {
-		j, _ := s.board.Job(CatalogJob)
-		msg := "starting: opening the catalog"
-		if j.LastError != "" {
-			msg += " (failing since " + j.FailingSince.UTC().Format(time.RFC3339) + ": " + j.LastError + ")"
-		}
-		errs = append(errs, errors.New(msg))
+		errs = append(errs, catalogPending(s.board))
 	}
 	for _, j := range s.board.Jobs() {
 		switch {
