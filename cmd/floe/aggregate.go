@@ -15,6 +15,7 @@ import (
 
 	"github.com/floe-lake/floe/aggregate"
 	"github.com/floe-lake/floe/internal/daemon"
+	"github.com/floe-lake/floe/internal/progress"
 	"github.com/floe-lake/floe/internal/units"
 	"github.com/floe-lake/floe/service"
 )
@@ -70,18 +71,14 @@ func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		run := aggregationRun{options: aggregate.Options{
 			PollInterval: *poll, MaxBatchDelay: *maxDelay, MaxBatchRows: *maxRows, Concurrency: *concurrency,
 		}}
-		n := 0
-		for _, m := range []struct {
-			set  bool
-			name string
-		}{{*follow, "follow"}, {*once, "once"}, {*backfill, "backfill"}} {
-			if m.set {
-				run.mode = m.name
-				n++
-			}
-		}
-		if n != 1 {
+		if strings.Count(fmt.Sprint(*follow, *once, *backfill), "true") != 1 {
 			return usageError{errors.New("want exactly one of --follow, --once and --backfill")}
+		}
+		run.mode = "follow"
+		if *once {
+			run.mode = "once"
+		} else if *backfill {
+			run.mode = "backfill"
 		}
 		if run.mode != "backfill" && (*from != "" || *to != "" || *snapshot != 0) {
 			return usageError{errors.New("--from, --to and --snapshot go with --backfill")}
@@ -215,7 +212,10 @@ func runAggregationWith(ctx context.Context, e *env, cat icecat.Catalog, spec ag
 	case "once":
 		res, err = a.CatchUp(ctx)
 	default:
+		meter := progress.NewMeter(progress.MeterOptions{Label: "backfill " + spec.Name, Terminal: progress.IsTerminal(e.stderr), W: e.stderr, Log: e.log})
+		run.backfill.Progress = meter
 		res, err = a.Backfill(ctx, run.backfill)
+		meter.Done()
 	}
 	if err != nil {
 		return err

@@ -61,7 +61,6 @@ func registerCompact(fs *flag.FlagSet) func(context.Context, *env, []string) err
 		if *once || *dryRun {
 			addr = "off"
 		}
-		// The daemon waits for its catalog; -once and -dry-run do not.
 		start := service.NewCatalogStart(service.CatalogOptions{Config: cfg.Catalog, Logger: e.log, Registerer: reg, Once: *once || *dryRun})
 		stop, err := startMetrics(*metricsAddr, addr, reg, e.log, start.Ready)
 		if err != nil {

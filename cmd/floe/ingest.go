@@ -62,7 +62,6 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		if cat == nil {
 			return err
 		}
-		defer closeCatalog(cat, e.log)
 		start.ReadyThen(p.Ready)
 		e.log.Info("ingest starting", "sources", len(p.Sources()), "warehouse", cfg.Catalog.Warehouse,
 			"commit_interval", cfg.Writer.CommitInterval, "writer_id", cfg.Writer.WriterID)

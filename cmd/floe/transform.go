@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/floe-lake/floe/internal/daemon"
+	"github.com/floe-lake/floe/internal/progress"
 	"github.com/floe-lake/floe/service"
 	"github.com/floe-lake/floe/transform"
 )
@@ -91,8 +92,10 @@ func registerTransform(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		start := time.Now()
 		mode, res := "once", transform.Result{}
 		if *backfill {
+			meter := progress.NewMeter(progress.MeterOptions{Label: "backfill " + spec.Output, Terminal: progress.IsTerminal(e.stderr), W: e.stderr, Log: e.log})
 			mode = "backfill"
-			res, err = t.Backfill(ctx, transform.BackfillOptions{SnapshotID: *snapshot})
+			res, err = t.Backfill(ctx, transform.BackfillOptions{SnapshotID: *snapshot, Progress: meter})
+			meter.Done()
 		} else {
 			res, err = t.CatchUp(ctx)
 		}
