@@ -24,6 +24,31 @@ type BackfillOptions struct {
 	// table's cursor holds for a ranged one (so that every partition
 	// reflects the same source snapshot).
 	SnapshotID int64
+	// Progress, when set, is told the size of the planned read (the rows
+	// and bytes of the files the scan plans) and the rows read as they
+	// are (internal/progress.Meter is one).
+	Progress Progress
+}
+
+// Progress is told how far a backfill's read has come; its methods are
+// called from several goroutines.
+type Progress interface {
+	// SetTotals is the planned read: the rows and bytes its files hold.
+	SetTotals(rows, bytes int64)
+	// Add is rows more read, and their share of the bytes.
+	Add(rows, bytes int64)
+}
+
+// readProgress reports a batch of rows of st read to p (nil: none).
+func readProgress(p Progress, st *reader.Stream, rows int64) {
+	if p == nil {
+		return
+	}
+	var bytes int64
+	if st.Rows > 0 {
+		bytes = int64(float64(rows) / float64(st.Rows) * float64(st.Bytes))
+	}
+	p.Add(rows, bytes)
 }
 
 // Backfill computes the spec over the source as of one snapshot (all of
@@ -105,7 +130,10 @@ func (a *Aggregator) Backfill(ctx context.Context, o BackfillOptions) (Result, e
 		if err != nil {
 			return Result{}, fmt.Errorf("aggregate %s: backfill: %w", a.spec.Name, err)
 		}
-		if groups, rows, err = a.aggregateParallel(stream, keep); err != nil {
+		if o.Progress != nil {
+			o.Progress.SetTotals(stream.Rows, stream.Bytes)
+		}
+		if groups, rows, err = a.aggregateParallel(stream, keep, o.Progress); err != nil {
 			return Result{}, fmt.Errorf("aggregate %s: backfill of %s snapshot %d: %w", a.spec.Name, a.spec.Source, snap, err)
 		}
 	}
@@ -169,9 +197,9 @@ func rangeFilter(from, to int64) iceberg.BooleanExpression {
 // (Options.Concurrency), and merges them: partial aggregates are
 // mergeable, so how batches are split between workers does not change the
 // result.
-func (a *Aggregator) aggregateParallel(s *reader.Stream, keep func(int64) bool) (*groupTable, int64, error) {
+func (a *Aggregator) aggregateParallel(s *reader.Stream, keep func(int64) bool, p Progress) (*groupTable, int64, error) {
 	workers := a.opts.Concurrency
-	if workers == 1 {
+	if workers == 1 && p == nil {
 		t := newGroupTable(a.plan)
 		rows, err := a.addStream(t, s, keep, &batchState{})
 		return t, rows, err
@@ -203,6 +231,7 @@ func (a *Aggregator) aggregateParallel(s *reader.Stream, keep func(int64) bool) 
 			readErr = err
 			break
 		}
+		readProgress(p, s, rec.NumRows())
 		recs <- rec
 	}
 	close(recs)

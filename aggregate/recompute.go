@@ -144,7 +144,7 @@ func Recompute(ctx context.Context, cat icecat.Catalog, spec Spec, o RecomputeOp
 		if err != nil {
 			return nil, fmt.Errorf("aggregate %s: recompute: %w", spec.Name, err)
 		}
-		if groups, rows, err = a.aggregateParallel(stream, keep); err != nil {
+		if groups, rows, err = a.aggregateParallel(stream, keep, nil); err != nil {
 			return nil, fmt.Errorf("aggregate %s: recompute over %s snapshot %d: %w", spec.Name, spec.Source, cur.id, err)
 		}
 	}

@@ -2,7 +2,7 @@
 // what `floe run` runs: each source as an ingest pipeline of its own (so
 // that a source that fails is retried alone while the others go on), the
 // compaction of the tables, and every aggregation spec the config lists
-// (aggregations:), each as jobs of the daemon runner (internal/daemon)
+// (aggregations:) and transform spec (transforms:), each as jobs of the daemon runner (internal/daemon)
 // with its error policy: retried with a backoff, or halted alone.
 //
 // It also tells how the process is doing: Ready (for /readyz) is nil while
@@ -19,6 +19,7 @@
 // internal/config before New is called; New checks the sources' settings
 // against the tables before anything is created.
 //
-// Transforms (floe transform) are not wired yet: they would be one more
-// kind of job started beside the aggregations in startJobs.
+// Transforms (transforms:, each a spec file as floe transform -spec takes
+// it, with an optional output:) run as transform.FollowJob jobs beside the
+// aggregations, with the same retries, status and readiness.
 package service

@@ -19,6 +19,7 @@ import (
 	"github.com/floe-lake/floe/internal/config"
 	"github.com/floe-lake/floe/internal/daemon"
 	"github.com/floe-lake/floe/source"
+	"github.com/floe-lake/floe/transform"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -59,6 +60,7 @@ type Service struct {
 	board *daemon.Board
 	pipes []*pipe
 	specs []aggregate.Spec
+	tfs   []transform.Spec
 	wm    *writer.Metrics
 
 	mu     sync.Mutex
@@ -98,7 +100,7 @@ func New(cfg *config.File, o Options) (*Service, error) {
 		o.OpenCatalog = func(ctx context.Context) (icecat.Catalog, error) { return catalog.Open(ctx, cc) }
 	}
 	s := &Service{
-		cfg: cfg, o: o, log: o.Logger, board: daemon.NewBoard(o.Now), specs: cfg.Specs,
+		cfg: cfg, o: o, log: o.Logger, board: daemon.NewBoard(o.Now), specs: cfg.Specs, tfs: cfg.TransformSpecs,
 		wm: writer.NewMetrics(o.Registry), tables: map[string]bool{},
 	}
 	if err := o.Registry.Register(newCollector(s)); err != nil {
@@ -133,6 +135,9 @@ func New(cfg *config.File, o Options) (*Service, error) {
 	for _, sp := range s.specs {
 		s.tables[sp.Output] = true
 	}
+	for _, sp := range s.tfs {
+		s.tables[sp.Output] = true
+	}
 	for _, t := range cfg.Compaction.Tables {
 		s.tables[t] = true
 	}
@@ -145,30 +150,22 @@ func (s *Service) Board() *daemon.Board { return s.board }
 // Run runs every job until ctx is done: the catalog job first (open the
 // catalog, ensure every pipeline's tables; retried until it succeeds),
 // then each source's pipeline, compaction (unless run.compaction is
-// false) and each aggregation spec. It returns nil when ctx ends, or the
+// false), each aggregation spec and each transform spec. It returns nil when ctx ends, or the
 // jobs' errors after it.
 func (s *Service) Run(ctx context.Context) error {
-	r := daemon.New(daemon.Options{
-		Logger: s.log, Registerer: s.o.Registry, Board: s.board,
+	cat, err := NewCatalogStart(CatalogOptions{
+		Open: s.o.OpenCatalog, Logger: s.log, Registerer: s.o.Registry, Board: s.board,
 		MinBackoff: s.o.MinBackoff, MaxBackoff: s.o.MaxBackoff,
-	})
-	var cat icecat.Catalog
-	err := r.Run(ctx, daemon.Job{Name: CatalogJob, Run: func(ctx context.Context) error {
-		c, err := s.o.OpenCatalog(ctx)
-		if err != nil {
-			return fmt.Errorf("open catalog: %w", err)
-		}
-		for _, p := range s.pipes {
-			if err := p.p.EnsureTables(ctx, c); err != nil {
-				closeCatalog(c, s.log)
-				return err
+		Prepare: func(ctx context.Context, c icecat.Catalog) error {
+			for _, p := range s.pipes {
+				if err := p.p.EnsureTables(ctx, c); err != nil {
+					return err
+				}
 			}
-		}
-		cat = c
-		s.board.Progress(CatalogJob)
-		return nil
-	}})
-	if err != nil || ctx.Err() != nil || cat == nil {
+			return nil
+		},
+	}).Open(ctx)
+	if err != nil || cat == nil {
 		return err
 	}
 	defer closeCatalog(cat, s.log)
@@ -176,11 +173,12 @@ func (s *Service) Run(ctx context.Context) error {
 	s.cat = cat
 	s.mu.Unlock()
 	s.log.Info("floe run starting", "sources", len(s.pipes), "aggregations", len(s.specs),
-		"compaction", *s.cfg.Run.Compaction, "warehouse", s.cfg.Catalog.Warehouse)
+		"transforms", len(s.tfs), "compaction", *s.cfg.Run.Compaction, "warehouse", s.cfg.Catalog.Warehouse)
 	return s.runJobs(ctx, cat)
 }
 
-// runJobs runs the pipelines, compaction and aggregations until ctx ends.
+// runJobs runs the pipelines, compaction, aggregations and transforms
+// until ctx ends.
 func (s *Service) runJobs(ctx context.Context, cat icecat.Catalog) error {
 	var (
 		wg   sync.WaitGroup
@@ -234,7 +232,25 @@ func (s *Service) runJobs(ctx context.Context, cat icecat.Catalog) error {
 		}
 		goRun("aggregations", func() error { return r.Run(ctx, jobs...) })
 	}
-	// Transforms (floe transform) would start here, one job per spec.
+	if len(s.tfs) > 0 {
+		r := daemon.New(daemon.Options{
+			Logger: s.log, Registerer: s.o.Registry, Board: s.board, Clock: daemon.ClockFunc(s.o.Now),
+			MinBackoff: s.o.MinBackoff, MaxBackoff: s.o.MaxBackoff,
+		})
+		jobs := make([]daemon.Job, len(s.tfs))
+		for i, spec := range s.tfs {
+			log := s.log.With("transform", spec.Output)
+			var name string
+			jobs[i] = transform.FollowJob(cat, spec, transform.Options{Logger: log, OnCommit: func(ci transform.CommitInfo) {
+				s.board.Progress(name)
+				s.sawTable(spec.Output)
+				log.Info("committed", "kind", ci.Kind, "cursor", ci.Cursor, "source_rows", ci.SourceRows,
+					"rows", ci.Rows, "snapshot", ci.SnapshotID, "duration", ci.Duration.Round(time.Millisecond))
+			}})
+			name = jobs[i].Name
+		}
+		goRun("transforms", func() error { return r.Run(ctx, jobs...) })
+	}
 	wg.Wait()
 	s.log.Info("floe run stopped")
 	return errors.Join(errs...)
@@ -292,12 +308,7 @@ func (s *Service) Ready() error {
 	open := s.cat != nil
 	s.mu.Unlock()
 	if !open {
-		j, _ := s.board.Job(CatalogJob)
-		msg := "starting: opening the catalog"
-		if j.LastError != "" {
-			msg += " (failing since " + j.FailingSince.UTC().Format(time.RFC3339) + ": " + j.LastError + ")"
-		}
-		errs = append(errs, errors.New(msg))
+		errs = append(errs, catalogPending(s.board))
 	}
 	for _, j := range s.board.Jobs() {
 		switch {

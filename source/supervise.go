@@ -150,23 +150,32 @@ func Supervise(ctx context.Context, cat icecat.Catalog, srcs []Source, o Supervi
 }
 
 // runAll runs every source until all end (nil), one fails (its error), or
-// ctx is done (ctx.Err()).
+// ctx is done (ctx.Err()). A source's error is a failure whatever it
+// wraps unless ctx is done: one wrapping context.Canceled while ctx is
+// alive (an inner context of a commit) must not pass for the end of the
+// input, or the daemon would stop by itself with no error.
 func runAll(ctx context.Context, w *writer.Writer, srcs []Source) error {
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
 	for _, s := range srcs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Run(ctx, w); err != nil && !errors.Is(err, context.Canceled) {
+			if err := s.Run(ctx, w); err != nil && parent.Err() == nil {
+				once.Do(func() { first = err })
 				cancel(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	if first != nil {
+		return first
 	}
-	return ctx.Err()
+	return parent.Err()
 }

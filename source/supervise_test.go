@@ -205,3 +205,41 @@ func TestRestart(t *testing.T) {
 		t.Fatal("an unclassified error is a restart")
 	}
 }
+
+// canceledOnce fails its first run with an error that wraps
+// context.Canceled while the pipeline's context is alive — a commit whose
+// own context was cancelled under a slow catalog — and runs its source
+// after that.
+type canceledOnce struct {
+	source.Source
+	runs atomic.Int32
+}
+
+func (c *canceledOnce) Run(ctx context.Context, sink writer.Sink) error {
+	if c.runs.Add(1) > 1 {
+		return c.Source.Run(ctx, sink)
+	}
+	return fmt.Errorf("commit: %w", context.Canceled)
+}
+
+// TestSuperviseSourceErrorWrappingCanceled: a source error that wraps
+// context.Canceled is a failure (the pipeline restarts), not the end of
+// the input: a daemon must not stop by itself with no error.
+func TestSuperviseSourceErrorWrappingCanceled(t *testing.T) {
+	cat := tabletest.OpenSQLite(t)
+	cfg := gen.DefaultConfig()
+	cfg.Partitions, cfg.RowsPerPartition, cfg.BatchRows = 1, 500, 100
+	cfg.OrdersTable, cfg.BadFraction = "", 0
+	src := &canceledOnce{Source: gentest.Ensure(t, cat, cfg)}
+	err := source.Supervise(context.Background(), cat, []source.Source{src}, source.SuperviseOptions{
+		Writer:     writer.Config{CommitInterval: time.Second},
+		Logger:     slog.New(slog.DiscardHandler),
+		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := src.runs.Load(); n != 2 {
+		t.Fatalf("the source ran %d times, want 2: its canceled error was taken for the end of its input", n)
+	}
+}

@@ -18,6 +18,18 @@ type BackfillOptions struct {
 	// SnapshotID is the last source snapshot read. Default: the source's
 	// current snapshot.
 	SnapshotID int64
+	// Progress, when set, is told the size of the planned read (the rows
+	// and bytes of the files the scans plan) and the rows read as they
+	// are (internal/progress.Meter is one).
+	Progress Progress
+}
+
+// Progress is told how far a backfill's read has come.
+type Progress interface {
+	// SetTotals is the planned read: the rows and bytes its files hold.
+	SetTotals(rows, bytes int64)
+	// Add is rows more read, and their share of the bytes.
+	Add(rows, bytes int64)
 }
 
 // Backfill recomputes the output from the source's history up to one
@@ -84,9 +96,16 @@ func (t *Transformer) Backfill(ctx context.Context, o BackfillOptions) (Result, 
 		s = newKeyedSink(t.keyed)
 	}
 	defer s.release()
+	if o.Progress != nil {
+		var rows, bytes int64
+		for _, st := range streams {
+			rows, bytes = rows+st.Rows, bytes+st.Bytes
+		}
+		o.Progress.SetTotals(rows, bytes)
+	}
 	var srcRows int64
 	for _, st := range streams {
-		n, err := t.parallel(ctx, st, s)
+		n, err := t.parallelWith(ctx, st, s, o.Progress)
 		srcRows += n
 		if err != nil {
 			return Result{}, fmt.Errorf("transform %s: backfill of %s up to snapshot %d: %w", t.spec.name(), t.srcName, snap, err)
@@ -121,6 +140,11 @@ func (t *Transformer) Backfill(ctx context.Context, o BackfillOptions) (Result, 
 // parallel transforms a stream's batches in Options.Concurrency goroutines
 // and hands their results to the sink in the stream's order.
 func (t *Transformer) parallel(ctx context.Context, st *reader.Stream, s sink) (int64, error) {
+	return t.parallelWith(ctx, st, s, nil)
+}
+
+// parallelWith is parallel telling p, when set, the rows read.
+func (t *Transformer) parallelWith(ctx context.Context, st *reader.Stream, s sink, p Progress) (int64, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	snaps := make(map[int64]reader.SnapshotInfo, len(st.Snapshots))
@@ -178,6 +202,9 @@ func (t *Transformer) parallel(ctx context.Context, st *reader.Stream, s sink) (
 			break
 		}
 		rows += rec.NumRows()
+		if p != nil && st.Rows > 0 {
+			p.Add(rec.NumRows(), int64(float64(rec.NumRows())/float64(st.Rows)*float64(st.Bytes)))
+		}
 		info, err := snapshotOf(rec, snaps)
 		var j job
 		if err == nil {

@@ -16,7 +16,7 @@ type Metrics struct {
 	conflicts     *prometheus.CounterVec
 	commitSeconds *prometheus.HistogramVec
 	flushSeconds  *prometheus.HistogramVec
-	buffered      prometheus.Gauge
+	buffered      *prometheus.GaugeVec
 	eventTime     *prometheus.GaugeVec
 	blocked       prometheus.Counter
 
@@ -48,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		conflicts:      f.CounterVec("floe_writer_commit_conflicts_total", "Commit conflicts retried, by table.", "table"),
 		commitSeconds:  f.HistogramVec("floe_writer_commit_duration_seconds", "Latency of a table commit, retries included.", prometheus.ExponentialBuckets(0.005, 2, 14), "table"),
 		flushSeconds:   f.HistogramVec("floe_writer_flush_duration_seconds", "Time to encode buffered rows into data files.", prometheus.ExponentialBuckets(0.005, 2, 14), "table"),
-		buffered:       f.Gauge("floe_writer_buffered_bytes", "Bytes of rows buffered in memory, all tables."),
+		buffered:       f.GaugeVec("floe_writer_buffered_bytes", "Bytes of rows buffered in memory, all tables, by writer (writer.writer-id: one per source in floe run).", "writer"),
 		eventTime:      f.GaugeVec("floe_writer_last_committed_event_time_seconds", "Newest event time committed, by table (Unix seconds).", "table"),
 		blocked:        f.Counter("floe_writer_backpressure_waits_total", "Times a source waited for memory."),
 		indexKeys:      f.GaugeVec("floe_writer_keyed_index_keys", "Live keys in a keyed table's primary-key index, by table.", "table"),

@@ -106,6 +106,8 @@ type Writer struct {
 	opts Options
 	log  *slog.Logger
 	m    *Metrics
+	// bufGauge is floe_writer_buffered_bytes{writer=cfg.WriterID}.
+	bufGauge prometheus.Gauge
 
 	mu       sync.Mutex
 	space    *sync.Cond // broadcast when buffered drops, or on failure/close
@@ -174,10 +176,11 @@ func New(cat icecat.Catalog, cfg Config, opts Options) *Writer {
 	}
 	w := &Writer{
 		cat: cat, cfg: cfg, opts: opts, log: opts.Logger, m: opts.Metrics,
-		tables:  map[string]*tableState{},
-		wake:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		bufGauge: opts.Metrics.buffered.WithLabelValues(cfg.WriterID),
+		tables:   map[string]*tableState{},
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	w.space = sync.NewCond(&w.mu)
 	// Every commit, appended or keyed, reports through opts.OnCommit; it
@@ -283,7 +286,7 @@ func (w *Writer) Write(b Batch) error {
 		ts.bufBytes += size
 		ts.bufRows += rows
 		w.buffered += size
-		w.m.buffered.Set(float64(w.buffered))
+		w.bufGauge.Set(float64(w.buffered))
 	} else if b.Record != nil {
 		b.Record.Release()
 	}
@@ -425,7 +428,7 @@ func (w *Writer) flushLocked(ctx context.Context, ts *tableState) error {
 	release := func() {
 		w.mu.Lock()
 		w.buffered -= nbytes
-		w.m.buffered.Set(float64(w.buffered))
+		w.bufGauge.Set(float64(w.buffered))
 		w.space.Broadcast()
 		w.mu.Unlock()
 	}
@@ -639,7 +642,7 @@ func (w *Writer) Abort() {
 		ts.records = nil
 	}
 	w.buffered = 0
-	w.m.buffered.Set(0)
+	w.bufGauge.Set(0)
 	w.space.Broadcast()
 }
 

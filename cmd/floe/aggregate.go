@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	icecat "github.com/apache/iceberg-go/catalog"
@@ -16,7 +15,9 @@ import (
 
 	"github.com/floe-lake/floe/aggregate"
 	"github.com/floe-lake/floe/internal/daemon"
+	"github.com/floe-lake/floe/internal/progress"
 	"github.com/floe-lake/floe/internal/units"
+	"github.com/floe-lake/floe/service"
 )
 
 // defaultAggregateMetricsAddress is where floe aggregate -follow serves
@@ -70,18 +71,14 @@ func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		run := aggregationRun{options: aggregate.Options{
 			PollInterval: *poll, MaxBatchDelay: *maxDelay, MaxBatchRows: *maxRows, Concurrency: *concurrency,
 		}}
-		n := 0
-		for _, m := range []struct {
-			set  bool
-			name string
-		}{{*follow, "follow"}, {*once, "once"}, {*backfill, "backfill"}} {
-			if m.set {
-				run.mode = m.name
-				n++
-			}
-		}
-		if n != 1 {
+		if strings.Count(fmt.Sprint(*follow, *once, *backfill), "true") != 1 {
 			return usageError{errors.New("want exactly one of --follow, --once and --backfill")}
+		}
+		run.mode = "follow"
+		if *once {
+			run.mode = "once"
+		} else if *backfill {
+			run.mode = "backfill"
 		}
 		if run.mode != "backfill" && (*from != "" || *to != "" || *snapshot != 0) {
 			return usageError{errors.New("--from, --to and --snapshot go with --backfill")}
@@ -118,10 +115,6 @@ func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		if err != nil {
 			return err
 		}
-		cat, err := openCatalog(ctx, cfg)
-		if err != nil {
-			return err
-		}
 		hooks, err := faultHooks(os.Getenv("FLOE_CRASH"), e.log)
 		if err != nil {
 			return usageError{err}
@@ -134,35 +127,29 @@ func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		}
 		reg := newRegistry()
 		run.registerer = reg
-		stop, err := serveAggregateMetrics(*metricsAddr, run.mode, reg, e)
+		// -follow waits for its catalog; -once and -backfill do not.
+		start := service.NewCatalogStart(service.CatalogOptions{Config: cfg.Catalog, Logger: e.log, Registerer: reg, Once: run.mode != "follow"})
+		stop, err := serveAggregateMetrics(*metricsAddr, run.mode, reg, e, start.Ready)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		cat, err := start.Open(ctx)
+		if cat == nil {
+			return err
+		}
 		return runAggregationWith(ctx, e, cat, spec, run)
 	}
 }
 
-// serveAggregateMetrics serves /metrics and /healthz on addr; an empty
-// addr is the default: defaultAggregateMetricsAddress when following, none
-// otherwise. Several specs followed on one host are several processes: when
-// the default address is taken, this one serves no metrics and says so,
-// while an address given explicitly must be free.
-func serveAggregateMetrics(addr, mode string, reg *prometheus.Registry, e *env) (stop func(), err error) {
-	explicit := addr != ""
-	if !explicit && mode == "follow" {
-		addr = defaultAggregateMetricsAddress
+// serveAggregateMetrics is serveDefault with defaultAggregateMetricsAddress
+// when following, none otherwise; ready, when given, is /readyz's.
+func serveAggregateMetrics(addr, mode string, reg *prometheus.Registry, e *env, ready ...func() error) (stop func(), err error) {
+	def := ""
+	if mode == "follow" {
+		def = defaultAggregateMetricsAddress
 	}
-	if addr == "" || addr == "off" {
-		return func() {}, nil
-	}
-	stop, err = serveMetrics(addr, reg, e.log, nil)
-	if err != nil && !explicit && errors.Is(err, syscall.EADDRINUSE) {
-		e.log.Warn("the default metrics address is in use (another floe aggregate -follow?); serving no metrics: give each process its own -metrics-address",
-			"address", addr, "err", err)
-		return func() {}, nil
-	}
-	return stop, err
+	return serveDefault(addr, def, reg, e, append(ready, nil)[0])
 }
 
 // runAggregation runs one aggregation spec against cat: mode "follow"
@@ -225,7 +212,10 @@ func runAggregationWith(ctx context.Context, e *env, cat icecat.Catalog, spec ag
 	case "once":
 		res, err = a.CatchUp(ctx)
 	default:
+		meter := progress.NewMeter(progress.MeterOptions{Label: "backfill " + spec.Name, Terminal: progress.IsTerminal(e.stderr), W: e.stderr, Log: e.log})
+		run.backfill.Progress = meter
 		res, err = a.Backfill(ctx, run.backfill)
+		meter.Done()
 	}
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/progress"
 	"github.com/floe-lake/floe/internal/units"
+	"github.com/floe-lake/floe/service"
 )
 
 // registerCompact is 'floe compact': the compaction daemon, or one pass
@@ -55,20 +56,21 @@ func registerCompact(fs *flag.FlagSet) func(context.Context, *env, []string) err
 		if err != nil {
 			return usageError{err}
 		}
-		cat, err := openCatalog(ctx, cfg)
-		if err != nil {
-			return err
-		}
 		reg := newRegistry()
 		addr := cc.MetricsAddress
 		if *once || *dryRun {
 			addr = "off"
 		}
-		stop, err := startMetrics(*metricsAddr, addr, reg, e.log, nil)
+		start := service.NewCatalogStart(service.CatalogOptions{Config: cfg.Catalog, Logger: e.log, Registerer: reg, Once: *once || *dryRun})
+		stop, err := startMetrics(*metricsAddr, addr, reg, e.log, start.Ready)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		cat, err := start.Open(ctx)
+		if cat == nil {
+			return err
+		}
 		var outMu sync.Mutex
 		opts := compaction.Options{Logger: e.log, Registerer: reg, Hooks: hooks}
 		meter := progress.NewMeter(progress.MeterOptions{Label: "compact", Terminal: progress.IsTerminal(e.stderr), W: e.stderr, Log: e.log})

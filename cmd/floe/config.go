@@ -22,13 +22,9 @@ type fileConfig = config.File
 type section = config.Section
 
 const (
-	catalogSection    = config.Catalog
-	writerSection     = config.Writer
-	compactionSection = config.Compaction
-	tablesSection     = config.Tables
-	sourcesSection    = config.Sources
-	metricsSection    = config.Metrics
-	sourcesRequired   = config.SourcesRequired
+	catalogSection = config.Catalog
+	tablesSection  = config.Tables
+	sourcesSection = config.Sources
 
 	allSections     = config.All
 	ingestSections  = config.Ingest

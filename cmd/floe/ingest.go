@@ -48,22 +48,21 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 			}
 		}()
 		service.SetMemoryLimit(cfg.Writer, e.log)
-		cat, err := openCatalog(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		if err := p.EnsureTables(ctx, cat); err != nil {
-			return err
-		}
 		addr := "127.0.0.1:9464"
 		if cfg.Metrics != nil {
 			addr = *cfg.Metrics
 		}
-		stop, err := startMetrics(*metricsAddr, addr, reg, e.log, p.Ready)
+		start := service.NewCatalogStart(service.CatalogOptions{Config: cfg.Catalog, Prepare: p.EnsureTables, Logger: e.log, Registerer: reg})
+		stop, err := startMetrics(*metricsAddr, addr, reg, e.log, start.Ready)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		cat, err := start.Open(ctx)
+		if cat == nil {
+			return err
+		}
+		start.ReadyThen(p.Ready)
 		e.log.Info("ingest starting", "sources", len(p.Sources()), "warehouse", cfg.Catalog.Warehouse,
 			"commit_interval", cfg.Writer.CommitInterval, "writer_id", cfg.Writer.WriterID)
 		err = p.Run(ctx, cat, ingest.RunOptions{Hooks: hooks})

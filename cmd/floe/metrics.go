@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -39,4 +41,25 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger, ready
 		return nil, usageError{err}
 	}
 	return stop, nil
+}
+
+// serveDefault serves metrics on addr, else on def; "" or "off" serves
+// none. Several processes of one command on a host (one per spec) cannot
+// share def: when it is taken this one serves none and says so, while an
+// address given explicitly must be free.
+func serveDefault(addr, def string, reg *prometheus.Registry, e *env, ready func() error) (stop func(), err error) {
+	explicit := addr != ""
+	if !explicit {
+		addr = def
+	}
+	if addr == "" || addr == "off" {
+		return func() {}, nil
+	}
+	stop, err = serveMetrics(addr, reg, e.log, ready)
+	if err != nil && !explicit && errors.Is(err, syscall.EADDRINUSE) {
+		e.log.Warn("the default metrics address is in use (another process of this command?); serving no metrics: give each process its own -metrics-address",
+			"address", addr, "err", err)
+		return func() {}, nil
+	}
+	return stop, err
 }

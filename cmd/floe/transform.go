@@ -6,12 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"syscall"
+	"strings"
 	"time"
 
-	icecat "github.com/apache/iceberg-go/catalog"
-
 	"github.com/floe-lake/floe/internal/daemon"
+	"github.com/floe-lake/floe/internal/progress"
+	"github.com/floe-lake/floe/service"
 	"github.com/floe-lake/floe/transform"
 )
 
@@ -44,7 +44,7 @@ func registerTransform(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		if (*specPath == "") == (*sqlText == "") {
 			return usageError{errors.New("want one of -spec FILE and -sql SELECT")}
 		}
-		if n := btoi(*follow) + btoi(*once) + btoi(*backfill); n != 1 {
+		if n := strings.Count(fmt.Sprint(*follow, *once, *backfill), "true"); n != 1 {
 			return usageError{errors.New("want exactly one of -follow, -once and -backfill")}
 		}
 		if *snapshot != 0 && !*backfill {
@@ -66,10 +66,6 @@ func registerTransform(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		if err != nil {
 			return err
 		}
-		cat, err := openCatalog(ctx, cfg)
-		if err != nil {
-			return err
-		}
 		hooks, err := faultHooks(os.Getenv("FLOE_CRASH"), e.log)
 		if err != nil {
 			return usageError{err}
@@ -82,7 +78,11 @@ func registerTransform(fs *flag.FlagSet) func(context.Context, *env, []string) e
 			opts.Hooks.AfterCommit = func() { h(spec.Output) }
 		}
 		if *follow {
-			return followTransform(ctx, e, cat, spec, opts, *metricsAddr)
+			return followTransform(ctx, e, cfg, spec, opts, *metricsAddr)
+		}
+		cat, err := openCatalog(ctx, cfg)
+		if err != nil {
+			return err
 		}
 		t, err := transform.New(ctx, cat, spec, opts)
 		if err != nil {
@@ -92,8 +92,10 @@ func registerTransform(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		start := time.Now()
 		mode, res := "once", transform.Result{}
 		if *backfill {
+			meter := progress.NewMeter(progress.MeterOptions{Label: "backfill " + spec.Output, Terminal: progress.IsTerminal(e.stderr), W: e.stderr, Log: e.log})
 			mode = "backfill"
-			res, err = t.Backfill(ctx, transform.BackfillOptions{SnapshotID: *snapshot})
+			res, err = t.Backfill(ctx, transform.BackfillOptions{SnapshotID: *snapshot, Progress: meter})
+			meter.Done()
 		} else {
 			res, err = t.CatchUp(ctx)
 		}
@@ -109,22 +111,17 @@ func registerTransform(fs *flag.FlagSet) func(context.Context, *env, []string) e
 
 // followTransform runs transform.FollowJob on a daemon runner, serving
 // metrics, until ctx ends or the job halts.
-func followTransform(ctx context.Context, e *env, cat icecat.Catalog, spec transform.Spec, opts transform.Options, addr string) error {
+func followTransform(ctx context.Context, e *env, cfg *fileConfig, spec transform.Spec, opts transform.Options, addr string) error {
 	reg := newRegistry()
-	explicit := addr != ""
-	if !explicit {
-		addr = defaultTransformMetricsAddress
+	start := service.NewCatalogStart(service.CatalogOptions{Config: cfg.Catalog, Logger: e.log, Registerer: reg})
+	stop, err := serveDefault(addr, defaultTransformMetricsAddress, reg, e, start.Ready)
+	if err != nil {
+		return err
 	}
-	if addr != "off" {
-		stop, err := serveMetrics(addr, reg, e.log, nil)
-		switch {
-		case err != nil && !explicit && errors.Is(err, syscall.EADDRINUSE):
-			e.log.Warn("the default metrics address is in use; serving no metrics: give each process its own -metrics-address", "address", addr, "err", err)
-		case err != nil:
-			return err
-		default:
-			defer stop()
-		}
+	defer stop()
+	cat, err := start.Open(ctx)
+	if cat == nil {
+		return err
 	}
 	log := e.log.With("transform", spec.Output)
 	opts.OnCommit = func(ci transform.CommitInfo) {
@@ -134,17 +131,10 @@ func followTransform(ctx context.Context, e *env, cat icecat.Catalog, spec trans
 	log.Info("following", "output", spec.Output)
 	r := daemon.New(daemon.Options{Logger: e.log, Registerer: reg})
 	job := transform.FollowJob(cat, spec, opts)
-	err := r.Run(ctx, job)
+	err = r.Run(ctx, job)
 	if herr := r.Halted()[job.Name]; err == nil && herr != nil {
 		err = fmt.Errorf("transform %s halted: %w", spec.Output, herr)
 	}
 	log.Info("stopped", "err", err)
 	return err
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

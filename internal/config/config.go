@@ -30,6 +30,7 @@ import (
 	"github.com/floe-lake/floe/internal/yamlkeys"
 	"github.com/floe-lake/floe/source"
 	"github.com/floe-lake/floe/table"
+	"github.com/floe-lake/floe/transform"
 	"github.com/floe-lake/floe/writer"
 )
 
@@ -55,13 +56,28 @@ type File struct {
 	Aggregations []AggregationRef `yaml:"aggregations"`
 	// Run configures floe run.
 	Run RunConfig `yaml:"run"`
-	// Hook for transforms (floe transform): a `transforms:` list of spec
-	// files would sit beside aggregations:, loaded and validated the same
-	// way, and run by floe run as one job each.
+	// Transforms are the transform specs floe run follows (as floe
+	// transform -follow does), each a file path relative to the config
+	// file.
+	Transforms []TransformRef `yaml:"transforms"`
 
 	// Specs are the aggregation specs Load read from Aggregations (when
 	// validated), in the same order.
 	Specs []aggregate.Spec `yaml:"-"`
+	// TransformSpecs are the transform specs Load read from Transforms
+	// (when validated), in the same order, each with its output set.
+	TransformSpecs []transform.Spec `yaml:"-"`
+}
+
+// TransformRef names one transform spec file.
+type TransformRef struct {
+	// Spec is the spec file as floe transform -spec takes it: YAML, or a
+	// .sql file holding the SELECT; relative to the config file's
+	// directory unless absolute.
+	Spec string `yaml:"spec"`
+	// Output is the table written, instead of the spec's output; required
+	// for a .sql spec.
+	Output string `yaml:"output"`
 }
 
 // AggregationRef names one aggregation spec file.
@@ -114,7 +130,8 @@ const (
 	Metrics
 	// SourcesRequired: at least one source must be configured (ingest).
 	SourcesRequired
-	// Aggregations: the aggregation spec files are read and validated.
+	// Aggregations: the aggregation and transform spec files are read
+	// and validated.
 	Aggregations
 	// RunSection: floe run's own settings.
 	RunSection
@@ -221,6 +238,7 @@ func (l *configLoader) validate(cfg *File, need Section) {
 	check(RunSection, "run", cfg.Run.Validate())
 	if need&Aggregations != 0 {
 		l.loadSpecs(cfg)
+		l.loadTransforms(cfg)
 	}
 	if need&Metrics != 0 && cfg.Metrics != nil {
 		if a := *cfg.Metrics; a != "" && a != "off" {
@@ -262,6 +280,60 @@ func (l *configLoader) loadSpecs(cfg *File) {
 		}
 		names[spec.Name], outputs[spec.Output] = i, i
 		cfg.Specs = append(cfg.Specs, spec)
+	}
+}
+
+// loadTransforms reads and validates the transform specs, relative to
+// the config file's directory; two specs may not write one output, nor
+// one an aggregation writes.
+func (l *configLoader) loadTransforms(cfg *File) {
+	dir := filepath.Dir(l.file)
+	names, outputs := map[string]string{}, map[string]string{}
+	for i, a := range cfg.Specs {
+		outputs[a.Output] = fmt.Sprintf("aggregations[%d]'s", i)
+	}
+	cfg.TransformSpecs = cfg.TransformSpecs[:0]
+	for i, ref := range cfg.Transforms {
+		key := fmt.Sprintf("transforms[%d].spec", i)
+		if ref.Spec == "" {
+			l.add(key, "required")
+			continue
+		}
+		path := ref.Spec
+		if !filepath.IsAbs(path) && l.file != "" {
+			path = filepath.Join(dir, path)
+		}
+		spec, err := transform.LoadSpec(path)
+		if err != nil {
+			l.add(key, err.Error())
+			continue
+		}
+		if ref.Output != "" {
+			spec.Output = ref.Output
+		}
+		if spec.Output == "" {
+			l.add(fmt.Sprintf("transforms[%d].output", i), "required for a spec without output (a .sql file)")
+			continue
+		}
+		if err := spec.Validate(); err != nil {
+			l.add(key, err.Error())
+			continue
+		}
+		name := spec.Name
+		if name == "" {
+			name = spec.Output
+		}
+		if other, dup := names[name]; dup {
+			l.add(key, fmt.Sprintf("transform name %s is also %s", name, other))
+			continue
+		}
+		if other, dup := outputs[spec.Output]; dup {
+			l.add(key, fmt.Sprintf("output %s is also %s", spec.Output, other))
+			continue
+		}
+		names[name] = fmt.Sprintf("transforms[%d]'s", i)
+		outputs[spec.Output] = names[name]
+		cfg.TransformSpecs = append(cfg.TransformSpecs, spec)
 	}
 }
 
@@ -323,7 +395,7 @@ func (l *configLoader) err() error {
 	return l.errs
 }
 
-const sectionNames = "catalog, writer, compaction, tables, sources, metrics-address, aggregations, run"
+const sectionNames = "catalog, writer, compaction, tables, sources, metrics-address, aggregations, transforms, run"
 
 // decode parses b into cfg, recording syntax errors, unknown keys at any
 // depth and values of the wrong type.

@@ -57,3 +57,61 @@ func TestRunSections(t *testing.T) {
 		})
 	}
 }
+
+// TestRunTransforms: floe run's transforms: take a YAML spec or a .sql
+// file (with output:), and their mistakes name their line.
+func TestRunTransforms(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"pages.yaml":  "name: pages\nsource: ods.events\noutput: ads.pages\ntime: event_time\nwindow: {size: 1h}\nmeasures:\n  - {name: n, fn: count}\n",
+		"detail.yaml": "sql: SELECT id FROM ods.events\noutput: dwd.detail\n",
+		"detail.sql":  "SELECT id FROM ods.events",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name, yaml string
+		outputs    []string // the specs' outputs when no error
+		want       []string // in the error
+	}{
+		{name: "yaml and sql", yaml: "transforms:\n  - spec: detail.yaml\n  - spec: detail.sql\n    output: dwd.other\n", outputs: []string{"dwd.detail", "dwd.other"}},
+		{name: "output overrides", yaml: "transforms:\n  - spec: detail.yaml\n    output: dwd.x\n", outputs: []string{"dwd.x"}},
+		{name: "sql without output", yaml: "transforms:\n  - spec: detail.sql\n", want: []string{"floe.yaml:2: transforms[0].output: required"}},
+		{name: "missing file", yaml: "transforms:\n  - spec: nope.yaml\n", want: []string{"floe.yaml:2: transforms[0].spec: read transform spec"}},
+		{name: "bad output", yaml: "transforms:\n  - spec: detail.sql\n    output: nodot\n", want: []string{"floe.yaml:2: transforms[0].spec: transform nodot: output:"}},
+		{name: "same output twice", yaml: "transforms:\n  - spec: detail.yaml\n  - spec: detail.sql\n    output: dwd.detail\n", want: []string{"floe.yaml:3: transforms[1].spec: transform name dwd.detail is also transforms[0]'s"}},
+		{name: "output of an aggregation", yaml: "aggregations:\n  - spec: pages.yaml\ntransforms:\n  - spec: detail.sql\n    output: ads.pages\n", want: []string{"floe.yaml:4: transforms[0].spec: output ads.pages is also aggregations[0]'s"}},
+		{name: "unknown key", yaml: "transforms:\n  - spec: detail.sql\n    outptu: dwd.x\n", want: []string{"floe.yaml:3: transforms[0].outptu: unknown key"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, "floe.yaml")
+			if err := os.WriteFile(p, []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(p, Run, source.NewRegistry())
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, s := range cfg.TransformSpecs {
+					got = append(got, s.Output)
+				}
+				if strings.Join(got, ",") != strings.Join(tt.outputs, ",") {
+					t.Fatalf("outputs %v, want %v", got, tt.outputs)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

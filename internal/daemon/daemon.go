@@ -129,6 +129,10 @@ type Job struct {
 	// (see Halt, Fatal, Restart, Retry). Default: every unmarked error is
 	// ClassRetry.
 	Classify func(error) Class
+	// WarnOnRetry logs the failures that are retried at WARN rather than
+	// ERROR: for a job that waits out an expected outage (a catalog that
+	// does not answer yet at start-up).
+	WarnOnRetry bool
 }
 
 // Clock is the time the runner measures runs and waits with.
@@ -392,7 +396,11 @@ func (r *Runner) loop(ctx context.Context, js *jobState) {
 			wait = wait/2 + rand.N(wait/2+1)
 			r.m.restarts.WithLabelValues(name, "failure").Inc()
 			r.o.Board.failed(name, err)
-			log.Error("job failed; restarting", "err", err, "restart_in", wait, "failures", failures)
+			level := slog.LevelError
+			if js.job.WarnOnRetry {
+				level = slog.LevelWarn
+			}
+			log.Log(ctx, level, "job failed; restarting", "err", err, "restart_in", wait, "failures", failures)
 		}
 		if wait > 0 {
 			select {
