@@ -2,7 +2,6 @@ package aggregate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -134,10 +133,7 @@ func (a *Aggregator) flush(ctx context.Context, delta *groupTable, base cursorSt
 // followed from the source's first snapshot.
 func (a *Aggregator) Follow(ctx context.Context) error {
 	_, err := a.stream(ctx, false)
-	if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
-		return nil
-	}
-	return err
+	return reader.Stopped(ctx, err)
 }
 
 // CatchUp is Follow up to the source's snapshot current when it is called:
@@ -148,50 +144,41 @@ func (a *Aggregator) CatchUp(ctx context.Context) (Result, error) {
 
 func (a *Aggregator) stream(ctx context.Context, once bool) (Result, error) {
 	var total Result
-	for fenced := 0; ; fenced++ {
-		tbl, err := a.committer.Load(ctx)
-		if err != nil {
-			return total, err
-		}
-		base, err := a.cursorOf(tbl)
-		if err != nil {
-			return total, err
-		}
-		total.Cursor = base.id
-		if !a.fingerprintOK {
-			return total, a.fingerprintError(tbl)
-		}
-		var target int64
-		if once {
-			srcTbl, err := a.src.Load(ctx)
+	err := reader.RetryFenced(ctx, a.opts.Clock, a.opts.PollInterval, a.log,
+		"fenced: the summary table's cursor moved; resuming from it", func() error {
+			tbl, err := a.committer.Load(ctx)
 			if err != nil {
-				return total, err
+				return err
 			}
-			target = reader.Current(srcTbl)
-			if target == base.id {
-				return total, nil
+			base, err := a.cursorOf(tbl)
+			if err != nil {
+				return err
 			}
-		}
-		res, err := a.streamFrom(ctx, base, target)
-		total.SourceRows += res.SourceRows
-		total.Groups += res.Groups
-		total.Commits += res.Commits
-		if res.Commits > 0 {
-			total.Cursor = res.Cursor
-		}
-		if errors.Is(err, table.ErrFenced) && ctx.Err() == nil {
-			// Another writer moved the cursor (a backfill, or a second
-			// follower): drop the batch and resume from the table.
-			a.log.Warn("fenced: the summary table's cursor moved; resuming from it", "err", err)
-			select {
-			case <-ctx.Done():
-				return total, ctx.Err()
-			case <-a.opts.Clock.After(min(time.Duration(fenced+1)*a.opts.PollInterval, 30*time.Second)):
+			total.Cursor = base.id
+			if !a.fingerprintOK {
+				return a.fingerprintError(tbl)
 			}
-			continue
-		}
-		return total, err
-	}
+			var target int64
+			if once {
+				srcTbl, err := a.src.Load(ctx)
+				if err != nil {
+					return err
+				}
+				target = reader.Current(srcTbl)
+				if target == base.id {
+					return nil
+				}
+			}
+			res, err := a.streamFrom(ctx, base, target)
+			total.SourceRows += res.SourceRows
+			total.Groups += res.Groups
+			total.Commits += res.Commits
+			if res.Commits > 0 {
+				total.Cursor = res.Cursor
+			}
+			return err
+		})
+	return total, err
 }
 
 // streamFrom tails the source after base, committing batches, until ctx is

@@ -2,7 +2,6 @@ package transform
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,7 +10,6 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/reader"
-	"github.com/floe-lake/floe/table"
 )
 
 // Follow transforms the source's snapshots as they are committed, until
@@ -24,10 +22,7 @@ import (
 // cursor is followed from the source's first snapshot.
 func (t *Transformer) Follow(ctx context.Context) error {
 	_, err := t.stream(ctx, false)
-	if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
-		return nil
-	}
-	return err
+	return reader.Stopped(ctx, err)
 }
 
 // CatchUp is Follow up to the source's snapshot current when it is called:
@@ -38,47 +33,38 @@ func (t *Transformer) CatchUp(ctx context.Context) (Result, error) {
 
 func (t *Transformer) stream(ctx context.Context, once bool) (Result, error) {
 	var total Result
-	for fenced := 0; ; fenced++ {
-		tbl, err := t.committer.Load(ctx)
-		if err != nil {
-			return total, err
-		}
-		base, err := t.cursorOf(tbl)
-		if err != nil {
-			return total, err
-		}
-		total.Cursor = base.id
-		var target int64
-		if once {
-			srcTbl, err := t.src.Load(ctx)
+	err := reader.RetryFenced(ctx, t.opts.Clock, t.opts.PollInterval, t.log,
+		"fenced: the output's cursor moved; resuming from it", func() error {
+			tbl, err := t.committer.Load(ctx)
 			if err != nil {
-				return total, err
+				return err
 			}
-			target = reader.Current(srcTbl)
-			if target == base.id {
-				return total, nil
+			base, err := t.cursorOf(tbl)
+			if err != nil {
+				return err
 			}
-		}
-		res, err := t.streamFrom(ctx, tbl, base, target)
-		total.SourceRows += res.SourceRows
-		total.Rows += res.Rows
-		total.Commits += res.Commits
-		if res.Commits > 0 {
-			total.Cursor = res.Cursor
-		}
-		if errors.Is(err, table.ErrFenced) && ctx.Err() == nil {
-			// Another writer moved the cursor (a backfill, or a second
-			// follower): drop the batch and resume from the table.
-			t.log.Warn("fenced: the output's cursor moved; resuming from it", "err", err)
-			select {
-			case <-ctx.Done():
-				return total, ctx.Err()
-			case <-t.opts.Clock.After(min(time.Duration(fenced+1)*t.opts.PollInterval, 30*time.Second)):
+			total.Cursor = base.id
+			var target int64
+			if once {
+				srcTbl, err := t.src.Load(ctx)
+				if err != nil {
+					return err
+				}
+				target = reader.Current(srcTbl)
+				if target == base.id {
+					return nil
+				}
 			}
-			continue
-		}
-		return total, err
-	}
+			res, err := t.streamFrom(ctx, tbl, base, target)
+			total.SourceRows += res.SourceRows
+			total.Rows += res.Rows
+			total.Commits += res.Commits
+			if res.Commits > 0 {
+				total.Cursor = res.Cursor
+			}
+			return err
+		})
+	return total, err
 }
 
 // batch is a streaming batch: the output of the source snapshots after
