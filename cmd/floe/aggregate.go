@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -114,24 +113,11 @@ func registerAggregate(fs *flag.FlagSet) func(context.Context, *env, []string) e
 				return usageError{err}
 			}
 		}
-		cfg, err := loadConfig(*cfgPath, catalogSection)
+		cat, before, after, err := openCatalogCrashing(ctx, *cfgPath, spec.Output, e.log)
 		if err != nil {
 			return err
 		}
-		cat, err := openCatalog(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		hooks, err := faultHooks(os.Getenv("FLOE_CRASH"), e.log)
-		if err != nil {
-			return usageError{err}
-		}
-		if h := hooks.BeforeCommit; h != nil {
-			run.options.Hooks.BeforeCommit = func() { h(spec.Output) }
-		}
-		if h := hooks.AfterCommit; h != nil {
-			run.options.Hooks.AfterCommit = func() { h(spec.Output) }
-		}
+		run.options.Hooks.BeforeCommit, run.options.Hooks.AfterCommit = before, after
 		reg := newRegistry()
 		run.registerer = reg
 		stop, err := serveAggregateMetrics(*metricsAddr, run.mode, reg, e)

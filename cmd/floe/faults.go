@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	icecat "github.com/apache/iceberg-go/catalog"
 
 	"github.com/floe-lake/floe/writer"
 )
@@ -53,4 +56,27 @@ func faultHooks(spec string, log *slog.Logger) (writer.Hooks, error) {
 		return writer.Hooks{}, err
 	}
 	return writer.Hooks{AfterFlush: kills["after-flush"], BeforeCommit: kills["before-commit"], AfterCommit: kills["after-commit"]}, nil
+}
+
+// openCatalogCrashing opens the catalog of the config at cfgPath and builds
+// FLOE_CRASH's hooks (faultHooks) for output's commits: nil where unasked.
+func openCatalogCrashing(ctx context.Context, cfgPath, output string, log *slog.Logger) (cat icecat.Catalog, before, after func(), err error) {
+	cfg, err := loadConfig(cfgPath, catalogSection)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if cat, err = openCatalog(ctx, cfg); err != nil {
+		return nil, nil, nil, err
+	}
+	hooks, err := faultHooks(os.Getenv("FLOE_CRASH"), log)
+	if err != nil {
+		return nil, nil, nil, usageError{err}
+	}
+	if h := hooks.BeforeCommit; h != nil {
+		before = func() { h(output) }
+	}
+	if h := hooks.AfterCommit; h != nil {
+		after = func() { h(output) }
+	}
+	return cat, before, after, nil
 }

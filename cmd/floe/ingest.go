@@ -42,11 +42,7 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		if err != nil {
 			return usageError{err}
 		}
-		defer func() {
-			if err := p.Close(); err != nil {
-				e.log.Warn("close sources", "err", err)
-			}
-		}()
+		defer closeSources(p, e.log)
 		service.SetMemoryLimit(cfg.Writer, e.log)
 		cat, err := openCatalog(ctx, cfg)
 		if err != nil {
@@ -55,11 +51,7 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		if err := p.EnsureTables(ctx, cat); err != nil {
 			return err
 		}
-		addr := "127.0.0.1:9464"
-		if cfg.Metrics != nil {
-			addr = *cfg.Metrics
-		}
-		stop, err := startMetrics(*metricsAddr, addr, reg, e.log, p.Ready)
+		stop, err := startMetrics(*metricsAddr, configuredMetrics(cfg), reg, e.log, p.Ready)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"syscall"
 	"time"
 
@@ -62,25 +61,12 @@ func registerTransform(fs *flag.FlagSet) func(context.Context, *env, []string) e
 		if err := spec.Validate(); err != nil {
 			return usageError{err}
 		}
-		cfg, err := loadConfig(*cfgPath, catalogSection)
+		cat, before, after, err := openCatalogCrashing(ctx, *cfgPath, spec.Output, e.log)
 		if err != nil {
 			return err
-		}
-		cat, err := openCatalog(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		hooks, err := faultHooks(os.Getenv("FLOE_CRASH"), e.log)
-		if err != nil {
-			return usageError{err}
 		}
 		opts := transform.Options{PollInterval: *poll, MaxBatchDelay: *maxDelay, MaxBatchRows: *maxRows, Concurrency: *concurrency, Logger: e.log}
-		if h := hooks.BeforeCommit; h != nil {
-			opts.Hooks.BeforeCommit = func() { h(spec.Output) }
-		}
-		if h := hooks.AfterCommit; h != nil {
-			opts.Hooks.AfterCommit = func() { h(spec.Output) }
-		}
+		opts.Hooks.BeforeCommit, opts.Hooks.AfterCommit = before, after
 		if *follow {
 			return followTransform(ctx, e, cat, spec, opts, *metricsAddr)
 		}
