@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/floe-lake/floe/reader"
@@ -185,38 +184,8 @@ func (a *Aggregator) stream(ctx context.Context, once bool) (Result, error) {
 // cancelled or (target != 0) the change of snapshot target is committed.
 func (a *Aggregator) streamFrom(ctx context.Context, base cursorState, target int64) (Result, error) {
 	res := Result{Cursor: base.id}
-	tctx, cancel := context.WithCancel(ctx)
-	type item struct {
-		ch  *reader.Change
-		err error
-	}
-	items := make(chan item)
-	ack := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(items)
-		for ch, err := range a.src.Tail(tctx, base.id) {
-			select {
-			case items <- item{ch, err}:
-			case <-tctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-			select {
-			case <-ack:
-			case <-tctx.Done():
-				return
-			}
-		}
-	}()
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
+	items, ack, stopTail := reader.TailAcked(ctx, a.src, base.id)
+	defer stopTail()
 
 	st := &batchState{}
 	delta := newGroupTable(a.plan)
@@ -256,13 +225,13 @@ func (a *Aggregator) streamFrom(ctx context.Context, base cursorState, target in
 			if !ok {
 				return finish()
 			}
-			if it.err != nil {
-				return res, it.err
+			if it.Err != nil {
+				return res, it.Err
 			}
-			n, err := a.addStream(delta, it.ch.Stream, nil, st)
+			n, err := a.addStream(delta, it.Change.Stream, nil, st)
 			select {
 			case ack <- struct{}{}:
-			case <-tctx.Done():
+			case <-ctx.Done():
 			}
 			if err != nil {
 				if ctx.Err() != nil {
@@ -270,9 +239,9 @@ func (a *Aggregator) streamFrom(ctx context.Context, base cursorState, target in
 					// and must not be committed.
 					return res, ctx.Err()
 				}
-				return res, fmt.Errorf("aggregate %s: changes of %s snapshot %d: %w", a.spec.Name, a.spec.Source, it.ch.Snapshot.ID, err)
+				return res, fmt.Errorf("aggregate %s: changes of %s snapshot %d: %w", a.spec.Name, a.spec.Source, it.Change.Snapshot.ID, err)
 			}
-			next = it.ch.Snapshot.ID
+			next = it.Change.Snapshot.ID
 			changes++
 			rows += n
 			if deadline == nil {

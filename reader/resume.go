@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/floe-lake/floe/table"
@@ -37,5 +38,46 @@ func RetryFenced(ctx context.Context, clock Clock, poll time.Duration, log *slog
 			continue
 		}
 		return err
+	}
+}
+
+// TailItem is a change of TailAcked, or (Err set) the error that ended the
+// tail.
+type TailItem struct {
+	Change *Change
+	Err    error
+}
+
+// TailAcked tails r after snapshot from in a goroutine and hands its
+// changes over on items one at a time: it reads the next change only once
+// the caller has sent on ack, so the caller decides when the tail may go
+// on. items is closed when the tail ends (after an item with Err set) or
+// ctx ends. stop ends the tail and waits for the goroutine; call it once.
+func TailAcked(ctx context.Context, r *Reader, from int64) (items <-chan TailItem, ack chan<- struct{}, stop func()) {
+	tctx, cancel := context.WithCancel(ctx)
+	out := make(chan TailItem)
+	acks := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(out)
+		for ch, err := range r.Tail(tctx, from) {
+			select {
+			case out <- TailItem{ch, err}:
+			case <-tctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+			select {
+			case <-acks:
+			case <-tctx.Done():
+				return
+			}
+		}
+	})
+	return out, acks, func() {
+		cancel()
+		wg.Wait()
 	}
 }

@@ -3,7 +3,6 @@ package transform
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -96,36 +95,10 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 		}
 		t.state = st
 	}
-	tctx, cancel := context.WithCancel(ctx)
-	type item struct {
-		ch  *reader.Change
-		err error
-	}
-	items := make(chan item)
-	ack := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer close(items)
-		for ch, err := range t.src.Tail(tctx, base.id) {
-			select {
-			case items <- item{ch, err}:
-			case <-tctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-			select {
-			case <-ack:
-			case <-tctx.Done():
-				return
-			}
-		}
-	})
+	items, ack, stopTail := reader.TailAcked(ctx, t.src, base.id)
 	b := &batch{next: base.id, sink: t.newSink()}
 	defer func() {
-		cancel()
-		wg.Wait()
+		stopTail()
 		b.sink.release()
 	}()
 	var deadline <-chan time.Time
@@ -189,13 +162,13 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 			if !ok {
 				return finish()
 			}
-			if it.err != nil {
-				return res, it.err
+			if it.Err != nil {
+				return res, it.Err
 			}
-			n, err := t.change(ctx, it.ch, b.sink)
+			n, err := t.change(ctx, it.Change, b.sink)
 			select {
 			case ack <- struct{}{}:
-			case <-tctx.Done():
+			case <-ctx.Done():
 			}
 			if err != nil {
 				t.state = nil
@@ -206,7 +179,7 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 				}
 				return res, err
 			}
-			b.next = it.ch.Snapshot.ID
+			b.next = it.Change.Snapshot.ID
 			b.changes++
 			b.srcRows += n
 			if deadline == nil {
