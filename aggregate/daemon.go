@@ -11,19 +11,9 @@ import (
 	"github.com/floe-lake/floe/table"
 )
 
-// permanentError marks an error of the spec, or of the tables it names,
-// that retrying cannot fix. Its message is the wrapped error's.
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
-
-func permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanentError{err}
-}
+// permanent marks an error of the spec, or of the tables it names, that
+// retrying cannot fix.
+func permanent(err error) error { return daemon.Permanent(err) }
 
 // IsPermanent reports whether err needs a person rather than a retry: an
 // invalid spec or filter; a source column the spec names that is missing
@@ -36,8 +26,7 @@ func permanent(err error) error {
 // a catalog or store that does not answer, a commit that kept conflicting
 // until its deadline, a timeout — may pass, and is worth retrying.
 func IsPermanent(err error) bool {
-	var p permanentError
-	return errors.As(err, &p) ||
+	return daemon.IsPermanent(err) ||
 		errors.Is(err, ErrNotRetractable) ||
 		errors.Is(err, errBadState) || errors.Is(err, errBadSet) || errors.Is(err, errBadHLL) ||
 		errors.Is(err, table.ErrIncompatibleSchema) ||
@@ -55,14 +44,11 @@ func IsPermanent(err error) bool {
 // A fenced commit (another writer moved the cursor) never reaches the
 // runner: Follow resumes from the table by itself.
 func FollowJob(cat icecat.Catalog, spec Spec, opts Options) daemon.Job {
-	return daemon.Job{Name: "aggregate/" + spec.Name, Run: func(ctx context.Context) error {
+	return daemon.HaltOn("aggregate/"+spec.Name, IsPermanent, func(ctx context.Context) error {
 		a, err := New(ctx, cat, spec, opts)
-		if err == nil {
-			err = a.Follow(ctx)
+		if err != nil {
+			return err
 		}
-		if IsPermanent(err) {
-			return daemon.Halt(err)
-		}
-		return err
-	}}
+		return a.Follow(ctx)
+	})
 }

@@ -1,13 +1,11 @@
 package aggregate
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -16,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/floe-lake/floe/internal/yamlkeys"
 	"github.com/floe-lake/floe/reader"
 	"github.com/floe-lake/floe/table"
 )
@@ -283,13 +282,8 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // validated.
 func ParseSpec(b []byte) (Spec, error) {
 	var s Spec
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Spec{}, errors.New("parse aggregate spec: empty document")
-		}
-		return Spec{}, fmt.Errorf("parse aggregate spec: %w", err)
+	if err := yamlkeys.DecodeStrict(b, &s, "aggregate spec"); err != nil {
+		return Spec{}, err
 	}
 	if err := s.Validate(); err != nil {
 		return Spec{}, err

@@ -2,10 +2,8 @@ package aggregate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/floe-lake/floe/reader"
@@ -134,10 +132,7 @@ func (a *Aggregator) flush(ctx context.Context, delta *groupTable, base cursorSt
 // followed from the source's first snapshot.
 func (a *Aggregator) Follow(ctx context.Context) error {
 	_, err := a.stream(ctx, false)
-	if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
-		return nil
-	}
-	return err
+	return reader.Stopped(ctx, err)
 }
 
 // CatchUp is Follow up to the source's snapshot current when it is called:
@@ -148,88 +143,49 @@ func (a *Aggregator) CatchUp(ctx context.Context) (Result, error) {
 
 func (a *Aggregator) stream(ctx context.Context, once bool) (Result, error) {
 	var total Result
-	for fenced := 0; ; fenced++ {
-		tbl, err := a.committer.Load(ctx)
-		if err != nil {
-			return total, err
-		}
-		base, err := a.cursorOf(tbl)
-		if err != nil {
-			return total, err
-		}
-		total.Cursor = base.id
-		if !a.fingerprintOK {
-			return total, a.fingerprintError(tbl)
-		}
-		var target int64
-		if once {
-			srcTbl, err := a.src.Load(ctx)
+	err := reader.RetryFenced(ctx, a.opts.Clock, a.opts.PollInterval, a.log,
+		"fenced: the summary table's cursor moved; resuming from it", func() error {
+			tbl, err := a.committer.Load(ctx)
 			if err != nil {
-				return total, err
+				return err
 			}
-			target = reader.Current(srcTbl)
-			if target == base.id {
-				return total, nil
+			base, err := a.cursorOf(tbl)
+			if err != nil {
+				return err
 			}
-		}
-		res, err := a.streamFrom(ctx, base, target)
-		total.SourceRows += res.SourceRows
-		total.Groups += res.Groups
-		total.Commits += res.Commits
-		if res.Commits > 0 {
-			total.Cursor = res.Cursor
-		}
-		if errors.Is(err, table.ErrFenced) && ctx.Err() == nil {
-			// Another writer moved the cursor (a backfill, or a second
-			// follower): drop the batch and resume from the table.
-			a.log.Warn("fenced: the summary table's cursor moved; resuming from it", "err", err)
-			select {
-			case <-ctx.Done():
-				return total, ctx.Err()
-			case <-a.opts.Clock.After(min(time.Duration(fenced+1)*a.opts.PollInterval, 30*time.Second)):
+			total.Cursor = base.id
+			if !a.fingerprintOK {
+				return a.fingerprintError(tbl)
 			}
-			continue
-		}
-		return total, err
-	}
+			var target int64
+			if once {
+				srcTbl, err := a.src.Load(ctx)
+				if err != nil {
+					return err
+				}
+				target = reader.Current(srcTbl)
+				if target == base.id {
+					return nil
+				}
+			}
+			res, err := a.streamFrom(ctx, base, target)
+			total.SourceRows += res.SourceRows
+			total.Groups += res.Groups
+			total.Commits += res.Commits
+			if res.Commits > 0 {
+				total.Cursor = res.Cursor
+			}
+			return err
+		})
+	return total, err
 }
 
 // streamFrom tails the source after base, committing batches, until ctx is
 // cancelled or (target != 0) the change of snapshot target is committed.
 func (a *Aggregator) streamFrom(ctx context.Context, base cursorState, target int64) (Result, error) {
 	res := Result{Cursor: base.id}
-	tctx, cancel := context.WithCancel(ctx)
-	type item struct {
-		ch  *reader.Change
-		err error
-	}
-	items := make(chan item)
-	ack := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(items)
-		for ch, err := range a.src.Tail(tctx, base.id) {
-			select {
-			case items <- item{ch, err}:
-			case <-tctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-			select {
-			case <-ack:
-			case <-tctx.Done():
-				return
-			}
-		}
-	}()
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
+	items, ack, stopTail := reader.TailAcked(ctx, a.src, base.id)
+	defer stopTail()
 
 	st := &batchState{}
 	delta := newGroupTable(a.plan)
@@ -269,13 +225,13 @@ func (a *Aggregator) streamFrom(ctx context.Context, base cursorState, target in
 			if !ok {
 				return finish()
 			}
-			if it.err != nil {
-				return res, it.err
+			if it.Err != nil {
+				return res, it.Err
 			}
-			n, err := a.addStream(delta, it.ch.Stream, nil, st)
+			n, err := a.addStream(delta, it.Change.Stream, nil, st)
 			select {
 			case ack <- struct{}{}:
-			case <-tctx.Done():
+			case <-ctx.Done():
 			}
 			if err != nil {
 				if ctx.Err() != nil {
@@ -283,9 +239,9 @@ func (a *Aggregator) streamFrom(ctx context.Context, base cursorState, target in
 					// and must not be committed.
 					return res, ctx.Err()
 				}
-				return res, fmt.Errorf("aggregate %s: changes of %s snapshot %d: %w", a.spec.Name, a.spec.Source, it.ch.Snapshot.ID, err)
+				return res, fmt.Errorf("aggregate %s: changes of %s snapshot %d: %w", a.spec.Name, a.spec.Source, it.Change.Snapshot.ID, err)
 			}
-			next = it.ch.Snapshot.ID
+			next = it.Change.Snapshot.ID
 			changes++
 			rows += n
 			if deadline == nil {

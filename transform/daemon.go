@@ -11,19 +11,9 @@ import (
 	"github.com/floe-lake/floe/table"
 )
 
-// permanentError marks an error of the spec, or of the tables it names,
-// that retrying cannot fix. Its message is the wrapped error's.
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
-
-func permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanentError{err}
-}
+// permanent marks an error of the spec, or of the tables it names, that
+// retrying cannot fix.
+func permanent(err error) error { return daemon.Permanent(err) }
 
 // IsPermanent reports whether err needs a person rather than a retry: an
 // invalid spec or SQL; a table that does not exist; a dimension without a
@@ -37,8 +27,7 @@ func permanent(err error) error {
 // schema that changed under a running transform (a restart binds it anew)
 // — may pass, and is worth retrying.
 func IsPermanent(err error) bool {
-	var p permanentError
-	return errors.As(err, &p) ||
+	return daemon.IsPermanent(err) ||
 		errors.Is(err, ErrSourceDeletes) ||
 		errors.Is(err, ErrNotKeyed) ||
 		errors.Is(err, ErrUnsupported) ||
@@ -56,15 +45,12 @@ func IsPermanent(err error) bool {
 // A fenced commit never reaches the runner: Follow resumes from the table
 // by itself.
 func FollowJob(cat icecat.Catalog, spec Spec, opts Options) daemon.Job {
-	return daemon.Job{Name: "transform/" + spec.name(), Run: func(ctx context.Context) error {
+	return daemon.HaltOn("transform/"+spec.name(), IsPermanent, func(ctx context.Context) error {
 		t, err := New(ctx, cat, spec, opts)
-		if err == nil {
-			err = t.Follow(ctx)
-			t.Close()
+		if err != nil {
+			return err
 		}
-		if IsPermanent(err) {
-			return daemon.Halt(err)
-		}
-		return err
-	}}
+		defer t.Close()
+		return t.Follow(ctx)
+	})
 }

@@ -1,10 +1,8 @@
 package transform
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/floe-lake/floe/internal/yamlkeys"
 	"github.com/floe-lake/floe/table"
 )
 
@@ -100,13 +99,8 @@ func parseDuration(s string) (time.Duration, error) {
 // it.
 func ParseSpec(b []byte) (Spec, error) {
 	var s Spec
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Spec{}, errors.New("parse transform spec: empty document")
-		}
-		return Spec{}, fmt.Errorf("parse transform spec: %w", err)
+	if err := yamlkeys.DecodeStrict(b, &s, "transform spec"); err != nil {
+		return Spec{}, err
 	}
 	if err := s.Validate(); err != nil {
 		return Spec{}, err

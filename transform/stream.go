@@ -2,16 +2,13 @@ package transform
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/reader"
-	"github.com/floe-lake/floe/table"
 )
 
 // Follow transforms the source's snapshots as they are committed, until
@@ -24,10 +21,7 @@ import (
 // cursor is followed from the source's first snapshot.
 func (t *Transformer) Follow(ctx context.Context) error {
 	_, err := t.stream(ctx, false)
-	if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
-		return nil
-	}
-	return err
+	return reader.Stopped(ctx, err)
 }
 
 // CatchUp is Follow up to the source's snapshot current when it is called:
@@ -38,47 +32,38 @@ func (t *Transformer) CatchUp(ctx context.Context) (Result, error) {
 
 func (t *Transformer) stream(ctx context.Context, once bool) (Result, error) {
 	var total Result
-	for fenced := 0; ; fenced++ {
-		tbl, err := t.committer.Load(ctx)
-		if err != nil {
-			return total, err
-		}
-		base, err := t.cursorOf(tbl)
-		if err != nil {
-			return total, err
-		}
-		total.Cursor = base.id
-		var target int64
-		if once {
-			srcTbl, err := t.src.Load(ctx)
+	err := reader.RetryFenced(ctx, t.opts.Clock, t.opts.PollInterval, t.log,
+		"fenced: the output's cursor moved; resuming from it", func() error {
+			tbl, err := t.committer.Load(ctx)
 			if err != nil {
-				return total, err
+				return err
 			}
-			target = reader.Current(srcTbl)
-			if target == base.id {
-				return total, nil
+			base, err := t.cursorOf(tbl)
+			if err != nil {
+				return err
 			}
-		}
-		res, err := t.streamFrom(ctx, tbl, base, target)
-		total.SourceRows += res.SourceRows
-		total.Rows += res.Rows
-		total.Commits += res.Commits
-		if res.Commits > 0 {
-			total.Cursor = res.Cursor
-		}
-		if errors.Is(err, table.ErrFenced) && ctx.Err() == nil {
-			// Another writer moved the cursor (a backfill, or a second
-			// follower): drop the batch and resume from the table.
-			t.log.Warn("fenced: the output's cursor moved; resuming from it", "err", err)
-			select {
-			case <-ctx.Done():
-				return total, ctx.Err()
-			case <-t.opts.Clock.After(min(time.Duration(fenced+1)*t.opts.PollInterval, 30*time.Second)):
+			total.Cursor = base.id
+			var target int64
+			if once {
+				srcTbl, err := t.src.Load(ctx)
+				if err != nil {
+					return err
+				}
+				target = reader.Current(srcTbl)
+				if target == base.id {
+					return nil
+				}
 			}
-			continue
-		}
-		return total, err
-	}
+			res, err := t.streamFrom(ctx, tbl, base, target)
+			total.SourceRows += res.SourceRows
+			total.Rows += res.Rows
+			total.Commits += res.Commits
+			if res.Commits > 0 {
+				total.Cursor = res.Cursor
+			}
+			return err
+		})
+	return total, err
 }
 
 // batch is a streaming batch: the output of the source snapshots after
@@ -110,36 +95,10 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 		}
 		t.state = st
 	}
-	tctx, cancel := context.WithCancel(ctx)
-	type item struct {
-		ch  *reader.Change
-		err error
-	}
-	items := make(chan item)
-	ack := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer close(items)
-		for ch, err := range t.src.Tail(tctx, base.id) {
-			select {
-			case items <- item{ch, err}:
-			case <-tctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-			select {
-			case <-ack:
-			case <-tctx.Done():
-				return
-			}
-		}
-	})
+	items, ack, stopTail := reader.TailAcked(ctx, t.src, base.id)
 	b := &batch{next: base.id, sink: t.newSink()}
 	defer func() {
-		cancel()
-		wg.Wait()
+		stopTail()
 		b.sink.release()
 	}()
 	var deadline <-chan time.Time
@@ -203,13 +162,13 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 			if !ok {
 				return finish()
 			}
-			if it.err != nil {
-				return res, it.err
+			if it.Err != nil {
+				return res, it.Err
 			}
-			n, err := t.change(ctx, it.ch, b.sink)
+			n, err := t.change(ctx, it.Change, b.sink)
 			select {
 			case ack <- struct{}{}:
-			case <-tctx.Done():
+			case <-ctx.Done():
 			}
 			if err != nil {
 				t.state = nil
@@ -220,7 +179,7 @@ func (t *Transformer) streamFrom(ctx context.Context, tbl *icetable.Table, base 
 				}
 				return res, err
 			}
-			b.next = it.ch.Snapshot.ID
+			b.next = it.Change.Snapshot.ID
 			b.changes++
 			b.srcRows += n
 			if deadline == nil {

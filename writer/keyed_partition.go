@@ -3,7 +3,6 @@ package writer
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -12,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/iceberg-go"
 	"github.com/google/uuid"
+
+	"github.com/floe-lake/floe/internal/pqgo"
 )
 
 // Partitioned keyed tables. A flush writes one data file per partition
@@ -123,7 +124,7 @@ func (p *rowPartitioner) rowKey(rec arrow.RecordBatch, i int) ([]byte, error) {
 		id := uint32(0) // null
 		if v != nil {
 			if pv := f.apply(v); pv != nil {
-				n, ok := f.ids[comparablePartitionValue(pv)]
+				n, ok := f.ids[pqgo.ComparablePartitionValue(pv)]
 				if !ok {
 					// Strings and bytes may point into the record.
 					switch x := pv.(type) {
@@ -134,7 +135,7 @@ func (p *rowPartitioner) rowKey(rec arrow.RecordBatch, i int) ([]byte, error) {
 					}
 					f.vals = append(f.vals, pv)
 					n = uint32(len(f.vals))
-					f.ids[comparablePartitionValue(pv)] = n
+					f.ids[pqgo.ComparablePartitionValue(pv)] = n
 				}
 				id = n
 			}
@@ -160,26 +161,6 @@ func (p *rowPartitioner) values(key string) map[int]any {
 		out[f.id] = f.vals[n-1]
 	}
 	return out
-}
-
-// comparablePartitionValue is v as a map key: bytes as a string, floats
-// by their bits (NaNs as one).
-func comparablePartitionValue(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		return string(x)
-	case float32:
-		if x != x {
-			return math.Float32bits(float32(math.NaN()))
-		}
-		return math.Float32bits(x)
-	case float64:
-		if x != x {
-			return math.Float64bits(math.NaN())
-		}
-		return math.Float64bits(x)
-	}
-	return v
 }
 
 // sourceValue is row i of a as the Go value iceberg-go's transforms take

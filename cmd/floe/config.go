@@ -51,6 +51,21 @@ func openCatalog(ctx context.Context, cfg *fileConfig) (icecat.Catalog, error) {
 	return catalog.Open(ctx, cfg.Catalog)
 }
 
+// closeSources closes a pipeline's or a service's sources, logging a failure.
+func closeSources(c io.Closer, log *slog.Logger) {
+	if err := c.Close(); err != nil {
+		log.Warn("close sources", "err", err)
+	}
+}
+
+// configuredMetrics is the config's metrics address, 127.0.0.1:9464 by default.
+func configuredMetrics(cfg *fileConfig) string {
+	if cfg.Metrics != nil {
+		return *cfg.Metrics
+	}
+	return "127.0.0.1:9464"
+}
+
 // closeCatalog closes cat when it holds resources (a SQL catalog's
 // database), logging a failure.
 func closeCatalog(cat icecat.Catalog, log *slog.Logger) {

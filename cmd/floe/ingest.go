@@ -42,18 +42,10 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 		if err != nil {
 			return usageError{err}
 		}
-		defer func() {
-			if err := p.Close(); err != nil {
-				e.log.Warn("close sources", "err", err)
-			}
-		}()
+		defer closeSources(p, e.log)
 		service.SetMemoryLimit(cfg.Writer, e.log)
-		addr := "127.0.0.1:9464"
-		if cfg.Metrics != nil {
-			addr = *cfg.Metrics
-		}
 		start := service.NewCatalogStart(service.CatalogOptions{Config: cfg.Catalog, Prepare: p.EnsureTables, Logger: e.log, Registerer: reg})
-		stop, err := startMetrics(*metricsAddr, addr, reg, e.log, start.Ready)
+		stop, err := startMetrics(*metricsAddr, configuredMetrics(cfg), reg, e.log, start.Ready)
 		if err != nil {
 			return err
 		}

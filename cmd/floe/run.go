@@ -34,17 +34,9 @@ func registerRun(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 		if err != nil {
 			return usageError{err}
 		}
-		defer func() {
-			if err := svc.Close(); err != nil {
-				e.log.Warn("close sources", "err", err)
-			}
-		}()
+		defer closeSources(svc, e.log)
 		service.SetMemoryLimit(cfg.Writer, e.log)
-		addr := "127.0.0.1:9464"
-		if cfg.Metrics != nil {
-			addr = *cfg.Metrics
-		}
-		stop, err := startMetrics(*metricsAddr, addr, reg, e.log, svc.Ready, svc.Routes)
+		stop, err := startMetrics(*metricsAddr, configuredMetrics(cfg), reg, e.log, svc.Ready, svc.Routes)
 		if err != nil {
 			return err
 		}

@@ -92,7 +92,9 @@ type pfield struct {
 	resIdx   map[any]int32
 }
 
-func comparable(v any) any {
+// ComparablePartitionValue is the partition value v as a map key: bytes
+// as a string, floats by their bits (NaNs as one).
+func ComparablePartitionValue(v any) any {
 	switch x := v.(type) {
 	case []byte:
 		return string(x)
@@ -119,7 +121,7 @@ func (f *pfield) result(code uint64) int32 {
 	v := f.resolve(f.decode(code))
 	r := int32(-1)
 	if v != nil {
-		k := comparable(v)
+		k := ComparablePartitionValue(v)
 		var ok bool
 		if r, ok = f.resIdx[k]; !ok {
 			r = int32(len(f.results))

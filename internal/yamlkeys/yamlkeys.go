@@ -11,7 +11,10 @@
 package yamlkeys
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 
@@ -191,4 +194,19 @@ func Join(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// DecodeStrict decodes the one YAML document b into v; a key that no field
+// of v declares is an error (yaml.v3's KnownFields). Its errors read
+// "parse <what>: ...", an empty document "parse <what>: empty document".
+func DecodeStrict(b []byte, v any, what string) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("parse %s: empty document", what)
+		}
+		return fmt.Errorf("parse %s: %w", what, err)
+	}
+	return nil
 }
