@@ -179,7 +179,7 @@ func TestMinIOOverTLS(t *testing.T) {
 	delete(cat["s3"].(map[string]any), "ca-file")
 	cfg := writeFloeYAML(t, t.TempDir(), map[string]any{"catalog": cat})
 	list := exec.Command(testenv.FloeBinary(t), "table", "-config", cfg, "list")
-	list.Env = soakEnv(catalog.EnvS3CAFile+"="+certs.CA)
+	list.Env = soakEnv(catalog.EnvS3CAFile + "=" + certs.CA)
 	if b, err := list.CombinedOutput(); err != nil || !strings.Contains(string(b), "events") {
 		t.Fatalf("floe table list with %s: %v\n%s", catalog.EnvS3CAFile, err, b)
 	}
@@ -226,7 +226,7 @@ func TestPostgresCatalogPassword(t *testing.T) {
 	t.Run("wrong", func(t *testing.T) {
 		cfg := writeFloeYAML(t, t.TempDir(), map[string]any{"catalog": map[string]any{"type": "postgres", "uri": dsn, "warehouse": t.TempDir()}})
 		cmd := exec.Command(testenv.FloeBinary(t), "table", "-config", cfg, "list")
-		cmd.Env = soakEnv(catalog.EnvCatalogPassword+"=wrong-"+pgPass)
+		cmd.Env = soakEnv(catalog.EnvCatalogPassword + "=wrong-" + pgPass)
 		b, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(b), "password authentication failed") {
 			t.Fatalf("floe table list with a wrong password: %v; want password authentication failed:\n%s", err, b)
