@@ -116,8 +116,16 @@ func int2(c *evalCtx, l, r arrow.Array, f func(a, b int64) (int64, bool)) (compu
 	})
 }
 
-func buildFloat(c *evalCtx, f func(i int) (float64, bool)) (compute.Datum, error) {
-	b := array.NewFloat64Builder(c.mem)
+// appender is an Arrow builder of fixed-width values, which a build loop
+// fills with UnsafeAppend after one Reserve.
+type appender[V any] interface {
+	array.Builder
+	UnsafeAppend(V)
+}
+
+// build fills b with f(0) … f(n-1), a null where f says !ok, and returns
+// the array as a datum; it releases b.
+func build[V any](c *evalCtx, b appender[V], f func(i int) (V, bool)) (compute.Datum, error) {
 	defer b.Release()
 	b.Reserve(c.n)
 	for i := range c.n {
@@ -128,34 +136,18 @@ func buildFloat(c *evalCtx, f func(i int) (float64, bool)) (compute.Datum, error
 		}
 	}
 	return arrayDatum(b.NewArray()), nil
+}
+
+func buildFloat(c *evalCtx, f func(i int) (float64, bool)) (compute.Datum, error) {
+	return build[float64](c, array.NewFloat64Builder(c.mem), f)
 }
 
 func buildInt(c *evalCtx, f func(i int) (int64, bool)) (compute.Datum, error) {
-	b := array.NewInt64Builder(c.mem)
-	defer b.Release()
-	b.Reserve(c.n)
-	for i := range c.n {
-		if v, ok := f(i); ok {
-			b.UnsafeAppend(v)
-		} else {
-			b.UnsafeAppendBoolToBitmap(false)
-		}
-	}
-	return arrayDatum(b.NewArray()), nil
+	return build[int64](c, array.NewInt64Builder(c.mem), f)
 }
 
 func buildBool(c *evalCtx, f func(i int) (bool, bool)) (compute.Datum, error) {
-	b := array.NewBooleanBuilder(c.mem)
-	defer b.Release()
-	b.Reserve(c.n)
-	for i := range c.n {
-		if v, ok := f(i); ok {
-			b.UnsafeAppend(v)
-		} else {
-			b.UnsafeAppendBoolToBitmap(false)
-		}
-	}
-	return arrayDatum(b.NewArray()), nil
+	return build[bool](c, array.NewBooleanBuilder(c.mem), f)
 }
 
 func buildString(c *evalCtx, f func(i int) (string, bool)) (compute.Datum, error) {
@@ -173,31 +165,17 @@ func buildString(c *evalCtx, f func(i int) (string, bool)) (compute.Datum, error
 }
 
 func buildTimestamp(c *evalCtx, t arrow.DataType, f func(i int) (int64, bool)) (compute.Datum, error) {
-	b := array.NewTimestampBuilder(c.mem, t.(*arrow.TimestampType))
-	defer b.Release()
-	b.Reserve(c.n)
-	for i := range c.n {
-		if v, ok := f(i); ok {
-			b.UnsafeAppend(arrow.Timestamp(v))
-		} else {
-			b.UnsafeAppendBoolToBitmap(false)
-		}
-	}
-	return arrayDatum(b.NewArray()), nil
+	return build[arrow.Timestamp](c, array.NewTimestampBuilder(c.mem, t.(*arrow.TimestampType)), func(i int) (arrow.Timestamp, bool) {
+		v, ok := f(i)
+		return arrow.Timestamp(v), ok
+	})
 }
 
 func buildDate(c *evalCtx, f func(i int) (int32, bool)) (compute.Datum, error) {
-	b := array.NewDate32Builder(c.mem)
-	defer b.Release()
-	b.Reserve(c.n)
-	for i := range c.n {
-		if v, ok := f(i); ok {
-			b.UnsafeAppend(arrow.Date32(v))
-		} else {
-			b.UnsafeAppendBoolToBitmap(false)
-		}
-	}
-	return arrayDatum(b.NewArray()), nil
+	return build[arrow.Date32](c, array.NewDate32Builder(c.mem), func(i int) (arrow.Date32, bool) {
+		v, ok := f(i)
+		return arrow.Date32(v), ok
+	})
 }
 
 func arrayDatum(a arrow.Array) compute.Datum {
