@@ -108,6 +108,21 @@ func arity(x *Call, args []*node, lo, hi int) error {
 }
 
 // stringArg converts a VARCHAR (or NULL) argument to string.
+// stringArgs checks that x has min to max arguments and makes each a
+// string (stringArg), in place.
+func (b *binder) stringArgs(x *Call, args []*node, min, max int) error {
+	if err := arity(x, args, min, max); err != nil {
+		return err
+	}
+	for i := range args {
+		var err error
+		if args[i], err = b.stringArg(x, i, args[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (b *binder) stringArg(x *Call, i int, n *node) (*node, error) {
 	if isString(n.typ) {
 		return n, nil
@@ -171,14 +186,8 @@ func stringFn1(f func(string) string) funcBinder {
 
 func trimFn(withSet func(string, string) string, spaces func(string) string) funcBinder {
 	return func(b *binder, x *Call, args []*node) (*node, error) {
-		if err := arity(x, args, 1, 2); err != nil {
+		if err := b.stringArgs(x, args, 1, 2); err != nil {
 			return nil, err
-		}
-		for i := range args {
-			var err error
-			if args[i], err = b.stringArg(x, i, args[i]); err != nil {
-				return nil, err
-			}
 		}
 		return stringNode(args, false, func(v []string, _ []bool) (string, bool) {
 			if len(v) == 2 {
@@ -315,14 +324,8 @@ func (b *binder) toText(e Expr, n *node) (*node, error) {
 }
 
 func replaceFn(b *binder, x *Call, args []*node) (*node, error) {
-	if err := arity(x, args, 3, 3); err != nil {
+	if err := b.stringArgs(x, args, 3, 3); err != nil {
 		return nil, err
-	}
-	for i := range args {
-		var err error
-		if args[i], err = b.stringArg(x, i, args[i]); err != nil {
-			return nil, err
-		}
 	}
 	return stringNode(args, false, func(v []string, _ []bool) (string, bool) {
 		return strings.ReplaceAll(v[0], v[1], v[2]), true
@@ -331,14 +334,8 @@ func replaceFn(b *binder, x *Call, args []*node) (*node, error) {
 
 func stringPredFn(f func(s, p string) bool) funcBinder {
 	return func(b *binder, x *Call, args []*node) (*node, error) {
-		if err := arity(x, args, 2, 2); err != nil {
+		if err := b.stringArgs(x, args, 2, 2); err != nil {
 			return nil, err
-		}
-		for i := range args {
-			var err error
-			if args[i], err = b.stringArg(x, i, args[i]); err != nil {
-				return nil, err
-			}
 		}
 		return &node{typ: typBool, eval: func(c *evalCtx) (compute.Datum, error) {
 			ss, as, err := evalStrings(c, args)
