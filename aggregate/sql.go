@@ -297,6 +297,9 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			s.Window.LocalColumns = append(s.Window.LocalColumns, it.Name)
 			continue
 		}
+		if b, ok := e.(*query.Binary); ok && uw != nil && !uw.cumulative && b.Op == "+" && b.L.String() == startExpr {
+			return s, nil, sqlErr(e, "%s: a sliding window's end is its start + its size, %s, as an INTERVAL in the step's unit (%s)", e, s.Window.Size, uw.bucket.Args[0])
+		}
 		if uw != nil {
 			if x := uw.refers(e); x != nil {
 				return s, nil, sqlErr(x, "%s: the window column is selected and grouped by as it is (or as %s + INTERVAL size AS window_end of a sliding window), not in other expressions", x, x)
