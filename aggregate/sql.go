@@ -42,8 +42,11 @@ import (
 // the select list time_bucket(…) may be named window_start, time_bucket(…)
 // + INTERVAL <width> window_end, and with a time zone
 // CAST(timezone(tz, t) AS DATE) AS dt and hour(timezone(tz, t)) AS hour
-// are the window's local columns. The output table is not part of the
-// SELECT: it is given apart (floe aggregate -output).
+// are the window's local columns. A sliding or cumulative window is an
+// unnest of generate_series after FROM, and QUALIFY row_number() OVER
+// (…) <= N a top N (sqlwindow.go and sqltop.go have the forms; the text
+// is parsed with query.ParseAggregate). The output table is not part of
+// the SELECT: it is given apart (floe aggregate -output).
 //
 // The spec keeps the text (Spec.SQL). Before grouping, each source batch
 // goes through the spec's projection: the WHERE keeps the rows for which
