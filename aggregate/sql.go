@@ -266,6 +266,13 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			return s, nil, fmt.Errorf("%w: * in the select list: name each dimension and measure", ErrSQLSpec)
 		}
 		e := it.Expr
+		if role[i] == "" && unnestGrouped && uw.isCol(e) {
+			// GROUP BY window_start with w.window_start selected.
+			role[i] = "window"
+			if uw.cumulative {
+				role[i] = "window_end"
+			}
+		}
 		switch {
 		case role[i] == "window" && uw != nil:
 			if it.OutputName() != ColWindowStart {

@@ -80,3 +80,37 @@ func TestParseAggregateErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseAggregate: ParseAggregate never panics, and the unnest and
+// QUALIFY it accepts render to SQL that parses back to the same
+// rendering.
+func FuzzParseAggregate(f *testing.F) {
+	for _, s := range []string{
+		"SELECT w.window_start, count(*) AS n FROM t o, unnest(generate_series(time_bucket(INTERVAL '5 minutes', o.ts) - INTERVAL '55 minutes', time_bucket(INTERVAL '5 minutes', o.ts), INTERVAL '5 minutes')) AS w(window_start) GROUP BY 1",
+		"SELECT a FROM t GROUP BY 1 QUALIFY row_number() OVER (PARTITION BY a, b ORDER BY sum(x) DESC NULLS LAST, c NULLS FIRST) <= 3",
+		"SELECT a FROM t, unnest(x) w(c) QUALIFY rank() OVER () = 1",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := ParseAggregate(text)
+		if err != nil || s.Qualify == nil && s.Unnest == nil {
+			return
+		}
+		q := "SELECT 1 FROM t"
+		if s.Unnest != nil {
+			q += ", " + s.Unnest.String()
+		}
+		if s.Qualify != nil {
+			q += " QUALIFY " + s.Qualify.String()
+		}
+		back, err := ParseAggregate(q)
+		if err != nil {
+			t.Fatalf("%q: rendering %q does not parse: %v", text, q, err)
+		}
+		if (back.Unnest == nil) != (s.Unnest == nil) || back.Unnest != nil && back.Unnest.String() != s.Unnest.String() ||
+			(back.Qualify == nil) != (s.Qualify == nil) || back.Qualify != nil && back.Qualify.String() != s.Qualify.String() {
+			t.Fatalf("%q: %q parses back differently", text, q)
+		}
+	})
+}
