@@ -195,7 +195,7 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 	}
 	// The window's start, the end of a row's window and the expression the
 	// local columns are computed from.
-	var startExpr string
+	var isStart func(query.Expr) bool
 	var width *query.Interval
 	var zone, localTime query.Expr
 	switch {
@@ -208,7 +208,7 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 		}
 		size, _ := uw.size.Fixed()
 		s.Window.Slide, s.Window.Size = s.Window.Size, Duration(size*1000)
-		startExpr, width = (&query.Column{Qualifier: uw.u.Alias, Name: uw.u.Column}).String(), uw.size
+		isStart, width = uw.isCol, uw.size
 		if len(uw.bucket.Args) == 3 {
 			zone, localTime = uw.bucket.Args[2], &query.Column{Qualifier: uw.u.Alias, Name: uw.u.Column}
 		}
@@ -224,7 +224,8 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			zone, localTime = window.Args[2], window.Args[1]
 		}
 		if uw == nil {
-			startExpr, width = window.String(), asInterval(window.Args[0])
+			isStart = func(e query.Expr) bool { return e.String() == window.String() }
+			width = asInterval(window.Args[0])
 			break
 		}
 		if window.String() != uw.sizeBucket.String() {
@@ -240,11 +241,9 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 		}
 	}
 	var cols []sqlColumn
-	timeExpr := query.Expr(nil)
+	timeExpr := uw.timeArg()
 	if window != nil {
 		timeExpr = window.Args[1]
-	} else {
-		timeExpr = uw.bucket.Args[1]
 	}
 	cols = append(cols, sqlColumn{s.Time, timeExpr})
 	taken := map[string]string{s.Time: timeExpr.String()}
@@ -293,7 +292,7 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			}
 			role[i] = "window_end"
 			continue
-		case width != nil && isEndOf(e, startExpr, width):
+		case width != nil && isEndOf(e, isStart, width):
 			if it.Name != ColWindowEnd {
 				return s, nil, sqlErr(e, "name the window's end %s (AS %s)", ColWindowEnd, ColWindowEnd)
 			}
@@ -307,7 +306,7 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			s.Window.LocalColumns = append(s.Window.LocalColumns, it.Name)
 			continue
 		}
-		if b, ok := e.(*query.Binary); ok && uw != nil && !uw.cumulative && b.Op == "+" && b.L.String() == startExpr {
+		if b, ok := e.(*query.Binary); ok && uw != nil && !uw.cumulative && b.Op == "+" && uw.isCol(b.L) {
 			return s, nil, sqlErr(e, "%s: a sliding window's end is its start + its size, %s, as an INTERVAL in the step's unit (%s)", e, s.Window.Size, uw.bucket.Args[0])
 		}
 		if uw != nil {

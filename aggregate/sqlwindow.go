@@ -52,6 +52,15 @@ func (uw *unnestWindow) isCol(e query.Expr) bool {
 		(c.Qualifier == "" || strings.EqualFold(c.Qualifier, uw.u.Alias))
 }
 
+// timeArg is the event-time argument of the window's time_bucket calls
+// (nil without an unnest).
+func (uw *unnestWindow) timeArg() query.Expr {
+	if uw == nil || len(uw.bucket.Args) < 2 {
+		return nil
+	}
+	return uw.bucket.Args[1]
+}
+
 // refers reports whether e reads the unnest's column.
 func (uw *unnestWindow) refers(e query.Expr) query.Expr {
 	var found query.Expr
@@ -272,8 +281,8 @@ func checkStepGrid(s Spec, uw *unnestWindow) error {
 
 func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
 
-// isEndOf recognises start + INTERVAL width (start rendered as given).
-func isEndOf(e query.Expr, start string, width *query.Interval) bool {
+// isEndOf recognises start + INTERVAL width.
+func isEndOf(e query.Expr, isStart func(query.Expr) bool, width *query.Interval) bool {
 	b, ok := e.(*query.Binary)
-	return ok && b.Op == "+" && b.L.String() == start && sameInterval(asInterval(b.R), width)
+	return ok && b.Op == "+" && isStart != nil && isStart(b.L) && sameInterval(asInterval(b.R), width)
 }

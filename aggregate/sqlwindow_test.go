@@ -73,6 +73,8 @@ func TestFromSQLWindows(t *testing.T) {
 			Window{Size: Duration(time.Hour), Slide: Duration(5 * time.Minute)}, nil},
 		{"cumulative grouped by names", strings.Replace(cumSQL("1 hour", "", "1 day", "", ""), "ALL_DIMS", "window_start, window_end, event_type", 1),
 			Window{Size: Duration(24 * time.Hour), Step: Duration(time.Hour)}, nil},
+		{"hop end of the bare start", hopSQL("5 minutes", "55 minutes", "", ", window_start + INTERVAL '1 hour' AS window_end", ""),
+			Window{Size: Duration(time.Hour), Slide: Duration(5 * time.Minute)}, nil},
 		{"hop top", hopSQL("5 minutes", "55 minutes", "", "", topQ),
 			Window{Size: Duration(time.Hour), Slide: Duration(5 * time.Minute)}, &Top{N: 3, By: "gmv", Within: []string{"province"}}},
 		{"hop top by name, window by bare name, desc nulls last", hopSQL("5 minutes", "55 minutes", "", "",
