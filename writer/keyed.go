@@ -166,6 +166,13 @@ type KeyedOptions struct {
 	// write.target-file-size-bytes and Iceberg's RewriteDataFiles defaults;
 	// Compaction.Disabled leaves the data files to the daemon.
 	Compaction compaction.KeyedConfig
+	// IndexDir is where the table's persistent key index lives, in a
+	// directory per table uuid (keyindex_file.go); empty:
+	// DefaultKeyIndexDir (~/.cache/floe/index).
+	IndexDir string
+	// HeapIndex keeps the whole key index in the Go heap, built from the
+	// table at every open, as before the index was persistent.
+	HeapIndex bool
 }
 
 // ErrKeyIndexStale means another writer changed the table's files (a
@@ -195,23 +202,29 @@ type KeyedTable struct {
 	// partitioned: the table's current spec has partition fields; rows
 	// are placed by keyed_partition.go.
 	partitioned bool
-	index       *keyIndex
-	// indexReported is the index memory last added to the writer's
-	// accounting (keyed_memory.go).
-	indexReported int64
-	files         []*dataFileState // file number → state
-	recs          []arrow.RecordBatch
-	keys          [][]string
-	pend          map[string]uint64 // key → record<<32 | row, the buffered image
-	dels          []uint64          // locations to delete
-	bufBytes      int64
-	bufRows       int64
-	inflight      int64 // bytes taken by a flush being written
-	pending       table.Positions
-	event         time.Time
-	err           error
-	closed        bool
-	closing       bool // Close or Abort began: no new compaction step
+	// index is the key index: the committed one under the uncommitted
+	// changes (keyindex_view.go); idx its files when it is persistent
+	// (nil: in the heap), indexInfo how it was opened.
+	index     *indexView
+	idx       *indexFiles
+	indexInfo IndexInfo
+	// indexReported and mappedReported are the index memory last added
+	// to the writer's accounting (keyed_memory.go).
+	indexReported  int64
+	mappedReported int64
+	files          []*dataFileState // file number → state
+	recs           []arrow.RecordBatch
+	keys           [][]string
+	pend           map[string]uint64 // key → record<<32 | row, the buffered image
+	dels           []uint64          // locations to delete
+	bufBytes       int64
+	bufRows        int64
+	inflight       int64 // bytes taken by a flush being written
+	pending        table.Positions
+	event          time.Time
+	err            error
+	closed         bool
+	closing        bool // Close or Abort began: no new compaction step
 	// The table's compaction: its plan options (from KeyedOptions and the
 	// table's properties), or off.
 	compactOpts compaction.PlanOptions
@@ -295,21 +308,22 @@ func (w *Writer) OpenKeyed(ctx context.Context, spec table.Spec, source string, 
 	k.committed = pm[source].Clone()
 	k.pending = k.committed.Clone()
 	k.stagedPos = k.committed.Clone()
-	start := w.opts.Now()
-	if err := k.buildIndex(ctx, tbl); err != nil {
+	if err := k.openIndex(ctx, tbl); err != nil {
+		k.mu.Lock()
+		k.closeIndexLocked()
+		k.mu.Unlock()
 		return nil, fmt.Errorf("open keyed table %s: build key index: %w", spec.Name, err)
 	}
-	took := w.opts.Now().Sub(start)
-	w.m.indexRebuilds.WithLabelValues(spec.Name).Inc()
-	w.m.indexSeconds.Observe(took.Seconds())
 	k.indexGaugesLocked()
-	k.log.Debug("key index built", "keys", k.index.Len(), "files", len(k.files), "took", took)
 	k.lastCommit = w.opts.Now()
 	k.loopCtx, k.cancel = context.WithCancel(context.Background())
 	// (The committer's shared IO keeps no caller's context: table.Committer
 	// opens it detached, so a first use inside a commit is safe.)
 	if err := k.claimCompaction(ctx); err != nil {
 		k.cancel()
+		k.mu.Lock()
+		k.closeIndexLocked()
+		k.mu.Unlock()
 		return nil, fmt.Errorf("open keyed table %s: %w", spec.Name, err)
 	}
 	k.stepCtx, k.stepCancel = context.WithCancel(k.loopCtx)
@@ -620,7 +634,7 @@ func (k *KeyedTable) Truncate(next table.Positions) error {
 		return err
 	}
 	k.index.Locations(func(loc uint64) { k.dels = append(k.dels, loc) })
-	k.index = newKeyIndex()
+	k.index.Truncate()
 	k.indexGaugesLocked()
 	for _, r := range k.recs {
 		r.Release()
@@ -706,6 +720,12 @@ func (k *KeyedTable) releaseLocked() {
 	k.recs, k.keys, k.pend = nil, nil, map[string]uint64{}
 	k.bufBytes, k.bufRows = 0, 0
 	k.reportIndexLocked() // closed: the index no longer counts
+	// The index's files are released unless a commit (Commit from another
+	// goroutine) still runs: it may fold into them. Then they stay mapped.
+	if k.io.TryLock() {
+		k.closeIndexLocked()
+		k.io.Unlock()
+	}
 }
 
 func (k *KeyedTable) stopLoop() {
