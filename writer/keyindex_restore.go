@@ -381,3 +381,42 @@ func (k *KeyedTable) closeIndexLocked() {
 	k.idx.close()
 	k.idx = nil
 }
+
+// PersistedKeyIndex describes a table's persisted key index on this host
+// (floe table describe).
+type PersistedKeyIndex struct {
+	// Dir is the table's index directory.
+	Dir string `json:"dir"`
+	// Found: the directory holds a valid index.meta; Snapshot is the
+	// snapshot it describes, Keys its keys, Bytes its slot files' size,
+	// Writer the writer that wrote it.
+	Found    bool   `json:"found"`
+	Snapshot int64  `json:"snapshot-id,omitempty"`
+	Keys     int    `json:"keys,omitempty"`
+	Bytes    int64  `json:"bytes,omitempty"`
+	Writer   string `json:"writer-id,omitempty"`
+	// Problem says why Found is false.
+	Problem string `json:"problem,omitempty"`
+}
+
+// ReadPersistedKeyIndex reports the persisted key index of the table with
+// uuid tableUUID under root (empty: DefaultKeyIndexDir), without taking
+// it from the process that uses it.
+func ReadPersistedKeyIndex(root, tableUUID string) PersistedKeyIndex {
+	if root == "" {
+		var err error
+		if root, err = DefaultKeyIndexDir(); err != nil {
+			return PersistedKeyIndex{Problem: err.Error()}
+		}
+	}
+	f := &indexFiles{dir: filepath.Join(root, tableUUID)}
+	out := PersistedKeyIndex{Dir: f.dir}
+	m, err := f.readMeta()
+	if err != nil {
+		out.Problem = err.Error()
+		return out
+	}
+	out.Found, out.Snapshot, out.Keys, out.Writer = true, m.Snapshot, m.Narrow.N+m.Wide.N, m.Writer
+	out.Bytes = int64(m.Narrow.Cap)*16 + int64(m.Wide.Cap)*24
+	return out
+}
