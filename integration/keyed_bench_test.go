@@ -377,7 +377,9 @@ func (p *benchProc) stop(b *testing.B) {
 func (p *benchProc) kill(b *testing.B) {
 	b.Helper()
 	_ = p.cmd.Process.Kill()
-	<-p.done
+	if err := <-p.done; err == nil {
+		b.Logf("floe %s exited cleanly before the SIGKILL", p.cmd.Args[1])
+	}
 }
 
 // dirSize is the disk space of the files under dir.

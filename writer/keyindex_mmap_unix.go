@@ -20,7 +20,7 @@ func mapSlotFile(path string, words int, create bool) ([]uint64, []byte, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	size := int64(words) * 8
 	if create {
 		if err := f.Truncate(size); err != nil {
