@@ -23,23 +23,35 @@ package writer
 // measurement behind the choice is in source/mysql's package comment and
 // BenchmarkDeleteStrategy.
 //
-// The index is rebuilt when a table is opened, from the key columns of
-// its live data files and its position deletes (equality deletes written
-// by another engine are rejected). It holds one entry per live row in a
-// pointer-free hash table (keyed_hashindex.go): about 20 bytes per key
-// of one integer column, 30 per other key (floe_writer_keyed_index_bytes
-// reports it, floe_writer_keyed_index_rebuilds_total counts the builds).
+// The index holds one entry per live row in a pointer-free hash table
+// (keyed_hashindex.go): about 20 bytes per key of one integer column, 30
+// per other key. Its committed part — exactly what the table's committed
+// snapshots say, never ahead of them — lives in memory-mapped files under
+// the cache directory (~/.cache/floe/index/<table uuid>,
+// KeyedOptions.IndexDir; keyindex_file.go), tagged after every commit
+// with the snapshot it describes; changes not committed yet are layered
+// above it in the heap and folded in when their commit succeeds
+// (keyindex_view.go). When a table is opened the persisted index is
+// validated against the table's history (checksums, table uuid, key
+// columns, the tag an ancestor of the current snapshot) and caught up
+// with the files committed after its tag; only if it does not validate is
+// it rebuilt from the key columns of the table's live data files and its
+// position deletes, and the log says why (keyindex_restore.go; equality
+// deletes written by another engine are rejected).
+// floe_writer_keyed_index_opens_total{how} counts validated and rebuilt
+// opens, floe_writer_keyed_index_memory_bytes{kind} its heap and mapped
+// bytes.
 // If any other writer changes the table's files (a compaction, another
 // engine), the index no longer matches the files; the next commit notices (it checks
 // every snapshot committed since its last one) and fails with
 // ErrKeyIndexStale, and the source restarts from the table, which
-// rebuilds the index.
+// validates the persisted index and catches it up with the changed files.
 //
-// The index counts in the writer's memory budget (Config.MemoryBudget):
-// buffered rows get what the indexes leave, down to FlushBytes; above
-// that the writer logs a WARN and raises the soft memory limit it set
-// rather than let the garbage collector run back to back
-// (keyed_memory.go).
+// The index and the table's compaction step count in the writer's memory
+// budget (Config.MemoryBudget): buffered rows get what they leave, down to
+// FlushBytes; above that the writer logs a WARN and spills the mapped
+// index pages to the page cache (keyed_memory.go). It never raises the
+// soft memory limit.
 //
 // # Maintenance: merging delete files between commits
 //
@@ -83,7 +95,9 @@ package writer
 // flush, commit and maintenance; keyed_compact.go: data-file compaction;
 // keyed_schema.go: AlterSchema, EnsureSchema and Halt; keyed_files.go:
 // data and delete files; keyed_partition.go: rows to partitions;
-// keyed_index.go: the key index and the key encoding.
+// keyed_index.go: building the key index and the key encoding;
+// keyed_hashindex.go, keyindex_view.go, keyindex_file.go,
+// keyindex_restore.go: the index, its layers, its files, its validation.
 
 import (
 	"context"

@@ -367,4 +367,3 @@ func waitCrash(t *testing.T, c chan struct{}) {
 		t.Fatal("the crash point was never reached")
 	}
 }
-
