@@ -102,6 +102,29 @@ bench-anchors: ## Floe vs Iceberg's Kafka Connect sink, 1M records, 10 s and 1 s
 bench-anchors-short: ## bench-anchors on 50k records, one run each (about 2 minutes)
 	$(call with-kafka-minio,$(GO) run ./bench/anchors -records 50000 -runs 1 $(ANCHORS_FLAGS))
 
+# with-catalogs runs $(1) with PostgreSQL and Iceberg's REST fixture started
+# (integration/engines/postgres.sh and rest.sh; FLOE_PG_DSN and FLOE_REST_*
+# exported); each is stopped again only if this invocation started it.
+define with-catalogs
+	@pstarted=; rstarted=; if ! integration/engines/postgres.sh status; then pstarted=1; fi; \
+	if ! integration/engines/rest.sh status; then rstarted=1; fi; \
+	trap 'if [ -n "$$pstarted" ]; then integration/engines/postgres.sh stop; fi; if [ -n "$$rstarted" ]; then integration/engines/rest.sh stop; fi' EXIT; \
+	penv=$$(integration/engines/postgres.sh start); eval "$$penv"; \
+	renv=$$(integration/engines/rest.sh start); eval "$$renv"; \
+	echo "+ $(1)"; $(1)
+endef
+
+# Issue 15's catalog scaling (not CI): commits/s and commit latency with
+# 1, 4, 16 writer processes and 1, 100, 1,000 tables on SQLite, PostgreSQL
+# and the REST fixture; metadata.json and latency along 10,000 commits to one
+# table with expiry on and off. CATALOG_FLAGS adds flags of bench/catalogbench.
+CATALOG_FLAGS ?=
+bench-catalog: ## catalog scaling: writers x tables x catalogs, and 10,000 commits with expiry on/off; output also in bench-catalog.txt
+	$(call with-catalogs,$(GO) build -o bin/catalogbench ./bench/catalogbench && bin/catalogbench $(CATALOG_FLAGS) | tee bench-catalog.txt)
+
+bench-catalog-short: ## bench-catalog quick: writers 1,4; tables 1,100; 5 s a cell; 1,000 commits of history
+	$(call with-catalogs,$(GO) build -o bin/catalogbench ./bench/catalogbench && bin/catalogbench -writers 1,4 -tables 1,100 -duration 5s -history-commits 1000 $(CATALOG_FLAGS))
+
 soak-upsert: ## issue 12's upsert must-show at full size: 1M Canal and 1M Debezium changes, 10 SIGKILLs each, unpartitioned and partitioned mirrors (outside CI, ~25 min)
 	$(call with-servers,FLOE_UPSERT_CHANGES=1000000 FLOE_UPSERT_KILLS=10 $(GO) test -count=1 -timeout 90m -run '^TestUpsertMustShow$$' -v ./integration/)
 
