@@ -85,7 +85,7 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 			return fmt.Errorf("make work directory: %w", err)
 		}
 		if !o.keep {
-			defer os.RemoveAll(o.work)
+			defer func() { _ = os.RemoveAll(o.work) }()
 		}
 	}
 	if o.floeBin == "" {

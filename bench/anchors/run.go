@@ -116,7 +116,7 @@ func (s runSpec) run(ctx context.Context, log *slog.Logger) (result, error) {
 	if err != nil {
 		return res, fmt.Errorf("create log: %w", err)
 	}
-	defer logf.Close()
+	defer func() { _ = logf.Close() }()
 	cmd.Stdout, cmd.Stderr, cmd.Dir = logf, logf, s.dir
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -132,7 +132,7 @@ func (s runSpec) run(ctx context.Context, log *slog.Logger) (result, error) {
 	for {
 		select {
 		case err := <-exited:
-			return res, fmt.Errorf("%s exited before draining (%v); see %s", s.system, err, logf.Name())
+			return res, fmt.Errorf("%s exited before draining: %w; see %s", s.system, err, logf.Name())
 		case <-deadline:
 			stop(cmd, exited)
 			return res, fmt.Errorf("%s did not drain within %s; see %s", s.system, s.opts.timeout, logf.Name())
@@ -188,12 +188,16 @@ func tableCounts(ctx context.Context, cat icecat.Catalog) (int64, error) {
 func stop(cmd *exec.Cmd, exited <-chan error) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-exited:
+	case err := <-exited:
+		_ = err // stopped by our signal: its exit status says nothing
 	case <-time.After(time.Minute):
 		_ = cmd.Process.Kill()
-		<-exited
+		_ = exitStatus(exited)
 	}
 }
+
+// exitStatus waits for the process's exit status.
+func exitStatus(exited <-chan error) error { return <-exited }
 
 func (s runSpec) floeCmd(cc catalog.Config) (*exec.Cmd, error) {
 	cfg := map[string]any{
@@ -292,7 +296,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 

@@ -45,7 +45,7 @@ func history(ctx context.Context, log *slog.Logger, cc catalog.Config, o options
 		return h, fmt.Errorf("create table: %w", err)
 	}
 	ident, _ := table.ParseIdent(name)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := slog.New(slog.DiscardHandler)
 	w := writer.New(cat, writer.Config{CommitInterval: time.Hour}, writer.Options{Logger: quiet})
 	defer w.Abort()
 	_, sc, err := w.Open(name, "hist")

@@ -99,7 +99,7 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 		if err != nil {
 			return fmt.Errorf("make work directory: %w", err)
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }()
 		o.work = dir
 	}
 	self, err := os.Executable()

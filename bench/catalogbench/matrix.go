@@ -138,7 +138,7 @@ func runCell(ctx context.Context, self string, a workerArgs) (cell, error) {
 	for i, p := range procs {
 		line, err := p.out.ReadString('\n')
 		if err != nil || strings.TrimSpace(line) != "ready" {
-			return c, fmt.Errorf("writer %d did not get ready (%q, %v)", i, line, err)
+			return c, fmt.Errorf("writer %d did not get ready (%q): %w", i, line, err)
 		}
 	}
 	start := time.Now()
