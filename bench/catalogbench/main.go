@@ -37,6 +37,9 @@ type options struct {
 	tables         []int
 	duration       time.Duration
 	historyCommits int
+	offCommits     int // commits of the expiry-off run, if fewer
+	modes          []string
+	matrix         bool
 	expireEvery    int
 	keepSnapshots  int
 	work           string
@@ -52,6 +55,9 @@ func main() {
 	flag.StringVar(&tables, "tables", "1,100,1000", "numbers of tables")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "how long each cell of the matrix commits")
 	flag.IntVar(&o.historyCommits, "history-commits", 10000, "commits to one table for the history test (0: skip it)")
+	flag.IntVar(&o.offCommits, "history-off-commits", 0, "commits of the expiry-off history run, if fewer than -history-commits (its commits slow down with the history: about 1 s each near 10,000 on a loaded 2-core machine)")
+	modes := flag.String("history-expiry", "off,on", "history runs: off, on or both")
+	flag.BoolVar(&o.matrix, "matrix", true, "run the writers x tables matrix")
 	flag.IntVar(&o.expireEvery, "expire-every", 100, "with expiry on: expire snapshots every this many commits")
 	flag.IntVar(&o.keepSnapshots, "keep-snapshots", 100, "with expiry on: snapshots kept")
 	flag.StringVar(&o.work, "work", "", "work directory (default: a new temporary one, removed at the end)")
@@ -69,6 +75,7 @@ func main() {
 	log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var err error
 	o.catalogs = strings.Split(cats, ",")
+	o.modes = strings.Split(*modes, ",")
 	if o.writers, err = ints(writers); err == nil {
 		o.tables, err = ints(tables)
 	}
@@ -108,6 +115,9 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 	}
 	var cells []cell
 	for _, name := range o.catalogs {
+		if !o.matrix {
+			break
+		}
 		cc, err := catalogFor(name, o.work)
 		if err != nil {
 			return err
@@ -118,15 +128,20 @@ func run(ctx context.Context, log *slog.Logger, o options) error {
 		}
 		cells = append(cells, cs...)
 	}
-	printMatrix(os.Stdout, o, cells)
+	if o.matrix {
+		printMatrix(os.Stdout, o, cells)
+	}
 	if o.historyCommits > 0 {
 		cc, err := catalogFor("sqlite", o.work)
 		if err != nil {
 			return err
 		}
 		var hs []historyRun
-		for _, expire := range []bool{false, true} {
-			h, err := history(ctx, log, cc, o, expire)
+		for _, mode := range o.modes {
+			if mode != "on" && mode != "off" {
+				return fmt.Errorf("check flags: -history-expiry %q: want off, on or off,on", mode)
+			}
+			h, err := history(ctx, log, cc, o, mode == "on")
 			if err != nil {
 				return err
 			}
