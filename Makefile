@@ -38,7 +38,7 @@ define with-servers
 	echo "+ $(1)"; $(1)
 endef
 
-.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean soak-upsert warehouse check-rules soak
+.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean soak-upsert warehouse warehouse-mustshow check-rules soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -80,6 +80,10 @@ bench-keyed: ## keyed tables at scale (issue 17): ROWS=10000000 MINUTES=10 RATE=
 
 soak-upsert: ## issue 12's upsert must-show at full size: 1M Canal and 1M Debezium changes, 10 SIGKILLs each, unpartitioned and partitioned mirrors (outside CI, ~25 min)
 	$(call with-servers,FLOE_UPSERT_CHANGES=1000000 FLOE_UPSERT_KILLS=10 $(GO) test -count=1 -timeout 90m -run '^TestUpsertMustShow$$' -v ./integration/)
+
+warehouse-mustshow: ## issue 12's must-show for examples/warehouse at full size: 300k changes, 10 SIGKILLs of floe run, streaming = backfill = DuckDB (outside CI, ~10 min)
+	$(call with-servers,integration/engines/setup.sh python && FLOE_WAREHOUSE_CHANGES=300000 FLOE_WAREHOUSE_KILLS=10 FLOE_WAREHOUSE_DUCKDB=required \
+	$(GO) test -count=1 -timeout 60m -run '^TestWarehouseMustShow$$' -v ./integration/)
 
 warehouse: ## examples/warehouse: Canal topics from the generator → ODS mirror tables (and the upper layers where built)
 	examples/warehouse/run.sh

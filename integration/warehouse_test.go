@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
@@ -30,7 +32,9 @@ import (
 // streamed while the topics are written, then backfilled into
 // output+"_backfill" and compared; duckdb (a file of the example) is the
 // SQL text DuckDB runs over the ODS and DWD tables, compared with compare
-// (the output, optionally with a WHERE clause) by duckdb_check.py.
+// (the output, optionally with a WHERE clause) by duckdb_check.py; for a
+// transform it is the spec itself, whose sql: DuckDB runs per source
+// snapshot with the dimensions as of its commit, as floe transform joins.
 type warehouseSpec struct {
 	kind    string // transform or aggregate
 	file    string // relative to examples/warehouse: YAML, or .sql (with output)
@@ -44,7 +48,7 @@ type warehouseSpec struct {
 // form, change its file: a .sql aggregation runs as its own `floe
 // aggregate -follow`, since floe run's aggregations: take YAML only).
 var warehouseSpecs = []warehouseSpec{
-	{kind: "transform", file: "dwd/order_detail.yaml", output: "dwd.order_detail", source: "ods.orders_changes", duckdb: ""},
+	{kind: "transform", file: "dwd/order_detail.yaml", output: "dwd.order_detail", source: "ods.orders_changes", duckdb: "dwd/order_detail.yaml"},
 	{kind: "aggregate", file: "dws/gmv_city_5m.yaml", output: "dws.gmv_city_5m", source: "dwd.order_detail",
 		duckdb: "dws/gmv_city_5m.sql", compare: "dws.gmv_city_5m WHERE rank <= 3"},
 	{kind: "aggregate", file: "ads/ad_show.yaml", output: "ads.ad_show", source: "ods.ad_events", duckdb: "ads/ad_show.sql"},
@@ -170,7 +174,7 @@ func TestWarehouseMustShow(t *testing.T) {
 
 	// The producer: the dimensions' load, a pause for the mirrors to
 	// commit it, then the changes paced over the kills.
-	produceFor := time.Duration(6*kills+10) * time.Second
+	produceFor := time.Duration(8*kills+10) * time.Second
 	rate := max(int(float64(changes)/produceFor.Seconds()), 100)
 	genArgs := []string{"-brokers", strings.Join(brokers, ","), "-format", cdcgen.FormatCanal, "-topic", prefix + ".{table}",
 		"-seed", strconv.FormatUint(seed, 10), "-changes", strconv.Itoa(changes), "-keys", strconv.Itoa(gcfg.Keys),
@@ -192,8 +196,16 @@ func TestWarehouseMustShow(t *testing.T) {
 
 	rng := mrand.New(mrand.NewPCG(seed, 12))
 	killedMid := 0
+	runLog := filepath.Join(dir, "run.log")
 	for i := range kills {
-		time.Sleep(time.Duration(2000+rng.IntN(4000)) * time.Millisecond)
+		// Each kill lands at a random moment after the restarted side
+		// made progress: a commit of a transform or an aggregation (so
+		// after the ingest committed), then 0-3 s more.
+		before := countIn(runLog, "msg=committed")
+		for wait := time.Now().Add(time.Minute); countIn(runLog, "msg=committed") == before && time.Now().Before(wait); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(3000)) * time.Millisecond)
 		for _, p := range procs {
 			if err, done := p.exited(); done {
 				t.Fatalf("%s exited by itself: %v (see %s.log)", p.name, err, filepath.Join(dir, p.name))
@@ -284,9 +296,13 @@ func TestWarehouseMustShow(t *testing.T) {
 	}
 
 	// DuckDB runs the specs' SQL texts over the same tables.
-	py := enginesPython()
+	py := enginesPython(root)
 	if py == "" {
-		t.Logf("DuckDB cross-check skipped: no engines venv (integration/engines/setup.sh install; FLOE_ENGINES_PYTHON)")
+		msg := "DuckDB cross-check skipped: no engines venv (integration/engines/setup.sh python, or FLOE_ENGINES_PYTHON)"
+		if os.Getenv("FLOE_WAREHOUSE_DUCKDB") == "required" {
+			t.Fatal(msg)
+		}
+		t.Log(msg)
 		return
 	}
 	checkArgs := []string{filepath.Join(ex, "duckdb_check.py"), "--catalog", cc.URI, "--warehouse", cc.Warehouse, "--rows", "0"}
@@ -305,7 +321,8 @@ func TestWarehouseMustShow(t *testing.T) {
 		t.Fatalf("DuckDB's cross-check failed: %v\n%s", err, out)
 	}
 	t.Logf("DuckDB ran the SQL texts and got Floe's rows:\n%s", out)
-	t.Logf("done in %s: %d changes, %d kills", time.Since(began).Round(time.Second), changes, kills)
+	t.Logf("done in %s: %d changes, %d kills, %d streaming commits of the transform and aggregations",
+		time.Since(began).Round(time.Second), changes, kills, countIn(runLog, "msg=committed"))
 }
 
 // writeWarehouseConfig writes examples/warehouse/floe.yaml into dir for
@@ -418,6 +435,12 @@ func warehouseLag(cat icecat.Catalog, want map[string][]string, wantLog int) str
 	return strings.Join(lag, "; ")
 }
 
+// countIn counts the lines of file holding s.
+func countIn(file, s string) int {
+	b, _ := os.ReadFile(file)
+	return strings.Count(string(b), s)
+}
+
 // startFloeCmd starts `floe args...` in dir, logging to dir/name.log.
 func startFloeCmd(t testing.TB, bin, dir, name string, args ...string) *floeProc {
 	t.Helper()
@@ -441,18 +464,34 @@ func startFloeCmd(t testing.TB, bin, dir, name string, args ...string) *floeProc
 	return p
 }
 
-// enginesPython is the engines venv's python (FLOE_ENGINES_PYTHON, else
-// the venv integration/engines/setup.sh installs), "" without one.
-func enginesPython() string {
+// enginesPython is the engines venv's python: FLOE_ENGINES_PYTHON, else
+// the venv `integration/engines/setup.sh python` installs (named by the
+// hash of its pins, as the script names it); "" without one.
+func enginesPython(root string) string {
 	if p := os.Getenv("FLOE_ENGINES_PYTHON"); p != "" {
 		return p
 	}
-	home, _ := os.UserHomeDir()
-	venvs, _ := filepath.Glob(filepath.Join(home, ".cache", "floe", "venv-engines-*", "bin", "python"))
-	if len(venvs) == 0 {
+	cache := os.Getenv("FLOE_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		cache = filepath.Join(home, ".cache", "floe")
+	}
+	h := sha256.New()
+	for _, f := range []string{"requirements.txt", "constraints.txt"} {
+		b, err := os.ReadFile(filepath.Join(root, "integration", "engines", f))
+		if err != nil {
+			return ""
+		}
+		h.Write(b)
+	}
+	venv := filepath.Join(cache, "venv-engines-"+hex.EncodeToString(h.Sum(nil))[:12])
+	if _, err := os.Stat(filepath.Join(venv, ".complete")); err != nil {
 		return ""
 	}
-	return venvs[0]
+	return filepath.Join(venv, "bin", "python")
 }
 
 func snapshotIDOf(s *icetable.Snapshot) any {
