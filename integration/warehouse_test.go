@@ -78,7 +78,7 @@ func warehouseSize(t *testing.T) (changes, kills int) {
 
 // TestWarehouseMustShow is issue 12's must-show for the example specs:
 // integration/cdcgen writes a shop database's changes as Canal JSON to
-// fresh topics, paced, while ONE `floe run` process (the example's two
+// fresh topics, paced, while one `floe run` process (the example's two
 // Kafka sources, the transform and every YAML aggregation; a .sql
 // aggregation as its own `floe aggregate -follow`) streams them through
 // ODS → DWD → DWS/ADS, SIGKILLed and restarted at random moments. Once
@@ -120,7 +120,7 @@ func TestWarehouseMustShow(t *testing.T) {
 	}
 	// The stream starts at 23:30 in Asia/Shanghai and crosses the local
 	// midnight: 200 ms of database time per event in CI (25k changes, ~18k
-	// events: an hour), 20 ms at full size (300k: 80 minutes).
+	// events: an hour), 20 ms at full size (300k changes: about an hour).
 	step := 20 * time.Millisecond
 	if changes < 100000 {
 		step = 200 * time.Millisecond

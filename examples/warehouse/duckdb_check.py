@@ -129,7 +129,8 @@ def run_as_of(cat, con, text, dedup):
             deduped.append(r)
         print(f"  dedup dropped {len(out) - len(deduped)} of {len(out)} rows")
         out = deduped
-    print(f"  {len(snaps)} snapshots of {fact}; joined {', '.join(f'{d} ({len([k for k in cache if k[0] == d])} versions)' for d in dims)}")
+    versions = ", ".join(f"{d} {len([k for k in cache if k[0] == d])}" for d in dims)
+    print(f"  snapshots of {fact}: {len(snaps)}; versions joined: {versions}")
     return cols, out
 
 
