@@ -53,8 +53,10 @@
 //
 // A spec can also be a SQL SELECT of the query package's dialect
 // (FromSQL, LoadSpecFile; sql.go has the mapping): WHERE any condition,
-// the window a time_bucket call in GROUP BY, derived dimensions and
-// measures over expressions. Its WHERE and expressions run on each source
+// the window a time_bucket call in GROUP BY (or, sliding and
+// cumulative, a lateral unnest of generate_series that DuckDB runs as it
+// is), a top N a QUALIFY row_number() OVER (…) <= N, derived dimensions
+// and measures over expressions. Its WHERE and expressions run on each source
 // batch before grouping (the batch path's only hook), so streaming,
 // backfill and recompute agree as for YAML specs.
 //

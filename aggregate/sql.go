@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -41,8 +42,11 @@ import (
 // the select list time_bucket(…) may be named window_start, time_bucket(…)
 // + INTERVAL <width> window_end, and with a time zone
 // CAST(timezone(tz, t) AS DATE) AS dt and hour(timezone(tz, t)) AS hour
-// are the window's local columns. The output table is not part of the
-// SELECT: it is given apart (floe aggregate -output).
+// are the window's local columns. A sliding or cumulative window is an
+// unnest of generate_series after FROM, and QUALIFY row_number() OVER
+// (…) <= N a top N (sqlwindow.go and sqltop.go have the forms; the text
+// is parsed with query.ParseAggregate). The output table is not part of
+// the SELECT: it is given apart (floe aggregate -output).
 //
 // The spec keeps the text (Spec.SQL). Before grouping, each source batch
 // goes through the spec's projection: the WHERE keeps the rows for which
@@ -57,7 +61,7 @@ var ErrSQLSpec = errors.New("sql spec")
 // FromSQL translates text into a validated Spec named name (default: the
 // output table's name) writing to output.
 func FromSQL(text, name, output string) (Spec, error) {
-	sel, err := query.Parse(text)
+	sel, err := query.ParseAggregate(text)
 	if err != nil {
 		return Spec{}, fmt.Errorf("parse aggregate sql: %w", err)
 	}
@@ -129,8 +133,19 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 	if err := checkQualifiers(sel); err != nil {
 		return s, nil, err
 	}
-	// The window: the GROUP BY call of time_bucket.
+	// A sliding or cumulative window: the unnest after FROM.
+	var uw *unnestWindow
+	if sel.Unnest != nil {
+		var err error
+		if uw, err = parseUnnest(sel.Unnest); err != nil {
+			return s, nil, err
+		}
+	}
+	// The window: the GROUP BY call of time_bucket (tumbling and
+	// cumulative windows) or the unnest's column (sliding: the window's
+	// start; cumulative: the step's end).
 	var window *query.Call
+	var unnestGrouped bool
 	role := make([]string, len(sel.Items)) // "window", "window_end", "local", "dim", "measure"
 	var dims []int
 	for _, g := range sel.GroupBy {
@@ -151,9 +166,22 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			if window != nil && window.String() != c.String() {
 				return s, nil, sqlErr(g, "more than one window in GROUP BY (%s and %s)", window, c)
 			}
+			if uw != nil && !uw.cumulative {
+				return s, nil, sqlErr(g, "GROUP BY %s with a sliding window (the unnest): group by %s.%s alone", c, uw.u.Alias, uw.u.Column)
+			}
 			window = c
 			if idx >= 0 {
 				role[idx] = "window"
+			}
+			continue
+		}
+		if uw.isCol(e) {
+			unnestGrouped = true
+			if idx >= 0 {
+				role[idx] = "window"
+				if uw.cumulative {
+					role[idx] = "window_end"
+				}
 			}
 			continue
 		}
@@ -165,15 +193,61 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			dims = append(dims, idx)
 		}
 	}
-	if window == nil {
+	// The window's start, the end of a row's window and the expression the
+	// local columns are computed from.
+	var startExpr string
+	var width *query.Interval
+	var zone, localTime query.Expr
+	switch {
+	case uw != nil && !uw.cumulative:
+		if !unnestGrouped {
+			return s, nil, sqlErr(sel.Unnest, "GROUP BY %s.%s: a sliding window's start groups the rows", uw.u.Alias, uw.u.Column)
+		}
+		if err := windowOf(uw.bucket, &s); err != nil {
+			return s, nil, err
+		}
+		size, _ := uw.size.Fixed()
+		s.Window.Slide, s.Window.Size = s.Window.Size, Duration(size*1000)
+		startExpr, width = (&query.Column{Qualifier: uw.u.Alias, Name: uw.u.Column}).String(), uw.size
+		if len(uw.bucket.Args) == 3 {
+			zone, localTime = uw.bucket.Args[2], &query.Column{Qualifier: uw.u.Alias, Name: uw.u.Column}
+		}
+	case window == nil && uw != nil:
+		return s, nil, fmt.Errorf("%w: a cumulative window groups by the window's start, %s AS window_start", ErrSQLSpec, uw.sizeBucket)
+	case window == nil:
 		return s, nil, fmt.Errorf("%w: GROUP BY needs a window: time_bucket(INTERVAL '5 minutes', event_time) or time_bucket(INTERVAL '1 day', event_time, 'Asia/Shanghai')", ErrSQLSpec)
-	}
-	if err := windowOf(window, &s); err != nil {
-		return s, nil, err
+	default:
+		if err := windowOf(window, &s); err != nil {
+			return s, nil, err
+		}
+		if len(window.Args) == 3 {
+			zone, localTime = window.Args[2], window.Args[1]
+		}
+		if uw == nil {
+			startExpr, width = window.String(), asInterval(window.Args[0])
+			break
+		}
+		if window.String() != uw.sizeBucket.String() {
+			return s, nil, sqlErr(window, "the window %s differs from the size's time_bucket in the unnest, %s", window, uw.sizeBucket)
+		}
+		if !unnestGrouped {
+			return s, nil, sqlErr(sel.Unnest, "GROUP BY %s.%s: each step's end groups a cumulative window's rows", uw.u.Alias, uw.u.Column)
+		}
+		st, _ := bucketWidth(uw.bucket).Fixed()
+		s.Window.Step = Duration(st * 1000)
+		if err := checkStepGrid(s, uw); err != nil {
+			return s, nil, err
+		}
 	}
 	var cols []sqlColumn
-	cols = append(cols, sqlColumn{s.Time, window.Args[1]})
-	taken := map[string]string{s.Time: window.Args[1].String()}
+	timeExpr := query.Expr(nil)
+	if window != nil {
+		timeExpr = window.Args[1]
+	} else {
+		timeExpr = uw.bucket.Args[1]
+	}
+	cols = append(cols, sqlColumn{s.Time, timeExpr})
+	taken := map[string]string{s.Time: timeExpr.String()}
 	claim := func(name string, e query.Expr) bool {
 		prev, ok := taken[name]
 		if ok && prev != e.String() {
@@ -185,19 +259,34 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 		}
 		return true
 	}
-	localDt, localHour := localColumnExprs(window)
+	localDt, localHour := localColumnExprs(zone, localTime)
+	names := map[int]string{} // item → its column name (dimensions and measures)
 	for i, it := range sel.Items {
 		if it.Star {
 			return s, nil, fmt.Errorf("%w: * in the select list: name each dimension and measure", ErrSQLSpec)
 		}
 		e := it.Expr
 		switch {
+		case role[i] == "window" && uw != nil:
+			if it.OutputName() != ColWindowStart {
+				return s, nil, sqlErr(e, "name the window's start %s (AS %s): it is the summary table's column", ColWindowStart, ColWindowStart)
+			}
+			continue
 		case role[i] == "window":
 			if it.Name != "" && it.Name != ColWindowStart {
 				return s, nil, sqlErr(e, "name the window %s (AS %s): it is the summary table's column", ColWindowStart, ColWindowStart)
 			}
 			continue
-		case isWindowEnd(e, window):
+		case role[i] == "window_end" || uw.isCol(e):
+			if it.OutputName() != ColWindowEnd && uw.cumulative {
+				return s, nil, sqlErr(e, "name the step's end %s (AS %s)", ColWindowEnd, ColWindowEnd)
+			}
+			if !uw.cumulative {
+				return s, nil, sqlErr(e, "%s is selected but not in GROUP BY", e)
+			}
+			role[i] = "window_end"
+			continue
+		case width != nil && isEndOf(e, startExpr, width):
 			if it.Name != ColWindowEnd {
 				return s, nil, sqlErr(e, "name the window's end %s (AS %s)", ColWindowEnd, ColWindowEnd)
 			}
@@ -211,6 +300,14 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			s.Window.LocalColumns = append(s.Window.LocalColumns, it.Name)
 			continue
 		}
+		if b, ok := e.(*query.Binary); ok && uw != nil && !uw.cumulative && b.Op == "+" && b.L.String() == startExpr {
+			return s, nil, sqlErr(e, "%s: a sliding window's end is its start + its size, %s, as an INTERVAL in the step's unit (%s)", e, s.Window.Size, uw.bucket.Args[0])
+		}
+		if uw != nil {
+			if x := uw.refers(e); x != nil {
+				return s, nil, sqlErr(x, "%s: the window column is selected and grouped by as it is (or as %s + INTERVAL size AS window_end of a sliding window), not in other expressions", x, x)
+			}
+		}
 		if fn, arg, distinct, ok := query.AggregateCall(e); ok {
 			if role[i] == "dim" {
 				return s, nil, sqlErr(e, "GROUP BY an aggregate")
@@ -219,6 +316,7 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			if it.Name == "" {
 				return s, nil, sqlErr(e, "name the measure %s (AS name): it is a column of the summary table", e)
 			}
+			names[i] = it.Name
 			m := Measure{Name: it.Name}
 			switch {
 			case fn == "count" && distinct:
@@ -252,6 +350,18 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			return s, nil, sqlErr(e, "%s is neither aggregated nor in GROUP BY", e)
 		}
 	}
+	if uw != nil && uw.cumulative {
+		// dt and hour are the window start's; a row's local date and hour
+		// are the same only in windows of a day or less (of an hour or
+		// less).
+		size := s.Window.Size.D()
+		if slices.Contains(s.Window.LocalColumns, ColDate) && (24*time.Hour)%size != 0 {
+			return s, nil, sqlErr(sel.Unnest, "dt (the local date of a row) is the window's only for windows of a day or less")
+		}
+		if slices.Contains(s.Window.LocalColumns, ColHour) && time.Hour%size != 0 {
+			return s, nil, sqlErr(sel.Unnest, "hour (the local hour of a row) is the window's only for windows of an hour or less")
+		}
+	}
 	for _, i := range dims {
 		it := sel.Items[i]
 		name := it.Name
@@ -265,10 +375,43 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 		if !claim(name, it.Expr) {
 			return s, nil, sqlErr(it.Expr, "dimension %s: the name is also used for %s", name, taken[name])
 		}
+		names[i] = name
 		s.Dimensions = append(s.Dimensions, name)
 	}
 	if sel.Where != nil {
+		if uw != nil {
+			if x := uw.refers(sel.Where); x != nil {
+				return s, nil, sqlErr(x, "WHERE %s: the window column is not a column of the source", x)
+			}
+		}
 		cols = append(cols, sqlColumn{"", sel.Where})
+	}
+	if sel.Qualify != nil {
+		resolve := func(e query.Expr) (string, string) {
+			if uw.isCol(e) || window != nil && e.String() == window.String() {
+				return "window", ""
+			}
+			idx := -1
+			if c, ok := e.(*query.Column); ok && c.Qualifier == "" {
+				for i, it := range sel.Items {
+					if strings.EqualFold(it.Name, c.Name) {
+						idx = i
+					}
+				}
+			}
+			for i, it := range sel.Items {
+				if idx < 0 && it.Expr != nil && it.Expr.String() == e.String() {
+					idx = i
+				}
+			}
+			if idx < 0 {
+				return "", ""
+			}
+			return role[idx], names[idx]
+		}
+		if err := topOf(sel.Qualify, &s, resolve); err != nil {
+			return s, nil, err
+		}
 	}
 	return s, cols, nil
 }
@@ -283,45 +426,49 @@ func removeInt(xs []int, v int) []int {
 	return out
 }
 
-// checkQualifiers requires qualified columns to name the FROM table,
-// then drops the qualifiers.
+// checkQualifiers requires qualified columns to name the FROM table (or
+// the window unnest's column), then drops the FROM table's qualifiers.
 func checkQualifiers(sel *query.Select) error {
 	var bad error
+	unnest := func(c *query.Column) bool {
+		return sel.Unnest != nil && strings.EqualFold(c.Qualifier, sel.Unnest.Alias)
+	}
 	check := func(e query.Expr) {
 		query.Walk(e, func(x query.Expr) bool {
-			if c, ok := x.(*query.Column); ok && c.Qualifier != "" && bad == nil &&
-				!strings.EqualFold(c.Qualifier, sel.From.Alias) {
+			c, ok := x.(*query.Column)
+			switch {
+			case !ok || c.Qualifier == "" || bad != nil || strings.EqualFold(c.Qualifier, sel.From.Alias):
+			case unnest(c) && !strings.EqualFold(c.Name, sel.Unnest.Column):
+				bad = sqlErr(c, "%s: %s has one column, %s", c, sel.Unnest.Alias, sel.Unnest.Column)
+			case !unnest(c):
 				bad = sqlErr(c, "%s: no table %s in FROM (the source is %s AS %s)", c, c.Qualifier, sel.From.Name, sel.From.Alias)
 			}
 			return bad == nil
 		})
 	}
-	check(sel.Where)
-	for _, it := range sel.Items {
-		check(it.Expr)
+	exprs := []query.Expr{sel.Where, sel.Qualify}
+	if sel.Unnest != nil {
+		exprs = append(exprs, sel.Unnest.X)
 	}
-	for _, g := range sel.GroupBy {
-		check(g)
+	for _, it := range sel.Items {
+		exprs = append(exprs, it.Expr)
+	}
+	exprs = append(exprs, sel.GroupBy...)
+	for _, e := range exprs {
+		check(e)
 	}
 	if bad != nil {
 		return bad
 	}
-	// One table: drop the qualifiers, so that e.city and city compare
+	// One table: drop its qualifiers, so that e.city and city compare
 	// equal.
-	strip := func(e query.Expr) {
+	for _, e := range exprs {
 		query.Walk(e, func(x query.Expr) bool {
-			if c, ok := x.(*query.Column); ok {
+			if c, ok := x.(*query.Column); ok && !unnest(c) {
 				c.Qualifier = ""
 			}
 			return true
 		})
-	}
-	strip(sel.Where)
-	for _, it := range sel.Items {
-		strip(it.Expr)
-	}
-	for _, g := range sel.GroupBy {
-		strip(g)
 	}
 	return nil
 }
@@ -375,24 +522,14 @@ func windowOf(c *query.Call, s *Spec) error {
 	return nil
 }
 
-// isWindowEnd recognises time_bucket(…) + INTERVAL <width>.
-func isWindowEnd(e query.Expr, window *query.Call) bool {
-	b, ok := e.(*query.Binary)
-	if !ok || b.Op != "+" || b.L.String() != window.String() {
-		return false
-	}
-	iv, ok := b.R.(*query.Interval)
-	w, _ := window.Args[0].(*query.Interval)
-	return ok && w != nil && iv.Months == w.Months && iv.Days == w.Days && iv.Micros == w.Micros
-}
-
 // localColumnExprs renders the select-list expressions of the window's
-// local dt and hour columns ("" without a time zone).
-func localColumnExprs(window *query.Call) (dt, hour string) {
-	if len(window.Args) != 3 {
+// local dt and hour columns, computed from t in zone ("" without a time
+// zone).
+func localColumnExprs(zone, t query.Expr) (dt, hour string) {
+	if zone == nil {
 		return "", ""
 	}
-	tz := &query.Call{Name: "timezone", Args: []query.Expr{window.Args[2], window.Args[1]}}
+	tz := &query.Call{Name: "timezone", Args: []query.Expr{zone, t}}
 	dt = (&query.Cast{X: tz, Type: query.TypeName{Name: "DATE"}}).String()
 	hour = (&query.Call{Name: "hour", Args: []query.Expr{tz}}).String()
 	return dt, hour
@@ -423,7 +560,7 @@ func newProjection(s Spec, src *iceberg.Schema) (*projection, *iceberg.Schema, e
 	if s.SQL == "" {
 		return nil, src, nil
 	}
-	sel, err := query.Parse(s.SQL)
+	sel, err := query.ParseAggregate(s.SQL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("aggregate %s: parse sql: %w", s.Name, err)
 	}
@@ -448,7 +585,8 @@ func newProjection(s Spec, src *iceberg.Schema) (*projection, *iceberg.Schema, e
 	// A spec written by hand (YAML with a sql key) must say what its SQL
 	// says.
 	if t.Source != s.Source || t.Time != s.Time || t.Filter != s.Filter ||
-		!reflect.DeepEqual(t.Window, s.Window) || !slices.Equal(t.Dimensions, s.Dimensions) || !slices.Equal(t.Measures, s.Measures) {
+		!reflect.DeepEqual(t.Window, s.Window) || !slices.Equal(t.Dimensions, s.Dimensions) || !slices.Equal(t.Measures, s.Measures) ||
+		t.Top != nil && !reflect.DeepEqual(t.Top, s.Top) {
 		return nil, nil, fmt.Errorf("aggregate %s: %w: the spec's fields differ from what its sql says (%+v): give the SQL alone, with the name and the output", s.Name, ErrSQLSpec, t)
 	}
 	p := &projection{sel: sel, compiled: map[*arrow.Schema]*compiledProjection{}}

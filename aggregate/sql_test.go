@@ -116,6 +116,27 @@ GROUP BY 1, kind, prov, os`, nil},
   CAST(timezone('Asia/Kathmandu', event_time) AS DATE) AS dt, hour(timezone('Asia/Kathmandu', event_time)) AS hour,
   count(*) AS n, approx_count_distinct(user_id) AS uv
 FROM ods.events GROUP BY 1, 2, 3`, nil},
+	{"hop_top_sql", `SELECT w.window_start, w.window_start + INTERVAL '30 minutes' AS window_end, province, city,
+  sum(amount) AS gmv, count(*) AS n
+FROM ods.events e,
+  unnest(generate_series(time_bucket(INTERVAL '10 minutes', e.event_time) - INTERVAL '20 minutes',
+                         time_bucket(INTERVAL '10 minutes', e.event_time), INTERVAL '10 minutes')) AS w(window_start)
+GROUP BY 1, 2, 3, 4
+QUALIFY row_number() OVER (PARTITION BY w.window_start, province ORDER BY gmv DESC, city NULLS FIRST) <= 3`,
+		&Spec{Name: "hop_top_yaml", Source: "ods.events", Output: "dws.hop_top_yaml", Time: "event_time",
+			Window: Window{Size: Duration(30 * time.Minute), Slide: Duration(10 * time.Minute)}, Dimensions: []string{"province", "city"},
+			Measures: []Measure{{Name: "gmv", Fn: FnSum, Column: "amount"}, {Name: "n", Fn: FnCount}},
+			Top:      &Top{N: 3, By: "gmv", Within: []string{"province"}}}},
+	{"cumulative_sql", `SELECT time_bucket(INTERVAL '1 day', event_time, 'Asia/Shanghai') AS window_start, w.window_end,
+  CAST(timezone('Asia/Shanghai', event_time) AS DATE) AS dt, event_type, count(*) AS n, count(DISTINCT user_id) AS uv
+FROM ods.events,
+  unnest(generate_series(time_bucket(INTERVAL '1 hour', event_time) + INTERVAL '1 hour',
+                         time_bucket(INTERVAL '1 day', event_time, 'Asia/Shanghai') + INTERVAL '1 day', INTERVAL '1 hour')) AS w(window_end)
+GROUP BY 1, 2, 3, 4`,
+		&Spec{Name: "cumulative_yaml", Source: "ods.events", Output: "dws.cumulative_yaml", Time: "event_time",
+			Window:     Window{Size: Duration(24 * time.Hour), Step: Duration(time.Hour), TimeZone: "Asia/Shanghai", LocalColumns: []string{"dt"}},
+			Dimensions: []string{"event_type"},
+			Measures:   []Measure{{Name: "n", Fn: FnCount}, {Name: "uv", Fn: FnCountDistinct, Column: "user_id"}}}},
 }
 
 // TestSQLSpecs: a SQL spec gives the same summary table, states

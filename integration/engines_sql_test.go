@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	icecat "github.com/apache/iceberg-go/catalog"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/aggregate"
@@ -29,8 +31,13 @@ import (
 )
 
 // enginesSQLSpecs are the SQL specs the DuckDB cross-check runs: by name,
-// a file of examples/aggregate or the text.
-var enginesSQLSpecs = []struct{ name, file, sql string }{
+// a file of examples/aggregate or the text; top is the N of a spec's
+// QUALIFY row_number() … <= N, whose summary table keeps every group
+// with its rank: DuckDB's rows are the table's rows with rank <= N.
+var enginesSQLSpecs = []struct {
+	name, file, sql string
+	top             int
+}{
 	{name: "derived", sql: `SELECT time_bucket(INTERVAL '15 minutes', event_time) AS window_start,
   CASE WHEN event_type IN ('order', 'pay') THEN 'trade' WHEN event_type LIKE 'ad%' THEN 'ad' ELSE 'browse' END AS kind,
   upper(substr(coalesce(province, '?'), 1, 1)) || '-' || coalesce(city, '?') AS place,
@@ -55,6 +62,48 @@ FROM ods.events GROUP BY 1, 2, 3`},
   CAST(timezone('Asia/Kathmandu', event_time) AS DATE) AS dt, hour(timezone('Asia/Kathmandu', event_time)) AS hour,
   count(*) AS n
 FROM ods.events GROUP BY 1, 2, 3, 4`},
+	// A sliding window (HOP: every 5 minutes over the last hour) with the
+	// top 3 cities of each province by orders: many ties, broken by a
+	// city name that is NULL for some cities (NULLS FIRST).
+	{name: "hop_top", top: 3, sql: `SELECT w.window_start, w.window_start + INTERVAL '1 hour' AS window_end, province,
+  CASE WHEN city LIKE '%州' THEN NULL ELSE city END AS city_x,
+  count(*) AS orders, sum(amount) AS gmv, count(DISTINCT user_id) AS buyers
+FROM ods.orders o,
+  unnest(generate_series(time_bucket(INTERVAL '5 minutes', o.created_at) - INTERVAL '55 minutes',
+                         time_bucket(INTERVAL '5 minutes', o.created_at), INTERVAL '5 minutes')) AS w(window_start)
+WHERE status <> 'cancelled'
+GROUP BY 1, 2, 3, 4
+QUALIFY row_number() OVER (PARTITION BY w.window_start, province ORDER BY count(*) DESC, city_x NULLS FIRST) <= 3`},
+	// The same without PARTITION BY province: the top 5 of all provinces
+	// and cities, ties broken by province, then city (NULLS FIRST).
+	{name: "hop_top_all", top: 5, sql: `SELECT w.window_start, province,
+  CASE WHEN city LIKE '%州' THEN NULL ELSE city END AS city_x, count(*) AS orders
+FROM ods.orders o,
+  unnest(generate_series(time_bucket(INTERVAL '5 minutes', o.created_at) - INTERVAL '25 minutes',
+                         time_bucket(INTERVAL '5 minutes', o.created_at), INTERVAL '5 minutes')) AS w(window_start)
+GROUP BY 1, 2, 3
+QUALIFY row_number() OVER (PARTITION BY w.window_start ORDER BY orders DESC, province NULLS FIRST, city_x NULLS FIRST) <= 5`},
+	// A sliding window in a zone: every hour over the last 3, aligned
+	// to Kathmandu's hours (+05:45), with the local date and hour of
+	// each window's start.
+	{name: "hop_kathmandu", sql: `SELECT w.window_start, w.window_start + INTERVAL '3 hours' AS window_end,
+  CAST(timezone('Asia/Kathmandu', w.window_start) AS DATE) AS dt, hour(timezone('Asia/Kathmandu', w.window_start)) AS hour,
+  event_type, count(*) AS n, count(DISTINCT user_id) AS users
+FROM ods.events e,
+  unnest(generate_series(time_bucket(INTERVAL '1 hour', e.event_time, 'Asia/Kathmandu') - INTERVAL '2 hours',
+                         time_bucket(INTERVAL '1 hour', e.event_time, 'Asia/Kathmandu'), INTERVAL '1 hour')) AS w(window_start)
+GROUP BY 1, 2, 3, 4, 5`},
+	// A cumulative window (CUMULATE): the local day's GMV and buyers so
+	// far in Asia/Shanghai, every 10 minutes, per province.
+	{name: "gmv_dtd_shanghai", sql: `SELECT time_bucket(INTERVAL '1 day', created_at, 'Asia/Shanghai') AS window_start, w.window_end,
+  CAST(timezone('Asia/Shanghai', created_at) AS DATE) AS dt, province,
+  sum(amount) AS gmv, count(*) AS orders, count(DISTINCT user_id) AS buyers
+FROM ods.orders,
+  unnest(generate_series(time_bucket(INTERVAL '10 minutes', created_at) + INTERVAL '10 minutes',
+                         time_bucket(INTERVAL '1 day', created_at, 'Asia/Shanghai') + INTERVAL '1 day',
+                         INTERVAL '10 minutes')) AS w(window_end)
+WHERE status <> 'cancelled'
+GROUP BY 1, 2, 3, 4`},
 	{name: "ad_show_local", file: "ad_show_local.sql"},
 	{name: "orders_city_15m", file: "orders_city_15m.sql"},
 }
@@ -95,11 +144,14 @@ print(json.dumps(out))
 
 // TestEnginesSQLAggregate: SQL specs (a CASE/IN/LIKE/BETWEEN filter with
 // derived dimensions; JSON extraction; daily windows in Asia/Shanghai
-// and hourly ones in Asia/Kathmandu, with dt and hour; the .sql examples)
+// and hourly ones in Asia/Kathmandu, with dt and hour; sliding windows
+// (HOP) with a top N and in Kathmandu; a cumulative window (CUMULATE) in
+// Asia/Shanghai; the .sql examples)
 // followed by floe aggregate while the generator writes equal their
 // backfill row for row, and DuckDB running the same SQL text over the
 // same Iceberg tables returns the same rows (DOUBLE values within 1e-9
-// relative).
+// relative). A top N's summary table keeps every group ranked: its rows
+// with rank <= N are DuckDB's QUALIFY rows.
 func TestEnginesSQLAggregate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("engines: not under -short")
@@ -235,6 +287,20 @@ func TestEnginesSQLAggregate(t *testing.T) {
 		s := a.Spec()
 		t.Run(s.Name, func(t *testing.T) {
 			cols := duck[i].Columns
+			if n := enginesSQLSpecs[i].top; n > 0 {
+				// Streaming and backfill compare every ranked group;
+				// DuckDB's rows are those ranked in the top N.
+				all := append(slices.Clone(cols), aggregate.ColRank)
+				if d := diffSQLRows(sqlTableRows(t, cat, s.Output, all), backfilledRows(t, cat, s, all), 0); d != "" {
+					t.Fatalf("streaming differs from the backfill (ranks included): %s", d)
+				}
+				top := topRows(sqlTableRows(t, cat, s.Output, all), n)
+				if d := diffSQLRows(top, canonSQLRows(duck[i].Rows), 1e-9); d != "" {
+					t.Fatalf("Floe's rows with rank <= %d (-) differ from DuckDB's (+) running the same SQL: %s", n, d)
+				}
+				t.Logf("%d rows ranked <= %d: streaming = backfill = DuckDB", len(top), n)
+				return
+			}
 			streamed := sqlTableRows(t, cat, s.Output, cols)
 			bs := s
 			bs.Output += "_backfill"
@@ -256,6 +322,34 @@ func TestEnginesSQLAggregate(t *testing.T) {
 			t.Logf("%d rows: streaming = backfill = DuckDB", len(streamed))
 		})
 	}
+}
+
+// backfilledRows backfills s into a table of its own and reads cols of
+// its rows as sqlTableRows does.
+func backfilledRows(t *testing.T, cat icecat.Catalog, s aggregate.Spec, cols []string) [][]any {
+	t.Helper()
+	ctx := context.Background()
+	s.Output += "_backfill"
+	b, err := aggregate.New(ctx, cat, s, aggregate.Options{Logger: quietLog(), Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Backfill(ctx, aggregate.BackfillOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return sqlTableRows(t, cat, s.Output, cols)
+}
+
+// topRows keeps the rows whose last column, the rank, is at most n, and
+// drops that column.
+func topRows(rows [][]any, n int) [][]any {
+	var out [][]any
+	for _, r := range rows {
+		if rank, ok := r[len(r)-1].(float64); ok && rank <= float64(n) {
+			out = append(out, r[:len(r)-1])
+		}
+	}
+	return canonSQLRows(out)
 }
 
 // sqlTableRows reads cols of every row of a table in the canonical form

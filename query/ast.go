@@ -23,6 +23,12 @@ type Select struct {
 	GroupBy []Expr
 	// Having is the HAVING condition; nil when absent.
 	Having Expr
+	// Unnest is the lateral unnest after From (ParseAggregate only); nil
+	// when absent.
+	Unnest *Unnest
+	// Qualify is the QUALIFY condition (ParseAggregate only); nil when
+	// absent.
+	Qualify Expr
 }
 
 // TableRef names a relation of the FROM clause.
@@ -401,6 +407,14 @@ func Walk(e Expr, fn func(Expr) bool) {
 		Walk(n.Pattern, fn)
 	case *IsNull:
 		Walk(n.X, fn)
+	case *Over:
+		Walk(n.Fn, fn)
+		for _, x := range n.PartitionBy {
+			Walk(x, fn)
+		}
+		for _, o := range n.OrderBy {
+			Walk(o.X, fn)
+		}
 	}
 }
 

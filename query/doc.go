@@ -44,6 +44,73 @@
 // — is refused by Parse with ErrUnsupported and its position: "ORDER BY is
 // not supported in a spec: line 1, column 40".
 //
+// ParseAggregate (floe aggregate's SQL specs) also reads two clauses of
+// DuckDB's that write sliding and cumulative windows and a top N:
+//
+//	FROM table [[AS] alias], unnest(expr) [AS] alias(column)
+//	… [HAVING expr] [QUALIFY expr]
+//
+//	window function (in QUALIFY only):
+//	  name(args) OVER ([PARTITION BY expr, …] [ORDER BY expr [ASC|DESC] [NULLS FIRST|LAST], …])
+//
+// The parser only reads them (Select.Unnest, Select.Qualify, Over);
+// package aggregate accepts the shapes below and refuses the rest.
+//
+// # Windows and top N
+//
+// DuckDB has no HOP or CUMULATE table function, so a spec spreads each
+// row over its windows with a lateral unnest of generate_series, a form
+// DuckDB runs as it is (SIZE, STEP: INTERVAL literals; zone optional):
+//
+//	tumbling    GROUP BY time_bucket(SIZE, ts[, zone])                 window {size}
+//	sliding     FROM t, unnest(generate_series(                       window {size, slide: STEP}
+//	              time_bucket(STEP, ts[, zone]) - (SIZE - STEP),
+//	              time_bucket(STEP, ts[, zone]), STEP)) AS w(window_start)
+//	            GROUP BY w.window_start, …   [w.window_start + SIZE AS window_end]
+//	cumulative  FROM t, unnest(generate_series(                       window {size, step: STEP}
+//	              time_bucket(STEP, ts[, zone]) + STEP,
+//	              time_bucket(SIZE, ts[, zone]) + SIZE, STEP)) AS w(window_end)
+//	            GROUP BY time_bucket(SIZE, ts[, zone]) (AS window_start), w.window_end, …
+//	top N       QUALIFY row_number() OVER (PARTITION BY <window start>, d…    top {n, by, within: [d…]}
+//	              ORDER BY <measure> DESC, e1 NULLS FIRST, …) <= N
+//
+// A sliding row falls into the SIZE/STEP windows starting at the last
+// SIZE/STEP step boundaries at or before it; a cumulative row into every
+// step of its window that ends after it, so each group has a row for
+// every step from its first step with rows to the window's end (Floe's
+// cumulative windows emit exactly these; the last step is the window's
+// tumbling value). A top N's tie-breakers are every dimension not in
+// PARTITION BY, in select-list order, ascending with NULLS FIRST: the
+// order Floe ranks in, and the default of Spark and Flink, written out
+// for DuckDB, whose default puts NULLs last. The summary table keeps
+// every group with its rank (a late row can lift a group into the top
+// N): the QUALIFY's rows are the table's rows WHERE rank <= N. In a time
+// zone with daylight saving, DuckDB computes ± INTERVAL 'N day' and day
+// steps on the calendar of its TimeZone setting: cross-check such day
+// windows with SET TimeZone to the window's zone (Asia/Shanghai has no
+// daylight saving: UTC is fine).
+//
+// The same windows in Flink SQL and Spark SQL:
+//
+//	Floe / DuckDB          Flink SQL                                      Spark SQL
+//	sliding (unnest)       FROM TABLE(HOP(TABLE t, DESCRIPTOR(ts),        GROUP BY window(ts, '1 hour', '5 minutes')
+//	                         INTERVAL '5' MINUTE, INTERVAL '1' HOUR))     (window.start, window.end)
+//	                       GROUP BY window_start, window_end, …
+//	cumulative (unnest)    FROM TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts),   LATERAL VIEW explode(sequence(
+//	                         INTERVAL '1' MINUTE, INTERVAL '1' DAY))        date_trunc('MINUTE', ts) + INTERVAL 1 MINUTE,
+//	                       GROUP BY window_start, window_end, …             day_start + INTERVAL 1 DAY,
+//	                       (day windows in table.local-time-zone)           INTERVAL 1 MINUTE)) s AS window_end
+//	QUALIFY row_number()   SELECT * FROM (SELECT *, ROW_NUMBER() OVER     SELECT * FROM (SELECT …, row_number() OVER
+//	  OVER (…) <= N          (PARTITION BY window_start, window_end, d…     (PARTITION BY window.start, d…
+//	                         ORDER BY m DESC) AS rn FROM agg)               ORDER BY m DESC, e ASC) AS rn
+//	                       WHERE rn <= N  (Window Top-N)                   FROM … GROUP BY …) WHERE rn <= N
+//
+// Flink's Window Top-N and Spark's filter emit the top N rows only; Floe
+// keeps the rest ranked beyond N. Spark's window() is aligned to the
+// epoch (as Floe's UTC windows; DuckDB's time_bucket agrees for widths
+// dividing a day) and has no time zone: compute day_start as in the
+// table below.
+//
 // # Functions
 //
 // Aggregates (in a grouped select list): count(*), count(x),

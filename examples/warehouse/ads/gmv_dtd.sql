@@ -1,23 +1,27 @@
 -- ads.gmv_dtd: GMV and buyers of the local day (Asia/Shanghai) so far,
--- every minute. Floe runs ads/gmv_dtd.yaml (window {size: 1d, step: 1m,
--- time-zone: Asia/Shanghai}: a cumulative window, Flink SQL's CUMULATE);
--- Floe's SQL form has tumbling windows only, so this is the DuckDB
--- cross-check text over dwd.order_detail: each order counts in every step
--- of its local day from its own minute on. The last step of a day equals
--- the day's tumbling value.
-WITH o AS (
-    SELECT amount, user_id,
-           time_bucket(INTERVAL '1 day', created_at, 'Asia/Shanghai') AS day_start,
-           time_bucket(INTERVAL '1 minute', created_at) + INTERVAL '1 minute' AS first_end
-    FROM dwd.order_detail
-), steps AS (
-    SELECT DISTINCT day_start, unnest(generate_series(day_start + INTERVAL '1 minute', day_start + INTERVAL '1 day', INTERVAL '1 minute')) AS window_end
-    FROM o
-)
-SELECT s.day_start AS window_start,
-       s.window_end,
-       sum(o.amount) AS gmv,
-       count(DISTINCT o.user_id) AS buyers
-FROM steps s JOIN o ON o.day_start = s.day_start AND o.first_end <= s.window_end
-GROUP BY 1, 2
-ORDER BY 1, 2
+-- every minute.
+--
+-- This text is both Floe's spec and DuckDB's query:
+--   floe aggregate -spec examples/warehouse/ads/gmv_dtd.sql -output ads.gmv_dtd -follow
+-- translates it into window {size: 1d, step: 1m, time-zone:
+-- Asia/Shanghai, local-columns: [dt]} (ads/gmv_dtd.yaml, its YAML twin),
+-- and DuckDB runs it unchanged over dwd.order_detail as the batch
+-- cross-check.
+--
+-- The unnest is the cumulative window (Flink SQL: CUMULATE(TABLE
+-- dwd.order_detail, DESCRIPTOR(created_at), INTERVAL '1' MINUTE,
+-- INTERVAL '1' DAY)): each order counts in every step of its local day
+-- ending after it, from the end of its own minute to the end of the day.
+-- So the day has a row for every minute from its first order's on, up to
+-- 24:00 (as Floe emits, the steps still to come included), and the last
+-- step equals the day's tumbling value.
+SELECT time_bucket(INTERVAL '1 day', created_at, 'Asia/Shanghai') AS window_start,
+       w.window_end,
+       CAST(timezone('Asia/Shanghai', created_at) AS DATE) AS dt,
+       sum(amount) AS gmv,
+       count(DISTINCT user_id) AS buyers
+FROM dwd.order_detail,
+     unnest(generate_series(time_bucket(INTERVAL '1 minute', created_at) + INTERVAL '1 minute',
+                            time_bucket(INTERVAL '1 day', created_at, 'Asia/Shanghai') + INTERVAL '1 day',
+                            INTERVAL '1 minute')) AS w(window_end)
+GROUP BY 1, 2, 3
