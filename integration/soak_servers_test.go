@@ -311,8 +311,18 @@ func soakBounds(writers int, commitInterval, interval, holdOff time.Duration, mi
 	return run, end
 }
 
-// waitBounds waits until every table is within the end bounds.
-func waitBounds(t *testing.T, s *boundsSampler, end tableBounds, timeout time.Duration) map[string]tableBounds {
+// keyedEndBounds relaxes the end bounds for a keyed (CDC) table: its own
+// writer compacts it in its commits (compaction.Keyed), so once the
+// workload stops, the files its last commits added stay until the next
+// commit; a 30-minute run ended with 6 in one partition.
+func keyedEndBounds(end tableBounds) tableBounds {
+	end.files *= 2
+	return end
+}
+
+// waitBounds waits until every table is within the end bounds (keyed
+// tables within keyedEndBounds).
+func waitBounds(t *testing.T, s *boundsSampler, end tableBounds, keyed map[string]bool, timeout time.Duration) map[string]tableBounds {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -324,7 +334,11 @@ func waitBounds(t *testing.T, s *boundsSampler, end tableBounds, timeout time.Du
 				over = append(over, name+": not measured")
 				continue
 			}
-			if err := b.within(end); err != nil {
+			limit := end
+			if keyed[name] {
+				limit = keyedEndBounds(end)
+			}
+			if err := b.within(limit); err != nil {
 				over = append(over, name+": "+err.Error())
 			}
 		}

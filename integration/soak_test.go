@@ -535,7 +535,7 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER
 	waitFollower(t, followOut, len(rows), 5*time.Minute)
 	// The writers have stopped: a compaction pass brings every table to
 	// its steady state.
-	endNow := waitBounds(t, sampler, endBound, 3*time.Minute)
+	endNow := waitBounds(t, sampler, endBound, map[string]bool{dbName + ".users": true, dbName + ".orders": true, dbName + ".order_items": true}, 3*time.Minute)
 	for _, d := range daemons {
 		d.sampleRSS()
 	}
