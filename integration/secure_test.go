@@ -75,7 +75,7 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 			dir := t.TempDir()
 			cc := localWarehouse(t)
 			cfg := secureKafkaYAML(t, dir, cc, tt.brokers, topic, tt.extra)
-			p := startFloeWith(t, bin, cfg, dir, "ingest", soakEnv(tt.env...))
+			p := startFloeWith(t, bin, cfg, dir, "ingest", soakEnv(tt.env...), "-log-level", "debug")
 			if tt.wantLog == "" {
 				waitTable(t, cc, "ods.clicks", p)
 				waitIngested(t, cc, topic, n, 2*time.Minute, p)
@@ -86,8 +86,23 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 				for !strings.Contains(readLog(t, dir), tt.wantLog) && time.Now().Before(deadline) {
 					time.Sleep(500 * time.Millisecond)
 				}
+				// A refusal that lasts is logged at ERROR once, not at
+				// every reconnection: watch it for 20 seconds more.
+				time.Sleep(20 * time.Second)
 				p.stop(t)
+				_ = os.WriteFile("/work/soakruns/sasl-debug.log", []byte(readLog(t, dir)), 0o644)
 				log := readLog(t, dir)
+				var errs []string
+				for _, l := range strings.Split(log, "\n") {
+					if strings.Contains(l, "level=ERROR") {
+						errs = append(errs, l)
+					}
+				}
+				t.Logf("%d ERROR lines:\n%s", len(errs), strings.Join(errs, "\n"))
+				if len(errs) > 3 {
+					t.Errorf("%d lines at ERROR while the broker refused the client; want the refusal logged once (and at most one more state change):\n%s",
+						len(errs), lastLines(strings.Join(errs, "\n"), 10))
+				}
 				if !strings.Contains(log, tt.wantLog) {
 					t.Fatalf("the log does not say %q:\n%s", tt.wantLog, lastLines(log, 30))
 				}

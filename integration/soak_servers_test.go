@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -175,10 +176,14 @@ func soakExpiryProps() map[string]string {
 type tableBounds struct {
 	files, manifests, snapshots int
 	metaBytes                   int64
+	// untiered is, of the partition where it is largest, the number of
+	// data files beyond the size tiers of a keyed table (keyedTiers); a
+	// bound on it replaces the bound on files for keyed tables at the end.
+	untiered int
 }
 
 func (b tableBounds) String() string {
-	return fmt.Sprintf("%d files/partition, %d manifests, %d snapshots, metadata.json %d KiB", b.files, b.manifests, b.snapshots, b.metaBytes>>10)
+	return fmt.Sprintf("%d files/partition (%d beyond keyed size tiers), %d manifests, %d snapshots, metadata.json %d KiB", b.files, b.untiered, b.manifests, b.snapshots, b.metaBytes>>10)
 }
 
 // within reports the first bound b exceeds.
@@ -241,13 +246,45 @@ func measureTable(ctx context.Context, cat icecat.Catalog, name string, setExpir
 	if err != nil {
 		return b, err
 	}
-	per := map[string]int{}
+	type part struct {
+		files           int
+		bytes, smallest int64
+	}
+	per := map[string]*part{}
 	for _, task := range tasks {
 		k := fmt.Sprint(task.File.Partition()) // fmt prints maps sorted by key
-		per[k]++
-		b.files = max(b.files, per[k])
+		p := per[k]
+		if p == nil {
+			p = &part{smallest: task.File.FileSizeBytes()}
+			per[k] = p
+		}
+		p.files++
+		p.bytes += task.File.FileSizeBytes()
+		p.smallest = min(p.smallest, task.File.FileSizeBytes())
+		b.files = max(b.files, p.files)
+	}
+	for _, p := range per {
+		b.untiered = max(b.untiered, p.files-keyedTiers(p.bytes, p.smallest))
 	}
 	return b, nil
+}
+
+// keyedTiers bounds the files a keyed table's writer keeps apart by size
+// in a partition of bytes whose smallest file has smallest bytes. Its
+// compaction (compaction.PlanKeyedGroup) groups a partition's small files
+// smallest first and lets a file join only while it is at most twice the
+// group so far (keyedSizeRatio: rewriting a large file for a few small
+// ones would rewrite the partition at every step). Once the writers stop,
+// a partition holds the group that is not due (under min-input-files
+// files) plus files each more than twice everything smaller: size tiers,
+// each tripling the bytes below it, so at most ⌈log₃(bytes/smallest)⌉ + 1
+// of them. (A 30-minute run ended with 6 files in a partition of a keyed
+// table, min-input-files 5, which the bound on files alone refused.)
+func keyedTiers(bytes, smallest int64) int {
+	if smallest <= 0 || bytes <= smallest {
+		return 1
+	}
+	return int(math.Ceil(math.Log(float64(bytes)/float64(smallest))/math.Log(3))) + 1
 }
 
 // boundsSampler keeps, per table, the maxima of what measureTable saw.
@@ -272,7 +309,7 @@ func (s *boundsSampler) sample(ctx context.Context) map[string]tableBounds {
 		s.mu.Lock()
 		m := s.max[name]
 		s.max[name] = tableBounds{files: max(m.files, b.files), manifests: max(m.manifests, b.manifests),
-			snapshots: max(m.snapshots, b.snapshots), metaBytes: max(m.metaBytes, b.metaBytes)}
+			snapshots: max(m.snapshots, b.snapshots), metaBytes: max(m.metaBytes, b.metaBytes), untiered: max(m.untiered, b.untiered)}
 		s.mu.Unlock()
 	}
 	return now
@@ -311,17 +348,21 @@ func soakBounds(writers int, commitInterval, interval, holdOff time.Duration, mi
 	return run, end
 }
 
-// keyedEndBounds relaxes the end bounds for a keyed (CDC) table: its own
-// writer compacts it in its commits (compaction.Keyed), so once the
-// workload stops, the files its last commits added stay until the next
-// commit; a 30-minute run ended with 6 in one partition.
-func keyedEndBounds(end tableBounds) tableBounds {
-	end.files *= 2
-	return end
+// keyedEnd checks a keyed (CDC) table against the end bounds: its own
+// writer compacts it in its commits (compaction.Keyed), in size tiers
+// (keyedTiers), so a partition may hold more than min-input-files files
+// at rest, but never min-input-files files beyond its tiers: those would
+// be a group due that no commit compacted.
+func keyedEnd(b, end tableBounds) error {
+	if b.untiered > end.files-1 {
+		return fmt.Errorf("%d data files in one partition beyond its size tiers, bound %d (min-input-files − 1)", b.untiered, end.files-1)
+	}
+	b.files = 0
+	return b.within(end)
 }
 
 // waitBounds waits until every table is within the end bounds (keyed
-// tables within keyedEndBounds).
+// tables as keyedEnd checks them).
 func waitBounds(t *testing.T, s *boundsSampler, end tableBounds, keyed map[string]bool, timeout time.Duration) map[string]tableBounds {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -334,11 +375,11 @@ func waitBounds(t *testing.T, s *boundsSampler, end tableBounds, keyed map[strin
 				over = append(over, name+": not measured")
 				continue
 			}
-			limit := end
+			check := b.within
 			if keyed[name] {
-				limit = keyedEndBounds(end)
+				check = func(end tableBounds) error { return keyedEnd(b, end) }
 			}
-			if err := b.within(limit); err != nil {
+			if err := check(end); err != nil {
 				over = append(over, name+": "+err.Error())
 			}
 		}

@@ -38,6 +38,22 @@ func soakDuration(t *testing.T) time.Duration {
 	return 75 * time.Second
 }
 
+// soakDir is the soak's working directory (logs, the MinIO data, the
+// SQLite catalog): a new directory under FLOE_SOAK_KEEP when that is set,
+// which stays after the test for a post-mortem; else the test's TempDir.
+func soakDir(t *testing.T) string {
+	root := os.Getenv("FLOE_SOAK_KEEP")
+	if root == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp(mkdir(t, root), "soak-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the soak's directory (kept): %s", dir)
+	return dir
+}
+
 // soakDaemon is one floe daemon the soak keeps running: restarted after
 // the soak kills it, and after it exits by itself (a crash, counted).
 type soakDaemon struct {
@@ -262,7 +278,7 @@ func TestSoak(t *testing.T) {
 	mysqlDSN := cdcDSN(t)
 	bin := testenv.FloeBinary(t)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	dir := t.TempDir()
+	dir := soakDir(t)
 	proxy := func(name, upstream string) *faultproxy.Proxy {
 		p, err := faultproxy.Listen(name, "127.0.0.1:0", upstream, log)
 		if err != nil {
@@ -529,7 +545,7 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER
 	waitIngested(t, cc, topic, int(n), 5*time.Minute)
 	waitCDCEqual(t, cc, db, dbName, []string{"users", "orders", "order_items"}, 5*time.Minute)
 	for _, spec := range specs {
-		waitVerifyAggregate(t, bin, dir, spec, cc, 5*time.Minute)
+		waitVerifyAggregate(t, bin, dir, spec, cc, denv, 5*time.Minute)
 	}
 	rows, _ := kafkaCounts(t, scat, topic)
 	waitFollower(t, followOut, len(rows), 5*time.Minute)
@@ -639,13 +655,18 @@ func waitCDCEqual(t *testing.T, cc catalog.Config, db *sql.DB, dbName string, ta
 }
 
 // waitVerifyAggregate runs floe verify aggregate (the output table against
-// a backfill of the spec) until it reports them equal.
-func waitVerifyAggregate(t *testing.T, bin, dir, spec string, cc catalog.Config, timeout time.Duration) {
+// a backfill of the spec) until it reports them equal. env is the
+// command's whole environment, as the daemons': never this process's own,
+// whose FLOE_S3_* (exported by `make test` for the shared MinIO) override
+// the config and would point the command at a store without the soak's
+// bucket (the catalog's metadata file then "does not exist").
+func waitVerifyAggregate(t *testing.T, bin, dir, spec string, cc catalog.Config, env []string, timeout time.Duration) {
 	t.Helper()
 	cfg := writeFloeYAML(t, mkdir(t, filepath.Join(dir, "verify")), map[string]any{"catalog": catalogYAML(cc)})
 	deadline := time.Now().Add(timeout)
 	for {
 		cmd := exec.Command(bin, "verify", "aggregate", "-config", cfg, "-spec", spec, "-metrics-address", "off")
+		cmd.Env = env
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
