@@ -56,8 +56,10 @@ func faultyLoader(cat icecat.Catalog, failLoad func() error, fail func(name stri
 // that the follower's backoffs do not slow the tests.
 type fastClock struct{}
 
-func (fastClock) Now() time.Time                         { return time.Now() }
-func (fastClock) After(d time.Duration) <-chan time.Time { return time.After(min(d, 5*time.Millisecond)) }
+func (fastClock) Now() time.Time { return time.Now() }
+func (fastClock) After(d time.Duration) <-chan time.Time {
+	return time.After(min(d, 5*time.Millisecond))
+}
 
 // TestFollowRetriesTransientErrors: a follower whose reads fail for a
 // while — the catalog or the object store not answering, a manifest or a
