@@ -66,6 +66,7 @@ type authGate struct {
 	mu      sync.Mutex
 	refusal int       // refusals in a row
 	until   time.Time // dials wait until then
+	reason  error     // of the last refusal
 }
 
 // authBackoffMax caps the wait between connections to brokers that refuse
@@ -81,11 +82,12 @@ func authBackoff(n int) time.Duration {
 	return min(time.Second<<min(n-1, 16), authBackoffMax)
 }
 
-// refused notes that a broker refused the client.
-func (g *authGate) refused() {
+// refused notes that a broker refused the client, for reason.
+func (g *authGate) refused(reason error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.refusal++
+	g.reason = reason
 	g.until = g.now().Add(authBackoff(g.refusal))
 }
 
@@ -95,21 +97,22 @@ func (g *authGate) ok() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	was := g.refusal > 0
-	g.refusal, g.until = 0, time.Time{}
+	g.refusal, g.until, g.reason = 0, time.Time{}, nil
 	return was
 }
 
-// wait returns once no backoff is in force, or with ctx's error.
+// wait returns once no backoff is in force, or with ctx's error and the
+// reason of the backoff (what a health probe cut short reports).
 func (g *authGate) wait(ctx context.Context) error {
 	g.mu.Lock()
-	d := g.until.Sub(g.now())
+	d, reason := g.until.Sub(g.now()), g.reason
 	g.mu.Unlock()
 	if d <= 0 {
 		return nil
 	}
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("backing off %s after the broker refused the client (%v): %w", d.Round(time.Millisecond), reason, ctx.Err())
 	case <-g.after(d):
 		return nil
 	}
@@ -137,7 +140,7 @@ func (g *authGate) dialer(tc *tls.Config) func(ctx context.Context, network, hos
 		conn, err := (&tls.Dialer{NetDialer: nd, Config: c}).DialContext(ctx, network, host)
 		var cv *tls.CertificateVerificationError
 		if errors.As(err, &cv) {
-			g.refused()
+			g.refused(err)
 		}
 		return conn, err
 	}
@@ -227,7 +230,7 @@ func (l *kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	}
 	if lvl >= slog.LevelWarn {
 		if msg == kgoSASLFailed && l.gate != nil {
-			l.gate.refused()
+			l.gate.refused(kgoErr(keyvals))
 		}
 		key := fmt.Sprint(level, msg, keyvals)
 		l.mu.Lock()
@@ -245,6 +248,19 @@ func (l *kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		}
 	}
 	l.log.Log(context.Background(), lvl, "kafka client: "+msg, keyvals...)
+}
+
+// kgoErr is the value of franz-go's "err" key in keyvals.
+func kgoErr(keyvals []any) error {
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		if k, _ := keyvals[i].(string); k == "err" {
+			if err, ok := keyvals[i+1].(error); ok {
+				return err
+			}
+			return fmt.Errorf("%v", keyvals[i+1])
+		}
+	}
+	return errors.New(kgoSASLFailed)
 }
 
 // recovered ends the state of the warnings and errors logged: the brokers

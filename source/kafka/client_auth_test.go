@@ -3,6 +3,7 @@ package kafka
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -28,7 +29,7 @@ func TestAuthGateBackoff(t *testing.T) {
 	for _, tt := range tests {
 		g.ok()
 		for range tt.refusals {
-			g.refused()
+			g.refused(errors.New("refused"))
 		}
 		if got := g.until.Sub(now); got != tt.want {
 			t.Errorf("after %d refusals: wait %s, want %s", tt.refusals, got, tt.want)
@@ -66,7 +67,7 @@ func TestAuthGateDialWaits(t *testing.T) {
 	var asked atomic.Int64
 	g.after = func(d time.Duration) <-chan time.Time { asked.Store(int64(d)); return release }
 	dial := g.dialer(nil)
-	g.refused()
+	g.refused(errors.New("refused"))
 	done := make(chan error, 1)
 	go func() {
 		c, err := dial(context.Background(), "tcp", ln.Addr().String())
@@ -87,11 +88,11 @@ func TestAuthGateDialWaits(t *testing.T) {
 		t.Fatalf("dial after the backoff: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g.refused()
+	g.refused(errors.New("refused"))
 	g.after = func(time.Duration) <-chan time.Time { return nil } // never
 	cancel()
-	if _, err := dial(ctx, "tcp", ln.Addr().String()); err == nil {
-		t.Fatal("dial with a cancelled context during the backoff: no error")
+	if _, err := dial(ctx, "tcp", ln.Addr().String()); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("dial with a cancelled context during the backoff: %v; want the context's error with the refusal", err)
 	}
 }
 
