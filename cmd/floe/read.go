@@ -43,7 +43,11 @@ current snapshot) unless -from-snapshot or -since says where to start. With
 the length of the output file at that point (written to a temporary file,
 synced, renamed). A restarted follower truncates -output to that length and
 resumes after that snapshot, so the output holds every row exactly once
-whenever the process is killed. Output to stdout is at least once.
+whenever the process is killed. Output to stdout is at least once. A read
+that fails for a while (catalog or object store unreachable) is logged and
+retried with a backoff (500ms doubling to 30s) after the last snapshot
+written; only errors a retry cannot fix (an expired cursor, a snapshot an
+append read cannot return, a failed output) end the follower.
 
 flags:
 `
