@@ -13,6 +13,7 @@ import (
 	"github.com/floe-lake/floe/internal/progress"
 	"github.com/floe-lake/floe/internal/units"
 	"github.com/floe-lake/floe/reader"
+	"github.com/floe-lake/floe/service"
 	"github.com/floe-lake/floe/table"
 )
 
@@ -212,8 +213,13 @@ func runRead(ctx context.Context, e *env, name string, f *readFlags) error {
 	if err != nil {
 		return err
 	}
-	cat, err := openCatalog(ctx, cfg)
-	if err != nil {
+	// -follow waits for its catalog, as the daemons do; a one-shot read
+	// does not.
+	cat, err := service.NewCatalogStart(service.CatalogOptions{Config: cfg.Catalog, Logger: e.log, Once: !f.follow}).Open(ctx)
+	if cat == nil {
+		if err == nil { // stopped while waiting
+			return nil
+		}
 		return err
 	}
 	defer closeCatalog(cat, e.log)
