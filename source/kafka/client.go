@@ -112,7 +112,7 @@ func (g *authGate) wait(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("backing off %s after the broker refused the client (%v): %w", d.Round(time.Millisecond), reason, ctx.Err())
+		return fmt.Errorf("backing off %s after the broker refused the client (%w): %w", d.Round(time.Millisecond), reason, ctx.Err())
 	case <-g.after(d):
 		return nil
 	}
