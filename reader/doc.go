@@ -65,7 +65,11 @@
 // writes a table's rows, then every new snapshot's, to an output file, and
 // after each snapshot stores a FileCursorStore cursor recording the snapshot
 // and the output's length; a restarted follower truncates the output to that
-// length and resumes, so the output holds every row exactly once. Read and
+// length and resumes, so the output holds every row exactly once. A read
+// that fails for a while (the catalog or the object store not answering)
+// does not end it: it drops what it wrote of the unfinished snapshot and
+// resumes after the last one it completed, with a backoff (500 ms,
+// doubling, at most 30 s); only errors retrying cannot fix end it. Read and
 // Start are the one-shot reads the same command line describes.
 //
 // This package only reads tables: it never commits to a table, never writes
