@@ -33,6 +33,7 @@ type Builder struct {
 	seen  []int32 // member node per struct field, stacked by nesting
 	path  []pathElem
 	uuidb [16]byte
+	sizes [][2]int // per slot: values and data bytes of the last record
 }
 
 // slot is the Arrow builder a plan appends to.
@@ -125,9 +126,35 @@ func (b *Builder) Len() int { return b.rows }
 
 // NewRecord returns the rows appended so far as a record batch of the
 // decoder's schema and resets the builder. The caller releases the record.
+//
+// The Arrow builders start the next record with the capacity this one
+// needed (values and, for strings and binaries, their bytes), so that
+// records of similar size do not regrow and copy their buffers.
 func (b *Builder) NewRecord() arrow.RecordBatch {
 	b.rows = 0
-	return b.rb.NewRecordBatch()
+	if cap(b.sizes) < len(b.slots) {
+		b.sizes = make([][2]int, len(b.slots))
+	}
+	sizes := b.sizes[:len(b.slots)]
+	for i, s := range b.slots {
+		sizes[i] = [2]int{}
+		if s.b != nil {
+			sizes[i][0] = s.b.Len()
+		}
+		if s.bin != nil {
+			sizes[i][1] = s.bin.DataLen()
+		}
+	}
+	rec := b.rb.NewRecordBatch()
+	for i, s := range b.slots {
+		if sizes[i][0] > 0 {
+			s.b.Reserve(sizes[i][0])
+		}
+		if sizes[i][1] > 0 {
+			s.bin.ReserveData(sizes[i][1])
+		}
+	}
+	return rec
 }
 
 // Release frees the builder's memory. The builder must not be used after.
@@ -163,15 +190,20 @@ func (b *Builder) members(p *plan, n int32) error {
 	for range p.fields {
 		b.seen = append(b.seen, -1)
 	}
+	next := 0 // the field after the last one matched: members usually come in schema order
 	for c := b.p.nodes[n].first; c >= 0; c = b.p.nodes[c].next {
 		k := b.p.key(&b.p.nodes[c])
-		i, ok := p.index[string(k)]
+		i, ok := next, next < len(p.fields) && !p.dupNames && p.fields[next].name == string(k)
+		if !ok {
+			i, ok = p.index[string(k)]
+		}
 		if !ok {
 			if b.dec.opts.RejectUnknown {
 				return b.errorf("unknown field %s", strconv.Quote(b.pathString(string(k))))
 			}
 			continue
 		}
+		next = i + 1
 		b.seen[base+i] = c
 	}
 	for i, f := range p.fields {
