@@ -657,3 +657,39 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendClicks decodes the clickstream records of the Kafka
+// ingest benchmark (integration: BenchmarkKafkaIngest).
+func BenchmarkAppendClicks(b *testing.B) {
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "event_id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "event_time", Type: tsTZ},
+		{Name: "user_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "session_id", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "event_type", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "page_url", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "device", Type: arrow.StructOf(
+			arrow.Field{Name: "os", Type: arrow.BinaryTypes.String, Nullable: true},
+			arrow.Field{Name: "app_version", Type: arrow.BinaryTypes.String, Nullable: true}), Nullable: true},
+		{Name: "tags", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true},
+	}, nil)
+	d, err := NewDecoder(sc, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bld := d.NewBuilder(memory.NewGoAllocator())
+	defer bld.Release()
+	raw := []byte(`{"event_id":123456,"event_time":"2026-01-01T00:02:03.456Z","user_id":23456,"session_id":"s-00000a1b",` +
+		`"event_type":"click","page_url":"https://shop.example.com/item/42?ref=home","referrer":"https://www.example.org/",` +
+		`"device":{"os":"android","app_version":"5.6"},"tags":["a","b"]}`)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := bld.Append(raw); err != nil {
+			b.Fatal(err)
+		}
+		if bld.Len() == 8192 {
+			bld.NewRecord().Release()
+		}
+	}
+}
