@@ -136,9 +136,12 @@ func (c *ManifestCache) entries(fs iceio.IO, mf iceberg.ManifestFile) ([]iceberg
 	if it := c.get(k); it != nil {
 		return it.entries, nil
 	}
-	es, err := mf.FetchEntries(fs, true)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", mf.FilePath(), err)
+	var es []iceberg.ManifestEntry
+	for e, err := range mf.Entries(fs, true) {
+		if err != nil {
+			return nil, fmt.Errorf("read manifest %s: %w", mf.FilePath(), err)
+		}
+		es = append(es, e)
 	}
 	size := int64(64 + len(k.path))
 	for _, e := range es {
