@@ -12,7 +12,7 @@ import (
 
 // DefaultManifestCacheBytes is the budget of the manifest cache a Reader
 // makes for itself when Config.ManifestCache is nil.
-const DefaultManifestCacheBytes = 32 << 20
+const DefaultManifestCacheBytes = 16 << 20
 
 // ManifestCache holds decoded manifest lists and manifests, least recently
 // used first out, within a budget of bytes. Both are immutable once
