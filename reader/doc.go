@@ -47,6 +47,21 @@
 // Config.Concurrency at a time; a read holds at most that many files'
 // decoded batches in memory.
 //
+// # Manifest cache
+//
+// Manifest lists and manifests never change once written, so a Reader keeps
+// the ones it decoded (ManifestCache: least recently used out, within a
+// budget of estimated bytes, DefaultManifestCacheBytes unless
+// Config.ManifestCache is given; readers may share one). An unfiltered
+// incremental read plans an append snapshot from it: the snapshot's
+// manifest list, the data manifests the snapshot added, and in them the
+// entries it added, as iceberg-go's incremental append scan would, so a
+// repeated read, and a follower's poll, decodes only manifest lists and
+// manifests it has not seen (a follower still decodes each new snapshot's
+// manifest list once). Filtered reads plan with iceberg-go, which prunes by
+// the filter. The cache's memory (ManifestCache.Stats) is the process's,
+// beside the writer's budget.
+//
 // # Cursors
 //
 // Tail polls the table (Config.PollInterval, on Config.Clock) and yields
