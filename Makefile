@@ -38,7 +38,7 @@ define with-servers
 	echo "+ $(1)"; $(1)
 endef
 
-.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean soak-upsert warehouse check-rules soak
+.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean soak-upsert warehouse warehouse-mustshow check-rules soak bench-anchors bench-anchors-short bench-catalog bench-catalog-short
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -78,8 +78,63 @@ bench-keyed: ## keyed tables at scale (issue 17): ROWS=10000000 MINUTES=10 RATE=
 	$(call with-servers,FLOE_BENCH_KEYED=1 FLOE_BENCH_KEYED_ROWS=$(ROWS) FLOE_BENCH_KEYED_MINUTES=$(MINUTES) FLOE_BENCH_KEYED_RATE=$(RATE) \
 	$(GO) test -run '^$$' -bench BenchmarkKeyedScale -benchtime 1x -count 1 -timeout 4h -v ./integration | tee bench-keyed.txt)
 
+# with-kafka-minio runs $(1) with MinIO and the local Kafka broker started
+# (their FLOE_S3_* and FLOE_KAFKA_BROKERS exported); each is stopped again
+# only if this invocation started it.
+define with-kafka-minio
+	@started=; kstarted=; if ! $(MINIO) status; then started=1; fi; if ! $(KAFKA) status; then kstarted=1; fi; \
+	trap 'if [ -n "$$started" ]; then $(MINIO) stop; fi; if [ -n "$$kstarted" ]; then $(KAFKA) stop; fi' EXIT; \
+	s3env=$$($(MINIO) start); eval "$$s3env"; \
+	kenv=$$($(KAFKA) start); eval "$$kenv"; \
+	cenv=$$(integration/kafka-connect.sh env); eval "$$cenv"; \
+	echo "+ $(1)"; $(1)
+endef
+
+# Issue 15's anchor (not CI): floe ingest beside Apache Iceberg's Kafka
+# Connect sink (standalone worker, jars from Maven Central through
+# integration/kafka-connect.sh), the same 1M pre-produced 280-byte JSON
+# records, each system twice, alternating; ANCHORS_FLAGS adds flags of
+# bench/anchors (e.g. -connect-fast-interval 2s).
+ANCHORS_FLAGS ?=
+bench-anchors: ## Floe vs Iceberg's Kafka Connect sink, 1M records, 10 s and 1 s commits; output also in bench-anchors.txt
+	$(call with-kafka-minio,$(GO) run ./bench/anchors -records 1000000 -runs 2 $(ANCHORS_FLAGS) | tee bench-anchors.txt)
+
+bench-anchors-short: ## bench-anchors on 50k records, one run each (about 2 minutes)
+	$(call with-kafka-minio,$(GO) run ./bench/anchors -records 50000 -runs 1 $(ANCHORS_FLAGS))
+
+# with-catalogs runs $(1) with PostgreSQL and Iceberg's REST fixture started
+# (integration/engines/postgres.sh and rest.sh; FLOE_PG_DSN and FLOE_REST_*
+# exported); each is stopped again only if this invocation started it.
+define with-catalogs
+	@pstarted=; rstarted=; if ! integration/engines/postgres.sh status; then pstarted=1; fi; \
+	if ! integration/engines/rest.sh status; then rstarted=1; fi; \
+	trap 'if [ -n "$$pstarted" ]; then integration/engines/postgres.sh stop; fi; if [ -n "$$rstarted" ]; then integration/engines/rest.sh stop; fi' EXIT; \
+	penv=$$(integration/engines/postgres.sh start); eval "$$penv"; \
+	renv=$$(integration/engines/rest.sh start); eval "$$renv"; \
+	echo "+ $(1)"; $(1)
+endef
+
+# Issue 15's catalog scaling (not CI): commits/s and commit latency with
+# 1, 4, 16 writer processes and 1, 100, 1,000 tables on SQLite, PostgreSQL
+# and the REST fixture; metadata.json and latency along 10,000 commits to one
+# table with expiry on (HISTORY_OFF_COMMITS with expiry off: without expiry
+# every commit rewrites all the history, so its run grows quadratically: 10,000
+# takes hours on a loaded 2-core machine). CATALOG_FLAGS adds flags of
+# bench/catalogbench.
+CATALOG_FLAGS ?=
+HISTORY_OFF_COMMITS ?= 3000
+bench-catalog: ## catalog scaling: writers x tables x catalogs, and 10,000 commits with expiry on (3,000 off); output also in bench-catalog.txt
+	$(call with-catalogs,$(GO) build -o bin/catalogbench ./bench/catalogbench && bin/catalogbench -history-off-commits $(HISTORY_OFF_COMMITS) $(CATALOG_FLAGS) | tee bench-catalog.txt)
+
+bench-catalog-short: ## bench-catalog quick: writers 1,4; tables 1,100; 5 s a cell; 1,000 commits of history
+	$(call with-catalogs,$(GO) build -o bin/catalogbench ./bench/catalogbench && bin/catalogbench -writers 1,4 -tables 1,100 -duration 5s -history-commits 1000 $(CATALOG_FLAGS))
+
 soak-upsert: ## issue 12's upsert must-show at full size: 1M Canal and 1M Debezium changes, 10 SIGKILLs each, unpartitioned and partitioned mirrors (outside CI, ~25 min)
 	$(call with-servers,FLOE_UPSERT_CHANGES=1000000 FLOE_UPSERT_KILLS=10 $(GO) test -count=1 -timeout 90m -run '^TestUpsertMustShow$$' -v ./integration/)
+
+warehouse-mustshow: ## issue 12's must-show for examples/warehouse at full size: 300k changes, 10 SIGKILLs of floe run, streaming = backfill = DuckDB (outside CI, ~10 min)
+	$(call with-servers,integration/engines/setup.sh python && FLOE_WAREHOUSE_CHANGES=300000 FLOE_WAREHOUSE_KILLS=10 FLOE_WAREHOUSE_DUCKDB=required \
+	$(GO) test -count=1 -timeout 60m -run '^TestWarehouseMustShow$$' -v ./integration/)
 
 warehouse: ## examples/warehouse: Canal topics from the generator → ODS mirror tables (and the upper layers where built)
 	examples/warehouse/run.sh

@@ -146,6 +146,8 @@ type KeyIndex struct {
 	Bytes int64 `json:"bytes"`
 	// Location is where the index lives.
 	Location string `json:"location"`
+	// Persisted is the index file of the table on this host, if any.
+	Persisted writer.PersistedKeyIndex `json:"persisted"`
 }
 
 // Column is one field of a schema.
@@ -199,7 +201,8 @@ func Describe(tbl *icetable.Table) Description {
 		if s := tbl.CurrentSnapshot(); s != nil && s.Summary != nil {
 			keys = max(0, summaryInt(s.Summary.Properties, "total-records")-summaryInt(s.Summary.Properties, "total-position-deletes"))
 		}
-		d.KeyIndex = &KeyIndex{Keys: keys, Bytes: writer.EstimateKeyIndexBytes(sc, keys), Location: writer.KeyIndexLocation}
+		d.KeyIndex = &KeyIndex{Keys: keys, Bytes: writer.EstimateKeyIndexBytes(sc, keys), Location: writer.KeyIndexLocation,
+			Persisted: writer.ReadPersistedKeyIndex("", tbl.Metadata().TableUUID().String())}
 	}
 	return d
 }

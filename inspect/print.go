@@ -91,6 +91,11 @@ func (p Printer) Describe(d Description) error {
 	if x := d.KeyIndex; x != nil {
 		rows = append(rows, []string{"key-index", fmt.Sprintf("%d keys, %s in memory (estimated)", x.Keys, units.Bytes(x.Bytes))},
 			[]string{"key-index-location", x.Location})
+		if ps := x.Persisted; ps.Found {
+			rows = append(rows, []string{"key-index-file", fmt.Sprintf("%s: %d keys, %s mapped, as of snapshot %d (writer %s)", ps.Dir, ps.Keys, units.Bytes(ps.Bytes), ps.Snapshot, ps.Writer)})
+		} else if ps.Dir != "" {
+			rows = append(rows, []string{"key-index-file", fmt.Sprintf("none on this host (%s: %s)", ps.Dir, ps.Problem)})
+		}
 	}
 	if err := p.table(rows); err != nil {
 		return err

@@ -167,9 +167,16 @@ func clicksTable(name string) map[string]any {
 // writeKafkaConfig writes a floe.yaml for one Kafka source into dir.
 func writeKafkaConfig(t testing.TB, dir string, cc catalog.Config, brokers []string, topic, group string) string {
 	t.Helper()
+	return writeKafkaConfigCommit(t, dir, cc, brokers, topic, group, "1s")
+}
+
+// writeKafkaConfigCommit is writeKafkaConfig with the writer's commit
+// interval.
+func writeKafkaConfigCommit(t testing.TB, dir string, cc catalog.Config, brokers []string, topic, group, commit string) string {
+	t.Helper()
 	cfg := map[string]any{
 		"catalog":         catalogYAML(cc),
-		"writer":          map[string]any{"commit-interval": "1s", "memory-budget": "64MiB"},
+		"writer":          map[string]any{"commit-interval": commit, "memory-budget": "64MiB"},
 		"metrics-address": "off",
 		"tables":          []any{clicksTable("ods.clicks")},
 		"sources": []any{map[string]any{"type": "kafka", "kafka": map[string]any{
@@ -652,30 +659,38 @@ func createTopicIfMissing(t testing.TB, brokers []string, topic string, partitio
 // disk under -short) by one `floe ingest` process, reporting records/s of
 // wall time and records per CPU-second of the Floe process (user + system,
 // from its rusage). FLOE_KAFKA_BENCH_RECORDS sets the size (default
-// 500000); FLOE_KAFKA_BENCH_CPUPROFILE=file has the floe process write its
-// CPU profile there. Run:
+// 500000), FLOE_KAFKA_BENCH_PARTITIONS the topic's partitions (default 8),
+// FLOE_KAFKA_BENCH_COMMIT the commit interval (default 1s);
+// FLOE_KAFKA_BENCH_CPUPROFILE=file has the floe process write its CPU
+// profile there. Run:
 //
 //	go test -run '^$' -bench KafkaIngest -benchtime 1x ./integration/
 func BenchmarkKafkaIngest(b *testing.B) {
 	brokers := kafkaBrokers(b)
 	bin := testenv.FloeBinary(b)
-	n := 500000
-	if v := os.Getenv("FLOE_KAFKA_BENCH_RECORDS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatal(err)
+	n, parts := 500000, 8
+	for env, p := range map[string]*int{"FLOE_KAFKA_BENCH_RECORDS": &n, "FLOE_KAFKA_BENCH_PARTITIONS": &parts} {
+		if v := os.Getenv(env); v != "" {
+			var err error
+			if *p, err = strconv.Atoi(v); err != nil {
+				b.Fatalf("%s: %v", env, err)
+			}
 		}
+	}
+	commit := "1s"
+	if v := os.Getenv("FLOE_KAFKA_BENCH_COMMIT"); v != "" {
+		commit = v
 	}
 	for range b.N {
 		b.StopTimer()
 		cc := benchWarehouse(b)
 		id := kafkaRandHex(b)
 		topic, group := "bench-"+id, "floe-bench-"+id
-		createTopic(b, brokers, topic, 8)
-		prod := newClickProducer(b, brokers, topic, 8, 0)
+		createTopic(b, brokers, topic, int32(parts))
+		prod := newClickProducer(b, brokers, topic, int32(parts), 0)
 		prod.produce(b, n)
 		dir := b.TempDir()
-		cfgPath := writeKafkaConfig(b, dir, cc, brokers, topic, group)
+		cfgPath := writeKafkaConfigCommit(b, dir, cc, brokers, topic, group, commit)
 		b.StartTimer()
 		start := time.Now()
 		var flags []string

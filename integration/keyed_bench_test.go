@@ -37,8 +37,10 @@ import (
 //     same invocation), the compaction snapshots committed, and the data
 //     and delete files of the table (its one partition) at the end and at
 //     most during the run;
-//   - restart until visible: SIGTERM, start again, update one row, and
-//     time until a snapshot holding it is committed;
+//   - restart until visible: SIGKILL, start again (the persistent key
+//     index validated and caught up), update one row, and time until a
+//     snapshot holding it is committed; then the same after a SIGTERM
+//     with the index removed (rebuilt from the table), the baseline;
 //   - the mirror check: `floe verify mysql` row for row at the end (a
 //     difference fails the benchmark).
 //
@@ -72,6 +74,7 @@ func BenchmarkKeyedScale(b *testing.B) {
 		b.ReportMetric(r.steadyRSS, tag+"-steady-rss-MiB")
 		b.ReportMetric(r.peakRSS, tag+"-peak-rss-MiB")
 		b.ReportMetric(r.restart.Seconds(), tag+"-restart-visible-s")
+		b.ReportMetric(r.restartRebuild.Seconds(), tag+"-restart-rebuild-visible-s")
 		b.ReportMetric(float64(r.maxDataFiles), tag+"-max-data-files")
 		if base > 0 {
 			b.ReportMetric(r.cpuPer10k/base, tag+"-cpu-vs-1M")
@@ -82,7 +85,9 @@ func BenchmarkKeyedScale(b *testing.B) {
 type keyedScaleResult struct {
 	cpuPer10k          float64
 	steadyRSS, peakRSS float64
-	restart            time.Duration
+	restart            time.Duration // after SIGKILL, persistent index
+	restartRebuild     time.Duration // index removed
+	indexDisk          int64
 	maxDataFiles       int
 }
 
@@ -117,6 +122,10 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 		"sources": []any{map[string]any{"type": "mysql", "mysql": map[string]any{
 			"id": "bk", "dsn": dsn, "include": []string{dbName + `\.t`}, "table-name": "{db}.{table}",
 			"server-id": 1_000_000 + mrand.IntN(1_000_000),
+			// Other databases of a shared server move the binlog on:
+			// the table's position follows within seconds, so that
+			// `floe verify mysql` at the end can reach the server's.
+			"position-commit-interval": "5s",
 		}}},
 	})
 	name := dbName + ".t"
@@ -232,21 +241,44 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 		n, updates, upWall.Round(time.Second), float64(updates)/upWall.Seconds(), res.cpuPer10k, res.steadyRSS, res.peakRSS,
 		compactions, summaryInt(tbl, "total-data-files"), res.maxDataFiles, summaryInt(tbl, "total-delete-files"))
 
-	// Restart until a new update is visible.
-	ing.stop(b)
-	logAt := fileSize(ing.log)
-	t0 := time.Now()
-	ing = startBenchProc(b, bin, dir, "ingest", "-config", cfgPath, "-log-level", "debug")
-	mustExecB(b, db, "UPDATE t SET label = 'restart' WHERE id = 1")
-	waitCommitAfter(b, load, t0, 5*time.Minute)
-	res.restart = time.Since(t0)
-	b.Logf("%d rows: restart until a new update is visible: %s wall, %.1f CPU-s (RSS after %.0f MiB)", n, res.restart.Round(100*time.Millisecond),
-		ing.cpu().Seconds(), float64(ing.rss())/(1<<20))
-	if os.Getenv("FLOE_BENCH_KEYED_LOG") == "1" {
+	// Restart until a new update is visible: after a SIGKILL, with the
+	// persistent key index (validated and caught up), then after a
+	// SIGTERM with the index removed (rebuilt from the table), as the
+	// baseline of the same run.
+	restart := func(how string, prep func()) (time.Duration, string) {
+		prep()
+		logAt := fileSize(ing.log)
+		t0 := time.Now()
+		ing = startBenchProc(b, bin, dir, "ingest", "-config", cfgPath, "-log-level", "debug")
+		mustExecB(b, db, "UPDATE t SET label = ? WHERE id = 1", "restart-"+how)
+		waitCommitAfter(b, load, t0, 5*time.Minute)
+		took := time.Since(t0)
+		line := ""
 		if raw, err := os.ReadFile(ing.log); err == nil && int64(len(raw)) >= logAt {
-			b.Logf("ingest log after the restart:\n%s", testenv.LastLines(raw[logAt:], 60))
+			for _, l := range strings.Split(string(raw[logAt:]), "\n") {
+				if strings.Contains(l, "key index validated") || strings.Contains(l, "key index built") {
+					line = l
+				}
+			}
+			if os.Getenv("FLOE_BENCH_KEYED_LOG") == "1" {
+				b.Logf("ingest log after the restart (%s):\n%s", how, testenv.LastLines(raw[logAt:], 60))
+			}
 		}
+		b.Logf("%d rows: restart (%s) until a new update is visible: %s wall, %.1f CPU-s (RSS after %.0f MiB)\n  %s", n, how,
+			took.Round(100*time.Millisecond), ing.cpu().Seconds(), float64(ing.rss())/(1<<20), line)
+		return took, line
 	}
+	indexDir := filepath.Join(dir, "cache", "floe", "index")
+	res.restart, _ = restart("SIGKILL, persistent index", func() { ing.kill(b) })
+	res.indexDisk = dirSize(indexDir)
+	res.restartRebuild, _ = restart("SIGTERM, index removed: rebuild", func() {
+		ing.stop(b)
+		if err := os.RemoveAll(indexDir); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Logf("%d rows: restart until visible %.1f s with the persistent index (%.0f MiB on disk), %.1f s rebuilding: %.2fx", n,
+		res.restart.Seconds(), float64(res.indexDisk)/(1<<20), res.restartRebuild.Seconds(), res.restart.Seconds()/res.restartRebuild.Seconds())
 
 	// The mirror, row for row.
 	out, err := exec.Command(bin, "verify", "mysql", "-config", cfgPath, "-wait", "5m").CombinedOutput()
@@ -301,6 +333,8 @@ func startBenchProc(b *testing.B, bin, dir string, args ...string) *benchProc {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// The persistent key indexes go to the run's directory.
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -341,6 +375,31 @@ func (p *benchProc) stop(b *testing.B) {
 		_ = p.cmd.Process.Kill()
 		b.Fatalf("floe %s did not stop after SIGTERM", p.cmd.Args[1])
 	}
+}
+
+// kill ends the process with SIGKILL, as a crash would.
+func (p *benchProc) kill(b *testing.B) {
+	b.Helper()
+	_ = p.cmd.Process.Kill()
+	if err := <-p.done; err == nil {
+		b.Logf("floe %s exited cleanly before the SIGKILL", p.cmd.Args[1])
+	}
+}
+
+// dirSize is the disk space of the files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					n += st.Blocks * 512
+				}
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // cpu is the process's user+system CPU time so far (Linux /proc).

@@ -75,7 +75,11 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 			dir := t.TempDir()
 			cc := localWarehouse(t)
 			cfg := secureKafkaYAML(t, dir, cc, tt.brokers, topic, tt.extra)
-			p := startFloeWith(t, bin, cfg, dir, "ingest", soakEnv(tt.env...))
+			var flags []string
+			if tt.wantLog != "" {
+				flags = []string{"-log-level", "debug"} // every attempt is logged
+			}
+			p := startFloeWith(t, bin, cfg, dir, "ingest", soakEnv(tt.env...), flags...)
 			if tt.wantLog == "" {
 				waitTable(t, cc, "ods.clicks", p)
 				waitIngested(t, cc, topic, n, 2*time.Minute, p)
@@ -86,8 +90,31 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 				for !strings.Contains(readLog(t, dir), tt.wantLog) && time.Now().Before(deadline) {
 					time.Sleep(500 * time.Millisecond)
 				}
+				// A refusal that lasts is logged at ERROR once, not at
+				// every reconnection: watch it for 20 seconds more.
+				time.Sleep(20 * time.Second)
 				p.stop(t)
 				log := readLog(t, dir)
+				var errs []string
+				attempts := 0
+				for _, l := range strings.Split(log, "\n") {
+					if strings.Contains(l, "level=ERROR") {
+						errs = append(errs, l)
+					}
+					if strings.Contains(l, tt.wantLog) {
+						attempts++
+					}
+				}
+				t.Logf("%d refused connections, %d ERROR lines:\n%s", attempts, len(errs), strings.Join(errs, "\n"))
+				// Refused connections back off (1 s, doubling, at most 30 s):
+				// a handful in 20 s rather than one every 0.6 s.
+				if attempts > 15 {
+					t.Errorf("%d refused connections logged in about 20 s; want them spaced out by a backoff", attempts)
+				}
+				if len(errs) > 3 {
+					t.Errorf("%d lines at ERROR while the broker refused the client; want the refusal logged once (and at most one more state change):\n%s",
+						len(errs), lastLines(strings.Join(errs, "\n"), 10))
+				}
 				if !strings.Contains(log, tt.wantLog) {
 					t.Fatalf("the log does not say %q:\n%s", tt.wantLog, lastLines(log, 30))
 				}

@@ -202,6 +202,19 @@ listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.se
 // format (SCRAM users). It runs until the test ends.
 func runKafkaBroker(t testing.TB, dir string, ctrl int, listeners string, formatArgs ...string) {
 	t.Helper()
+	start := formatKafkaBroker(t, dir, ctrl, listeners, formatArgs...)
+	logPath := filepath.Join(dir, "kafka.log")
+	startServer(t, "Kafka broker in "+dir, start(), logPath, 3*time.Minute, func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "Kafka Server started")
+	})
+}
+
+// formatKafkaBroker writes the broker's configuration in dir and formats its
+// storage; it returns the command that starts the broker (a new one each
+// call, so that a test can restart the broker on the same data).
+func formatKafkaBroker(t testing.TB, dir string, ctrl int, listeners string, formatArgs ...string) func() *exec.Cmd {
+	t.Helper()
 	libs := filepath.Join(floeCache(), "kafka-3.9.1", "libs")
 	if _, err := os.Stat(filepath.Join(libs, ".complete")); err != nil {
 		t.Fatalf("Kafka's jars are not in %s: run `integration/kafka.sh install` (or `make test`)", libs)
@@ -243,11 +256,7 @@ auto.create.topics.enable=false
 	if out, err := format.CombinedOutput(); err != nil {
 		t.Fatalf("format the Kafka broker's storage: %v\n%s", err, out)
 	}
-	logPath := filepath.Join(dir, "kafka.log")
-	startServer(t, "Kafka broker in "+dir, java("kafka.Kafka", propsPath), logPath, 3*time.Minute, func() bool {
-		b, _ := os.ReadFile(logPath)
-		return strings.Contains(string(b), "Kafka Server started")
-	})
+	return func() *exec.Cmd { return java("kafka.Kafka", propsPath) }
 }
 
 // Root user and password of the TLS MinIO.

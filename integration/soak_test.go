@@ -38,6 +38,22 @@ func soakDuration(t *testing.T) time.Duration {
 	return 75 * time.Second
 }
 
+// soakDir is the soak's working directory (logs, the MinIO data, the
+// SQLite catalog): a new directory under FLOE_SOAK_KEEP when that is set,
+// which stays after the test for a post-mortem; else the test's TempDir.
+func soakDir(t *testing.T) string {
+	root := os.Getenv("FLOE_SOAK_KEEP")
+	if root == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp(mkdir(t, root), "soak-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the soak's directory (kept): %s", dir)
+	return dir
+}
+
 // soakDaemon is one floe daemon the soak keeps running: restarted after
 // the soak kills it, and after it exits by itself (a crash, counted).
 type soakDaemon struct {
@@ -139,7 +155,7 @@ func (d *soakDaemon) crash(why string) {
 }
 
 // faultClock says whether a proxy fault is in force, or ended less than
-// 10 seconds ago (a daemon restarted then may still meet its effects).
+// faultAfterglow ago (a daemon restarted then may still meet its effects).
 type faultClock struct {
 	mu    sync.Mutex
 	until time.Time
@@ -151,7 +167,7 @@ func (c *faultClock) set(on bool) {
 	if on {
 		c.until = time.Now().Add(24 * time.Hour)
 	} else {
-		c.until = time.Now().Add(10 * time.Second)
+		c.until = time.Now().Add(faultAfterglow)
 	}
 }
 
@@ -160,6 +176,13 @@ func (c *faultClock) inForce() bool {
 	defer c.mu.Unlock()
 	return time.Now().Before(c.until)
 }
+
+// faultAfterglow is how long after a fault a daemon's exit still counts
+// as caused by it: a daemon that started during the fault gives up
+// opening the catalog or the bucket after its connect timeouts, which on
+// a loaded machine (2 cores, load average 20: make test runs other
+// packages beside the soak) end well after the fault does.
+const faultAfterglow = 30 * time.Second
 
 // kill SIGKILLs the running process, if any.
 func (d *soakDaemon) kill() bool {
@@ -230,20 +253,27 @@ measures:
 `
 
 // TestSoak runs every daemon at once — two Kafka ingest processes in one
-// group, MySQL CDC, the compaction daemon and two aggregations following
-// — while a producer and a MariaDB workload keep writing, with a fault
-// proxy (internal/faultproxy) between Floe and each server: Kafka (a
-// broker of the test's own, which advertises the proxy's address, as a
-// broker behind a proxy must), MariaDB, MinIO and the PostgreSQL catalog (a
-// server of the test's own when PostgreSQL is installed; else a SQLite
+// group, MySQL CDC, the compaction daemon, two aggregations following and
+// floe read -follow with a cursor file — while a producer and a MariaDB
+// workload keep writing, with a fault proxy (internal/faultproxy) between
+// Floe and each server: Kafka (a broker of the test's own, which
+// advertises the proxy's address, as a broker behind a proxy must),
+// MariaDB, MinIO (a server of the test's own) and the PostgreSQL catalog
+// (a server of the test's own when PostgreSQL is installed; else a SQLite
 // catalog, without a proxy). Every few seconds a proxy adds latency,
 // limits bandwidth, resets its connections, stalls them or goes down, and
-// a daemon is SIGKILLed. The shared servers are never stopped: outages
-// are made at the proxies. At the end, with the faults cleared: every
-// Kafka record is in the table or the dead-letter table exactly once,
-// every CDC table equals MariaDB, every aggregation equals its backfill
-// (floe verify aggregate), no daemon exited by itself more than a few
-// times (no crash loop), and each daemon's RSS stayed under 512 MiB.
+// a daemon is SIGKILLed; once the soak's MinIO is stopped and started
+// again on its data, and (in runs of 3 minutes or more) its Kafka broker.
+// The shared servers are never stopped: their outages are made at the
+// proxies. Every table's data files per partition, manifests, snapshots
+// and metadata.json size are sampled throughout. At the end, with the
+// faults cleared: every Kafka record is in the table or the dead-letter
+// table exactly once, every CDC table equals MariaDB, every aggregation
+// equals its backfill (floe verify aggregate), the follower's output holds
+// every row of its table exactly once, no daemon exited by itself with no
+// fault in force, each daemon's RSS stayed under 512 MiB, and the sampled
+// figures stayed under bounds derived from the compaction configuration
+// (soakBounds) and came down to the steady state once the writers stopped.
 //
 // FLOE_SOAK_DURATION sets how long the faults go on (`make soak`: 10m);
 // 75s by default.
@@ -252,11 +282,10 @@ func TestSoak(t *testing.T) {
 		t.Skip("the soak runs every daemon under faults for minutes; skipped under -short")
 	}
 	duration := soakDuration(t)
-	s3 := testenv.MinIO(t)
 	mysqlDSN := cdcDSN(t)
 	bin := testenv.FloeBinary(t)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	dir := t.TempDir()
+	dir := soakDir(t)
 	proxy := func(name, upstream string) *faultproxy.Proxy {
 		p, err := faultproxy.Listen(name, "127.0.0.1:0", upstream, log)
 		if err != nil {
@@ -271,10 +300,14 @@ func TestSoak(t *testing.T) {
 	kdir := mkdir(t, filepath.Join(dir, "kafka"))
 	kplain, kext, kctrl := freePort(t), freePort(t), freePort(t)
 	kproxy := proxy("kafka", fmt.Sprintf("127.0.0.1:%d", kext))
-	runKafkaBroker(t, kdir, kctrl, fmt.Sprintf(`listeners=PLAINTEXT://127.0.0.1:%d,EXTERNAL://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d
+	kstart := formatKafkaBroker(t, kdir, kctrl, fmt.Sprintf(`listeners=PLAINTEXT://127.0.0.1:%d,EXTERNAL://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d
 advertised.listeners=PLAINTEXT://127.0.0.1:%d,EXTERNAL://%s
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
 `, kplain, kext, kctrl, kplain, kproxy.Addr()))
+	broker := startSoakServer(t, "kafka", kdir, kstart, func(log string) bool {
+		b, _ := os.ReadFile(log)
+		return strings.Contains(string(b), "Kafka Server started")
+	})
 	direct := []string{fmt.Sprintf("127.0.0.1:%d", kplain)}
 	topic := "soak-" + kafkaRandHex(t)
 	const partitions, poisonEvery = 4, 997
@@ -298,8 +331,11 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER
 	mc.Addr = mproxy.Addr()
 	proxiedDSN := mc.FormatDSN()
 
-	// MinIO behind its proxy.
-	s3proxy := proxy("minio", strings.TrimPrefix(strings.TrimPrefix(s3.Endpoint, "http://"), "https://"))
+	// MinIO: one of the soak's own (so that it can be restarted), behind
+	// its proxy.
+	minio, minioURL := startSoakMinIO(t, mkdir(t, filepath.Join(dir, "minio")))
+	s3 := testenv.S3{Endpoint: minioURL, AccessKeyID: soakMinIOUser, SecretAccessKey: soakMinIOPass}
+	s3proxy := proxy("minio", strings.TrimPrefix(s3.Endpoint, "http://"))
 	bucket := s3.Bucket(t)
 	cc := catalog.Config{Type: catalog.TypeSQLite, Name: "floe", URI: filepath.Join(dir, "catalog.db"), Warehouse: "s3://" + bucket + "/soak",
 		S3: catalog.S3Config{Endpoint: s3.Endpoint, Region: "us-east-1", AccessKeyID: s3.AccessKeyID, SecretAccessKey: s3.SecretAccessKey}}
@@ -323,12 +359,16 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER
 	}
 
 	serverID := 1000000 + mrand.IntN(999999)
+	clicks := clicksTable("ods.clicks")
+	clicks["properties"] = soakExpiryProps()
+	const commitInterval, compactInterval, minInputFiles, maxManifests = time.Second, 10 * time.Second, 5, 100
 	cfgPath := writeFloeYAML(t, dir, map[string]any{
 		"catalog":         daemonCat,
-		"writer":          map[string]any{"commit-interval": "1s", "memory-budget": "64MiB"},
+		"writer":          map[string]any{"commit-interval": commitInterval.String(), "memory-budget": "64MiB"},
 		"metrics-address": "off",
-		"compaction":      map[string]any{"interval": "10s", "metrics-address": "off"},
-		"tables":          []any{clicksTable("ods.clicks")},
+		"compaction": map[string]any{"interval": compactInterval.String(), "metrics-address": "off",
+			"min-input-files": minInputFiles, "rewrite-manifests.max-manifests": maxManifests},
+		"tables": []any{clicks},
 		"sources": []any{map[string]any{"type": "kafka", "kafka": map[string]any{
 			"id": "clicks", "brokers": []string{kproxy.Addr()}, "group": "floe-soak",
 			"routes":           []any{map[string]any{"topics": []string{topic}, "table": "ods.clicks"}},
@@ -352,6 +392,7 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER
 		}
 	}
 	denv := soakEnv(env...)
+	followOut := filepath.Join(dir, "follow.jsonl")
 	daemons := []*soakDaemon{
 		{name: "ingest-a", args: []string{bin, "ingest", "-config", cfgPath}},
 		{name: "ingest-b", args: []string{bin, "ingest", "-config", cfgPath}},
@@ -359,6 +400,8 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER
 		{name: "compact", args: []string{bin, "compact", "-config", cfgPath, "-metrics-address", "off"}},
 		{name: "aggregate-1", args: []string{bin, "aggregate", "-config", cfgPath, "-spec", specs[0], "-follow", "-metrics-address", "off", "-poll-interval", "1s"}},
 		{name: "aggregate-2", args: []string{bin, "aggregate", "-config", cfgPath, "-spec", specs[1], "-follow", "-metrics-address", "off", "-poll-interval", "1s"}},
+		{name: "read-follow", args: []string{bin, "read", "-config", cfgPath, "-follow", "-cursor-file", filepath.Join(dir, "follow.cursor"),
+			"-output", followOut, "-poll-interval", "1s", "-columns", "_kafka_topic,_kafka_partition,_kafka_offset", "ods.clicks"}},
 	}
 	faults := &faultClock{}
 	for _, d := range daemons {
@@ -399,15 +442,57 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER
 	for _, d := range daemons[:3] {
 		startDaemon(d)
 	}
-	waitCatalogTable(t, cc, "ods.clicks", 2*time.Minute)
+	waitCatalogTable(t, cc, "ods.clicks", 5*time.Minute) // a loaded machine starts slowly
 	for _, d := range daemons[3:] {
 		startDaemon(d)
+	}
+
+	// Files per partition, manifests, snapshots and metadata.json size of
+	// every table, sampled throughout.
+	scat, err := catalog.Open(context.Background(), cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sampler := &boundsSampler{cat: scat, max: map[string]tableBounds{}, tables: []string{"ods.clicks", "floe.dead_letters",
+		dbName + ".users", dbName + ".orders", dbName + ".order_items", "dws.clicks_hourly", "dws.pages_5m"}}
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	sampled := make(chan struct{})
+	go func() { defer close(sampled); sampler.run(sampleCtx, 10*time.Second) }()
+	defer func() { stopSampling(); <-sampled }()
+	// A compaction pass may be held off for up to 5 minutes by faults and
+	// kills while ingest goes on committing: two writers per table at most.
+	runBound, endBound := soakBounds(2, commitInterval, compactInterval, 5*time.Minute, minInputFiles, maxManifests)
+
+	// Restarts of the soak's own servers: MinIO at 40% of the run, the
+	// Kafka broker at 70% (not in runs under 3 minutes: a broker takes
+	// half a minute to start on a loaded machine).
+	restarts := []struct {
+		at     time.Duration
+		server *soakServer
+	}{{at: duration * 4 / 10, server: minio}}
+	if duration >= 3*time.Minute {
+		restarts = append(restarts, struct {
+			at     time.Duration
+			server *soakServer
+		}{at: duration * 7 / 10, server: broker})
 	}
 
 	// Faults and kills.
 	var events []string
 	start := time.Now()
 	for time.Since(start) < duration {
+		if len(restarts) > 0 && time.Since(start) >= restarts[0].at {
+			r := restarts[0].server
+			restarts = restarts[1:]
+			faults.set(true)
+			began := time.Now()
+			if err := r.restart(10 * time.Second); err != nil {
+				t.Fatalf("restart the soak's %s: %v", r.name, err)
+			}
+			faults.set(false)
+			events = append(events, fmt.Sprintf("restart %s (stopped, down 10s, up again after %s)", r.name, time.Since(began).Round(time.Second)))
+			continue
+		}
 		p := proxies[rng.IntN(len(proxies))]
 		hold := time.Duration(3000+rng.IntN(5000)) * time.Millisecond
 		var f faultproxy.Faults
@@ -467,15 +552,31 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER
 	waitIngested(t, cc, topic, int(n), 5*time.Minute)
 	waitCDCEqual(t, cc, db, dbName, []string{"users", "orders", "order_items"}, 5*time.Minute)
 	for _, spec := range specs {
-		waitVerifyAggregate(t, bin, dir, spec, cc, 5*time.Minute)
+		waitVerifyAggregate(t, bin, dir, spec, cc, denv, 5*time.Minute)
 	}
+	rows, _ := kafkaCounts(t, scat, topic)
+	waitFollower(t, followOut, len(rows), 5*time.Minute)
+	// The writers have stopped: a compaction pass brings every table to
+	// its steady state.
+	endNow := waitBounds(t, sampler, endBound, map[string]bool{dbName + ".users": true, dbName + ".orders": true, dbName + ".order_items": true}, 3*time.Minute)
 	for _, d := range daemons {
 		d.sampleRSS()
 	}
 	stopDaemons()
 	running.Wait()
+	stopSampling()
+	<-sampled
 
 	verifyKafkaExactlyOnce(t, cc, topic, partitions, n, poisonEvery)
+	verifyFollower(t, followOut, rows)
+	for _, name := range sampler.tables {
+		m := sampler.max[name]
+		t.Logf("%s: at most %s during the run; at the end %s", name, m, endNow[name])
+		if err := m.within(runBound); err != nil {
+			t.Errorf("%s during the run: %v (bounds %s)", name, err, runBound)
+		}
+	}
+	t.Logf("restarts: MinIO %d, Kafka broker %d", minio.restarts, broker.restarts)
 	for _, d := range daemons {
 		t.Logf("%s: %d starts, %d SIGKILLs, %d exits by itself (%d with no fault in force), max RSS %d MiB", d.name, d.starts, d.kills, len(d.crashes), d.calm, d.maxRSS>>20)
 		for _, c := range d.crashes {
@@ -561,13 +662,18 @@ func waitCDCEqual(t *testing.T, cc catalog.Config, db *sql.DB, dbName string, ta
 }
 
 // waitVerifyAggregate runs floe verify aggregate (the output table against
-// a backfill of the spec) until it reports them equal.
-func waitVerifyAggregate(t *testing.T, bin, dir, spec string, cc catalog.Config, timeout time.Duration) {
+// a backfill of the spec) until it reports them equal. env is the
+// command's whole environment, as the daemons': never this process's own,
+// whose FLOE_S3_* (exported by `make test` for the shared MinIO) override
+// the config and would point the command at a store without the soak's
+// bucket (the catalog's metadata file then "does not exist").
+func waitVerifyAggregate(t *testing.T, bin, dir, spec string, cc catalog.Config, env []string, timeout time.Duration) {
 	t.Helper()
 	cfg := writeFloeYAML(t, mkdir(t, filepath.Join(dir, "verify")), map[string]any{"catalog": catalogYAML(cc)})
 	deadline := time.Now().Add(timeout)
 	for {
 		cmd := exec.Command(bin, "verify", "aggregate", "-config", cfg, "-spec", spec, "-metrics-address", "off")
+		cmd.Env = env
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()

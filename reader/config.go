@@ -94,6 +94,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock; default SystemClock().
 	Clock Clock
+	// ManifestCache keeps decoded manifest lists and manifests between
+	// reads and between a follower's polls (unfiltered incremental reads
+	// plan from it). Readers may share one, so that one budget bounds
+	// them. Default: nil, a cache of DefaultManifestCacheBytes of the
+	// reader's own.
+	ManifestCache *ManifestCache
 }
 
 // DefaultConfig returns the defaults.

@@ -47,6 +47,21 @@
 // Config.Concurrency at a time; a read holds at most that many files'
 // decoded batches in memory.
 //
+// # Manifest cache
+//
+// Manifest lists and manifests never change once written, so a Reader keeps
+// the ones it decoded (ManifestCache: least recently used out, within a
+// budget of estimated bytes, DefaultManifestCacheBytes unless
+// Config.ManifestCache is given; readers may share one). An unfiltered
+// incremental read plans an append snapshot from it: the snapshot's
+// manifest list, the data manifests the snapshot added, and in them the
+// entries it added, as iceberg-go's incremental append scan would, so a
+// repeated read, and a follower's poll, decodes only manifest lists and
+// manifests it has not seen (a follower still decodes each new snapshot's
+// manifest list once). Filtered reads plan with iceberg-go, which prunes by
+// the filter. The cache's memory (ManifestCache.Stats) is the process's,
+// beside the writer's budget.
+//
 // # Cursors
 //
 // Tail polls the table (Config.PollInterval, on Config.Clock) and yields
@@ -65,7 +80,11 @@
 // writes a table's rows, then every new snapshot's, to an output file, and
 // after each snapshot stores a FileCursorStore cursor recording the snapshot
 // and the output's length; a restarted follower truncates the output to that
-// length and resumes, so the output holds every row exactly once. Read and
+// length and resumes, so the output holds every row exactly once. A read
+// that fails for a while (the catalog or the object store not answering)
+// does not end it: it drops what it wrote of the unfinished snapshot and
+// resumes after the last one it completed, with a backoff (500 ms,
+// doubling, at most 30 s); only errors retrying cannot fix end it. Read and
 // Start are the one-shot reads the same command line describes.
 //
 // This package only reads tables: it never commits to a table, never writes

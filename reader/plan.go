@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
@@ -78,7 +79,13 @@ func (r *Reader) planSnapshot(ctx context.Context, tbl *icetable.Table, s *iceta
 // view of the metadata that knows this one snapshot only (snapshotView): the
 // walk stops there, and everything else (schemas, specs, properties) is the
 // table's.
+//
+// Without a filter there is nothing to prune, and the read plans from the
+// reader's manifest cache instead (cachedAppendTasks).
 func (r *Reader) appendTasks(ctx context.Context, tbl *icetable.Table, s *icetable.Snapshot) ([]icetable.FileScanTask, error) {
+	if _, all := r.filter.(iceberg.AlwaysTrue); all {
+		return r.cachedAppendTasks(ctx, tbl, s)
+	}
 	view := icetable.New(tbl.Identifier(), snapshotView{Metadata: tbl.Metadata(), snap: *s},
 		tbl.MetadataLocation(), tbl.FS, nil)
 	inc := view.NewIncrementalAppendScan(r.planOptions()...).
@@ -92,6 +99,47 @@ func (r *Reader) appendTasks(ctx context.Context, tbl *icetable.Table, s *icetab
 		// the filter to the schema it reads with.
 		tasks[i].Residual = nil
 	}
+	return tasks, nil
+}
+
+// cachedAppendTasks plans the data files append snapshot s added from the
+// reader's manifest cache: the data manifests of s's manifest list that s
+// added, and in them the entries s added, sorted by path, as
+// IncrementalAppendScan plans them when no filter prunes anything.
+func (r *Reader) cachedAppendTasks(ctx context.Context, tbl *icetable.Table, s *icetable.Snapshot) ([]icetable.FileScanTask, error) {
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan files of %s snapshot %d: get file IO: %w", r.name, s.SnapshotID, err)
+	}
+	mfs, err := r.cache.manifests(fs, s)
+	if err != nil {
+		return nil, fmt.Errorf("plan files of %s snapshot %d: read manifest list: %w", r.name, s.SnapshotID, err)
+	}
+	var tasks []icetable.FileScanTask
+	for _, mf := range mfs {
+		if mf.ManifestContent() != iceberg.ManifestContentData || mf.SnapshotID() != s.SnapshotID {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		entries, err := r.cache.entries(fs, mf)
+		if err != nil {
+			return nil, fmt.Errorf("plan files of %s snapshot %d: %w", r.name, s.SnapshotID, err)
+		}
+		for _, e := range entries {
+			if e.Status() != iceberg.EntryStatusADDED || e.SnapshotID() != s.SnapshotID {
+				continue
+			}
+			df := e.DataFile()
+			task := icetable.FileScanTask{File: df, Start: 0, Length: df.FileSizeBytes(), FirstRowID: df.FirstRowID()}
+			if seq := e.SequenceNum(); seq >= 0 {
+				task.DataSequenceNumber = &seq
+			}
+			tasks = append(tasks, task)
+		}
+	}
+	slices.SortFunc(tasks, func(a, b icetable.FileScanTask) int { return strings.Compare(a.File.FilePath(), b.File.FilePath()) })
 	return tasks, nil
 }
 

@@ -39,6 +39,7 @@ type Reader struct {
 	name   string
 	cfg    Config
 	filter iceberg.BooleanExpression
+	cache  *ManifestCache
 }
 
 // New returns a Reader of the table name ("namespace.table") loaded through
@@ -53,7 +54,11 @@ func New(loader TableLoader, name string, cfg Config) (*Reader, error) {
 		return nil, err
 	}
 	cfg.Columns = slices.Clone(cfg.Columns)
-	return &Reader{loader: loader, ident: ident, name: name, cfg: cfg, filter: cfg.rowFilter()}, nil
+	cache := cfg.ManifestCache
+	if cache == nil {
+		cache = NewManifestCache(DefaultManifestCacheBytes)
+	}
+	return &Reader{loader: loader, ident: ident, name: name, cfg: cfg, filter: cfg.rowFilter(), cache: cache}, nil
 }
 
 // Name is the table's name.

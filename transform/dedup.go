@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -165,7 +166,13 @@ func (t *Transformer) loadDedupState(ctx context.Context, tbl *icetable.Table) (
 	}
 	s.max, s.have = max, true
 	p := t.dedup
-	cols := append(append([]string{}, p.spec.Key...), p.spec.Time)
+	// The key columns, then the time unless the key holds it (a column
+	// is read once).
+	cols := append([]string{}, p.spec.Key...)
+	timeCol := slices.Index(cols, p.spec.Time)
+	if timeCol < 0 {
+		cols, timeCol = append(cols, p.spec.Time), len(cols)
+	}
 	r, err := reader.New(loaderOf(tbl), t.spec.Output, reader.Config{
 		Columns:     cols,
 		Filter:      iceberg.GreaterThanEqual(iceberg.Reference(p.spec.Time), iceberg.Timestamp(max-p.window)),
@@ -182,7 +189,7 @@ func (t *Transformer) loadDedupState(ctx context.Context, tbl *icetable.Table) (
 		if err != nil {
 			return nil, fmt.Errorf("read dedup state of %s: %w", t.spec.Output, err)
 		}
-		err = s.load(rec, len(p.spec.Key))
+		err = s.load(rec, len(p.spec.Key), timeCol)
 		rec.Release()
 		if err != nil {
 			return nil, fmt.Errorf("dedup state of %s: %w", t.spec.Output, err)
@@ -191,8 +198,9 @@ func (t *Transformer) loadDedupState(ctx context.Context, tbl *icetable.Table) (
 	return s, nil
 }
 
-// load folds stored rows (the key columns, then the time) into the state.
-func (s *dedupState) load(rec arrow.RecordBatch, nkeys int) error {
+// load folds stored rows (the nkeys key columns, the time in column
+// timeCol: after them, or one of them) into the state.
+func (s *dedupState) load(rec arrow.RecordBatch, nkeys, timeCol int) error {
 	keys := make([]arrow.Array, nkeys)
 	for i := range nkeys {
 		keys[i] = rec.Column(i)
@@ -201,9 +209,9 @@ func (s *dedupState) load(rec arrow.RecordBatch, nkeys int) error {
 	if err != nil {
 		return err
 	}
-	times, ok := rec.Column(nkeys).(*array.Timestamp)
+	times, ok := rec.Column(timeCol).(*array.Timestamp)
 	if !ok {
-		return fmt.Errorf("time column is %s", rec.Column(nkeys).DataType())
+		return fmt.Errorf("time column is %s", rec.Column(timeCol).DataType())
 	}
 	var buf []byte
 	for i := range int(rec.NumRows()) {

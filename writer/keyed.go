@@ -23,23 +23,35 @@ package writer
 // measurement behind the choice is in source/mysql's package comment and
 // BenchmarkDeleteStrategy.
 //
-// The index is rebuilt when a table is opened, from the key columns of
-// its live data files and its position deletes (equality deletes written
-// by another engine are rejected). It holds one entry per live row in a
-// pointer-free hash table (keyed_hashindex.go): about 20 bytes per key
-// of one integer column, 30 per other key (floe_writer_keyed_index_bytes
-// reports it, floe_writer_keyed_index_rebuilds_total counts the builds).
+// The index holds one entry per live row in a pointer-free hash table
+// (keyed_hashindex.go): about 20 bytes per key of one integer column, 30
+// per other key. Its committed part — exactly what the table's committed
+// snapshots say, never ahead of them — lives in memory-mapped files under
+// the cache directory (~/.cache/floe/index/<table uuid>,
+// KeyedOptions.IndexDir; keyindex_file.go), tagged after every commit
+// with the snapshot it describes; changes not committed yet are layered
+// above it in the heap and folded in when their commit succeeds
+// (keyindex_view.go). When a table is opened the persisted index is
+// validated against the table's history (checksums, table uuid, key
+// columns, the tag an ancestor of the current snapshot) and caught up
+// with the files committed after its tag; only if it does not validate is
+// it rebuilt from the key columns of the table's live data files and its
+// position deletes, and the log says why (keyindex_restore.go; equality
+// deletes written by another engine are rejected).
+// floe_writer_keyed_index_opens_total{how} counts validated and rebuilt
+// opens, floe_writer_keyed_index_memory_bytes{kind} its heap and mapped
+// bytes.
 // If any other writer changes the table's files (a compaction, another
 // engine), the index no longer matches the files; the next commit notices (it checks
 // every snapshot committed since its last one) and fails with
 // ErrKeyIndexStale, and the source restarts from the table, which
-// rebuilds the index.
+// validates the persisted index and catches it up with the changed files.
 //
-// The index counts in the writer's memory budget (Config.MemoryBudget):
-// buffered rows get what the indexes leave, down to FlushBytes; above
-// that the writer logs a WARN and raises the soft memory limit it set
-// rather than let the garbage collector run back to back
-// (keyed_memory.go).
+// The index and the table's compaction step count in the writer's memory
+// budget (Config.MemoryBudget): buffered rows get what they leave, down to
+// FlushBytes; above that the writer logs a WARN and spills the mapped
+// index pages to the page cache (keyed_memory.go). It never raises the
+// soft memory limit.
 //
 // # Maintenance: merging delete files between commits
 //
@@ -83,7 +95,9 @@ package writer
 // flush, commit and maintenance; keyed_compact.go: data-file compaction;
 // keyed_schema.go: AlterSchema, EnsureSchema and Halt; keyed_files.go:
 // data and delete files; keyed_partition.go: rows to partitions;
-// keyed_index.go: the key index and the key encoding.
+// keyed_index.go: building the key index and the key encoding;
+// keyed_hashindex.go, keyindex_view.go, keyindex_file.go,
+// keyindex_restore.go: the index, its layers, its files, its validation.
 
 import (
 	"context"
@@ -166,6 +180,13 @@ type KeyedOptions struct {
 	// write.target-file-size-bytes and Iceberg's RewriteDataFiles defaults;
 	// Compaction.Disabled leaves the data files to the daemon.
 	Compaction compaction.KeyedConfig
+	// IndexDir is where the table's persistent key index lives, in a
+	// directory per table uuid (keyindex_file.go); empty:
+	// DefaultKeyIndexDir (~/.cache/floe/index).
+	IndexDir string
+	// HeapIndex keeps the whole key index in the Go heap, built from the
+	// table at every open, as before the index was persistent.
+	HeapIndex bool
 }
 
 // ErrKeyIndexStale means another writer changed the table's files (a
@@ -195,23 +216,29 @@ type KeyedTable struct {
 	// partitioned: the table's current spec has partition fields; rows
 	// are placed by keyed_partition.go.
 	partitioned bool
-	index       *keyIndex
-	// indexReported is the index memory last added to the writer's
-	// accounting (keyed_memory.go).
-	indexReported int64
-	files         []*dataFileState // file number → state
-	recs          []arrow.RecordBatch
-	keys          [][]string
-	pend          map[string]uint64 // key → record<<32 | row, the buffered image
-	dels          []uint64          // locations to delete
-	bufBytes      int64
-	bufRows       int64
-	inflight      int64 // bytes taken by a flush being written
-	pending       table.Positions
-	event         time.Time
-	err           error
-	closed        bool
-	closing       bool // Close or Abort began: no new compaction step
+	// index is the key index: the committed one under the uncommitted
+	// changes (keyindex_view.go); idx its files when it is persistent
+	// (nil: in the heap), indexInfo how it was opened.
+	index     *indexView
+	idx       *indexFiles
+	indexInfo IndexInfo
+	// indexReported and mappedReported are the index memory last added
+	// to the writer's accounting (keyed_memory.go).
+	indexReported  int64
+	mappedReported int64
+	files          []*dataFileState // file number → state
+	recs           []arrow.RecordBatch
+	keys           [][]string
+	pend           map[string]uint64 // key → record<<32 | row, the buffered image
+	dels           []uint64          // locations to delete
+	bufBytes       int64
+	bufRows        int64
+	inflight       int64 // bytes taken by a flush being written
+	pending        table.Positions
+	event          time.Time
+	err            error
+	closed         bool
+	closing        bool // Close or Abort began: no new compaction step
 	// The table's compaction: its plan options (from KeyedOptions and the
 	// table's properties), or off.
 	compactOpts compaction.PlanOptions
@@ -295,21 +322,22 @@ func (w *Writer) OpenKeyed(ctx context.Context, spec table.Spec, source string, 
 	k.committed = pm[source].Clone()
 	k.pending = k.committed.Clone()
 	k.stagedPos = k.committed.Clone()
-	start := w.opts.Now()
-	if err := k.buildIndex(ctx, tbl); err != nil {
+	if err := k.openIndex(ctx, tbl); err != nil {
+		k.mu.Lock()
+		k.closeIndexLocked()
+		k.mu.Unlock()
 		return nil, fmt.Errorf("open keyed table %s: build key index: %w", spec.Name, err)
 	}
-	took := w.opts.Now().Sub(start)
-	w.m.indexRebuilds.WithLabelValues(spec.Name).Inc()
-	w.m.indexSeconds.Observe(took.Seconds())
 	k.indexGaugesLocked()
-	k.log.Debug("key index built", "keys", k.index.Len(), "files", len(k.files), "took", took)
 	k.lastCommit = w.opts.Now()
 	k.loopCtx, k.cancel = context.WithCancel(context.Background())
 	// (The committer's shared IO keeps no caller's context: table.Committer
 	// opens it detached, so a first use inside a commit is safe.)
 	if err := k.claimCompaction(ctx); err != nil {
 		k.cancel()
+		k.mu.Lock()
+		k.closeIndexLocked()
+		k.mu.Unlock()
 		return nil, fmt.Errorf("open keyed table %s: %w", spec.Name, err)
 	}
 	k.stepCtx, k.stepCancel = context.WithCancel(k.loopCtx)
@@ -620,7 +648,7 @@ func (k *KeyedTable) Truncate(next table.Positions) error {
 		return err
 	}
 	k.index.Locations(func(loc uint64) { k.dels = append(k.dels, loc) })
-	k.index = newKeyIndex()
+	k.index.Truncate()
 	k.indexGaugesLocked()
 	for _, r := range k.recs {
 		r.Release()
@@ -706,6 +734,12 @@ func (k *KeyedTable) releaseLocked() {
 	k.recs, k.keys, k.pend = nil, nil, map[string]uint64{}
 	k.bufBytes, k.bufRows = 0, 0
 	k.reportIndexLocked() // closed: the index no longer counts
+	// The index's files are released unless a commit (Commit from another
+	// goroutine) still runs: it may fold into them. Then they stay mapped.
+	if k.io.TryLock() {
+		k.closeIndexLocked()
+		k.io.Unlock()
+	}
 }
 
 func (k *KeyedTable) stopLoop() {

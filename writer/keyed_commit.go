@@ -59,6 +59,8 @@ func (k *KeyedTable) flushLocked(ctx context.Context) error {
 			return err
 		}
 	}
+	// The changes so far are this flush's: later ones go to a new layer.
+	k.index.Seal()
 	k.mu.Unlock()
 
 	done := func() {
@@ -350,10 +352,13 @@ func (k *KeyedTable) commitLocked(ctx context.Context, op string, alter func(*ic
 		f := k.files[loc>>32]
 		f.dead = append(f.dead, uint32(loc))
 	}
+	// The staged changes are committed: into the committed index.
+	k.index.Fold()
 	k.indexGaugesLocked()
 	k.mu.Unlock()
 	k.liveDels = append(k.liveDels, delFiles...)
 	k.staged, k.stagedDels, k.stagedRows, k.stagedBytes = nil, nil, 0, 0
+	_ = k.persistIndexLocked()
 	k.lastCommit = k.w.opts.Now()
 	k.log.Debug("keyed commit", "snapshot", res.SnapshotID, "rows", rows, "deletes", ndels, "files", len(files), "attempts", res.Attempts)
 	if k.w.opts.OnCommit != nil {
@@ -525,6 +530,7 @@ func (k *KeyedTable) maintainLocked(ctx context.Context) error {
 	}
 	k.mu.Unlock()
 	k.liveDels = append(rest, merge.Merged...)
+	_ = k.persistIndexLocked()
 	k.log.Debug("keyed maintenance", "snapshot", res.SnapshotID, "merged_delete_files", len(merge.Replace),
 		"dropped_data_files", len(merge.Drop), "took", k.w.opts.Now().Sub(start))
 	return nil

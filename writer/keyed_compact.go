@@ -51,6 +51,7 @@ type keyedStep struct {
 	// The output rows' keys, in order: keys[ends[j-1]:ends[j]].
 	keys []byte
 	ends []int
+	mem  int64 // counted in the writer's budget while the step runs
 }
 
 // collect notes the keys of a batch written to the output.
@@ -118,6 +119,11 @@ func (k *KeyedTable) maybeCompactLocked() {
 		st.deadAt = append(st.deadAt, len(f.dead))
 	}
 	st.rw = compaction.NewKeyedRewrite(inputs, k.lastSnap)
+	// The step's memory counts in the budget while it runs (keyed_memory.go):
+	// the output's keys (about 8 bytes and the key a row) and the rewrite's
+	// batches and row group, at most a flush's worth.
+	st.mem = st.rw.LiveRows()*(16+8) + min(g.SizeBytes, int64(k.w.cfg.FlushBytes))
+	k.w.addMemory(0, 0, st.mem)
 	// Added under k.mu, where stopSteps sets closing before it waits.
 	k.stepWG.Add(1)
 	k.mu.Unlock()
@@ -132,6 +138,7 @@ func (k *KeyedTable) maybeCompactLocked() {
 // runStep writes st's file, then commits it.
 func (k *KeyedTable) runStep(st *keyedStep) {
 	defer k.stepWG.Done()
+	defer k.w.addMemory(0, 0, -st.mem)
 	start := k.w.opts.Now()
 	err := st.rw.Write(k.stepCtx, st.tbl, st.schema, st.path, st.collect)
 	if h := k.w.opts.Hooks.CompactionWritten; h != nil && err == nil {
@@ -279,7 +286,9 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 	var misplaced []string
 	for j := range st.ends {
 		key := st.key(j)
-		loc, ok := k.index.Get(string(key))
+		// The committed index: the compaction is a committed snapshot
+		// (an uncommitted change of the key is in a layer above).
+		loc, ok := k.index.base.Get(string(key))
 		if !ok {
 			continue
 		}
@@ -291,7 +300,7 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 			misplaced = append(misplaced, FormatKey(string(key)))
 			continue
 		}
-		k.index.Set(string(key), nl)
+		k.index.base.Set(string(key), nl)
 		moved++
 	}
 	// Deletes not committed yet follow their rows.
@@ -333,6 +342,9 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 		k.space.Broadcast()
 		return merge != nil, err
 	}
+	k.mu.Unlock()
+	_ = k.persistIndexLocked()
+	k.mu.Lock()
 	k.log.Debug("keyed compaction moved index entries", "snapshot", res.SnapshotID, "keys", moved, "late_deletes", len(late))
 	return merge != nil, nil
 }

@@ -56,14 +56,26 @@ package writer
 // memory per key but read the filters of every file whose key range holds
 // the key on every update: with keys spread over all files, as CDC of
 // random primary keys is, that is every file, so they were not pursued.
-// The choice: this compact in-heap index, counted in the memory budget
-// (keyed_memory.go); a Pebble tier for keys beyond the budget, and its
-// snapshot-tagged persistence for restarts, is the next step.
+// The choice: this compact hash table, whose slot arrays live in a
+// memory-mapped file under the cache directory (keyindex_file.go) rather
+// than in the Go heap: the kernel pages it out under memory pressure (a
+// spill without garbage-collection cost), and a restart validates the file
+// against the table's snapshot instead of rebuilding it
+// (keyindex_restore.go). Without a cache directory the slots are in the
+// heap, as before.
+//
+// The fingerprints are XXH3-128 with a seed drawn per index and stored with
+// it, so that a persisted index answers the same after a restart. Every
+// slot table keeps an order-independent checksum of its slots (the XOR of a
+// mix of each used slot with its number), updated on every write, which a
+// restart compares against a scan of the file.
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 	"math/bits"
+	"math/rand/v2"
+
+	"github.com/zeebo/xxh3"
 )
 
 const (
@@ -78,15 +90,22 @@ const (
 type keyIndex struct {
 	narrow slotTable // 8-byte keys: stride 2 (key, loc+1)
 	wide   slotTable // other keys: stride 3 (h1, h2, loc+1)
-	seed1  maphash.Seed
-	seed2  maphash.Seed
+	seed   uint64    // of the fingerprints
 }
 
-// newKeyIndex returns an empty index.
+// newKeyIndex returns an empty index in the heap.
 func newKeyIndex() *keyIndex {
-	x := &keyIndex{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
+	x := &keyIndex{seed: rand.Uint64()}
 	x.narrow.stride, x.wide.stride = 2, 3
 	return x
+}
+
+// slotAlloc provides a slot table's storage: words zeroed uint64s, and
+// releases it again. The heap's is nil (make, and the collector).
+type slotAlloc interface {
+	alloc(table string, words int) []uint64
+	release(table string, words []uint64)
+	mapped(words []uint64) bool
 }
 
 // reserve makes room for n more keys of the given kind without growing
@@ -103,7 +122,8 @@ func (x *keyIndex) slot(key string) (*slotTable, [2]uint64) {
 	if len(key) == 8 {
 		return &x.narrow, [2]uint64{binary.BigEndian.Uint64([]byte(key))}
 	}
-	return &x.wide, [2]uint64{maphash.String(x.seed1, key), maphash.String(x.seed2, key)}
+	h := xxh3.HashString128Seed(key, x.seed)
+	return &x.wide, [2]uint64{h.Hi, h.Lo}
 }
 
 // Get returns key's location.
@@ -153,6 +173,35 @@ type slotTable struct {
 	slots  []uint64
 	cap    int // slots
 	n      int
+	sum    uint64    // checksum of the used slots (slotSum)
+	mem    slotAlloc // nil: the heap
+	name   string    // for mem: "narrow" or "wide"
+}
+
+// slotSum is slot i's share of a table's checksum (XORed): a mix of its
+// number and words.
+func slotSum(i int, s []uint64) uint64 {
+	h := uint64(i)*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
+	for _, w := range s {
+		h ^= w
+		h *= 0xBF58476D1CE4E5B9
+		h ^= h >> 31
+	}
+	return h
+}
+
+// checksum recomputes the checksum and count of the used slots.
+func (t *slotTable) checksum() (uint64, int) {
+	var sum uint64
+	n := 0
+	for i := 0; i < t.cap; i++ {
+		s := t.slots[i*t.stride : (i+1)*t.stride]
+		if s[t.stride-1] != 0 {
+			sum ^= slotSum(i, s)
+			n++
+		}
+	}
+	return sum, n
 }
 
 // slotsFor is the slot count for n keys: 80% full, as a build leaves it.
@@ -221,8 +270,12 @@ func (t *slotTable) set(h [2]uint64, loc uint64) bool {
 	}
 	i, ok := t.find(h)
 	s := t.slots[i*t.stride : (i+1)*t.stride]
+	if ok {
+		t.sum ^= slotSum(i, s)
+	}
 	copy(s, h[:t.stride-1])
 	s[t.stride-1] = loc + 1
+	t.sum ^= slotSum(i, s)
 	if !ok {
 		t.n++
 	}
@@ -257,6 +310,7 @@ func (t *slotTable) del(h [2]uint64) (uint64, bool) {
 				continue
 			}
 			copy(t.slots[i*t.stride:(i+1)*t.stride], t.slots[j*t.stride:(j+1)*t.stride])
+			t.sum ^= slotSum(i, t.slots[i*t.stride:(i+1)*t.stride])
 			i = j
 			break
 		}
@@ -272,7 +326,11 @@ func (t *slotTable) hashAt(i int) [2]uint64 {
 }
 
 func (t *slotTable) clear(i int) {
-	clear(t.slots[i*t.stride : (i+1)*t.stride])
+	s := t.slots[i*t.stride : (i+1)*t.stride]
+	if s[t.stride-1] != 0 {
+		t.sum ^= slotSum(i, s)
+	}
+	clear(s)
 }
 
 func (t *slotTable) each(fn func(loc uint64)) {
@@ -285,7 +343,12 @@ func (t *slotTable) each(fn func(loc uint64)) {
 
 func (t *slotTable) rehash(slots int) {
 	old, oldCap := t.slots, t.cap
-	t.slots, t.cap = make([]uint64, slots*t.stride), slots
+	if t.mem != nil {
+		t.slots = t.mem.alloc(t.name, slots*t.stride)
+	} else {
+		t.slots = make([]uint64, slots*t.stride)
+	}
+	t.cap, t.sum = slots, 0
 	for i := 0; i < oldCap; i++ {
 		s := old[i*t.stride : (i+1)*t.stride]
 		if s[t.stride-1] == 0 {
@@ -295,5 +358,25 @@ func (t *slotTable) rehash(slots int) {
 		copy(h[:], s[:t.stride-1])
 		j, _ := t.find(h)
 		copy(t.slots[j*t.stride:(j+1)*t.stride], s)
+		t.sum ^= slotSum(j, s)
+	}
+	if t.mem != nil && old != nil {
+		t.mem.release(t.name, old)
+	}
+}
+
+// reset empties the table, keeping its storage.
+func (t *slotTable) reset() {
+	clear(t.slots)
+	t.n, t.sum = 0, 0
+}
+
+// entries calls fn with every used slot's number, hash (or key) and
+// location, in slot order.
+func (t *slotTable) entries(fn func(i int, h [2]uint64, loc uint64)) {
+	for i := 0; i < t.cap; i++ {
+		if v := t.slots[i*t.stride+t.stride-1]; v != 0 {
+			fn(i, t.hashAt(i), v-1)
+		}
 	}
 }

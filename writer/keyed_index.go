@@ -22,96 +22,134 @@ import (
 	icetable "github.com/apache/iceberg-go/table"
 )
 
-// buildIndex reads the key columns of every live data file of tbl's current
-// snapshot, with its position deletes applied, into k.index.
-func (k *KeyedTable) buildIndex(ctx context.Context, tbl *icetable.Table) error {
-	k.index = newKeyIndex()
-	k.lastSnap = noSnapshot
-	snap := tbl.CurrentSnapshot()
-	if snap == nil {
-		return nil
-	}
-	k.lastSnap = snap.SnapshotID
+// tableFiles are the live files of a table's snapshot, as the key index
+// needs them.
+type tableFiles struct {
+	data    []dataRef          // oldest first
+	dels    []iceberg.DataFile // position-delete files
+	deleted map[string][]int64 // data file path → deleted positions, sorted
+	rows    int64              // records of the data files
+}
+
+type dataRef struct {
+	df  iceberg.DataFile
+	seq int64
+}
+
+// scanTable lists the live data and position-delete files of snap and
+// reads the deletes.
+func scanTable(ctx context.Context, tbl *icetable.Table, snap *icetable.Snapshot) (*tableFiles, error) {
+	tf := &tableFiles{deleted: map[string][]int64{}}
 	fsys, err := tbl.FS(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mans, err := snap.Manifests(fsys)
 	if err != nil {
-		return fmt.Errorf("read manifest list: %w", err)
+		return nil, fmt.Errorf("read manifest list: %w", err)
 	}
-	type dataRef struct {
-		df  iceberg.DataFile
-		seq int64
-	}
-	var data []dataRef
 	for _, m := range mans {
 		for e, err := range m.Entries(fsys, true) {
 			if err != nil {
-				return fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
+				return nil, fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
 			}
 			df := e.DataFile()
 			switch df.ContentType() {
 			case iceberg.EntryContentData:
-				data = append(data, dataRef{df: df, seq: e.SequenceNum()})
+				tf.data = append(tf.data, dataRef{df: df, seq: e.SequenceNum()})
+				tf.rows += df.Count()
 			case iceberg.EntryContentPosDeletes:
 				if icetable.IsDeletionVector(df) {
-					return fmt.Errorf("delete file %s is a deletion vector, which keyed writes do not read yet", df.FilePath())
+					return nil, fmt.Errorf("delete file %s is a deletion vector, which keyed writes do not read yet", df.FilePath())
 				}
-				k.liveDels = append(k.liveDels, df)
+				tf.dels = append(tf.dels, df)
 			default:
-				return fmt.Errorf("delete file %s holds equality deletes (written by another engine); keyed writes need a table without them: compact it first", df.FilePath())
+				return nil, fmt.Errorf("delete file %s holds equality deletes (written by another engine); keyed writes need a table without them: compact it first", df.FilePath())
 			}
 		}
 	}
 	// Each position-delete file is read once, grouped by data file.
-	deleted := map[string][]int64{}
-	for _, d := range k.liveDels {
-		if err := readPositionDeletes(ctx, fsys, d.FilePath(), deleted); err != nil {
-			return fmt.Errorf("read position deletes %s: %w", d.FilePath(), err)
+	for _, d := range tf.dels {
+		if err := readPositionDeletes(ctx, fsys, d.FilePath(), tf.deleted); err != nil {
+			return nil, fmt.Errorf("read position deletes %s: %w", d.FilePath(), err)
 		}
+	}
+	for p, dels := range tf.deleted {
+		slices.Sort(dels)
+		tf.deleted[p] = slices.Compact(dels)
 	}
 	// Oldest first, so that should a key be live twice the newer row wins.
-	slices.SortFunc(data, func(a, b dataRef) int {
+	slices.SortFunc(tf.data, func(a, b dataRef) int {
 		return cmp.Or(cmp.Compare(a.seq, b.seq), strings.Compare(a.df.FilePath(), b.df.FilePath()))
 	})
-	dupes := 0
-	var rows int64
-	for _, d := range data {
-		rows += d.df.Count()
+	return tf, nil
+}
+
+// fileState is the state of data file d of tf.
+func (tf *tableFiles) fileState(d dataRef) *dataFileState {
+	path := d.df.FilePath()
+	st := &dataFileState{path: path, df: d.df, rows: d.df.Count()}
+	for _, p := range tf.deleted[path] {
+		st.dead = append(st.dead, uint32(p))
 	}
-	reserved := false
-	for _, d := range data {
-		path := d.df.FilePath()
-		dels := deleted[path]
-		slices.Sort(dels)
-		dels = slices.Compact(dels)
-		fileNo := uint64(len(k.files))
-		st := &dataFileState{path: path, df: d.df, rows: d.df.Count()}
-		for _, p := range dels {
-			st.dead = append(st.dead, uint32(p))
+	return st
+}
+
+// addKeys reads the keys of the live rows of data file number fileNo
+// (k.files) into the committed index; a key already there is a duplicate
+// live row: the newer (this one) is kept, the older deleted with the next
+// commit. It returns the number of duplicates.
+func (k *KeyedTable) addKeys(ctx context.Context, fsys iceio.IO, fileNo int, reserve func(narrow bool)) (int, error) {
+	st := k.files[fileNo]
+	dupes := 0
+	base := k.index.base
+	err := readKeys(ctx, fsys, st.path, k.keyIDs, k.schema, k.keyCols, func(key string, pos int64) {
+		if _, ok := slices.BinarySearch(st.dead, uint32(pos)); ok {
+			return
 		}
-		k.files = append(k.files, st)
-		err := readKeys(ctx, fsys, path, k.keyIDs, k.schema, k.keyCols, func(key string, pos int64) {
-			if _, ok := slices.BinarySearch(dels, pos); ok {
-				return
-			}
+		if reserve != nil {
+			reserve(len(key) == 8)
+			reserve = nil
+		}
+		if prev, ok := base.Get(key); ok {
+			dupes++
+			k.stagedDels = append(k.stagedDels, prev)
+		}
+		base.Set(key, uint64(fileNo)<<32|uint64(pos))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read keys of %s: %w", st.path, err)
+	}
+	return dupes, nil
+}
+
+// buildIndex reads the key columns of every live data file of tf, with
+// its position deletes applied, into the committed index base.
+func (k *KeyedTable) buildIndex(ctx context.Context, tbl *icetable.Table, tf *tableFiles, base *keyIndex) error {
+	k.index = newIndexView(base)
+	k.files = nil
+	if tf == nil {
+		return nil
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return err
+	}
+	dupes := 0
+	reserved := false
+	for _, d := range tf.data {
+		k.files = append(k.files, tf.fileState(d))
+		n, err := k.addKeys(ctx, fsys, len(k.files)-1, func(narrow bool) {
 			if !reserved {
 				// Sized once for every row, so the build never regrows it.
-				k.index.reserve(int(rows), len(key) == 8)
+				base.reserve(int(tf.rows), narrow)
 				reserved = true
 			}
-			if prev, ok := k.index.Get(key); ok {
-				// Two live rows for one key: keep the newer one, delete the
-				// other with the next commit.
-				dupes++
-				k.stagedDels = append(k.stagedDels, prev)
-			}
-			k.index.Set(key, fileNo<<32|uint64(pos))
 		})
 		if err != nil {
-			return fmt.Errorf("read keys of %s: %w", path, err)
+			return err
 		}
+		dupes += n
 	}
 	if dupes > 0 {
 		k.log.Error("keyed table had duplicate live keys; the older rows are deleted with the next commit", "duplicates", dupes)

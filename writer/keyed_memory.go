@@ -1,38 +1,41 @@
 package writer
 
-// Memory accounting of the key indexes.
+// Memory accounting of the keyed tables.
 //
-// Everything a keyed table holds that grows with its keys — its key index
-// — counts in the writer's memory budget (Config.MemoryBudget): the rows
-// buffered by all tables may take what the indexes leave of it, but never
-// less than FlushBytes, so appends and keyed changes go on (the
-// back-pressure is the smaller buffer: more, smaller flushes). When the
-// indexes alone need more than the budget minus FlushBytes the writer is
-// over budget: it logs a WARN once (and an INFO once it fits again) and,
-// if the process's soft memory limit is still the one derived from this
-// config (Config.MemoryLimit, as floe ingest sets it), raises that limit
-// by the excess, so that the garbage collector does not run back to back
-// against a heap it cannot shrink. The indexes hold no pointers, so the
-// collector never scans them; only its trigger has to allow for them.
-// Spilling the index to a persistent store instead is a later step (the
-// measurements behind that choice are in keyed_hashindex.go's comment).
+// Everything a keyed table holds that grows with its keys counts in the
+// writer's memory budget (Config.MemoryBudget): its key index — the slots
+// of a persistent index mapped from its file, the uncommitted changes in
+// the heap (keyindex_view.go), the whole index when it is in the heap —
+// and the memory of its compaction step in flight (the output's keys and
+// the rewrite's batches). The rows buffered by all tables may take what
+// these leave of the budget, but never less than FlushBytes, so appends
+// and keyed changes go on (the back-pressure is the smaller buffer: more,
+// smaller flushes).
+//
+// When they need more than the budget minus FlushBytes the writer is over
+// budget and logs a WARN once (and an INFO once it fits again). Mapped
+// index slots are then spilled: after every change of a committed index
+// its resident pages are dropped from the process (madvise DONTNEED; they
+// stay in the page cache, the kernel writes dirty ones back and evicts
+// them under pressure), so that only the pages an interval's updates
+// touch are resident, and they no longer count. Heap memory beyond the
+// budget is held back by the smaller row buffer alone: the soft memory
+// limit is never raised (the indexes hold no pointers, so the collector
+// does not scan them; a persistent index keeps the heap small).
 
-import (
-	"runtime/debug"
-
-	"github.com/apache/iceberg-go"
-)
+import "github.com/apache/iceberg-go"
 
 // reportIndexLocked adds the change of the table's index memory to the
-// writer's total; k.mu must be held or k not yet shared.
+// writer's totals; k.mu must be held or k not yet shared.
 func (k *KeyedTable) reportIndexLocked() {
-	b := int64(0)
+	heap, mapped := int64(0), int64(0)
 	if k.index != nil && !k.closed {
-		b = k.index.Bytes()
+		heap, mapped = k.index.HeapBytes(), k.index.MappedBytes()
 	}
-	if d := b - k.indexReported; d != 0 {
-		k.indexReported = b
-		k.w.addIndexBytes(d)
+	dh, dm := heap-k.indexReported, mapped-k.mappedReported
+	if dh != 0 || dm != 0 {
+		k.indexReported, k.mappedReported = heap, mapped
+		k.w.addMemory(dh, dm, 0)
 	}
 }
 
@@ -40,24 +43,26 @@ func (k *KeyedTable) reportIndexLocked() {
 // k.mu must be held or k not yet shared.
 func (k *KeyedTable) indexGaugesLocked() {
 	k.w.m.indexKeys.WithLabelValues(k.name).Set(float64(k.index.Len()))
-	k.w.m.indexBytes.WithLabelValues(k.name).Set(float64(k.index.Bytes()))
+	k.w.m.indexBytes.WithLabelValues(k.name).Set(float64(k.index.HeapBytes() + k.index.MappedBytes()))
+	k.w.m.indexMemBytes.WithLabelValues(k.name, "heap").Set(float64(k.index.HeapBytes()))
+	k.w.m.indexMemBytes.WithLabelValues(k.name, "mapped").Set(float64(k.index.MappedBytes()))
 	k.reportIndexLocked()
 }
 
-// IndexBytes is the memory of the table's key index, as
-// floe_writer_keyed_index_bytes reports it.
+// IndexBytes is the memory of the table's key index (heap and mapped),
+// as floe_writer_keyed_index_bytes reports it.
 func (k *KeyedTable) IndexBytes() int64 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.index.Bytes()
+	return k.index.HeapBytes() + k.index.MappedBytes()
 }
 
-// IndexBytes is the memory of all open keyed tables' key indexes, as
-// counted in the memory budget.
+// IndexBytes is the memory of all open keyed tables' key indexes (heap
+// and mapped), as counted in the memory budget.
 func (w *Writer) IndexBytes() int64 {
 	w.memMu.Lock()
 	defer w.memMu.Unlock()
-	return w.indexBytes
+	return w.indexBytes + w.mappedBytes
 }
 
 // rowBudgetLocked is what the budget leaves for buffered rows; w.mu must
@@ -66,58 +71,50 @@ func (w *Writer) rowBudgetLocked() int64 {
 	return max(int64(w.cfg.FlushBytes), int64(w.cfg.MemoryBudget)-w.indexShare.Load())
 }
 
-// addIndexBytes changes the indexes' total by d and handles the budget's
+// addIndexBytes changes the heap indexes' total by d.
+func (w *Writer) addIndexBytes(d int64) { w.addMemory(d, 0, 0) }
+
+// addMemory changes the totals of heap index memory (heap), mapped index
+// slots (mapped) and compaction steps (compact), and handles the budget's
 // transitions.
-func (w *Writer) addIndexBytes(d int64) {
+func (w *Writer) addMemory(heap, mapped, compact int64) {
 	w.memMu.Lock()
 	defer w.memMu.Unlock()
-	w.indexBytes += d
-	w.indexShare.Store(w.indexBytes)
-	excess := w.indexBytes - (int64(w.cfg.MemoryBudget) - int64(w.cfg.FlushBytes))
-	over := excess > 0
+	w.indexBytes += heap
+	w.mappedBytes += mapped
+	w.compactBytes += compact
+	avail := int64(w.cfg.MemoryBudget) - int64(w.cfg.FlushBytes)
+	need := w.indexBytes + w.mappedBytes + w.compactBytes
+	over := need > avail
+	spill := over && w.mappedBytes > 0
 	if over != w.overBudget {
 		w.overBudget = over
 		if over {
-			w.log.Warn("key indexes exceed the writer's memory budget: buffered rows are held to flush-bytes and the process needs more memory than the budget; raise writer.memory-budget",
-				"index_bytes", w.indexBytes, "memory_budget", int64(w.cfg.MemoryBudget), "flush_bytes", int64(w.cfg.FlushBytes))
+			w.log.Warn("key indexes exceed the writer's memory budget: mapped index pages are spilled (left to the page cache and disk), buffered rows are held to flush-bytes; raise writer.memory-budget for speed",
+				"index_heap_bytes", w.indexBytes, "index_mapped_bytes", w.mappedBytes, "compaction_bytes", w.compactBytes,
+				"memory_budget", int64(w.cfg.MemoryBudget), "flush_bytes", int64(w.cfg.FlushBytes))
 		} else {
-			w.log.Info("key indexes fit the writer's memory budget again", "index_bytes", w.indexBytes,
-				"memory_budget", int64(w.cfg.MemoryBudget))
+			w.log.Info("key indexes fit the writer's memory budget again", "index_heap_bytes", w.indexBytes,
+				"index_mapped_bytes", w.mappedBytes, "memory_budget", int64(w.cfg.MemoryBudget))
 		}
 	}
-	w.adjustLimitLocked(max(0, excess))
-	// A smaller index leaves room for rows: wake writers waiting for it.
-	if d < 0 {
+	w.spilling.Store(spill)
+	share := w.indexBytes + w.compactBytes
+	if !spill {
+		share += w.mappedBytes
+	}
+	w.indexShare.Store(share)
+	// Less memory leaves room for rows: wake writers waiting for it.
+	if heap < 0 || mapped < 0 || compact < 0 {
 		w.mu.Lock()
 		w.space.Broadcast()
 		w.mu.Unlock()
 	}
 }
 
-// adjustLimitLocked sets the soft memory limit to the config's plus
-// excess, if the limit in effect is the config's (or one this writer set):
-// a limit the user chose (GOMEMLIMIT) is left alone. w.memMu must be held.
-func (w *Writer) adjustLimitLocked(excess int64) {
-	set := w.opts.SetMemoryLimit
-	if set == nil {
-		set = debug.SetMemoryLimit
-	}
-	base := w.cfg.MemoryLimit()
-	cur := set(-1)
-	if cur != base && cur != w.limitSet {
-		return
-	}
-	want := base + excess
-	if want == cur {
-		return
-	}
-	set(want)
-	w.limitSet = want
-}
-
 // KeyIndexLocation says where a keyed table's key index lives, for
 // reports (floe table describe).
-const KeyIndexLocation = "heap of the process writing the table (floe ingest), built from the table's files when it opens the table; counted in writer.memory-budget"
+const KeyIndexLocation = "file per table under the writer's cache directory (~/.cache/floe/index/<table-uuid>), memory-mapped by the process writing the table (floe ingest), validated against the table's snapshot at every start; counted in writer.memory-budget, spilled to the page cache above it"
 
 // EstimateKeyIndexBytes is the memory of the key index of a keyed table
 // with schema sc and keys live keys, as the writer builds it: 16-byte

@@ -25,6 +25,9 @@ type Metrics struct {
 	indexBytes     *prometheus.GaugeVec
 	indexRebuilds  *prometheus.CounterVec
 	indexSeconds   prometheus.Histogram
+	indexMemBytes  *prometheus.GaugeVec
+	indexOpens     *prometheus.CounterVec
+	indexOpenSecs  prometheus.Histogram
 	compactions    *prometheus.CounterVec
 	compactedFiles *prometheus.CounterVec
 }
@@ -53,7 +56,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		blocked:        f.Counter("floe_writer_backpressure_waits_total", "Times a source waited for memory."),
 		indexKeys:      f.GaugeVec("floe_writer_keyed_index_keys", "Live keys in a keyed table's primary-key index, by table.", "table"),
 		indexBytes:     f.GaugeVec("floe_writer_keyed_index_bytes", "Bytes of a keyed table's primary-key index (counted in the writer's memory budget), by table.", "table"),
-		indexRebuilds:  f.CounterVec("floe_writer_keyed_index_rebuilds_total", "Key indexes built from a table's files (every open of a keyed table), by table.", "table"),
+		indexRebuilds:  f.CounterVec("floe_writer_keyed_index_rebuilds_total", "Key indexes built from a table's files (an open without a valid persisted index), by table.", "table"),
+		indexMemBytes:  f.GaugeVec("floe_writer_keyed_index_memory_bytes", "Bytes of a keyed table's key index by table and kind: heap (uncommitted changes; the whole index when not persistent) or mapped (the persistent index's slot files).", "table", "kind"),
+		indexOpens:     f.CounterVec("floe_writer_keyed_index_opens_total", "Key indexes opened, by table and how: validated (the persisted index, caught up), rebuilt (from the table's files) or empty.", "table", "how"),
+		indexOpenSecs:  f.Histogram("floe_writer_keyed_index_open_seconds", "Time to open a keyed table's key index (validate and catch up, or rebuild).", prometheus.ExponentialBuckets(0.01, 2, 16)),
 		indexSeconds:   f.Histogram("floe_writer_keyed_index_rebuild_seconds", "Time to build a keyed table's key index from its files.", prometheus.ExponentialBuckets(0.01, 2, 16)),
 		compactions:    f.CounterVec("floe_writer_keyed_compactions_total", "Compaction steps of keyed tables, by table and result (committed, failed, abandoned).", "table", "result"),
 		compactedFiles: f.CounterVec("floe_writer_keyed_compacted_files_total", "Data files a keyed table's own compaction replaced, by table.", "table"),

@@ -91,10 +91,9 @@ type Options struct {
 	// observers registered with ObserveCommits.
 	OnCommit func(CommitInfo)
 	Hooks    Hooks
-	// SetMemoryLimit replaces runtime/debug.SetMemoryLimit, through which
-	// the writer raises the soft memory limit it finds set to
-	// Config.MemoryLimit by what key indexes need beyond the budget
-	// (keyed_memory.go); for tests.
+	// SetMemoryLimit is kept for compatibility: the writer no longer
+	// changes the soft memory limit (keyed_memory.go spills key indexes
+	// instead).
 	SetMemoryLimit func(int64) int64
 }
 
@@ -132,8 +131,12 @@ type Writer struct {
 	memMu      sync.Mutex
 	indexBytes int64
 	overBudget bool
-	limitSet   int64 // the soft memory limit this writer last set; 0: none
 	indexShare atomic.Int64
+	// Mapped key index slots and running compaction steps, and whether
+	// the indexes are spilled (keyed_memory.go).
+	mappedBytes  int64
+	compactBytes int64
+	spilling     atomic.Bool
 }
 
 type tableState struct {

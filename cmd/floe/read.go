@@ -13,6 +13,7 @@ import (
 	"github.com/floe-lake/floe/internal/progress"
 	"github.com/floe-lake/floe/internal/units"
 	"github.com/floe-lake/floe/reader"
+	"github.com/floe-lake/floe/service"
 	"github.com/floe-lake/floe/table"
 )
 
@@ -43,7 +44,11 @@ current snapshot) unless -from-snapshot or -since says where to start. With
 the length of the output file at that point (written to a temporary file,
 synced, renamed). A restarted follower truncates -output to that length and
 resumes after that snapshot, so the output holds every row exactly once
-whenever the process is killed. Output to stdout is at least once.
+whenever the process is killed. Output to stdout is at least once. A read
+that fails for a while (catalog or object store unreachable) is logged and
+retried with a backoff (500ms doubling to 30s) after the last snapshot
+written; only errors a retry cannot fix (an expired cursor, a snapshot an
+append read cannot return, a failed output) end the follower.
 
 flags:
 `
@@ -208,8 +213,13 @@ func runRead(ctx context.Context, e *env, name string, f *readFlags) error {
 	if err != nil {
 		return err
 	}
-	cat, err := openCatalog(ctx, cfg)
-	if err != nil {
+	// -follow waits for its catalog, as the daemons do; a one-shot read
+	// does not.
+	cat, err := service.NewCatalogStart(service.CatalogOptions{Config: cfg.Catalog, Logger: e.log, Once: !f.follow}).Open(ctx)
+	if cat == nil {
+		if err == nil { // stopped while waiting
+			return nil
+		}
 		return err
 	}
 	defer closeCatalog(cat, e.log)

@@ -82,9 +82,18 @@ type TransformRef struct {
 
 // AggregationRef names one aggregation spec file.
 type AggregationRef struct {
-	// Spec is the spec file (see examples/aggregate), relative to the
-	// config file's directory unless absolute.
+	// Spec is the spec file (see examples/aggregate): YAML, or a .sql
+	// file holding the SELECT; relative to the config file's directory
+	// unless absolute.
 	Spec string `yaml:"spec"`
+	// Output is the table written: required for a .sql spec; for a YAML
+	// spec, when set, it must agree with the spec's output (as floe
+	// aggregate's -output).
+	Output string `yaml:"output"`
+	// Name replaces the spec's name (a YAML spec's name:, a .sql file's
+	// base name), which must be unique among the aggregations: a SQL spec
+	// and its YAML twin share a base name.
+	Name string `yaml:"name"`
 }
 
 // RunConfig configures floe run.
@@ -265,13 +274,20 @@ func (l *configLoader) loadSpecs(cfg *File) {
 		if !filepath.IsAbs(path) && l.file != "" {
 			path = filepath.Join(dir, path)
 		}
-		spec, err := aggregate.LoadSpec(path)
+		if strings.EqualFold(filepath.Ext(path), ".sql") && a.Output == "" {
+			l.add(fmt.Sprintf("aggregations[%d].output", i), "required for a .sql spec")
+			continue
+		}
+		spec, err := aggregate.LoadSpecFile(path, a.Output)
 		if err != nil {
 			l.add(key, err.Error())
 			continue
 		}
+		if a.Name != "" {
+			spec.Name = a.Name
+		}
 		if j, dup := names[spec.Name]; dup {
-			l.add(key, fmt.Sprintf("spec name %s is also aggregations[%d]'s", spec.Name, j))
+			l.add(key, fmt.Sprintf("spec name %s is also aggregations[%d]'s (name: sets another)", spec.Name, j))
 			continue
 		}
 		if j, dup := outputs[spec.Output]; dup {

@@ -115,3 +115,60 @@ func TestRunTransforms(t *testing.T) {
 		})
 	}
 }
+
+// TestRunSQLAggregations: an aggregations: entry may name a .sql spec,
+// with its output (required) and a name (to tell it from a YAML twin of
+// the same base name); mistakes are FILE:LINE: key.path: reason.
+func TestRunSQLAggregations(t *testing.T) {
+	dir := t.TempDir()
+	yamlSpec := "name: pages\nsource: ods.events\noutput: ads.pages\ntime: event_time\nwindow: {size: 1h}\nmeasures:\n  - {name: n, fn: count}\n"
+	sqlSpec := "SELECT time_bucket(INTERVAL '1 hour', event_time) AS window_start, count(*) AS n FROM ods.events GROUP BY 1\n"
+	for name, text := range map[string]string{"pages.yaml": yamlSpec, "pages.sql": sqlSpec, "bad.sql": "SELECT nope FROM\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name, yaml string
+		want       []string // specs' name=output; or, with err, in the error
+		err        bool
+	}{
+		{name: "sql with output", yaml: "aggregations:\n  - spec: pages.sql\n    output: ads.pages_sql\n", want: []string{"pages=ads.pages_sql"}},
+		{name: "sql beside its yaml twin, named", yaml: "aggregations:\n  - spec: pages.yaml\n  - spec: pages.sql\n    output: ads.pages_sql\n    name: pages_sql\n",
+			want: []string{"pages=ads.pages", "pages_sql=ads.pages_sql"}},
+		{name: "sql without output", yaml: "aggregations:\n  - spec: pages.sql\n", err: true, want: []string{"floe.yaml:2: aggregations[0].output: required for a .sql spec"}},
+		{name: "sql beside its yaml twin, unnamed", yaml: "aggregations:\n  - spec: pages.yaml\n  - spec: pages.sql\n    output: ads.pages_sql\n", err: true,
+			want: []string{"floe.yaml:3: aggregations[1].spec: spec name pages is also aggregations[0]'s (name: sets another)"}},
+		{name: "sql that does not parse", yaml: "aggregations:\n  - spec: bad.sql\n    output: ads.bad\n", err: true, want: []string{"floe.yaml:2: aggregations[0].spec:", "bad.sql"}},
+		{name: "yaml with another output", yaml: "aggregations:\n  - spec: pages.yaml\n    output: ads.other\n", err: true, want: []string{"floe.yaml:2: aggregations[0].spec:", "differs from -output ads.other"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, "floe.yaml")
+			if err := os.WriteFile(p, []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(p, Run, source.NewRegistry())
+			if tt.err {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range cfg.Specs {
+				got = append(got, s.Name+"="+s.Output)
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Fatalf("specs %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -470,6 +470,7 @@ const sampleRows = 1 << 15
 // it when dictionary plus indexes are smaller than the plain values. A
 // table's parquet.enable.dictionary and per-column settings override.
 func chooseDict(p *plan, cfg *config, recs []arrow.RecordBatch) {
+	var seen keySet // reused by every leaf
 	for _, lf := range p.leaves {
 		if on, ok := cfg.dictColumns[lf.path]; ok {
 			lf.dict = on && lf.phys != physBool
@@ -490,7 +491,7 @@ func chooseDict(p *plan, cfg *config, recs []arrow.RecordBatch) {
 				rows += a.Len()
 			}
 		}
-		lf.dict = dictPays(arrs)
+		lf.dict = dictPays(arrs, &seen)
 	}
 }
 
@@ -531,9 +532,19 @@ func leafArray(lf *leafCol, a arrow.Array) arrow.Array {
 	return a
 }
 
-// dictPays estimates plain and dictionary sizes of the sampled values.
-func dictPays(arrs []arrow.Array) bool {
-	seen := make(map[uint64]struct{}, sampleRows/4)
+// dictPays estimates plain and dictionary sizes of the sampled values (the
+// first sampleRows non-null values of arrs), with seen as scratch.
+func dictPays(arrs []arrow.Array, seen *keySet) bool {
+	// total is how many values the sample will hold: a fixed-width column
+	// whose distinct values already make up half of that cannot pay (its
+	// dictionary alone is half the plain size), so sampling stops there
+	// with the answer it would have reached at the end.
+	total := int64(0)
+	for _, arr := range arrs {
+		total += int64(arr.Len() - arr.NullN())
+	}
+	total = min(total, sampleRows)
+	seen.reset(int(total))
 	var n, plain, dictBytes int64
 	varlen := false
 	for _, arr := range arrs {
@@ -595,16 +606,18 @@ func dictPays(arrs []arrow.Array) bool {
 				w = int64(len(get(i))) + 4
 			}
 			plain += w
-			if _, ok := seen[k]; !ok {
-				seen[k] = struct{}{}
+			if seen.add(k) {
 				dictBytes += w
+				if get == nil && 2*int64(seen.len) >= total {
+					return false
+				}
 			}
 		}
 	}
 	if n == 0 {
 		return true
 	}
-	indexBits := int64(bits.Len(uint(len(seen))))
+	indexBits := int64(bits.Len(uint(seen.len)))
 	est := dictBytes + n*indexBits/8
 	if !varlen {
 		// Plain numbers often compress far better than their bit-packed
@@ -612,4 +625,53 @@ func dictPays(arrs []arrow.Array) bool {
 		return 2*est < plain
 	}
 	return est < plain
+}
+
+// keySet is a set of uint64 keys by open addressing, for dictPays: a map
+// of tens of thousands of entries spent most of the sampling in rehashes.
+type keySet struct {
+	slots   []uint64 // 0: empty (the key 0 is hasZero)
+	hasZero bool
+	len     int
+	shift   uint
+}
+
+// reset empties the set and sizes it for up to n keys.
+func (s *keySet) reset(n int) {
+	size := 16
+	for size < 2*n {
+		size <<= 1
+	}
+	if cap(s.slots) >= size {
+		s.slots = s.slots[:size]
+		clear(s.slots)
+	} else {
+		s.slots = make([]uint64, size)
+	}
+	s.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	s.hasZero, s.len = false, 0
+}
+
+// add inserts k and reports whether it was new. The set is sized by reset
+// to stay at most half full.
+func (s *keySet) add(k uint64) bool {
+	if k == 0 {
+		if s.hasZero {
+			return false
+		}
+		s.hasZero = true
+		s.len++
+		return true
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := (k * 0x9E3779B97F4A7C15) >> s.shift; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case 0:
+			s.slots[i] = k
+			s.len++
+			return true
+		case k:
+			return false
+		}
+	}
 }

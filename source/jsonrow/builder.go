@@ -33,6 +33,12 @@ type Builder struct {
 	seen  []int32 // member node per struct field, stacked by nesting
 	path  []pathElem
 	uuidb [16]byte
+	sizes [][2]int // per slot: values and data bytes of the last record
+
+	// slowOnly turns the one-pass fast path off (tests compare the two).
+	slowOnly bool
+	// fastRows counts the records the fast path decoded (for tests).
+	fastRows int
 }
 
 // slot is the Arrow builder a plan appends to.
@@ -125,9 +131,35 @@ func (b *Builder) Len() int { return b.rows }
 
 // NewRecord returns the rows appended so far as a record batch of the
 // decoder's schema and resets the builder. The caller releases the record.
+//
+// The Arrow builders start the next record with the capacity this one
+// needed (values and, for strings and binaries, their bytes), so that
+// records of similar size do not regrow and copy their buffers.
 func (b *Builder) NewRecord() arrow.RecordBatch {
 	b.rows = 0
-	return b.rb.NewRecordBatch()
+	if cap(b.sizes) < len(b.slots) {
+		b.sizes = make([][2]int, len(b.slots))
+	}
+	sizes := b.sizes[:len(b.slots)]
+	for i, s := range b.slots {
+		sizes[i] = [2]int{}
+		if s.b != nil {
+			sizes[i][0] = s.b.Len()
+		}
+		if s.bin != nil {
+			sizes[i][1] = s.bin.DataLen()
+		}
+	}
+	rec := b.rb.NewRecordBatch()
+	for i, s := range b.slots {
+		if sizes[i][0] > 0 {
+			s.b.Reserve(sizes[i][0])
+		}
+		if sizes[i][1] > 0 {
+			s.bin.ReserveData(sizes[i][1])
+		}
+	}
+	return rec
 }
 
 // Release frees the builder's memory. The builder must not be used after.
@@ -138,14 +170,18 @@ func (b *Builder) Release() {
 // Append decodes raw, which must be one JSON object, and appends it as one
 // row. On error nothing is appended and the error describes the problem.
 func (b *Builder) Append(raw []byte) error {
+	b.resetRecord()
+	if !b.slowOnly && b.fastAppend(raw) {
+		b.apply()
+		b.rows++
+		b.fastRows++
+		return nil
+	}
+	b.resetRecord()
 	root, err := b.p.parseDocument(raw)
 	if err != nil {
 		return err
 	}
-	b.ops = b.ops[:0]
-	b.bin = b.bin[:0]
-	b.seen = b.seen[:0]
-	b.path = b.path[:0]
 	if k := b.p.nodes[root].kind; k != jObject {
 		return fmt.Errorf("expected a JSON object, got %s", k)
 	}
@@ -157,21 +193,34 @@ func (b *Builder) Append(raw []byte) error {
 	return nil
 }
 
+// resetRecord empties the per-record state.
+func (b *Builder) resetRecord() {
+	b.ops = b.ops[:0]
+	b.bin = b.bin[:0]
+	b.seen = b.seen[:0]
+	b.path = b.path[:0]
+}
+
 // members stages the fields of struct plan p from object node n.
 func (b *Builder) members(p *plan, n int32) error {
 	base := len(b.seen)
 	for range p.fields {
 		b.seen = append(b.seen, -1)
 	}
+	next := 0 // the field after the last one matched: members usually come in schema order
 	for c := b.p.nodes[n].first; c >= 0; c = b.p.nodes[c].next {
 		k := b.p.key(&b.p.nodes[c])
-		i, ok := p.index[string(k)]
+		i, ok := next, next < len(p.fields) && !p.dupNames && p.fields[next].name == string(k)
+		if !ok {
+			i, ok = p.index[string(k)]
+		}
 		if !ok {
 			if b.dec.opts.RejectUnknown {
 				return b.errorf("unknown field %s", strconv.Quote(b.pathString(string(k))))
 			}
 			continue
 		}
+		next = i + 1
 		b.seen[base+i] = c
 	}
 	for i, f := range p.fields {
@@ -201,156 +250,18 @@ func (b *Builder) value(p *plan, n int32) error {
 		b.ops = append(b.ops, op{id: p.id, null: true})
 		return nil
 	}
-	o := op{id: p.id}
 	switch p.kind {
-	case kBool:
-		switch nd.kind {
-		case jTrue:
-			o.i = 1
-		case jFalse:
-		default:
-			return b.mismatch(p, nd)
-		}
-	case kInt:
-		s, err := b.numberText(p, nd)
-		if err != nil {
-			return err
-		}
-		if o.i, err = parseInt(s, p.minInt, p.maxInt); err != nil {
-			return b.badValue(p, s, err)
-		}
-	case kFloat32, kFloat64:
-		s, err := b.numberText(p, nd)
-		if err != nil {
-			return err
-		}
-		size := 64
-		if p.kind == kFloat32 {
-			size = 32
-		}
-		if o.f, err = strconv.ParseFloat(string(s), size); err != nil {
-			if errors.Is(err, strconv.ErrRange) {
-				return b.badValue(p, s, errOutOfRange)
-			}
-			return b.badValue(p, s, errNotNumber)
-		}
-	case kString:
-		switch nd.kind {
-		case jString:
-			s := b.p.text(nd)
-			if !utf8.Valid(s) {
-				return b.errorf("invalid UTF-8 in string")
-			}
-			o.off, o.end = nd.start, nd.end
-			if nd.esc {
-				o.src = srcScratch
-			}
-		case jObject, jArray:
-			if !b.dec.opts.RawJSONStrings {
-				return b.mismatch(p, nd)
-			}
-			if !utf8.Valid(b.p.data[nd.start:nd.end]) {
-				return b.errorf("invalid UTF-8 in string")
-			}
-			o.off, o.end = nd.start, nd.end
-		default:
-			return b.mismatch(p, nd)
-		}
-	case kBinary, kFixed:
-		if nd.kind != jString {
-			return b.mismatch(p, nd)
-		}
-		s := b.p.text(nd)
-		off, err := b.decodeBase64(s)
-		if err != nil {
-			return b.badValue(p, s, err)
-		}
-		if got := len(b.bin) - off; p.kind == kFixed && got != p.width {
-			return b.errorf("invalid %s: %d bytes, want %d", p.typeName, got, p.width)
-		}
-		o.src, o.off, o.end = srcBin, int32(off), int32(len(b.bin))
-	case kUUID:
-		if nd.kind != jString {
-			return b.mismatch(p, nd)
-		}
-		s := b.p.text(nd)
-		if err := parseUUID(s, &b.uuidb); err != nil {
-			return b.badValue(p, s, err)
-		}
-		off := len(b.bin)
-		b.bin = append(b.bin, b.uuidb[:]...)
-		o.src, o.off, o.end = srcBin, int32(off), int32(len(b.bin))
-	case kDate:
-		if nd.kind != jString {
-			return b.mismatch(p, nd)
-		}
-		s := b.p.text(nd)
-		d, err := parseDate(s)
-		if err != nil {
-			return b.badValue(p, s, err)
-		}
-		o.i = int64(d)
-	case kTime:
-		if nd.kind != jString {
-			return b.mismatch(p, nd)
-		}
-		s := b.p.text(nd)
-		ns, err := parseTime(s)
-		if err != nil {
-			return b.badValue(p, s, err)
-		}
-		o.i = ns / (1e9 / p.perSec)
-	case kTimestamp:
-		var err error
-		switch nd.kind {
-		case jString:
-			s := b.p.text(nd)
-			sec, nsec, perr := parseTimestamp(s, p.zoned)
-			if perr == nil {
-				o.i, perr = toUnit(sec, nsec, p.perSec)
-			}
-			if perr != nil {
-				return b.badValue(p, s, perr)
-			}
-		case jNumber:
-			s := b.p.text(nd)
-			var v int64
-			if v, err = parseInt(s, math.MinInt64, math.MaxInt64); err == nil {
-				if v, err = epochToMicros(v); err == nil {
-					o.i, err = microsToUnit(v, p.perSec)
-				}
-			}
-			if err != nil {
-				return b.badValue(p, s, err)
-			}
-		default:
-			return b.mismatch(p, nd)
-		}
-	case kDecimal:
-		if nd.kind != jNumber && nd.kind != jString {
-			return b.mismatch(p, nd)
-		}
-		s := b.p.text(nd)
-		neg, mag, err := parseDecimal(s, p.prec, p.scale)
-		if err != nil {
-			return b.badValue(p, s, err)
-		}
-		n := decimal128.New(int64(mag.hi), mag.lo)
-		if neg {
-			n = n.Negate()
-		}
-		o.hi, o.i = n.HighBits(), int64(n.LowBits())
 	case kStruct:
 		if nd.kind != jObject {
 			return b.mismatch(p, nd)
 		}
-		b.ops = append(b.ops, o)
+		b.ops = append(b.ops, op{id: p.id})
 		return b.members(p, n)
 	case kList:
 		if nd.kind != jArray {
 			return b.mismatch(p, nd)
 		}
-		b.ops = append(b.ops, o)
+		b.ops = append(b.ops, op{id: p.id})
 		i := 0
 		for c := nd.first; c >= 0; c = b.p.nodes[c].next {
 			b.path = append(b.path, pathElem{index: i, key: -1})
@@ -365,7 +276,7 @@ func (b *Builder) value(p *plan, n int32) error {
 		if nd.kind != jObject {
 			return b.mismatch(p, nd)
 		}
-		b.ops = append(b.ops, o)
+		b.ops = append(b.ops, op{id: p.id})
 		for c := nd.first; c >= 0; c = b.p.nodes[c].next {
 			cn := &b.p.nodes[c]
 			b.path = append(b.path, pathElem{key: c})
@@ -385,8 +296,158 @@ func (b *Builder) value(p *plan, n int32) error {
 		}
 		return nil
 	}
+	o, err := b.scalar(p, nd)
+	if err != nil {
+		return err
+	}
 	b.ops = append(b.ops, o)
 	return nil
+}
+
+// scalar converts the non-null value nd for plan p of a scalar kind (not
+// a struct, list or map).
+func (b *Builder) scalar(p *plan, nd *jnode) (op, error) {
+	o := op{id: p.id}
+	switch p.kind {
+	case kBool:
+		switch nd.kind {
+		case jTrue:
+			o.i = 1
+		case jFalse:
+		default:
+			return op{}, b.mismatch(p, nd)
+		}
+	case kInt:
+		s, err := b.numberText(p, nd)
+		if err != nil {
+			return op{}, err
+		}
+		if o.i, err = parseInt(s, p.minInt, p.maxInt); err != nil {
+			return op{}, b.badValue(p, s, err)
+		}
+	case kFloat32, kFloat64:
+		s, err := b.numberText(p, nd)
+		if err != nil {
+			return op{}, err
+		}
+		size := 64
+		if p.kind == kFloat32 {
+			size = 32
+		}
+		if o.f, err = strconv.ParseFloat(string(s), size); err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return op{}, b.badValue(p, s, errOutOfRange)
+			}
+			return op{}, b.badValue(p, s, errNotNumber)
+		}
+	case kString:
+		switch nd.kind {
+		case jString:
+			s := b.p.text(nd)
+			if !utf8.Valid(s) {
+				return op{}, b.errorf("invalid UTF-8 in string")
+			}
+			o.off, o.end = nd.start, nd.end
+			if nd.esc {
+				o.src = srcScratch
+			}
+		case jObject, jArray:
+			if !b.dec.opts.RawJSONStrings {
+				return op{}, b.mismatch(p, nd)
+			}
+			if !utf8.Valid(b.p.data[nd.start:nd.end]) {
+				return op{}, b.errorf("invalid UTF-8 in string")
+			}
+			o.off, o.end = nd.start, nd.end
+		default:
+			return op{}, b.mismatch(p, nd)
+		}
+	case kBinary, kFixed:
+		if nd.kind != jString {
+			return op{}, b.mismatch(p, nd)
+		}
+		s := b.p.text(nd)
+		off, err := b.decodeBase64(s)
+		if err != nil {
+			return op{}, b.badValue(p, s, err)
+		}
+		if got := len(b.bin) - off; p.kind == kFixed && got != p.width {
+			return op{}, b.errorf("invalid %s: %d bytes, want %d", p.typeName, got, p.width)
+		}
+		o.src, o.off, o.end = srcBin, int32(off), int32(len(b.bin))
+	case kUUID:
+		if nd.kind != jString {
+			return op{}, b.mismatch(p, nd)
+		}
+		s := b.p.text(nd)
+		if err := parseUUID(s, &b.uuidb); err != nil {
+			return op{}, b.badValue(p, s, err)
+		}
+		off := len(b.bin)
+		b.bin = append(b.bin, b.uuidb[:]...)
+		o.src, o.off, o.end = srcBin, int32(off), int32(len(b.bin))
+	case kDate:
+		if nd.kind != jString {
+			return op{}, b.mismatch(p, nd)
+		}
+		s := b.p.text(nd)
+		d, err := parseDate(s)
+		if err != nil {
+			return op{}, b.badValue(p, s, err)
+		}
+		o.i = int64(d)
+	case kTime:
+		if nd.kind != jString {
+			return op{}, b.mismatch(p, nd)
+		}
+		s := b.p.text(nd)
+		ns, err := parseTime(s)
+		if err != nil {
+			return op{}, b.badValue(p, s, err)
+		}
+		o.i = ns / (1e9 / p.perSec)
+	case kTimestamp:
+		var err error
+		switch nd.kind {
+		case jString:
+			s := b.p.text(nd)
+			sec, nsec, perr := parseTimestamp(s, p.zoned)
+			if perr == nil {
+				o.i, perr = toUnit(sec, nsec, p.perSec)
+			}
+			if perr != nil {
+				return op{}, b.badValue(p, s, perr)
+			}
+		case jNumber:
+			s := b.p.text(nd)
+			var v int64
+			if v, err = parseInt(s, math.MinInt64, math.MaxInt64); err == nil {
+				if v, err = epochToMicros(v); err == nil {
+					o.i, err = microsToUnit(v, p.perSec)
+				}
+			}
+			if err != nil {
+				return op{}, b.badValue(p, s, err)
+			}
+		default:
+			return op{}, b.mismatch(p, nd)
+		}
+	case kDecimal:
+		if nd.kind != jNumber && nd.kind != jString {
+			return op{}, b.mismatch(p, nd)
+		}
+		s := b.p.text(nd)
+		neg, mag, err := parseDecimal(s, p.prec, p.scale)
+		if err != nil {
+			return op{}, b.badValue(p, s, err)
+		}
+		n := decimal128.New(int64(mag.hi), mag.lo)
+		if neg {
+			n = n.Negate()
+		}
+		o.hi, o.i = n.HighBits(), int64(n.LowBits())
+	}
+	return o, nil
 }
 
 // numberText returns the text of a number, or of a string holding one when

@@ -96,11 +96,12 @@ type plan struct {
 	prec, scale    int   // kDecimal
 	width          int   // kFixed
 
-	fields []*plan        // kStruct
-	index  map[string]int // kStruct: field name → index in fields
-	elem   *plan          // kList
-	key    *plan          // kMap
-	value  *plan          // kMap
+	fields   []*plan        // kStruct
+	index    map[string]int // kStruct: field name → index in fields (the first, if names repeat)
+	dupNames bool           // kStruct: two fields have the same name
+	elem     *plan          // kList
+	key      *plan          // kMap
+	value    *plan          // kMap
 }
 
 // Decoder maps JSON objects to rows of one Arrow schema. It is immutable and
@@ -127,7 +128,9 @@ func NewDecoder(sc *arrow.Schema, opts Options) (*Decoder, error) {
 			return nil, fmt.Errorf("new decoder: %w", err)
 		}
 		root.fields = append(root.fields, p)
-		if _, dup := root.index[f.Name]; !dup {
+		if _, dup := root.index[f.Name]; dup {
+			root.dupNames = true
+		} else {
 			root.index[f.Name] = i
 		}
 	}
@@ -196,7 +199,9 @@ func (d *Decoder) compile(f arrow.Field, path string) (*plan, error) {
 				return nil, err
 			}
 			p.fields = append(p.fields, c)
-			if _, dup := p.index[cf.Name]; !dup {
+			if _, dup := p.index[cf.Name]; dup {
+				p.dupNames = true
+			} else {
 				p.index[cf.Name] = i
 			}
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/internal/benchutil"
 )
 
 // cell returns a comparable Go value of a[i]: nil for null, int64 for
@@ -655,5 +657,52 @@ func BenchmarkAppend(b *testing.B) {
 		if bld.Len() == 8192 {
 			bld.NewRecord().Release()
 		}
+	}
+}
+
+// BenchmarkAppendClicks decodes the clickstream records of the Kafka
+// ingest benchmark (integration: BenchmarkKafkaIngest) with the fast path
+// and with the slow path alone, reporting CPU time per record:
+//
+//	go test -run '^$' -bench AppendClicks -benchtime 300000x ./source/jsonrow/
+func BenchmarkAppendClicks(b *testing.B) {
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "event_id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "event_time", Type: tsTZ},
+		{Name: "user_id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "session_id", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "event_type", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "page_url", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "device", Type: arrow.StructOf(
+			arrow.Field{Name: "os", Type: arrow.BinaryTypes.String, Nullable: true},
+			arrow.Field{Name: "app_version", Type: arrow.BinaryTypes.String, Nullable: true}), Nullable: true},
+		{Name: "tags", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true},
+	}, nil)
+	d, err := NewDecoder(sc, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := []byte(`{"event_id":123456,"event_time":"2026-01-01T00:02:03.456Z","user_id":23456,"session_id":"s-00000a1b",` +
+		`"event_type":"click","page_url":"https://shop.example.com/item/42?ref=home","referrer":"https://www.example.org/",` +
+		`"device":{"os":"android","app_version":"5.6"},"tags":["a","b"]}`)
+	for _, slow := range []bool{false, true} {
+		name := map[bool]string{false: "fast", true: "slow"}[slow]
+		b.Run(name, func(b *testing.B) {
+			bld := d.NewBuilder(memory.NewGoAllocator())
+			defer bld.Release()
+			bld.slowOnly = slow
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			c0 := benchutil.CPUTime()
+			for i := 0; b.Loop(); i++ {
+				if err := bld.Append(raw); err != nil {
+					b.Fatal(err)
+				}
+				if bld.Len() == 8192 {
+					bld.NewRecord().Release()
+				}
+			}
+			b.ReportMetric(float64((benchutil.CPUTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
 	}
 }

@@ -37,6 +37,12 @@ type tableOut struct {
 	next table.Positions
 }
 
+// varBuilder is an Arrow builder of strings or binaries.
+type varBuilder interface {
+	DataLen() int
+	ReserveData(n int)
+}
+
 type metaCol struct {
 	name string
 	col  col
@@ -137,8 +143,22 @@ func (t *tableOut) take() arrow.RecordBatch {
 	}
 	data := t.bld.NewRecord()
 	defer data.Release()
+	// The next poll starts with this one's capacity (see
+	// jsonrow.Builder.NewRecord).
+	dataLen := make([]int, len(t.meta))
+	for i, c := range t.meta {
+		if vb, ok := c.col.b.(varBuilder); ok {
+			dataLen[i] = vb.DataLen()
+		}
+	}
 	meta := t.metaB.NewRecordBatch()
 	defer meta.Release()
+	t.metaB.Reserve(t.rows)
+	for i, c := range t.meta {
+		if dataLen[i] > 0 {
+			c.col.b.(varBuilder).ReserveData(dataLen[i])
+		}
+	}
 	cols := make([]arrow.Array, len(t.slot))
 	for i, s := range t.slot {
 		if s >= 0 {

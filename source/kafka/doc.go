@@ -54,6 +54,16 @@
 // logged at INFO and the gauge returns. The source keeps running and
 // retrying throughout, and a topic created later is consumed.
 //
+// franz-go logs its own warnings and errors at every attempt — a refused
+// SASL login at ERROR at every connection, some 0.6 s apart. Each is
+// logged once, with its reason, and its repeats at DEBUG until a broker
+// answers the health probe again ("kafka brokers accept the client
+// again"). A broker that refuses the client's credentials (or a client
+// that refuses the broker's certificate) is dialled again only after a
+// backoff: 1 s, doubling with every refusal in a row, at most 30 s, as
+// Kafka's own clients space out reconnections (reconnect.backoff.ms up to
+// reconnect.backoff.max.ms).
+//
 // # Group membership
 //
 // A crashed process's partitions stay idle until the group's session

@@ -147,6 +147,7 @@ func (h *health) observe(resp *kmsg.MetadataResponse, err error) (appeared bool)
 		s.m.brokerUp.Set(1)
 		s.log.Info("kafka brokers answer again", "brokers", s.cfg.Brokers, "after", now.Sub(h.since).Round(time.Millisecond))
 	}
+	s.recovered()
 	h.since, h.lastErr = now, nil
 	for _, rt := range resp.Topics {
 		if rt.Topic == nil || !slices.Contains(s.topics, *rt.Topic) {

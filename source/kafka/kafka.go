@@ -81,6 +81,8 @@ type Source struct {
 	m     *metrics
 	kopts []kgo.Opt
 	every time.Duration
+	gate  *authGate  // spaces out connections while brokers refuse the client
+	klog  *kgoLogger // the client's logger, with cl
 
 	tables []string // routed tables, sorted, then the dead-letter table
 	dl     int      // index of the dead-letter table
@@ -145,7 +147,8 @@ func New(cfg Config, o Options) (*Source, error) {
 	if o.OffsetCommitInterval <= 0 {
 		o.OffsetCommitInterval = time.Second
 	}
-	kopts, err := connOpts(&cfg)
+	gate := newAuthGate(o.Now)
+	kopts, err := gatedConnOpts(&cfg, gate)
 	if err != nil {
 		return nil, fmt.Errorf("new kafka source %s: %w", cfg.ID, err)
 	}
@@ -159,7 +162,7 @@ func New(cfg Config, o Options) (*Source, error) {
 	}
 	s := &Source{
 		cfg: cfg, log: o.Logger.With("source", cfg.ID), now: o.Now, mem: o.Allocator, m: m, um: um, keyed: map[int]bool{},
-		kopts: append(kopts, o.ClientOpts...), every: o.OffsetCommitInterval,
+		kopts: append(kopts, o.ClientOpts...), every: o.OffsetCommitInterval, gate: gate,
 		cdc: map[int]bool{}, routes: map[string]*route{},
 		assigned: map[tp]bool{}, done: make(chan struct{}),
 		owned: map[tp]bool{}, hwm: map[tp]int64{}, committed: map[int]table.Positions{},
@@ -298,6 +301,7 @@ func (s *Source) client() (*kgo.Client, error) {
 		return s.cl, nil
 	}
 	c := &s.cfg
+	s.klog = newKgoLogger(s.log, s.gate)
 	reset := kgo.NewOffset().AtStart()
 	opts := append(slices.Clone(s.kopts), groupOpts(c)...)
 	opts = append(opts,
@@ -317,7 +321,7 @@ func (s *Source) client() (*kgo.Client, error) {
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onLost),
-		kgo.WithLogger(kgoLogger{s.log}),
+		kgo.WithLogger(s.klog),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -98,10 +98,13 @@
 // deletes also make iceberg-go's compaction refuse to commit beside the
 // writer: its rewrite validation (v0.7.0) rejects any concurrent equality
 // delete, where Iceberg's Java implementation accepts it with
-// use-starting-sequence-number. The index costs memory (about 60
-// bytes plus the key per live row) and is rebuilt from the table when it is
-// opened; a compaction or another writer changing the table's files makes
-// the next commit fail and the source restart to rebuild it.
+// use-starting-sequence-number. The index costs about 20 bytes per live
+// row (30 for keys other than one integer column), in a memory-mapped file
+// under the cache directory that a restart validates against the table's
+// snapshot and catches up with the files committed since, instead of
+// rebuilding it (writer/keyindex_restore.go); another writer changing the
+// table's files makes the next commit fail and the source restart, which
+// catches the index up.
 //
 // # Partitioned tables
 //

@@ -1,8 +1,8 @@
 -- ads.dau_daily: daily active users per local day in Asia/Shanghai (from
 -- the ad events), split into users seen for the first time that day and
 -- users seen on an earlier day. Floe runs ads/dau_daily.yaml (new_users and
--- returning_users count against its persistent first-seen state; branch
--- wip/windows); Floe's SQL form has no such measure, so this is the DuckDB
+-- returning_users count against its persistent first-seen state); Floe's
+-- SQL form has no such measure, so this is the DuckDB
 -- cross-check text, over the same ods.ad_events.
 WITH days AS (
     SELECT user_id, time_bucket(INTERVAL '1 day', event_time, 'Asia/Shanghai') AS window_start

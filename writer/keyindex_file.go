@@ -1,0 +1,265 @@
+package writer
+
+// The persistent key index's files. A keyed table's committed index
+// (keyindex_view.go) keeps its slot arrays in files under
+// <dir>/<table uuid>/, memory-mapped shared: they are not Go heap (the
+// collector neither scans nor counts them) and the kernel writes them
+// back and evicts them under memory pressure. Beside them, index.meta
+// says which committed snapshot the slots describe:
+//
+//	index.meta       JSON, with a CRC-32C of it on the first line: format
+//	                 version, table uuid, the snapshot (tag), key field ids
+//	                 and types, the fingerprint seed, per slot table its
+//	                 file, capacity, key count and checksum, and the
+//	                 table's committed data files with their numbers
+//	narrow.<gen>     the slots of 8-byte keys (16 bytes a slot)
+//	wide.<gen>       the slots of other keys (24 bytes a slot)
+//	lock             flock'ed while a process uses the directory
+//
+// index.meta is replaced (write, rename) after every change of the
+// committed index: a commit, a compaction step, a delete merge. A slot
+// file replaced by a larger one (the table grew) is removed once a meta
+// no longer names it.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+const (
+	indexMetaName    = "index.meta"
+	indexMetaVersion = 1
+)
+
+// indexMeta is index.meta.
+type indexMeta struct {
+	Version  int         `json:"version"`
+	Table    string      `json:"table-uuid"`
+	Snapshot int64       `json:"snapshot-id"`
+	KeyIDs   []int       `json:"key-field-ids"`
+	KeyTypes []string    `json:"key-types"`
+	Seed     uint64      `json:"seed"`
+	Narrow   slotMeta    `json:"narrow"`
+	Wide     slotMeta    `json:"wide"`
+	NumFiles int         `json:"num-files"`
+	Files    []indexFile `json:"files"`
+	Writer   string      `json:"writer-id"`
+}
+
+type slotMeta struct {
+	File string `json:"file"`
+	Cap  int    `json:"cap"`
+	N    int    `json:"n"`
+	Sum  uint64 `json:"sum"`
+}
+
+// indexFile is a committed data file of the table and its number (the
+// upper half of the locations that point into it).
+type indexFile struct {
+	No   int    `json:"no"`
+	Path string `json:"path"`
+}
+
+// indexFiles is a table's index directory, locked by this process.
+type indexFiles struct {
+	dir  string
+	log  *slog.Logger
+	lock *os.File
+	gen  int
+	// cur is the file of each slot table; maps its mapping.
+	cur      map[string]string
+	maps     map[*uint64][]byte
+	obsolete []string // files to remove once the meta no longer names them
+	failed   error    // a mapping failed: the index is in the heap, not persisted
+}
+
+// openIndexFiles locks dir (creating it); it fails when another process
+// holds it.
+func openIndexFiles(dir string, log *slog.Logger) (*indexFiles, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create key index directory: %w", err)
+	}
+	lock, err := lockFile(filepath.Join(dir, "lock"))
+	if err != nil {
+		return nil, fmt.Errorf("lock key index directory %s: %w", dir, err)
+	}
+	return &indexFiles{dir: dir, log: log, lock: lock, cur: map[string]string{}, maps: map[*uint64][]byte{}}, nil
+}
+
+// alloc implements slotAlloc: a new file, mapped.
+func (f *indexFiles) alloc(name string, words int) []uint64 {
+	if f.failed == nil {
+		f.gen++
+		file := name + "." + strconv.Itoa(f.gen)
+		s, b, err := mapSlotFile(filepath.Join(f.dir, file), words, true)
+		if err == nil {
+			f.maps[&s[0]] = b
+			if old := f.cur[name]; old != "" {
+				f.obsolete = append(f.obsolete, old)
+			}
+			f.cur[name] = file
+			return s
+		}
+		f.failed = err
+		f.log.Warn("key index: cannot map its file; the index stays in the heap and is rebuilt at the next start", "dir", f.dir, "err", err)
+	}
+	return make([]uint64, words)
+}
+
+// release implements slotAlloc.
+func (f *indexFiles) release(_ string, s []uint64) {
+	if len(s) == 0 {
+		return
+	}
+	if b, ok := f.maps[&s[0]]; ok {
+		delete(f.maps, &s[0])
+		unmap(b)
+	}
+}
+
+// mapped reports whether s is a mapping of this directory.
+func (f *indexFiles) mapped(s []uint64) bool {
+	if f == nil || len(s) == 0 {
+		return false
+	}
+	_, ok := f.maps[&s[0]]
+	return ok
+}
+
+// evict drops the resident pages of s from the process (they stay in the
+// page cache, dirty ones are written back): the spill of an index over
+// the memory budget.
+func (f *indexFiles) evict(s []uint64) {
+	if b, ok := f.maps[&s[0]]; len(s) > 0 && ok {
+		dontNeed(b)
+	}
+}
+
+// readMeta reads and checks index.meta.
+func (f *indexFiles) readMeta() (*indexMeta, error) {
+	b, err := os.ReadFile(filepath.Join(f.dir, indexMetaName))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errors.New("no index file")
+		}
+		return nil, err
+	}
+	sum, body, ok := strings.Cut(string(b), "\n")
+	if !ok {
+		return nil, errors.New("index.meta is corrupt: no checksum line")
+	}
+	want, err := strconv.ParseUint(sum, 16, 32)
+	if err != nil || uint32(want) != crc32.Checksum([]byte(body), crcTable) {
+		return nil, errors.New("index.meta is corrupt: checksum mismatch")
+	}
+	var m indexMeta
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		return nil, fmt.Errorf("index.meta is corrupt: %w", err)
+	}
+	if m.Version != indexMetaVersion {
+		return nil, fmt.Errorf("index.meta has format version %d, want %d", m.Version, indexMetaVersion)
+	}
+	return &m, nil
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// mapExisting maps a slot file of the meta, checking its size.
+func (f *indexFiles) mapExisting(name, file string, words int) ([]uint64, error) {
+	if file == "" || strings.ContainsAny(file, `/\`) {
+		return nil, fmt.Errorf("bad slot file name %q", file)
+	}
+	s, b, err := mapSlotFile(filepath.Join(f.dir, file), words, false)
+	if err != nil {
+		return nil, err
+	}
+	f.maps[&s[0]] = b
+	f.cur[name] = file
+	if g, err := strconv.Atoi(strings.TrimPrefix(file, name+".")); err == nil && g > f.gen {
+		f.gen = g
+	}
+	return s, nil
+}
+
+// writeMeta replaces index.meta with m, then removes the slot files no
+// meta names any more.
+func (f *indexFiles) writeMeta(m *indexMeta) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(f.dir, indexMetaName+".tmp")
+	data := fmt.Sprintf("%08x\n%s", crc32.Checksum(body, crcTable), body)
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		return fmt.Errorf("write key index meta: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(f.dir, indexMetaName)); err != nil {
+		return fmt.Errorf("write key index meta: %w", err)
+	}
+	f.removeObsolete()
+	return nil
+}
+
+// removeMeta invalidates the directory's index (before a rebuild into
+// new files, or when the index cannot be persisted).
+func (f *indexFiles) removeMeta() {
+	if err := os.Remove(filepath.Join(f.dir, indexMetaName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		f.log.Warn("key index: cannot remove its meta file", "err", err)
+	}
+}
+
+// reset unmaps the slot files, removes them and the meta: a rebuild
+// follows.
+func (f *indexFiles) reset() {
+	f.removeMeta()
+	for p, b := range f.maps {
+		unmap(b)
+		delete(f.maps, p)
+	}
+	clear(f.cur)
+	f.removeStale()
+}
+
+// removeStale removes every slot file that is not in use.
+func (f *indexFiles) removeStale() {
+	ents, err := os.ReadDir(f.dir)
+	if err != nil {
+		return
+	}
+	inUse := map[string]bool{"lock": true, indexMetaName: true}
+	for _, c := range f.cur {
+		inUse[c] = true
+	}
+	for _, e := range ents {
+		if !inUse[e.Name()] {
+			_ = os.Remove(filepath.Join(f.dir, e.Name()))
+		}
+	}
+	f.obsolete = nil
+}
+
+func (f *indexFiles) removeObsolete() {
+	for _, o := range f.obsolete {
+		_ = os.Remove(filepath.Join(f.dir, o))
+	}
+	f.obsolete = nil
+}
+
+// close unmaps every slot file and unlocks the directory.
+func (f *indexFiles) close() {
+	for p, b := range f.maps {
+		unmap(b)
+		delete(f.maps, p)
+	}
+	if f.lock != nil {
+		_ = f.lock.Close()
+		f.lock = nil
+	}
+}

@@ -1,0 +1,201 @@
+package writer
+
+// The key index as a keyed table sees it: the committed index (keyIndex,
+// memory-mapped when persistent) under layers of changes not committed
+// yet.
+//
+// The committed index holds exactly what the table's committed snapshots
+// say — it is never ahead of the table: changes that Apply and the flushes
+// make go to the newest layer; a flush seals it (its changes are now in
+// staged files and deletes) and opens a new one; a successful commit folds
+// the sealed layers into the committed index, and the table's compaction
+// moves committed entries there directly, in its own snapshot. A process
+// killed at any point leaves a persisted index that describes a committed
+// snapshot, or one between two committed snapshots (keyindex_restore.go
+// explains why that is enough).
+//
+// The layers hold the keys of uncommitted changes only (one flush's worth,
+// bounded by the memory budget), in the heap.
+
+// layerKey is a key's hash (or, for 8-byte keys, the key) in its table.
+type layerKey struct {
+	h    [2]uint64
+	wide bool
+}
+
+// indexLayer is one epoch of uncommitted changes: key → loc+1, or 0 for
+// a deleted key.
+type indexLayer struct {
+	m map[layerKey]uint64
+	// truncated: every key below this layer is deleted.
+	truncated bool
+	delta     int // change of the number of keys
+}
+
+// indexLayerEntryBytes estimates a layer entry's memory (map overhead
+// included), for the budget.
+const indexLayerEntryBytes = 64
+
+// indexView is the committed index and the uncommitted layers, oldest
+// first; the last layer takes new changes.
+type indexView struct {
+	base   *keyIndex
+	layers []*indexLayer
+}
+
+func newIndexView(base *keyIndex) *indexView {
+	return &indexView{base: base, layers: []*indexLayer{{m: map[layerKey]uint64{}}}}
+}
+
+func (v *indexView) lkey(key string) (*slotTable, layerKey) {
+	t, h := v.base.slot(key)
+	return t, layerKey{h: h, wide: t == &v.base.wide}
+}
+
+func (v *indexView) get(t *slotTable, lk layerKey) (uint64, bool) {
+	for i := len(v.layers) - 1; i >= 0; i-- {
+		l := v.layers[i]
+		if x, ok := l.m[lk]; ok {
+			return x - 1, x != 0
+		}
+		if l.truncated {
+			return 0, false
+		}
+	}
+	return t.get(lk.h)
+}
+
+// Get returns key's location.
+func (v *indexView) Get(key string) (uint64, bool) {
+	t, lk := v.lkey(key)
+	return v.get(t, lk)
+}
+
+// Set makes loc key's location; it reports whether key was new.
+func (v *indexView) Set(key string, loc uint64) bool {
+	t, lk := v.lkey(key)
+	_, had := v.get(t, lk)
+	cur := v.layers[len(v.layers)-1]
+	cur.m[lk] = loc + 1
+	if !had {
+		cur.delta++
+	}
+	return !had
+}
+
+// Delete removes key, returning its location.
+func (v *indexView) Delete(key string) (uint64, bool) {
+	t, lk := v.lkey(key)
+	loc, had := v.get(t, lk)
+	if !had {
+		return 0, false
+	}
+	cur := v.layers[len(v.layers)-1]
+	cur.m[lk] = 0
+	cur.delta--
+	return loc, true
+}
+
+// Len is the number of keys.
+func (v *indexView) Len() int {
+	n := 0
+	for i := len(v.layers) - 1; i >= 0; i-- {
+		n += v.layers[i].delta
+		if v.layers[i].truncated {
+			return n
+		}
+	}
+	return v.base.Len() + n
+}
+
+// HeapBytes is the memory of the layers (and of the committed index when
+// it is in the heap).
+func (v *indexView) HeapBytes() int64 {
+	var b int64
+	for _, l := range v.layers {
+		b += int64(len(l.m)) * indexLayerEntryBytes
+	}
+	for _, t := range []*slotTable{&v.base.narrow, &v.base.wide} {
+		if t.mem == nil || !t.mem.mapped(t.slots) {
+			b += t.bytes()
+		}
+	}
+	return b
+}
+
+// MappedBytes is the size of the committed index's mapped slots.
+func (v *indexView) MappedBytes() int64 {
+	var b int64
+	for _, t := range []*slotTable{&v.base.narrow, &v.base.wide} {
+		if t.mem != nil && t.mem.mapped(t.slots) {
+			b += t.bytes()
+		}
+	}
+	return b
+}
+
+// Locations calls fn with every key's location, in no order.
+func (v *indexView) Locations(fn func(loc uint64)) {
+	seen := map[layerKey]bool{}
+	for i := len(v.layers) - 1; i >= 0; i-- {
+		l := v.layers[i]
+		for lk, x := range l.m {
+			if seen[lk] {
+				continue
+			}
+			seen[lk] = true
+			if x != 0 {
+				fn(x - 1)
+			}
+		}
+		if l.truncated {
+			return
+		}
+	}
+	for _, t := range []*slotTable{&v.base.narrow, &v.base.wide} {
+		wide := t == &v.base.wide
+		t.entries(func(_ int, h [2]uint64, loc uint64) {
+			if !seen[layerKey{h: h, wide: wide}] {
+				fn(loc)
+			}
+		})
+	}
+}
+
+// Truncate deletes every key.
+func (v *indexView) Truncate() {
+	n := v.Len()
+	v.layers[len(v.layers)-1] = &indexLayer{m: map[layerKey]uint64{}, truncated: true, delta: -n}
+	// The sealed layers below stay: their changes are staged, and fold in
+	// order before the truncation.
+}
+
+// Seal ends the newest layer: its changes are staged for the next
+// commit. Later changes go to a new layer.
+func (v *indexView) Seal() {
+	v.layers = append(v.layers, &indexLayer{m: map[layerKey]uint64{}})
+}
+
+// Fold applies the sealed layers to the committed index, oldest first:
+// the commit that holds their changes succeeded.
+func (v *indexView) Fold() {
+	sealed := v.layers[:len(v.layers)-1]
+	for _, l := range sealed {
+		if l.truncated {
+			v.base.narrow.reset()
+			v.base.wide.reset()
+		}
+		for lk, x := range l.m {
+			t := &v.base.narrow
+			if lk.wide {
+				t = &v.base.wide
+			}
+			if x == 0 {
+				t.del(lk.h)
+			} else {
+				t.set(lk.h, x-1)
+			}
+		}
+	}
+	v.layers = append(v.layers[:0], v.layers[len(v.layers)-1])
+}
