@@ -44,9 +44,8 @@ type warehouseSpec struct {
 	compare string // what duckdb_check.py compares with; default output
 }
 
-// warehouseSpecs are the example's specs (to switch a spec to its SQL
-// form, change its file: a .sql aggregation runs as its own `floe
-// aggregate -follow`, since floe run's aggregations: take YAML only).
+// warehouseSpecs are the example's specs, in both forms where the
+// example has both (a .sql aggregation writes output, named after it).
 var warehouseSpecs = []warehouseSpec{
 	{kind: "transform", file: "dwd/order_detail.yaml", output: "dwd.order_detail", source: "ods.orders_changes", duckdb: "dwd/order_detail.yaml"},
 	{kind: "aggregate", file: "dws/gmv_city_5m.yaml", output: "dws.gmv_city_5m", source: "dwd.order_detail",
@@ -79,8 +78,8 @@ func warehouseSize(t *testing.T) (changes, kills int) {
 // TestWarehouseMustShow is issue 12's must-show for the example specs:
 // integration/cdcgen writes a shop database's changes as Canal JSON to
 // fresh topics, paced, while one `floe run` process (the example's two
-// Kafka sources, the transform and every YAML aggregation; a .sql
-// aggregation as its own `floe aggregate -follow`) streams them through
+// Kafka sources, the transform and every aggregation, YAML and SQL)
+// streams them through
 // ODS → DWD → DWS/ADS, SIGKILLed and restarted at random moments. Once
 // production ends and every cursor has reached its source's current
 // snapshot (the ODS mirrors equal to the generator's replay), the
@@ -150,18 +149,10 @@ func TestWarehouseMustShow(t *testing.T) {
 	cc := catalog.Config{Type: catalog.TypeSQLite, Name: "floe", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "warehouse")}
 	cfgPath := writeWarehouseConfig(t, ex, dir, cc, brokers, prefix)
 
-	// The streaming side: floe run, and a floe aggregate -follow per .sql
-	// aggregation.
+	// The streaming side: one floe run (a .sql aggregation is listed with
+	// its output and a name of its own, beside its YAML twin).
 	start := func() []*floeProc {
-		ps := []*floeProc{startFloeCmd(t, bin, dir, "run", "run", "-config", cfgPath, "-metrics-address", "off", "-log-level", "info")}
-		for _, s := range warehouseSpecs {
-			if s.kind == "aggregate" && strings.HasSuffix(s.file, ".sql") {
-				ps = append(ps, startFloeCmd(t, bin, dir, "aggregate-"+strings.ReplaceAll(s.output, ".", "_"), "aggregate",
-					"-config", cfgPath, "-spec", filepath.Join(ex, s.file), "-output", s.output, "-follow",
-					"-metrics-address", "off", "-log-level", "info"))
-			}
-		}
-		return ps
+		return []*floeProc{startFloeCmd(t, bin, dir, "run", "run", "-config", cfgPath, "-metrics-address", "off", "-log-level", "info")}
 	}
 	procs := start()
 	defer func() {
@@ -367,7 +358,10 @@ func writeWarehouseConfig(t *testing.T, ex, dir string, cc catalog.Config, broke
 		switch {
 		case s.kind == "transform":
 			transforms = append(transforms, map[string]any{"spec": filepath.Join(ex, s.file), "output": s.output})
-		case !strings.HasSuffix(s.file, ".sql"):
+		case strings.HasSuffix(s.file, ".sql"):
+			aggregations = append(aggregations, map[string]any{"spec": filepath.Join(ex, s.file), "output": s.output,
+				"name": s.output[strings.IndexByte(s.output, '.')+1:]})
+		default:
 			aggregations = append(aggregations, map[string]any{"spec": filepath.Join(ex, s.file)})
 		}
 	}
