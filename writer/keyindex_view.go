@@ -180,9 +180,8 @@ func (v *indexView) Locations(fn func(loc uint64)) {
 
 // Truncate deletes every key.
 func (v *indexView) Truncate() {
-	n := v.Len()
 	l := newIndexLayer()
-	l.truncated, l.delta = true, -n
+	l.truncated = true // its delta counts from no keys
 	// The sealed layers below stay: their changes are staged, and fold in
 	// order before the truncation.
 	v.layers[len(v.layers)-1] = l
