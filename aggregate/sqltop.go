@@ -14,7 +14,8 @@ import (
 //
 // maps to top {n: N, by: measure, within: [d1, …]}. <window> is the
 // window's start (w.window_start of a sliding window, the time_bucket
-// call or window_start of a tumbling one); <measure> a measure's
+// call or window_start of a tumbling one), optionally with its end;
+// <measure> a measure's
 // aggregate call or its name; the tie-breakers e1, … are every dimension
 // not in PARTITION BY, in the select list's order, ascending with NULLS
 // FIRST: that is the order Floe ranks in (measure descending, NULLs last;
@@ -59,6 +60,8 @@ func topOf(q query.Expr, s *Spec, resolve func(query.Expr) (role, name string)) 
 		switch {
 		case role == "window" && !window:
 			window = true
+		case role == "window_end":
+			// Determined by the start (Flink partitions by both).
 		case role == "dim" && !containsStr(top.Within, name):
 			top.Within = append(top.Within, name)
 		case role == "window" || role == "dim":

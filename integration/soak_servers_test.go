@@ -183,7 +183,7 @@ type tableBounds struct {
 }
 
 func (b tableBounds) String() string {
-	return fmt.Sprintf("%d files/partition (%d beyond keyed size tiers), %d manifests, %d snapshots, metadata.json %d KiB", b.files, b.untiered, b.manifests, b.snapshots, b.metaBytes>>10)
+	return fmt.Sprintf("%d files/partition, %d manifests, %d snapshots, metadata.json %d KiB", b.files, b.manifests, b.snapshots, b.metaBytes>>10)
 }
 
 // within reports the first bound b exceeds.

@@ -571,7 +571,11 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER
 	verifyFollower(t, followOut, rows)
 	for _, name := range sampler.tables {
 		m := sampler.max[name]
-		t.Logf("%s: at most %s during the run; at the end %s", name, m, endNow[name])
+		keyedEnd := ""
+		if strings.HasPrefix(name, dbName+".") {
+			keyedEnd = fmt.Sprintf(" (%d files beyond its size tiers)", endNow[name].untiered)
+		}
+		t.Logf("%s: at most %s during the run; at the end %s%s", name, m, endNow[name], keyedEnd)
 		if err := m.within(runBound); err != nil {
 			t.Errorf("%s during the run: %v (bounds %s)", name, err, runBound)
 		}

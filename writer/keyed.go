@@ -219,9 +219,11 @@ type KeyedTable struct {
 	// index is the key index: the committed one under the uncommitted
 	// changes (keyindex_view.go); idx its files when it is persistent
 	// (nil: in the heap), indexInfo how it was opened.
-	index     *indexView
-	idx       *indexFiles
-	indexInfo IndexInfo
+	index         *indexView
+	idx           *indexFiles
+	indexInfo     IndexInfo
+	indexKeyIDs   []int    // the key the index holds: field ids
+	indexKeyTypes []string // and Arrow types
 	// indexReported and mappedReported are the index memory last added
 	// to the writer's accounting (keyed_memory.go).
 	indexReported  int64

@@ -64,6 +64,15 @@ package writer
 // (keyindex_restore.go). Without a cache directory the slots are in the
 // heap, as before.
 //
+// Persisting it was measured against a snapshot dump of the in-heap table
+// (BenchmarkKeyIndexPersist, bigint keys, 2 loaded cores): to stay as fresh
+// as the mapped files — tagged after every commit — a dump must write the
+// whole table every commit: 52 ms at 1M keys, 1.1 s at 10M (190 MiB), where
+// the mapped index folds the commit's changes and writes a small meta in
+// 1–1.2 ms at either size; opening costs 6 / 166 ms (map, checksum scan)
+// against 20 / 234 ms to read a dump back. Pebble (above) reopens without a
+// rebuild too, at 40–90× the CPU per update.
+//
 // The fingerprints are XXH3-128 with a seed drawn per index and stored with
 // it, so that a persisted index answers the same after a restart. Every
 // slot table keeps an order-independent checksum of its slots (the XOR of a

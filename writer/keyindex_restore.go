@@ -126,6 +126,10 @@ func (k *KeyedTable) openIndexDir(tbl *icetable.Table) (*indexFiles, string) {
 // table. k.files, k.liveDels and k.lastSnap follow.
 func (k *KeyedTable) openIndex(ctx context.Context, tbl *icetable.Table) error {
 	start := k.w.opts.Now()
+	// The key the index is built for; a later change of the table's key
+	// (AlterSchema) leaves the index describing this one, and a restart
+	// rebuilds it.
+	k.indexKeyIDs, k.indexKeyTypes = slices.Clone(k.keyIDs), k.keyTypes()
 	k.lastSnap = noSnapshot
 	if k.idx == nil {
 		var why string
@@ -342,7 +346,7 @@ func (k *KeyedTable) persistIndexLocked() error {
 	base := k.index.base
 	m := &indexMeta{
 		Version: indexMetaVersion, Table: k.tbl.Metadata().TableUUID().String(), Snapshot: k.lastSnap,
-		KeyIDs: slices.Clone(k.keyIDs), KeyTypes: k.keyTypes(), Seed: base.seed,
+		KeyIDs: k.indexKeyIDs, KeyTypes: k.indexKeyTypes, Seed: base.seed,
 		Narrow:   slotMeta{File: k.idx.cur["narrow"], Cap: base.narrow.cap, N: base.narrow.n, Sum: base.narrow.sum},
 		Wide:     slotMeta{File: k.idx.cur["wide"], Cap: base.wide.cap, N: base.wide.n, Sum: base.wide.sum},
 		NumFiles: len(k.files), Writer: k.w.cfg.WriterID,

@@ -14,27 +14,35 @@ package writer
 // snapshot, or one between two committed snapshots (keyindex_restore.go
 // explains why that is enough).
 //
-// The layers hold the keys of uncommitted changes only (one flush's worth,
-// bounded by the memory budget), in the heap.
+// The layers hold the keys of uncommitted changes only, in the heap: a
+// flush's worth (bounded by the memory budget), or a snapshot load's
+// (committed at once).
 
-// layerKey is a key's hash (or, for 8-byte keys, the key) in its table.
-type layerKey struct {
-	h    [2]uint64
-	wide bool
-}
-
-// indexLayer is one epoch of uncommitted changes: key → loc+1, or 0 for
-// a deleted key.
+// indexLayer is one epoch of uncommitted changes, in two heap slot
+// tables like the committed index's (about 20–30 bytes a key, so that a
+// snapshot load, which commits all its rows at once, costs what the index
+// would): a key's value is its location plus one, or 0 for a deleted key.
 type indexLayer struct {
-	m map[layerKey]uint64
+	narrow, wide slotTable
 	// truncated: every key below this layer is deleted.
 	truncated bool
 	delta     int // change of the number of keys
 }
 
-// indexLayerEntryBytes estimates a layer entry's memory (map overhead
-// included), for the budget.
-const indexLayerEntryBytes = 64
+func newIndexLayer() *indexLayer {
+	l := &indexLayer{}
+	l.narrow.stride, l.wide.stride = 2, 3
+	return l
+}
+
+func (l *indexLayer) table(wide bool) *slotTable {
+	if wide {
+		return &l.wide
+	}
+	return &l.narrow
+}
+
+func (l *indexLayer) bytes() int64 { return l.narrow.bytes() + l.wide.bytes() }
 
 // indexView is the committed index and the uncommitted layers, oldest
 // first; the last layer takes new changes.
@@ -44,39 +52,38 @@ type indexView struct {
 }
 
 func newIndexView(base *keyIndex) *indexView {
-	return &indexView{base: base, layers: []*indexLayer{{m: map[layerKey]uint64{}}}}
+	return &indexView{base: base, layers: []*indexLayer{newIndexLayer()}}
 }
 
-func (v *indexView) lkey(key string) (*slotTable, layerKey) {
+func (v *indexView) lkey(key string) (*slotTable, [2]uint64, bool) {
 	t, h := v.base.slot(key)
-	return t, layerKey{h: h, wide: t == &v.base.wide}
+	return t, h, t == &v.base.wide
 }
 
-func (v *indexView) get(t *slotTable, lk layerKey) (uint64, bool) {
+func (v *indexView) get(t *slotTable, h [2]uint64, wide bool) (uint64, bool) {
 	for i := len(v.layers) - 1; i >= 0; i-- {
 		l := v.layers[i]
-		if x, ok := l.m[lk]; ok {
+		if x, ok := l.table(wide).get(h); ok {
 			return x - 1, x != 0
 		}
 		if l.truncated {
 			return 0, false
 		}
 	}
-	return t.get(lk.h)
+	return t.get(h)
 }
 
 // Get returns key's location.
 func (v *indexView) Get(key string) (uint64, bool) {
-	t, lk := v.lkey(key)
-	return v.get(t, lk)
+	return v.get(v.lkey(key))
 }
 
 // Set makes loc key's location; it reports whether key was new.
 func (v *indexView) Set(key string, loc uint64) bool {
-	t, lk := v.lkey(key)
-	_, had := v.get(t, lk)
+	t, h, wide := v.lkey(key)
+	_, had := v.get(t, h, wide)
 	cur := v.layers[len(v.layers)-1]
-	cur.m[lk] = loc + 1
+	cur.table(wide).set(h, loc+1)
 	if !had {
 		cur.delta++
 	}
@@ -85,13 +92,13 @@ func (v *indexView) Set(key string, loc uint64) bool {
 
 // Delete removes key, returning its location.
 func (v *indexView) Delete(key string) (uint64, bool) {
-	t, lk := v.lkey(key)
-	loc, had := v.get(t, lk)
+	t, h, wide := v.lkey(key)
+	loc, had := v.get(t, h, wide)
 	if !had {
 		return 0, false
 	}
 	cur := v.layers[len(v.layers)-1]
-	cur.m[lk] = 0
+	cur.table(wide).set(h, 0)
 	cur.delta--
 	return loc, true
 }
@@ -113,7 +120,7 @@ func (v *indexView) Len() int {
 func (v *indexView) HeapBytes() int64 {
 	var b int64
 	for _, l := range v.layers {
-		b += int64(len(l.m)) * indexLayerEntryBytes
+		b += l.bytes()
 	}
 	for _, t := range []*slotTable{&v.base.narrow, &v.base.wide} {
 		if t.mem == nil || !t.mem.mapped(t.slots) {
@@ -136,26 +143,35 @@ func (v *indexView) MappedBytes() int64 {
 
 // Locations calls fn with every key's location, in no order.
 func (v *indexView) Locations(fn func(loc uint64)) {
-	seen := map[layerKey]bool{}
+	type seenKey struct {
+		h    [2]uint64
+		wide bool
+	}
+	seen := map[seenKey]bool{}
 	for i := len(v.layers) - 1; i >= 0; i-- {
 		l := v.layers[i]
-		for lk, x := range l.m {
-			if seen[lk] {
-				continue
-			}
-			seen[lk] = true
-			if x != 0 {
-				fn(x - 1)
-			}
+		for _, wide := range []bool{false, true} {
+			l.table(wide).entries(func(_ int, h [2]uint64, x uint64) {
+				if seen[seenKey{h, wide}] {
+					return
+				}
+				seen[seenKey{h, wide}] = true
+				if x != 0 {
+					fn(x - 1)
+				}
+			})
 		}
 		if l.truncated {
 			return
 		}
 	}
-	for _, t := range []*slotTable{&v.base.narrow, &v.base.wide} {
-		wide := t == &v.base.wide
+	for _, wide := range []bool{false, true} {
+		t := &v.base.narrow
+		if wide {
+			t = &v.base.wide
+		}
 		t.entries(func(_ int, h [2]uint64, loc uint64) {
-			if !seen[layerKey{h: h, wide: wide}] {
+			if !seen[seenKey{h, wide}] {
 				fn(loc)
 			}
 		})
@@ -164,16 +180,17 @@ func (v *indexView) Locations(fn func(loc uint64)) {
 
 // Truncate deletes every key.
 func (v *indexView) Truncate() {
-	n := v.Len()
-	v.layers[len(v.layers)-1] = &indexLayer{m: map[layerKey]uint64{}, truncated: true, delta: -n}
+	l := newIndexLayer()
+	l.truncated = true // its delta counts from no keys
 	// The sealed layers below stay: their changes are staged, and fold in
 	// order before the truncation.
+	v.layers[len(v.layers)-1] = l
 }
 
 // Seal ends the newest layer: its changes are staged for the next
 // commit. Later changes go to a new layer.
 func (v *indexView) Seal() {
-	v.layers = append(v.layers, &indexLayer{m: map[layerKey]uint64{}})
+	v.layers = append(v.layers, newIndexLayer())
 }
 
 // Fold applies the sealed layers to the committed index, oldest first:
@@ -185,16 +202,21 @@ func (v *indexView) Fold() {
 			v.base.narrow.reset()
 			v.base.wide.reset()
 		}
-		for lk, x := range l.m {
+		for _, wide := range []bool{false, true} {
 			t := &v.base.narrow
-			if lk.wide {
+			if wide {
 				t = &v.base.wide
 			}
-			if x == 0 {
-				t.del(lk.h)
-			} else {
-				t.set(lk.h, x-1)
-			}
+			lt := l.table(wide)
+			// Room for every key at once, not step by step.
+			t.reserve(t.n + lt.n)
+			lt.entries(func(_ int, h [2]uint64, x uint64) {
+				if x == 0 {
+					t.del(h)
+				} else {
+					t.set(h, x-1)
+				}
+			})
 		}
 	}
 	v.layers = append(v.layers[:0], v.layers[len(v.layers)-1])

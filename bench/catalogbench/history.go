@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -23,6 +24,16 @@ type checkpoint struct {
 	metadataSize int64
 	snapshots    int
 	p50, p99     time.Duration // over the commits since the last checkpoint
+	cpu          time.Duration // this process's CPU per commit since the last checkpoint
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type historyRun struct {
@@ -60,6 +71,7 @@ func history(ctx context.Context, log *slog.Logger, cc catalog.Config, o options
 	}
 	step := max(1, o.historyCommits/10)
 	var lat []time.Duration
+	cpu0 := selfCPU()
 	for i := 1; i <= n; i++ {
 		rec.Retain()
 		start := time.Now()
@@ -88,9 +100,10 @@ func history(ctx context.Context, log *slog.Logger, cc catalog.Config, o options
 				return h, fmt.Errorf("stat metadata.json: %w", err)
 			}
 			cp := checkpoint{commits: i, metadataSize: fi.Size(), snapshots: len(tbl.Metadata().Snapshots()),
-				p50: percentile(lat, 50), p99: percentile(lat, 99)}
+				p50: percentile(lat, 50), p99: percentile(lat, 99), cpu: (selfCPU() - cpu0) / time.Duration(len(lat))}
+			cpu0 = selfCPU()
 			log.Info("history", "expire", expire, "commits", i, "metadata_kib", cp.metadataSize>>10, "snapshots", cp.snapshots,
-				"p50", cp.p50.Round(time.Millisecond), "p99", cp.p99.Round(time.Millisecond))
+				"p50", cp.p50.Round(time.Millisecond), "p99", cp.p99.Round(time.Millisecond), "cpu_per_commit", cp.cpu.Round(100*time.Microsecond))
 			h.points = append(h.points, cp)
 			lat = lat[:0]
 		}
@@ -101,15 +114,15 @@ func history(ctx context.Context, log *slog.Logger, cc catalog.Config, o options
 func printHistory(w io.Writer, o options, hs []historyRun) {
 	fmt.Fprintf(w, "\none-row commits to one table (SQLite catalog, local warehouse); expiry: every %d commits, keeping %d snapshots; latency over the commits since the row above\n\n",
 		o.expireEvery, o.keepSnapshots)
-	fmt.Fprintln(w, "| expiry | commits | metadata.json KiB | snapshots | p50 ms | p99 ms |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| expiry | commits | metadata.json KiB | snapshots | p50 ms | p99 ms | CPU ms per commit |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, h := range hs {
 		mode := "off"
 		if h.expire {
 			mode = "on"
 		}
 		for _, p := range h.points {
-			fmt.Fprintf(w, "| %s | %d | %d | %d | %.0f | %.0f |\n", mode, p.commits, p.metadataSize>>10, p.snapshots, ms(p.p50), ms(p.p99))
+			fmt.Fprintf(w, "| %s | %d | %d | %d | %.0f | %.0f | %.1f |\n", mode, p.commits, p.metadataSize>>10, p.snapshots, ms(p.p50), ms(p.p99), ms(p.cpu))
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,7 @@ func main() {
 	flag.IntVar(&o.expireEvery, "expire-every", 100, "with expiry on: expire snapshots every this many commits")
 	flag.IntVar(&o.keepSnapshots, "keep-snapshots", 100, "with expiry on: snapshots kept")
 	flag.StringVar(&o.work, "work", "", "work directory (default: a new temporary one, removed at the end)")
+	cpuprofile := flag.String("cpuprofile", "", "write this process's CPU profile to the file (the history runs in this process)")
 	flag.StringVar(&wk, "worker", "", "internal: run as a writer process with these JSON arguments")
 	flag.Parse()
 	ctx := context.Background()
@@ -74,6 +76,17 @@ func main() {
 	}
 	log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var err error
+	if *cpuprofile != "" {
+		f, perr := os.Create(*cpuprofile)
+		if perr == nil {
+			perr = pprof.StartCPUProfile(f)
+		}
+		if perr != nil {
+			log.Error("bench-catalog failed", "err", fmt.Errorf("start CPU profile: %w", perr))
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	o.catalogs = strings.Split(cats, ",")
 	o.modes = strings.Split(*modes, ",")
 	if o.writers, err = ints(writers); err == nil {
@@ -83,6 +96,7 @@ func main() {
 		err = run(ctx, log, o)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		log.Error("bench-catalog failed", "err", err)
 		os.Exit(1)
 	}

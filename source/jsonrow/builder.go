@@ -129,12 +129,21 @@ func (b *Builder) bind(p *plan, ab array.Builder) {
 // Len is the number of rows appended since the last NewRecord.
 func (b *Builder) Len() int { return b.rows }
 
+// reserveRows and reserveBytes cap what NewRecord reserves for the next
+// record (values, and bytes of one string or binary column), so that a
+// builder left idle after a large record holds little.
+const (
+	reserveRows  = 1 << 14
+	reserveBytes = 1 << 20
+)
+
 // NewRecord returns the rows appended so far as a record batch of the
 // decoder's schema and resets the builder. The caller releases the record.
 //
 // The Arrow builders start the next record with the capacity this one
-// needed (values and, for strings and binaries, their bytes), so that
-// records of similar size do not regrow and copy their buffers.
+// needed (values and, for strings and binaries, their bytes; up to
+// reserveRows and reserveBytes), so that records of similar size do not
+// regrow and copy their buffers from scratch.
 func (b *Builder) NewRecord() arrow.RecordBatch {
 	b.rows = 0
 	if cap(b.sizes) < len(b.slots) {
@@ -144,10 +153,10 @@ func (b *Builder) NewRecord() arrow.RecordBatch {
 	for i, s := range b.slots {
 		sizes[i] = [2]int{}
 		if s.b != nil {
-			sizes[i][0] = s.b.Len()
+			sizes[i][0] = min(s.b.Len(), reserveRows)
 		}
 		if s.bin != nil {
-			sizes[i][1] = s.bin.DataLen()
+			sizes[i][1] = min(s.bin.DataLen(), reserveBytes)
 		}
 	}
 	rec := b.rb.NewRecordBatch()

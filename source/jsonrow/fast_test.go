@@ -183,12 +183,11 @@ func (g *gen) object(fields []arrow.Field, depth int) {
 	}
 }
 
-// TestFastPathMatchesSlowPath decodes generated records (valid and broken
-// in many ways) and edge cases with the one-pass fast path and with the
-// tree-walking slow path: both must accept the same records into equal
-// rows and reject the others with the same error.
-func TestFastPathMatchesSlowPath(t *testing.T) {
-	edge := []string{
+// fastEdgeCases are records at the fast path's edges: whitespace, repeated
+// and unknown members, escaped keys, nulls, empty containers, raw JSON for
+// a string, broken syntax, nesting beyond the limit.
+func fastEdgeCases() []string {
+	return []string{
 		`{"id":1,"at":"2026-01-01T00:00:00Z"}`,
 		` {"id":1 , "at" : "2026-01-01T00:00:00Z" } `,
 		`{"id":1,"at":"2026-01-01T00:00:00Z","id":2}`,
@@ -210,6 +209,13 @@ func TestFastPathMatchesSlowPath(t *testing.T) {
 		`{"id":1,"at":"2026-01-01T00:00:00Z","nope":` + strings.Repeat(`[`, 600) + strings.Repeat(`]`, 600) + `}`,
 		`{"id":1,"at":"2026-01-01T00:00:00Z","l":` + strings.Repeat(`[`, 600) + strings.Repeat(`]`, 600) + `}`,
 	}
+}
+
+// TestFastPathMatchesSlowPath decodes generated records (valid and broken
+// in many ways) and edge cases with the one-pass fast path and with the
+// tree-walking slow path: both must accept the same records into equal
+// rows and reject the others with the same error.
+func TestFastPathMatchesSlowPath(t *testing.T) {
 	for _, opts := range []Options{{}, {RejectUnknown: true}, {QuotedNumbers: true, RawJSONStrings: true}} {
 		d, err := NewDecoder(fuzzSchema(), opts)
 		if err != nil {
@@ -219,7 +225,7 @@ func TestFastPathMatchesSlowPath(t *testing.T) {
 		fast, slow := d.NewBuilder(mem), d.NewBuilder(mem)
 		slow.slowOnly = true
 		fastRows, accepted := 0, 0
-		for _, raw := range edge {
+		for _, raw := range fastEdgeCases() {
 			fastSlow(t, fast, slow, []byte(raw))
 		}
 		g := &gen{rng: rand.New(rand.NewPCG(15, uint64(len(fmt.Sprint(opts)))))}
@@ -258,6 +264,9 @@ func FuzzFastPath(f *testing.F) {
 		`{"id":1,"id":2,"at":"2026-01-01T00:00:00Z"}`,
 		`{"id":"1","at":"x"}`,
 	} {
+		f.Add([]byte(s))
+	}
+	for _, s := range fastEdgeCases() {
 		f.Add([]byte(s))
 	}
 	d, err := NewDecoder(fuzzSchema(), Options{})

@@ -112,7 +112,9 @@ func (g *authGate) wait(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("backing off %s after the broker refused the client (%w): %w", d.Round(time.Millisecond), reason, ctx.Err())
+		// No changing figures in the message: franz-go logs it at every
+		// dial, and kgoLogger folds repeats of the same message.
+		return fmt.Errorf("backing off after the broker refused the client (%w): %w", reason, ctx.Err())
 	case <-g.after(d):
 		return nil
 	}

@@ -91,8 +91,14 @@ func TestAuthGateDialWaits(t *testing.T) {
 	g.refused(errors.New("refused"))
 	g.after = func(time.Duration) <-chan time.Time { return nil } // never
 	cancel()
-	if _, err := dial(ctx, "tcp", ln.Addr().String()); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "refused") {
-		t.Fatalf("dial with a cancelled context during the backoff: %v; want the context's error with the refusal", err)
+	_, err1 := dial(ctx, "tcp", ln.Addr().String())
+	if !errors.Is(err1, context.Canceled) || !strings.Contains(err1.Error(), "refused") {
+		t.Fatalf("dial with a cancelled context during the backoff: %v; want the context's error with the refusal", err1)
+	}
+	// The same message every time, so that kgoLogger folds the repeats.
+	time.Sleep(20 * time.Millisecond)
+	if _, err2 := dial(ctx, "tcp", ln.Addr().String()); err2 == nil || err2.Error() != err1.Error() {
+		t.Fatalf("two dials cut short by one backoff: %q, then %q; want the same message", err1, err2)
 	}
 }
 

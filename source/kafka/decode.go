@@ -143,17 +143,17 @@ func (t *tableOut) take() arrow.RecordBatch {
 	}
 	data := t.bld.NewRecord()
 	defer data.Release()
-	// The next poll starts with this one's capacity (see
+	// The next poll starts with this one's capacity, capped (see
 	// jsonrow.Builder.NewRecord).
 	dataLen := make([]int, len(t.meta))
 	for i, c := range t.meta {
 		if vb, ok := c.col.b.(varBuilder); ok {
-			dataLen[i] = vb.DataLen()
+			dataLen[i] = min(vb.DataLen(), 1<<20)
 		}
 	}
 	meta := t.metaB.NewRecordBatch()
 	defer meta.Release()
-	t.metaB.Reserve(t.rows)
+	t.metaB.Reserve(min(t.rows, 1<<14))
 	for i, c := range t.meta {
 		if dataLen[i] > 0 {
 			c.col.b.(varBuilder).ReserveData(dataLen[i])

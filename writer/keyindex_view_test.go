@@ -1,0 +1,97 @@
+package writer
+
+import (
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestIndexViewLayers applies random sets, deletes, truncations, seals
+// and folds to an indexView and to two maps (what the view shows; what is
+// committed) and checks after every step that the view answers as the
+// first and that the committed index holds exactly the second: changes
+// reach it only when their layer folds.
+func TestIndexViewLayers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  func(int) string
+	}{
+		{"bigint", func(i int) string { return string(binary.BigEndian.AppendUint64(nil, uint64(i))) }},
+		{"mixed", func(i int) string {
+			if i%2 == 0 {
+				return string(binary.BigEndian.AppendUint64(nil, uint64(i)))
+			}
+			return fmt.Sprint(i)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(9, 10))
+			v := newIndexView(newKeyIndex())
+			view := map[string]uint64{}
+			committed := map[string]uint64{}
+			// sealed: the view as of each seal not folded yet.
+			var sealed []map[string]uint64
+			for step := range 30000 {
+				key := tc.key(rng.IntN(3000))
+				switch r := rng.IntN(100); {
+				case r < 50:
+					loc := rng.Uint64() >> 1
+					_, had := view[key]
+					if isNew := v.Set(key, loc); isNew == had {
+						t.Fatalf("step %d: Set new=%v, key present=%v", step, isNew, had)
+					}
+					view[key] = loc
+				case r < 80:
+					loc, ok := v.Delete(key)
+					want, had := view[key]
+					if ok != had || loc != want {
+						t.Fatalf("step %d: Delete = %d %v, want %d %v", step, loc, ok, want, had)
+					}
+					delete(view, key)
+				case r < 81:
+					v.Truncate()
+					clear(view)
+				case r < 92:
+					v.Seal()
+					sealed = append(sealed, maps.Clone(view))
+				default:
+					v.Fold()
+					if len(sealed) > 0 {
+						committed = sealed[len(sealed)-1]
+					}
+					sealed = nil
+				}
+				if v.Len() != len(view) {
+					t.Fatalf("step %d: Len %d, want %d", step, v.Len(), len(view))
+				}
+				if step%500 == 0 || step == 29999 {
+					for k, want := range view {
+						if got, ok := v.Get(k); !ok || got != want {
+							t.Fatalf("step %d: Get = %d %v, want %d", step, got, ok, want)
+						}
+					}
+					n := 0
+					v.Locations(func(uint64) { n++ })
+					if n != len(view) {
+						t.Fatalf("step %d: %d locations, want %d", step, n, len(view))
+					}
+					if v.base.Len() != len(committed) {
+						t.Fatalf("step %d: committed index has %d keys, want %d", step, v.base.Len(), len(committed))
+					}
+					for k, want := range committed {
+						if got, ok := v.base.Get(k); !ok || got != want {
+							t.Fatalf("step %d: committed Get = %d %v, want %d", step, got, ok, want)
+						}
+					}
+					for _, tb := range []*slotTable{&v.base.narrow, &v.base.wide} {
+						if sum, n := tb.checksum(); sum != tb.sum || n != tb.n {
+							t.Fatalf("step %d: checksum %x/%d, kept %x/%d", step, sum, n, tb.sum, tb.n)
+						}
+					}
+				}
+			}
+		})
+	}
+}
