@@ -50,10 +50,13 @@ var warehouseSpecs = []warehouseSpec{
 	{kind: "transform", file: "dwd/order_detail.yaml", output: "dwd.order_detail", source: "ods.orders_changes", duckdb: "dwd/order_detail.yaml"},
 	{kind: "aggregate", file: "dws/gmv_city_5m.yaml", output: "dws.gmv_city_5m", source: "dwd.order_detail",
 		duckdb: "dws/gmv_city_5m.sql", compare: "dws.gmv_city_5m WHERE rank <= 3"},
+	{kind: "aggregate", file: "dws/gmv_city_5m.sql", output: "dws.gmv_city_5m_sql", source: "dwd.order_detail",
+		duckdb: "dws/gmv_city_5m.sql", compare: "dws.gmv_city_5m_sql WHERE rank <= 3"},
 	{kind: "aggregate", file: "ads/ad_show.yaml", output: "ads.ad_show", source: "ods.ad_events", duckdb: "ads/ad_show.sql"},
 	{kind: "aggregate", file: "ads/ad_show.sql", output: "ads.ad_show_sql", source: "ods.ad_events", duckdb: "ads/ad_show.sql"},
 	{kind: "aggregate", file: "ads/dau_daily.yaml", output: "ads.dau_daily", source: "ods.ad_events", duckdb: "ads/dau_daily.sql"},
 	{kind: "aggregate", file: "ads/gmv_dtd.yaml", output: "ads.gmv_dtd", source: "dwd.order_detail", duckdb: "ads/gmv_dtd.sql"},
+	{kind: "aggregate", file: "ads/gmv_dtd.sql", output: "ads.gmv_dtd_sql", source: "dwd.order_detail", duckdb: "ads/gmv_dtd.sql"},
 }
 
 // warehouseSize is the size of TestWarehouseMustShow: FLOE_WAREHOUSE_CHANGES

@@ -123,7 +123,10 @@ for spec in ads/ad_show ads/dau_daily dws/gmv_city_5m ads/gmv_dtd; do
 done
 
 say "ADS in Floe's SQL form (floe aggregate -spec FILE.sql)"
-layer ad_show_sql bin/floe aggregate -config "$cfg" -spec "$ex/ads/ad_show.sql" -output ads.ad_show_sql -backfill
+for spec in ads/ad_show dws/gmv_city_5m ads/gmv_dtd; do
+	out=$(dirname $spec).$(basename $spec)_sql
+	layer "$(basename $spec)_sql" bin/floe aggregate -config "$cfg" -spec "$ex/$spec.sql" -output "${out}" -backfill
+done
 
 say "results"
 show() { # table, columns, n
@@ -148,9 +151,9 @@ duckdb="not run: no engines venv with duckdb and pyiceberg (integration/engines/
 if [ -n "$venv" ] && "$venv/bin/python" -c 'import duckdb, pyiceberg' 2>/dev/null; then
 	if "$venv/bin/python" "$ex/duckdb_check.py" --catalog "$LAKE/catalog.db" --warehouse "$LAKE/warehouse" \
 		"$ex/dwd/order_detail.yaml=dwd.order_detail" \
-		"$ex/dws/gmv_city_5m.sql=dws.gmv_city_5m WHERE rank <= 3" \
+		"$ex/dws/gmv_city_5m.sql=dws.gmv_city_5m WHERE rank <= 3" "$ex/dws/gmv_city_5m.sql=dws.gmv_city_5m_sql WHERE rank <= 3" \
 		"$ex/ads/ad_show.sql=ads.ad_show" "$ex/ads/ad_show.sql=ads.ad_show_sql" \
-		"$ex/ads/dau_daily.sql=ads.dau_daily" "$ex/ads/gmv_dtd.sql=ads.gmv_dtd"; then
+		"$ex/ads/dau_daily.sql=ads.dau_daily" "$ex/ads/gmv_dtd.sql=ads.gmv_dtd" "$ex/ads/gmv_dtd.sql=ads.gmv_dtd_sql"; then
 		duckdb="the same rows as every Floe output"
 	else
 		duckdb="differs (above)"
