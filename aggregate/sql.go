@@ -356,16 +356,17 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 			return s, nil, sqlErr(e, "%s is neither aggregated nor in GROUP BY", e)
 		}
 	}
-	if uw != nil && uw.cumulative {
+	if uw == nil || uw.cumulative {
 		// dt and hour are the window start's; a row's local date and hour
-		// are the same only in windows of a day or less (of an hour or
-		// less).
+		// (which a tumbling or cumulative window's columns are written
+		// over) are the same only in windows of a day or less (of an hour
+		// or less). A sliding window's are written over its start.
 		size := s.Window.Size.D()
 		if slices.Contains(s.Window.LocalColumns, ColDate) && (24*time.Hour)%size != 0 {
-			return s, nil, sqlErr(sel.Unnest, "dt (the local date of a row) is the window's only for windows of a day or less")
+			return s, nil, sqlErr(localItem(sel, ColDate), "dt (the local date of a row) is the window's only for windows of a day or less")
 		}
 		if slices.Contains(s.Window.LocalColumns, ColHour) && time.Hour%size != 0 {
-			return s, nil, sqlErr(sel.Unnest, "hour (the local hour of a row) is the window's only for windows of an hour or less")
+			return s, nil, sqlErr(localItem(sel, ColHour), "hour (the local hour of a row) is the window's only for windows of an hour or less")
 		}
 	}
 	for _, i := range dims {
@@ -526,6 +527,17 @@ func windowOf(c *query.Call, s *Spec) error {
 		s.Window.TimeZone = "UTC"
 	}
 	return nil
+}
+
+// localItem is the select list's expression named name (a local
+// column), where its refusal points.
+func localItem(sel *query.Select, name string) query.Expr {
+	for _, it := range sel.Items {
+		if it.Name == name {
+			return it.Expr
+		}
+	}
+	return sel.Items[0].Expr
 }
 
 // localColumnExprs renders the select-list expressions of the window's

@@ -176,6 +176,10 @@ func TestFromSQLWindowErrors(t *testing.T) {
 			"a cumulative window groups by the window's start"},
 		{"cumulative column name", strings.Replace(groupAll(cumSQL("1 hour", "", "1 day", "", "")), "window_end", "step_end", 2), "name a cumulative window's column window_end"},
 		{"cumulative hour of a day", groupAll(cumSQL("1 hour", "", "1 day", ", 'Asia/Shanghai'", ", hour(timezone('Asia/Shanghai', event_time)) AS hour")), "hour (the local hour of a row) is the window's only for windows of an hour or less"},
+		{"tumbling day with the hour", "SELECT time_bucket(INTERVAL '1 day', event_time, 'Asia/Shanghai') AS window_start, hour(timezone('Asia/Shanghai', event_time)) AS hour, count(*) AS n FROM ods.events GROUP BY 1, 2",
+			"hour (the local hour of a row) is the window's only for windows of an hour or less"},
+		{"tumbling week with the date", "SELECT time_bucket(INTERVAL '7 days', event_time, 'Asia/Shanghai') AS window_start, CAST(timezone('Asia/Shanghai', event_time) AS DATE) AS dt, count(*) AS n FROM ods.events GROUP BY 1, 2",
+			"dt (the local date of a row) is the window's only for windows of a day or less"},
 		{"cumulative steps not grouped", strings.Replace(groupAll(cumSQL("1 hour", "", "1 day", "", "")), "GROUP BY 1, 2, 3", "GROUP BY 1, 3", 1), "GROUP BY w.window_end: each step's end groups a cumulative window's rows"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
