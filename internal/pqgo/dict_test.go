@@ -60,7 +60,6 @@ func dictPaysMap(arrs []arrow.Array) bool {
 	return est < plain
 }
 
-
 // TestDictPaysMatchesMap checks dictPays against the plain map version over
 // columns from all-equal to all-distinct, with nulls, split over batches
 // and longer than the sample.
