@@ -70,12 +70,16 @@ bench: ## benchmarks, against a local MinIO and Kafka broker; output also in ben
 # Issue 17's must-show for keyed tables (not CI): a ROWS-row MariaDB table and
 # a 1M-row baseline, RATE updates/s for MINUTES minutes each, compaction on:
 # RSS, CPU-s per 10k updates, restart until visible, data files, mirror check.
-# Quick run: make bench-keyed ROWS=1000000 MINUTES=1
+# Restart until visible is measured twice: after a SIGKILL with the
+# persistent key index, and with the index removed (rebuild).
+# Quick run: make bench-keyed ROWS=1000000 MINUTES=1; BASELINE=0 skips the
+# 1M-row baseline of a larger run.
 ROWS ?= 10000000
 MINUTES ?= 10
 RATE ?= 500
-bench-keyed: ## keyed tables at scale (issue 17): ROWS=10000000 MINUTES=10 RATE=500; output also in bench-keyed.txt
-	$(call with-servers,FLOE_BENCH_KEYED=1 FLOE_BENCH_KEYED_ROWS=$(ROWS) FLOE_BENCH_KEYED_MINUTES=$(MINUTES) FLOE_BENCH_KEYED_RATE=$(RATE) \
+BASELINE ?= 1
+bench-keyed: ## keyed tables at scale (issue 17): ROWS=10000000 MINUTES=10 RATE=500 BASELINE=1; output also in bench-keyed.txt
+	$(call with-servers,FLOE_BENCH_KEYED=1 FLOE_BENCH_KEYED_ROWS=$(ROWS) FLOE_BENCH_KEYED_MINUTES=$(MINUTES) FLOE_BENCH_KEYED_RATE=$(RATE) FLOE_BENCH_KEYED_BASELINE=$(BASELINE) \
 	$(GO) test -run '^$$' -bench BenchmarkKeyedScale -benchtime 1x -count 1 -timeout 4h -v ./integration | tee bench-keyed.txt)
 
 # with-kafka-minio runs $(1) with MinIO and the local Kafka broker started

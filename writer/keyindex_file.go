@@ -137,7 +137,10 @@ func (f *indexFiles) mapped(s []uint64) bool {
 // page cache, dirty ones are written back): the spill of an index over
 // the memory budget.
 func (f *indexFiles) evict(s []uint64) {
-	if b, ok := f.maps[&s[0]]; len(s) > 0 && ok {
+	if len(s) == 0 {
+		return
+	}
+	if b, ok := f.maps[&s[0]]; ok {
 		dontNeed(b)
 	}
 }

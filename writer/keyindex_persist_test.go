@@ -2,12 +2,15 @@ package writer_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -366,4 +369,70 @@ func waitCrash(t *testing.T, c chan struct{}) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the crash point was never reached")
 	}
+}
+
+// TestKeyIndexSpill: a persistent index larger than the memory budget
+// puts the writer over budget: one WARN, the mapped pages are dropped
+// after every commit (spilled), commits go on, and the table stays
+// exact.
+func TestKeyIndexSpill(t *testing.T) {
+	ctx := context.Background()
+	cat := tabletest.OpenSQLite(t)
+	var logs strings.Builder
+	cfg := writer.DefaultConfig()
+	cfg.CommitInterval = time.Hour
+	cfg.MemoryBudget = 1 << 20
+	cfg.FlushBytes = 256 << 10
+	w := writer.New(cat, cfg, writer.Options{Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, nil))})
+	defer w.Abort()
+	kt, err := w.OpenKeyed(ctx, persistSpec(), "src", writer.KeyedOptions{IndexDir: t.TempDir(), Compaction: compaction.KeyedConfig{Disabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := int64(0)
+	r := &persistRun{t: t, w: w, kt: kt, want: map[int64]keyedRow{}, pos: &pos, rng: rand.New(rand.NewPCG(7, 8))}
+	// 80,000 keys: 100,000 slots of 16 bytes, over the budget.
+	for c := range int64(8) {
+		var ids []int64
+		var ops []writer.Op
+		var rows []keyedRow
+		for id := c * 10000; id < (c+1)*10000; id++ {
+			row := keyedRow{v: "load", n: int32(id % 1000)}
+			ids, ops, rows = append(ids, id), append(ops, writer.OpUpsert), append(rows, row)
+			r.want[id] = row
+		}
+		pos++
+		if err := kt.Apply(writer.Changes{Record: persistRecord(kt.Schema(), ids, ops, rows), Ops: ops, Next: table.Positions{"p": pos}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := kt.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		r.changes(200, true)
+	}
+	if info := kt.Index(); info.MappedBytes <= int64(cfg.MemoryBudget) {
+		t.Fatalf("index %+v does not exceed the budget", info)
+	}
+	if n := strings.Count(logs.String(), "key indexes exceed the writer's memory budget"); n != 1 {
+		t.Errorf("%d WARNs about the budget, want 1", n)
+	}
+	if got := persistScan(t, cat); !maps.Equal(got, r.want) {
+		t.Fatalf("the table holds %d rows, want %d", len(got), len(r.want))
+	}
+	closeRun(t, r)
+}
+
+// lockedWriter serializes writes to w (the writer logs from its
+// goroutines).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -188,8 +188,29 @@ func (v *indexView) Truncate() {
 }
 
 // Seal ends the newest layer: its changes are staged for the next
-// commit. Later changes go to a new layer.
+// commit. Later changes go to a new layer. A commit folds every sealed
+// layer at once, so there is at most one: the newest is merged into it
+// (a snapshot load flushes many times before its one commit, and every
+// lookup probes every layer).
 func (v *indexView) Seal() {
+	if len(v.layers) == 2 {
+		sealed, cur := v.layers[0], v.layers[1]
+		if cur.truncated {
+			// The truncation hides (and, folded, clears) the older
+			// changes.
+			v.layers[0] = cur
+		} else {
+			for _, wide := range []bool{false, true} {
+				t := sealed.table(wide)
+				ct := cur.table(wide)
+				t.reserve(t.n + ct.n)
+				ct.entries(func(_ int, h [2]uint64, x uint64) { t.set(h, x) })
+			}
+			sealed.delta += cur.delta
+		}
+		v.layers[1] = newIndexLayer()
+		return
+	}
 	v.layers = append(v.layers, newIndexLayer())
 }
 
