@@ -16,7 +16,7 @@
 // measured is the commit path and the catalog, not object storage.
 //
 //	make bench-catalog        # the full matrix, 20 s per cell; 10,000 commits with expiry on, 3,000 off
-//	make bench-catalog-short  # writers 1,4; tables 1,100; 5 s per cell; 1,000 commits
+//	make bench-catalog-short  # writers 1,4; tables 1,100; 5 s per cell; 300 commits
 package main
 
 import (
