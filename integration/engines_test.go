@@ -369,7 +369,7 @@ func enginesReadRows(path string, adjust func(map[string]any)) ([]string, error)
 		d.UseNumber()
 		var row map[string]any
 		if err := d.Decode(&row); err != nil {
-			return nil, fmt.Errorf("%s: %v", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		if adjust != nil {
 			adjust(row)
