@@ -111,8 +111,17 @@ func TestReadFollowRidesOutStoreOutage(t *testing.T) {
 	// are committed (directly, not through the proxy) every 300 ms: a
 	// moment up lets the follower load the table, and the next outage
 	// meets it reading the snapshot's manifests or data files.
+	// The moments up are slow (latency on every chunk), so that a read
+	// the follower starts in one is still running when the next outage
+	// comes; the rounds go on (up to 40) until the follower has retried a
+	// failed read at least once, which on a busy machine can take more
+	// than the first 10.
+	retries := func() int {
+		b, _ := os.ReadFile(filepath.Join(dir, "read.log"))
+		return strings.Count(string(b), "follow: reading the table failed")
+	}
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	for round := range 10 {
+	for round := 0; round < 10 || round < 40 && retries() == 0; round++ {
 		f := faultproxy.Faults{Down: true}
 		if round%4 == 3 {
 			f = faultproxy.Faults{Stall: true}
@@ -123,10 +132,11 @@ func TestReadFollowRidesOutStoreOutage(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 		}
 		n := proxy.ResetAll()
-		proxy.Set(faultproxy.Faults{})
+		proxy.Set(faultproxy.Faults{Latency: 150 * time.Millisecond, Jitter: 100 * time.Millisecond})
 		alive(fmt.Sprintf("during a store fault (%s, %d connections reset)", f, n))
-		time.Sleep(time.Duration(100+rng.IntN(700)) * time.Millisecond)
+		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond)
 	}
+	proxy.Set(faultproxy.Faults{})
 	waitLines(next, 2*time.Minute)
 	alive("after the faults")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -152,9 +162,9 @@ func TestReadFollowRidesOutStoreOutage(t *testing.T) {
 		t.Fatalf("%d lines, want %d", lines, next)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "read.log"))
-	retries := strings.Count(string(b), "follow: reading the table failed")
-	t.Logf("%d rows exactly once; the follower retried %d times, logged %d tail load failures", next, retries, strings.Count(string(b), "tail: loading the table failed"))
-	if retries == 0 {
+	retried := retries()
+	t.Logf("%d rows exactly once; the follower retried %d times, logged %d tail load failures", next, retried, strings.Count(string(b), "tail: loading the table failed"))
+	if retried == 0 {
 		t.Errorf("the faults never failed a read of the follower: the test did not test it:\n%s", lastLines(string(b), 20))
 	}
 }
