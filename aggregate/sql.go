@@ -130,6 +130,9 @@ func translateCols(sel *query.Select) (Spec, []sqlColumn, error) {
 		return s, nil, sqlErr(sel.Having, "HAVING is not supported by floe aggregate: filter the summary table when reading it")
 	}
 	s.Source = sel.From.Name
+	if sel.Unnest != nil && strings.EqualFold(sel.Unnest.Alias, sel.From.Alias) {
+		return s, nil, sqlErr(sel.Unnest, "unnest(…) AS %s: the name of the FROM table; give the window another (AS w(…))", sel.Unnest.Alias)
+	}
 	if err := checkQualifiers(sel); err != nil {
 		return s, nil, err
 	}

@@ -140,6 +140,7 @@ func TestFromSQLWindowErrors(t *testing.T) {
 		{"window column in a measure", strings.Replace(hop(""), "count(*) AS n", "max(w.window_start) AS n", 1), "the window column is selected and grouped by as it is"},
 		{"window column in WHERE", strings.Replace(hop(""), "GROUP BY", "WHERE w.window_start > event_time GROUP BY", 1), "WHERE w.window_start: the window column is not a column of the source"},
 		{"other unnest column", strings.Replace(hop(""), "SELECT w.window_start", "SELECT w.x AS window_start", 1), "w.x: w has one column, window_start"},
+		{"unnest named as the table", strings.Replace(strings.ReplaceAll(hop(""), "w.", "e."), "AS w(", "AS e(", 1), "unnest(…) AS e: the name of the FROM table"},
 		{"unnest of something else", `SELECT x, count(*) AS n FROM ods.events, unnest(range(3)) AS r(x) GROUP BY 1`, "the only unnest of a spec is its window"},
 		{"neither shape", strings.Replace(hop(""), ") - INTERVAL '55 minutes'", ")", 1), "is neither window shape"},
 		{"rank()", hop("QUALIFY rank() OVER (PARTITION BY w.window_start ORDER BY gmv DESC) <= 3"), "Floe's rank is row_number()"},
