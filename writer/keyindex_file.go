@@ -19,7 +19,9 @@ package writer
 // index.meta is replaced (write, rename) after every change of the
 // committed index: a commit, a compaction step, a delete merge. A slot
 // file replaced by a larger one (the table grew) is removed once a meta
-// no longer names it.
+// no longer names it. A table directory unchanged for a week and not
+// locked (a dropped or recreated table's) is removed by the next keyed
+// table that opens its index under the same root.
 
 import (
 	"encoding/json"
@@ -31,6 +33,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const (
@@ -91,6 +94,60 @@ func openIndexFiles(dir string, log *slog.Logger) (*indexFiles, error) {
 		return nil, fmt.Errorf("lock key index directory %s: %w", dir, err)
 	}
 	return &indexFiles{dir: dir, log: log, lock: lock, cur: map[string]string{}, maps: map[*uint64][]byte{}}, nil
+}
+
+// staleIndexAge is how long a table's index directory may go unchanged
+// before another table's writer on the host removes it: a live writer
+// rewrites index.meta at every commit, so only a dropped or recreated
+// table's directory (or one whose writer has not run for that long,
+// which then rebuilds its index at its next start) is that old.
+const staleIndexAge = 7 * 24 * time.Hour
+
+// pruneStaleIndexDirs removes the table directories under root, other
+// than self, whose newest entry is older than staleIndexAge and whose
+// lock no process holds (a held lock is a live writer: left alone).
+// Failures are logged, never returned: pruning only frees disk.
+func pruneStaleIndexDirs(root, self string, now time.Time, log *slog.Logger) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		dir := filepath.Join(root, e.Name())
+		if !e.IsDir() || dir == self || !olderThan(dir, now.Add(-staleIndexAge)) {
+			continue
+		}
+		lock, err := lockFile(filepath.Join(dir, "lock"))
+		if err != nil {
+			continue
+		}
+		err = os.RemoveAll(dir)
+		_ = lock.Close()
+		if err != nil {
+			log.Warn("key index: cannot remove a stale index directory", "dir", dir, "err", err)
+			continue
+		}
+		log.Info("key index: removed a stale index directory (its table has not been written here for a week)", "dir", dir)
+	}
+}
+
+// olderThan reports whether dir and every entry in it were last modified
+// before t.
+func olderThan(dir string, t time.Time) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	if st, err := os.Stat(dir); err != nil || !st.ModTime().Before(t) {
+		return false
+	}
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(t) {
+			return false
+		}
+	}
+	return true
 }
 
 // alloc implements slotAlloc: a new file, mapped.

@@ -118,6 +118,7 @@ func (k *KeyedTable) openIndexDir(tbl *icetable.Table) (*indexFiles, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
+	pruneStaleIndexDirs(root, f.dir, k.w.opts.Now(), k.log)
 	return f, ""
 }
 
