@@ -46,12 +46,9 @@ func clickJSON(seq int64) []byte {
 	return []byte(b.String())
 }
 
-// produce creates topic with partitions and sends n records round-robin
-// over them. It returns the mean value size.
+// produce sends n records round-robin over the topic's partitions. It
+// returns the mean value size.
 func produce(ctx context.Context, brokers []string, topic string, partitions, n int) (float64, error) {
-	if err := createTopic(ctx, brokers, topic, partitions); err != nil {
-		return 0, err
-	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(200000), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
@@ -107,4 +104,39 @@ func randHex() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// topicRecords is the sum of the end offsets of the topic's partitions: the
+// records a reused topic holds.
+func topicRecords(ctx context.Context, brokers []string, topic string, partitions int) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return 0, fmt.Errorf("open admin client: %w", err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for p := range partitions {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = int32(p), -1 // the end offset
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(cctx, cl)
+	if err != nil {
+		return 0, fmt.Errorf("list offsets of %s: %w", topic, err)
+	}
+	var n int64
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return 0, fmt.Errorf("list offsets of %s/%d: %w", topic, p.Partition, err)
+			}
+			n += p.Offset
+		}
+	}
+	return n, nil
 }

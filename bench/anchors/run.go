@@ -55,6 +55,7 @@ func tableSpec() table.Spec {
 type runSpec struct {
 	n       int
 	system  string
+	bin     string // the floe binary
 	commits time.Duration
 	topic   string
 	records int
@@ -68,6 +69,8 @@ type runSpec struct {
 type result struct {
 	group     string
 	system    string
+	label     string // system, or floe-K with several floe binaries
+	pair      int    // the round within its group
 	commits   time.Duration
 	records   int
 	cpu       time.Duration // utime+stime when the table held every record
@@ -219,7 +222,11 @@ func (s runSpec) floeCmd(cc catalog.Config) (*exec.Cmd, error) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		return nil, fmt.Errorf("write floe.yaml: %w", err)
 	}
-	return exec.Command(s.opts.floeBin, "ingest", "-config", p), nil
+	args := []string{"ingest", "-config", p}
+	if s.opts.cpuProfile {
+		args = append(args, "-cpuprofile", filepath.Join(s.dir, "cpu.pprof"))
+	}
+	return exec.Command(s.bin, args...), nil
 }
 
 func (s runSpec) connectCmd(ctx context.Context, cc catalog.Config) (*exec.Cmd, error) {
