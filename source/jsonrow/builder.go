@@ -305,18 +305,19 @@ func (b *Builder) value(p *plan, n int32) error {
 		}
 		return nil
 	}
-	o, err := b.scalar(p, nd)
-	if err != nil {
+	b.ops = append(b.ops, op{id: p.id})
+	if err := b.scalar(p, nd, &b.ops[len(b.ops)-1]); err != nil {
+		b.ops = b.ops[:len(b.ops)-1]
 		return err
 	}
-	b.ops = append(b.ops, o)
 	return nil
 }
 
 // scalar converts the non-null value nd for plan p of a scalar kind (not
-// a struct, list or map).
-func (b *Builder) scalar(p *plan, nd *jnode) (op, error) {
-	o := op{id: p.id}
+// a struct, list or map) into o, which holds p's id and zeros (it is
+// filled in place, not returned: the op is large and this is the hottest
+// call of decoding).
+func (b *Builder) scalar(p *plan, nd *jnode, o *op) error {
 	switch p.kind {
 	case kBool:
 		switch nd.kind {
@@ -324,20 +325,20 @@ func (b *Builder) scalar(p *plan, nd *jnode) (op, error) {
 			o.i = 1
 		case jFalse:
 		default:
-			return op{}, b.mismatch(p, nd)
+			return b.mismatch(p, nd)
 		}
 	case kInt:
 		s, err := b.numberText(p, nd)
 		if err != nil {
-			return op{}, err
+			return err
 		}
 		if o.i, err = parseInt(s, p.minInt, p.maxInt); err != nil {
-			return op{}, b.badValue(p, s, err)
+			return b.badValue(p, s, err)
 		}
 	case kFloat32, kFloat64:
 		s, err := b.numberText(p, nd)
 		if err != nil {
-			return op{}, err
+			return err
 		}
 		size := 64
 		if p.kind == kFloat32 {
@@ -345,16 +346,16 @@ func (b *Builder) scalar(p *plan, nd *jnode) (op, error) {
 		}
 		if o.f, err = strconv.ParseFloat(string(s), size); err != nil {
 			if errors.Is(err, strconv.ErrRange) {
-				return op{}, b.badValue(p, s, errOutOfRange)
+				return b.badValue(p, s, errOutOfRange)
 			}
-			return op{}, b.badValue(p, s, errNotNumber)
+			return b.badValue(p, s, errNotNumber)
 		}
 	case kString:
 		switch nd.kind {
 		case jString:
 			s := b.p.text(nd)
 			if !utf8.Valid(s) {
-				return op{}, b.errorf("invalid UTF-8 in string")
+				return b.errorf("invalid UTF-8 in string")
 			}
 			o.off, o.end = nd.start, nd.end
 			if nd.esc {
@@ -362,57 +363,57 @@ func (b *Builder) scalar(p *plan, nd *jnode) (op, error) {
 			}
 		case jObject, jArray:
 			if !b.dec.opts.RawJSONStrings {
-				return op{}, b.mismatch(p, nd)
+				return b.mismatch(p, nd)
 			}
 			if !utf8.Valid(b.p.data[nd.start:nd.end]) {
-				return op{}, b.errorf("invalid UTF-8 in string")
+				return b.errorf("invalid UTF-8 in string")
 			}
 			o.off, o.end = nd.start, nd.end
 		default:
-			return op{}, b.mismatch(p, nd)
+			return b.mismatch(p, nd)
 		}
 	case kBinary, kFixed:
 		if nd.kind != jString {
-			return op{}, b.mismatch(p, nd)
+			return b.mismatch(p, nd)
 		}
 		s := b.p.text(nd)
 		off, err := b.decodeBase64(s)
 		if err != nil {
-			return op{}, b.badValue(p, s, err)
+			return b.badValue(p, s, err)
 		}
 		if got := len(b.bin) - off; p.kind == kFixed && got != p.width {
-			return op{}, b.errorf("invalid %s: %d bytes, want %d", p.typeName, got, p.width)
+			return b.errorf("invalid %s: %d bytes, want %d", p.typeName, got, p.width)
 		}
 		o.src, o.off, o.end = srcBin, int32(off), int32(len(b.bin))
 	case kUUID:
 		if nd.kind != jString {
-			return op{}, b.mismatch(p, nd)
+			return b.mismatch(p, nd)
 		}
 		s := b.p.text(nd)
 		if err := parseUUID(s, &b.uuidb); err != nil {
-			return op{}, b.badValue(p, s, err)
+			return b.badValue(p, s, err)
 		}
 		off := len(b.bin)
 		b.bin = append(b.bin, b.uuidb[:]...)
 		o.src, o.off, o.end = srcBin, int32(off), int32(len(b.bin))
 	case kDate:
 		if nd.kind != jString {
-			return op{}, b.mismatch(p, nd)
+			return b.mismatch(p, nd)
 		}
 		s := b.p.text(nd)
 		d, err := parseDate(s)
 		if err != nil {
-			return op{}, b.badValue(p, s, err)
+			return b.badValue(p, s, err)
 		}
 		o.i = int64(d)
 	case kTime:
 		if nd.kind != jString {
-			return op{}, b.mismatch(p, nd)
+			return b.mismatch(p, nd)
 		}
 		s := b.p.text(nd)
 		ns, err := parseTime(s)
 		if err != nil {
-			return op{}, b.badValue(p, s, err)
+			return b.badValue(p, s, err)
 		}
 		o.i = ns / (1e9 / p.perSec)
 	case kTimestamp:
@@ -425,7 +426,7 @@ func (b *Builder) scalar(p *plan, nd *jnode) (op, error) {
 				o.i, perr = toUnit(sec, nsec, p.perSec)
 			}
 			if perr != nil {
-				return op{}, b.badValue(p, s, perr)
+				return b.badValue(p, s, perr)
 			}
 		case jNumber:
 			s := b.p.text(nd)
@@ -436,19 +437,19 @@ func (b *Builder) scalar(p *plan, nd *jnode) (op, error) {
 				}
 			}
 			if err != nil {
-				return op{}, b.badValue(p, s, err)
+				return b.badValue(p, s, err)
 			}
 		default:
-			return op{}, b.mismatch(p, nd)
+			return b.mismatch(p, nd)
 		}
 	case kDecimal:
 		if nd.kind != jNumber && nd.kind != jString {
-			return op{}, b.mismatch(p, nd)
+			return b.mismatch(p, nd)
 		}
 		s := b.p.text(nd)
 		neg, mag, err := parseDecimal(s, p.prec, p.scale)
 		if err != nil {
-			return op{}, b.badValue(p, s, err)
+			return b.badValue(p, s, err)
 		}
 		n := decimal128.New(int64(mag.hi), mag.lo)
 		if neg {
@@ -456,7 +457,7 @@ func (b *Builder) scalar(p *plan, nd *jnode) (op, error) {
 		}
 		o.hi, o.i = n.HighBits(), int64(n.LowBits())
 	}
-	return o, nil
+	return nil
 }
 
 // numberText returns the text of a number, or of a string holding one when

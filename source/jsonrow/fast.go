@@ -1,6 +1,7 @@
 package jsonrow
 
 import (
+	"encoding/binary"
 	"math"
 	"unicode/utf8"
 )
@@ -56,8 +57,8 @@ func (b *Builder) fastObject(sp *plan, depth int) bool {
 			if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 				return false
 			}
-			ks, ke, kesc, err := p.parseString()
-			if err != nil {
+			ks, ke, kesc, _, ok := p.fastString()
+			if !ok {
 				return false
 			}
 			k := p.data[ks:ke]
@@ -152,9 +153,25 @@ func (b *Builder) fastValue(f *plan, depth int) bool {
 	case f.kind == kStruct || f.kind == kList || f.kind == kMap:
 		return false
 	case c == '"':
-		s, e, esc, err := p.parseString()
-		if err != nil {
+		s, e, esc, ascii, ok := p.fastString()
+		if !ok {
 			return false
+		}
+		if f.kind == kString {
+			// scalar's kString case, with the UTF-8 check skipped for
+			// a string the scan saw to be ASCII.
+			o := op{id: f.id, off: s, end: e}
+			if esc {
+				o.src = srcScratch
+				ascii = utf8.Valid(p.scratch[s:e])
+			} else if !ascii {
+				ascii = utf8.Valid(p.data[s:e])
+			}
+			if !ascii {
+				return false
+			}
+			b.ops = append(b.ops, o)
+			return true
 		}
 		nd = jnode{kind: jString, start: s, end: e, esc: esc}
 	case c == 't':
@@ -176,11 +193,11 @@ func (b *Builder) fastValue(f *plan, depth int) bool {
 	default:
 		return false
 	}
-	o, err := b.scalar(f, &nd)
-	if err != nil {
+	b.ops = append(b.ops, op{id: f.id})
+	if b.scalar(f, &nd, &b.ops[len(b.ops)-1]) != nil {
+		b.ops = b.ops[:len(b.ops)-1]
 		return false
 	}
-	b.ops = append(b.ops, o)
 	return true
 }
 
@@ -280,4 +297,49 @@ func (p *parser) fastLiteral(word string) bool {
 	}
 	p.pos += len(word)
 	return true
+}
+
+// Bytes of 8 at a time, for fastString's scan.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// fastString scans the string at the parser's position (its opening
+// quote) as parseString does, and also reports whether its bytes are all
+// ASCII (an unescaped string only; an escaped one reports false). The
+// unescaped common case is scanned 8 bytes at a time. ok is false where
+// parseString would fail.
+func (p *parser) fastString() (start, end int32, esc, ascii, ok bool) {
+	d := p.data
+	i := p.pos + 1
+	var high uint64
+	for ; i+8 <= len(d); i += 8 {
+		w := binary.LittleEndian.Uint64(d[i:])
+		q := w ^ ('"' * ones)
+		bs := w ^ ('\\' * ones)
+		// A zero byte of q or bs, or a byte of w below 0x20, stops the
+		// word scan (exact as a yes/no).
+		if ((q-ones)&^q|(bs-ones)&^bs|(w-0x20*ones)&^w)&highs != 0 {
+			break
+		}
+		high |= w
+	}
+	for ; i < len(d); i++ {
+		c := d[i]
+		if c == '"' {
+			start, end = int32(p.pos+1), int32(i)
+			p.pos = i + 1
+			return start, end, false, high&highs == 0, true
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		high |= uint64(c)
+	}
+	if i >= len(d) || d[i] != '\\' {
+		return 0, 0, false, false, false
+	}
+	start, end, esc, err := p.parseString()
+	return start, end, esc, false, err == nil
 }

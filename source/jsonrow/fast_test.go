@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -281,4 +282,45 @@ func FuzzFastPath(f *testing.F) {
 		fastSlow(t, fast, slow, raw)
 		sameRecords(t, fast, slow)
 	})
+}
+
+// fastString finds the same string as parseString, or fails where it
+// fails, wherever the closing quote, an escape, a control character or a
+// non-ASCII byte falls relative to its 8-byte words; and it calls a string
+// ASCII only when it is.
+func TestFastString(t *testing.T) {
+	var cases []string
+	for _, pad := range []int{0, 1, 6, 7, 8, 9, 15, 16, 17} {
+		a := strings.Repeat("a", pad)
+		for _, tail := range []string{`"`, `\"x"`, `\n"`, `\u00e9"`, "é\"", "\x01\"", "\x1f\"", "\x7f\"", "\xff\"", `x`, `\`, "", "\u20ac\"", `\q"`} {
+			cases = append(cases, `"`+a+tail+`,"next":1}`, `"`+a+tail)
+		}
+	}
+	for _, c := range cases {
+		var pf, ps parser
+		pf.reset([]byte(c))
+		ps.reset([]byte(c))
+		s1, e1, esc1, ascii, ok := pf.fastString()
+		s2, e2, esc2, err := ps.parseString()
+		if ok != (err == nil) {
+			t.Fatalf("%q: fastString ok=%v, parseString err=%v", c, ok, err)
+		}
+		if !ok {
+			continue
+		}
+		if s1 != s2 || e1 != e2 || esc1 != esc2 || pf.pos != ps.pos || !bytes.Equal(pf.scratch, ps.scratch) {
+			t.Fatalf("%q: fastString (%d,%d,%v) pos %d, parseString (%d,%d,%v) pos %d", c, s1, e1, esc1, pf.pos, s2, e2, esc2, ps.pos)
+		}
+		text := pf.data[s1:e1]
+		if esc1 {
+			text = pf.scratch[s1:e1]
+		}
+		isASCII := !esc1
+		for _, b := range text {
+			isASCII = isASCII && b < utf8.RuneSelf
+		}
+		if ascii != isASCII {
+			t.Fatalf("%q: ascii=%v, want %v", c, ascii, isASCII)
+		}
+	}
 }
