@@ -3,6 +3,7 @@ package pqgo
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -155,5 +156,99 @@ func TestZstdCodecSameBytes(t *testing.T) {
 				t.Fatalf("level %v: round trip failed: %v", l, err)
 			}
 		}
+	}
+}
+
+// TestFastStructValues: leaves inside structs only (no list or map on the
+// path) are stamped from templates like flat columns; the file must be
+// the one the per-value walk writes, with nulls at every level of the
+// path, a required struct and leaf, and a slice with offsets.
+func TestFastStructValues(t *testing.T) {
+	cat := tabletest.OpenSQLite(t)
+	tbl, err := table.Ensure(context.Background(), cat, table.Spec{
+		Name: "t.structs",
+		Schema: []table.Field{
+			{Name: "id", Type: "long", Required: true},
+			{Name: "st", Type: "struct", Fields: []table.Field{
+				{Name: "a", Type: "int"},
+				{Name: "b", Type: "string", Required: true},
+				{Name: "inner", Type: "struct", Fields: []table.Field{{Name: "x", Type: "double"}, {Name: "ts", Type: "timestamptz"}}},
+			}},
+			{Name: "req", Type: "struct", Required: true, Fields: []table.Field{
+				{Name: "s", Type: "string"}, {Name: "ok", Type: "boolean", Required: true},
+			}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer rb.Release()
+	id := rb.Field(0).(*array.Int64Builder)
+	st := rb.Field(1).(*array.StructBuilder)
+	a := st.FieldBuilder(0).(*array.Int32Builder)
+	b := st.FieldBuilder(1).(*array.StringBuilder)
+	in := st.FieldBuilder(2).(*array.StructBuilder)
+	x := in.FieldBuilder(0).(*array.Float64Builder)
+	ts := in.FieldBuilder(1).(*array.TimestampBuilder)
+	req := rb.Field(2).(*array.StructBuilder)
+	rs := req.FieldBuilder(0).(*array.StringBuilder)
+	ok := req.FieldBuilder(1).(*array.BooleanBuilder)
+	for k := range 5000 {
+		v := int64(k*7919%2003) - 1000
+		id.Append(int64(k))
+		switch k % 5 {
+		case 0: // st null (its children get nulls too)
+			st.AppendNull()
+		case 1: // st.inner null
+			st.Append(true)
+			a.Append(int32(v))
+			b.Append(string(rune('a' + k%26)))
+			in.AppendNull()
+		default:
+			st.Append(true)
+			if k%3 == 0 {
+				a.AppendNull()
+			} else {
+				a.Append(int32(v))
+			}
+			b.Append(strings.Repeat("b", k%7))
+			in.Append(true)
+			if k%4 == 0 {
+				x.AppendNull()
+			} else {
+				x.Append(float64(v) / 7)
+			}
+			ts.Append(arrow.Timestamp(v * 1e9))
+		}
+		req.Append(true)
+		if k%6 == 0 {
+			rs.AppendNull()
+		} else {
+			rs.Append(string(rune('A' + k%26)))
+		}
+		ok.Append(k%2 == 0)
+	}
+	rec := rb.NewRecordBatch()
+	defer rec.Release()
+	slice := rec.NewSlice(3, 4500)
+	defer slice.Release()
+	encode := func() []byte {
+		var buf bytes.Buffer
+		if _, err := Encode(&buf, tbl, sc, []arrow.RecordBatch{rec, slice}, Options{Workers: 1}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	fast := encode()
+	fastValues = false
+	defer func() { fastValues = true }()
+	slow := encode()
+	if !bytes.Equal(fast, slow) {
+		t.Fatalf("stamped struct leaves wrote %d bytes, the walk %d, and they differ", len(fast), len(slow))
 	}
 }
