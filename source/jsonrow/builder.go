@@ -34,6 +34,11 @@ type Builder struct {
 	path  []pathElem
 	uuidb [16]byte
 	sizes [][2]int // per slot: values and data bytes of the last record
+	// perRow holds, per slot, the values and data bytes per row of the
+	// last record, for ReserveRows; deferred makes NewRecord leave the
+	// next record's capacity to ReserveRows.
+	perRow   [][2]float64
+	deferred bool
 
 	// slowOnly turns the one-pass fast path off (tests compare the two).
 	slowOnly bool
@@ -148,21 +153,30 @@ const (
 // reserveRows and reserveBytes), so that records of similar size do not
 // regrow and copy their buffers from scratch.
 func (b *Builder) NewRecord() arrow.RecordBatch {
+	rows := b.rows
 	b.rows = 0
 	if cap(b.sizes) < len(b.slots) {
 		b.sizes = make([][2]int, len(b.slots))
+		b.perRow = make([][2]float64, len(b.slots))
 	}
 	sizes := b.sizes[:len(b.slots)]
 	for i, s := range b.slots {
-		sizes[i] = [2]int{}
+		var vals, bytes int
 		if s.b != nil {
-			sizes[i][0] = min(s.b.Len(), reserveRows)
+			vals = s.b.Len()
 		}
 		if s.bin != nil {
-			sizes[i][1] = min(s.bin.DataLen(), reserveBytes)
+			bytes = s.bin.DataLen()
+		}
+		sizes[i] = [2]int{min(vals, reserveRows), min(bytes, reserveBytes)}
+		if rows > 0 {
+			b.perRow[i] = [2]float64{float64(vals) / float64(rows), float64(bytes) / float64(rows)}
 		}
 	}
 	rec := b.rb.NewRecordBatch()
+	if b.deferred {
+		return rec
+	}
 	for i, s := range b.slots {
 		if sizes[i][0] > 0 {
 			s.b.Reserve(sizes[i][0])
@@ -172,6 +186,36 @@ func (b *Builder) NewRecord() arrow.RecordBatch {
 		}
 	}
 	return rec
+}
+
+// DeferReserve makes NewRecord leave the next record's capacity to
+// ReserveRows, for a caller that knows how many rows come next (a Kafka
+// poll's records): reserving for the last record's rows either wastes
+// capacity or regrows — and copies — the buffers when the count varies.
+func (b *Builder) DeferReserve() { b.deferred = true }
+
+// reserveSlack is the room ReserveRows adds for rows larger than the last
+// record's average.
+const reserveSlack = 1.0625
+
+// ReserveRows makes room for about n more rows, sized by the last
+// record's values and bytes per row (nothing before the first record).
+func (b *Builder) ReserveRows(n int) {
+	if n <= 0 {
+		return
+	}
+	for i, s := range b.slots {
+		if s.b == nil || i >= len(b.perRow) {
+			continue
+		}
+		pr := b.perRow[i]
+		if v := int(pr[0] * float64(n) * reserveSlack); v > 0 {
+			s.b.Reserve(v)
+		}
+		if d := int(pr[1] * float64(n) * reserveSlack); d > 0 && s.bin != nil {
+			s.bin.ReserveData(d)
+		}
+	}
 }
 
 // Release frees the builder's memory. The builder must not be used after.

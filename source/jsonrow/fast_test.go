@@ -324,3 +324,55 @@ func TestFastString(t *testing.T) {
 		}
 	}
 }
+
+// With DeferReserve, NewRecord leaves the next record's buffers empty and
+// ReserveRows sizes them from the last record's rows, so that a record of
+// a different row count fits without regrowing its buffers.
+func TestReserveRows(t *testing.T) {
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "url", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "tags", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true},
+	}, nil)
+	d, err := NewDecoder(sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := d.NewBuilder(memory.NewGoAllocator())
+	defer b.Release()
+	b.DeferReserve()
+	row := func(i int) []byte {
+		return fmt.Appendf(nil, `{"id":%d,"url":"https://shop.example.com/p/%06d","tags":["a","b"]}`, i, i)
+	}
+	b.ReserveRows(1000) // nothing known yet: no effect
+	for i := range 1000 {
+		if err := b.Append(row(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.NewRecord().Release()
+	url := b.slots[d.root.fields[1].id].bin
+	elems := b.slots[d.root.fields[2].elem.id].bin
+	if url.Cap() != 0 || url.DataCap() != 0 {
+		t.Fatalf("after NewRecord: %d values and %d bytes reserved, want none", url.Cap(), url.DataCap())
+	}
+	b.ReserveRows(3000)
+	capV, capD, capE := url.Cap(), url.DataCap(), elems.DataCap()
+	if capV < 3000 || capD < 3000*31 || capE < 3000*2 {
+		t.Fatalf("ReserveRows(3000): %d values, %d bytes, %d element bytes", capV, capD, capE)
+	}
+	for i := range 3000 {
+		if err := b.Append(row(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if url.Cap() != capV || url.DataCap() != capD || elems.DataCap() != capE {
+		t.Fatalf("3000 rows regrew the buffers: %d/%d values, %d/%d bytes, %d/%d element bytes",
+			url.Cap(), capV, url.DataCap(), capD, elems.DataCap(), capE)
+	}
+	rec := b.NewRecord()
+	defer rec.Release()
+	if rec.NumRows() != 3000 {
+		t.Fatalf("%d rows", rec.NumRows())
+	}
+}

@@ -35,6 +35,9 @@ type tableOut struct {
 	maxEvent time.Time
 	// next are the positions of this poll's batch.
 	next table.Positions
+	// share is the part of the last poll's records that became rows of
+	// this table, to size the builder for the next poll (reserve).
+	share float64
 }
 
 // varBuilder is an Arrow builder of strings or binaries.
@@ -86,6 +89,14 @@ func newTableOut(mem memory.Allocator, name string, sc *arrow.Schema, opts jsonr
 	t.bld = dec.NewBuilder(mem)
 	t.probe = dec.NewBuilder(mem)
 	return t, nil
+}
+
+// reserve makes room in the rows builder for this table's share of a
+// poll of n records.
+func (t *tableOut) reserve(n int) {
+	if t.share > 0 {
+		t.bld.ReserveRows(int(t.share*float64(n)) + 1)
+	}
 }
 
 func (t *tableOut) release() {

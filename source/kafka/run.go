@@ -28,6 +28,7 @@ type run struct {
 	dlRows  int
 	dlNext  table.Positions
 	changes []change
+	pollN   int // records in the poll being handled
 
 	pollCtx    context.Context
 	cancelPoll context.CancelCauseFunc
@@ -85,6 +86,7 @@ func (s *Source) open(ctx context.Context, sink writer.Sink) (*run, error) {
 			return nil, err
 		}
 		t.next = table.Positions{}
+		t.bld.DeferReserve() // sized per poll: see handle
 		r.out = append(r.out, t)
 	}
 	r.pollCtx, r.cancelPoll = context.WithCancelCause(ctx)
@@ -271,6 +273,14 @@ func (r *run) handle(ctx context.Context, fs kgo.Fetches) error {
 			return fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
 		}
 	}
+	// Size the append tables' builders for this poll from their share
+	// of the last one, so that their buffers do not regrow.
+	r.pollN = fs.NumRecords()
+	for ti, out := range r.out {
+		if r.ups.table(ti) == nil {
+			out.reserve(r.pollN)
+		}
+	}
 	var err error
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if err != nil || len(p.Records) == 0 && p.HighWatermark == 0 {
@@ -424,6 +434,9 @@ func (r *run) write() error {
 				return err
 			}
 			continue
+		}
+		if r.pollN > 0 {
+			out.share = float64(out.rows) / float64(r.pollN)
 		}
 		rec := out.take()
 		if rec == nil && len(out.next) == 0 {
