@@ -195,8 +195,15 @@ func (b *Builder) NewRecord() arrow.RecordBatch {
 func (b *Builder) DeferReserve() { b.deferred = true }
 
 // reserveSlack is the room ReserveRows adds for rows larger than the last
-// record's average.
-const reserveSlack = 1.0625
+// record's average; maxAheadRows and maxAheadBytes cap what it reserves
+// per column (values, and bytes of a string or binary column), so that a
+// record of a few huge rows does not make it reserve their size many
+// times over.
+const (
+	reserveSlack  = 1.0625
+	maxAheadRows  = 1 << 16
+	maxAheadBytes = 32 << 20
+)
 
 // ReserveRows makes room for about n more rows, sized by the last
 // record's values and bytes per row (nothing before the first record).
@@ -209,11 +216,11 @@ func (b *Builder) ReserveRows(n int) {
 			continue
 		}
 		pr := b.perRow[i]
-		if v := int(pr[0] * float64(n) * reserveSlack); v > 0 {
-			s.b.Reserve(v)
+		if v := min(pr[0]*float64(n)*reserveSlack, maxAheadRows); v >= 1 {
+			s.b.Reserve(int(v))
 		}
-		if d := int(pr[1] * float64(n) * reserveSlack); d > 0 && s.bin != nil {
-			s.bin.ReserveData(d)
+		if d := min(pr[1]*float64(n)*reserveSlack, maxAheadBytes); d >= 1 && s.bin != nil {
+			s.bin.ReserveData(int(d))
 		}
 	}
 }

@@ -376,3 +376,26 @@ func TestReserveRows(t *testing.T) {
 		t.Fatalf("%d rows", rec.NumRows())
 	}
 }
+
+// ReserveRows caps what it reserves per column: after a record of one
+// huge row, a poll of rows does not reserve that row's size for
+// each of them.
+func TestReserveRowsCapped(t *testing.T) {
+	sc := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	d, err := NewDecoder(sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := d.NewBuilder(memory.NewGoAllocator())
+	defer b.Release()
+	b.DeferReserve()
+	if err := b.Append([]byte(`{"s":"` + strings.Repeat("x", 1<<20) + `"}`)); err != nil {
+		t.Fatal(err)
+	}
+	b.NewRecord().Release()
+	b.ReserveRows(200)
+	s := b.slots[d.root.fields[0].id].bin
+	if s.DataCap() > 64<<20 {
+		t.Fatalf("reserved %d bytes for 200 rows after one 1 MiB row", s.DataCap())
+	}
+}
