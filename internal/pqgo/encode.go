@@ -415,6 +415,9 @@ func (e *colEnc) writeNested(arr arrow.Array, s sel) error {
 	if fastValues && e.lf.structsOnly() {
 		return e.writeStructs(s)
 	}
+	if fastValues && e.lf.primList() {
+		return e.writeList(s)
+	}
 	get, err := accessorFor(e.lf, e.arrs[len(e.arrs)-1])
 	if err != nil {
 		return err
@@ -430,90 +433,6 @@ func (e *colEnc) writeNested(arr arrow.Array, s sel) error {
 		}
 	}
 	return e.flush()
-}
-
-// structsOnly reports whether the leaf is a primitive inside structs
-// only (no list or map on its path): one value per row, at repetition
-// level 0, its definition level the count of non-null optional steps.
-func (lf *leafCol) structsOnly() bool {
-	if lf.maxRep != 0 || len(lf.steps) < 2 || lf.steps[len(lf.steps)-1].kind != stepPrim {
-		return false
-	}
-	opt := 0
-	for _, st := range lf.steps {
-		if st.kind != stepPrim && st.kind != stepStruct {
-			return false
-		}
-		if st.optional {
-			opt++
-		}
-	}
-	return opt == lf.maxDef
-}
-
-// writeStructs is writeNested for a structsOnly leaf with the arrays
-// along its path bound: the values are stamped from templates as
-// writeFlat stamps them, instead of walked one call per value.
-func (e *colEnc) writeStructs(s sel) error {
-	leaf := e.arrs[len(e.arrs)-1]
-	if ext, ok := leaf.(array.ExtensionArray); ok {
-		leaf = ext.Storage()
-	}
-	src, err := flatSource(e.lf, leaf)
-	if err != nil {
-		return err
-	}
-	col := e.lf.idx
-	// nullAt[d] is the null at definition level d; optional lists the
-	// arrays whose nulls end a row early, in path order.
-	nullAt := make([]rawValue, e.lf.maxDef)
-	for d := range nullAt {
-		nullAt[d] = asRaw(parquet.Value{}.Level(0, d, col))
-	}
-	var optional []arrow.Array
-	nulls := false
-	for d, st := range e.lf.steps {
-		if st.optional {
-			optional = append(optional, e.arrs[d])
-			nulls = nulls || e.arrs[d].NullN() > 0
-		}
-	}
-	tmpl := asRaw(e.lf.template(col))
-	if cap(e.u64) < valueChunk {
-		e.u64 = make([]uint64, valueChunk)
-		e.ptrs = make([]*byte, valueChunk)
-	}
-	n := s.n()
-	for start := 0; start < n; start += valueChunk {
-		end := min(start+valueChunk, n)
-		m := end - start
-		u, p := e.u64[:m], e.ptrs[:m]
-		src.extract(u, p, s, start, end)
-		vals := e.vals[:m]
-		raw := asRawSlice(vals)
-	rows:
-		for k := range raw {
-			if nulls {
-				i := s.at(start + k)
-				for d, a := range optional {
-					if a.IsNull(i) {
-						raw[k] = nullAt[d]
-						continue rows
-					}
-				}
-			}
-			t := tmpl
-			if src.bytes {
-				t.ptr = p[k]
-			}
-			t.u64 = u[k]
-			raw[k] = t
-		}
-		if _, err := e.cw.WriteRowValues(vals); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (e *colEnc) walk(d, i, rep, def int) {

@@ -252,3 +252,80 @@ func TestFastStructValues(t *testing.T) {
 		t.Fatalf("stamped struct leaves wrote %d bytes, the walk %d, and they differ", len(fast), len(slow))
 	}
 }
+
+// TestFastListValues: the elements of top-level lists of primitives are
+// stamped with their levels; the file must be the one the per-value walk
+// writes, with null and empty lists, null elements, a required list of
+// required elements, byte and fixed-width elements, and a slice.
+func TestFastListValues(t *testing.T) {
+	cat := tabletest.OpenSQLite(t)
+	tbl, err := table.Ensure(context.Background(), cat, table.Spec{
+		Name: "t.lists",
+		Schema: []table.Field{
+			{Name: "id", Type: "long", Required: true},
+			{Name: "tags", Type: "list", Element: &table.Field{Type: "string"}},
+			{Name: "nums", Type: "list", Required: true, Element: &table.Field{Type: "long", Required: true}},
+			{Name: "ds", Type: "list", Element: &table.Field{Type: "double", Required: true}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer rb.Release()
+	id := rb.Field(0).(*array.Int64Builder)
+	tags := rb.Field(1).(*array.ListBuilder)
+	tv := tags.ValueBuilder().(*array.StringBuilder)
+	nums := rb.Field(2).(*array.ListBuilder)
+	nv := nums.ValueBuilder().(*array.Int64Builder)
+	ds := rb.Field(3).(*array.ListBuilder)
+	dv := ds.ValueBuilder().(*array.Float64Builder)
+	for k := range 6000 {
+		id.Append(int64(k))
+		switch k % 6 {
+		case 0:
+			tags.AppendNull()
+			ds.AppendNull()
+		case 1:
+			tags.Append(true) // empty
+			ds.Append(true)
+		default:
+			tags.Append(true)
+			ds.Append(true)
+			for j := range k % 5 {
+				if (k+j)%4 == 0 {
+					tv.AppendNull()
+				} else {
+					tv.Append(strings.Repeat("t", (k+j)%6))
+				}
+				dv.Append(float64(k*j) / 3)
+			}
+		}
+		nums.Append(true)
+		for j := range k % 3 {
+			nv.Append(int64(k * j))
+		}
+	}
+	rec := rb.NewRecordBatch()
+	defer rec.Release()
+	slice := rec.NewSlice(5, 5500)
+	defer slice.Release()
+	encode := func() []byte {
+		var buf bytes.Buffer
+		if _, err := Encode(&buf, tbl, sc, []arrow.RecordBatch{rec, slice}, Options{Workers: 1}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	fast := encode()
+	fastValues = false
+	defer func() { fastValues = true }()
+	slow := encode()
+	if !bytes.Equal(fast, slow) {
+		t.Fatalf("stamped list elements wrote %d bytes, the walk %d, and they differ", len(fast), len(slow))
+	}
+}
