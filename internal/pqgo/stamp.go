@@ -58,7 +58,7 @@ func (e *colEnc) writeStructs(s sel) error {
 	for d, st := range e.lf.steps {
 		if st.optional {
 			optional = append(optional, e.arrs[d])
-			nulls = nulls || e.arrs[d].NullN() > 0
+			nulls = nulls || mayHaveNulls(e.arrs[d])
 		}
 	}
 	tmpl := asRaw(e.lf.template(col))
@@ -132,8 +132,8 @@ func (e *colEnc) writeList(s sel) error {
 		return err
 	}
 	col := e.lf.idx
-	listOpt, elemOpt := e.lf.steps[0].optional, e.lf.steps[1].optional && leaf.NullN() > 0
-	listNulls := listOpt && lst.NullN() > 0
+	listOpt, elemOpt := e.lf.steps[0].optional, e.lf.steps[1].optional && mayHaveNulls(leaf)
+	listNulls := listOpt && mayHaveNulls(lst)
 	def := 0 // the list's definition level when present
 	if listOpt {
 		def = 1
@@ -184,3 +184,10 @@ func (e *colEnc) writeList(s sel) error {
 	}
 	return e.flush()
 }
+
+// mayHaveNulls reports whether the array has a validity bitmap. It stands
+// in for NullN() > 0 on arrays several column workers share (a struct
+// along the paths of its leaves): arrow-go computes an unknown null count
+// lazily and stores it, a write that races between workers. An array with
+// a bitmap but no nulls only costs the per-row IsNull checks.
+func mayHaveNulls(a arrow.Array) bool { return a.NullBitmapBytes() != nil }
