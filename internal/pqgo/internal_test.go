@@ -27,25 +27,12 @@ func TestFastValues(t *testing.T) {
 	if !fastValues {
 		t.Fatal("parquet.Value layout check failed: the fast encoders are off")
 	}
-	cat := tabletest.OpenSQLite(t)
-	tbl, err := table.Ensure(context.Background(), cat, table.Spec{
-		Name: "t.fast",
-		Schema: []table.Field{
-			{Name: "b", Type: "boolean"}, {Name: "i", Type: "int"}, {Name: "l", Type: "long", Required: true},
-			{Name: "f", Type: "float"}, {Name: "d", Type: "double"}, {Name: "s", Type: "string"},
-			{Name: "x", Type: "binary"}, {Name: "fx", Type: "fixed[3]"}, {Name: "dec", Type: "decimal(9,2)"},
-			{Name: "dec18", Type: "decimal(18,2)"}, {Name: "dt", Type: "date"}, {Name: "ts", Type: "timestamptz"},
-		},
+	tbl, sc, rb := fastTable(t, "t.fast", []table.Field{
+		{Name: "b", Type: "boolean"}, {Name: "i", Type: "int"}, {Name: "l", Type: "long", Required: true},
+		{Name: "f", Type: "float"}, {Name: "d", Type: "double"}, {Name: "s", Type: "string"},
+		{Name: "x", Type: "binary"}, {Name: "fx", Type: "fixed[3]"}, {Name: "dec", Type: "decimal(9,2)"},
+		{Name: "dec18", Type: "decimal(18,2)"}, {Name: "dt", Type: "date"}, {Name: "ts", Type: "timestamptz"},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer rb.Release()
 	for k := range 5000 {
 		for c := range sc.Fields() {
 			fb := rb.Field(c)
@@ -82,9 +69,35 @@ func TestFastValues(t *testing.T) {
 			}
 		}
 	}
+	checkFastEqualsWalk(t, tbl, sc, rb, 3, 4500, "fast encoders", "parquet-go's constructors") // offsets into the buffers
+}
+
+// fastTable creates a table of the fields and a record builder of its
+// Arrow schema, released with the test.
+func fastTable(t *testing.T, name string, fields []table.Field) (*icetable.Table, *arrow.Schema, *array.RecordBuilder) {
+	t.Helper()
+	tbl, err := table.Ensure(context.Background(), tabletest.OpenSQLite(t), table.Spec{Name: name, Schema: fields})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	t.Cleanup(rb.Release)
+	return tbl, sc, rb
+}
+
+// checkFastEqualsWalk encodes the builder's rows, then its rows lo..hi
+// as a slice (offsets into the buffers), once with the fast encoders and
+// once with parquet-go's per-value path, and fails unless the two files
+// are byte-identical.
+func checkFastEqualsWalk(t *testing.T, tbl *icetable.Table, sc *arrow.Schema, rb *array.RecordBuilder, lo, hi int64, fastName, slowName string) {
+	t.Helper()
 	rec := rb.NewRecordBatch()
 	defer rec.Release()
-	slice := rec.NewSlice(3, 4500) // offsets into the buffers
+	slice := rec.NewSlice(lo, hi)
 	defer slice.Release()
 	encode := func() []byte {
 		var buf bytes.Buffer
@@ -98,7 +111,7 @@ func TestFastValues(t *testing.T) {
 	defer func() { fastValues = true }()
 	slow := encode()
 	if !bytes.Equal(fast, slow) {
-		t.Fatalf("fast encoders wrote %d bytes, parquet-go's constructors %d, and they differ", len(fast), len(slow))
+		t.Fatalf("%s wrote %d bytes, %s %d, and they differ", fastName, len(fast), slowName, len(slow))
 	}
 }
 
@@ -164,30 +177,17 @@ func TestZstdCodecSameBytes(t *testing.T) {
 // the one the per-value walk writes, with nulls at every level of the
 // path, a required struct and leaf, and a slice with offsets.
 func TestFastStructValues(t *testing.T) {
-	cat := tabletest.OpenSQLite(t)
-	tbl, err := table.Ensure(context.Background(), cat, table.Spec{
-		Name: "t.structs",
-		Schema: []table.Field{
-			{Name: "id", Type: "long", Required: true},
-			{Name: "st", Type: "struct", Fields: []table.Field{
-				{Name: "a", Type: "int"},
-				{Name: "b", Type: "string", Required: true},
-				{Name: "inner", Type: "struct", Fields: []table.Field{{Name: "x", Type: "double"}, {Name: "ts", Type: "timestamptz"}}},
-			}},
-			{Name: "req", Type: "struct", Required: true, Fields: []table.Field{
-				{Name: "s", Type: "string"}, {Name: "ok", Type: "boolean", Required: true},
-			}},
-		},
+	tbl, sc, rb := fastTable(t, "t.structs", []table.Field{
+		{Name: "id", Type: "long", Required: true},
+		{Name: "st", Type: "struct", Fields: []table.Field{
+			{Name: "a", Type: "int"},
+			{Name: "b", Type: "string", Required: true},
+			{Name: "inner", Type: "struct", Fields: []table.Field{{Name: "x", Type: "double"}, {Name: "ts", Type: "timestamptz"}}},
+		}},
+		{Name: "req", Type: "struct", Required: true, Fields: []table.Field{
+			{Name: "s", Type: "string"}, {Name: "ok", Type: "boolean", Required: true},
+		}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer rb.Release()
 	id := rb.Field(0).(*array.Int64Builder)
 	st := rb.Field(1).(*array.StructBuilder)
 	a := st.FieldBuilder(0).(*array.Int32Builder)
@@ -233,24 +233,7 @@ func TestFastStructValues(t *testing.T) {
 		}
 		ok.Append(k%2 == 0)
 	}
-	rec := rb.NewRecordBatch()
-	defer rec.Release()
-	slice := rec.NewSlice(3, 4500)
-	defer slice.Release()
-	encode := func() []byte {
-		var buf bytes.Buffer
-		if _, err := Encode(&buf, tbl, sc, []arrow.RecordBatch{rec, slice}, Options{Workers: 1}); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-	fast := encode()
-	fastValues = false
-	defer func() { fastValues = true }()
-	slow := encode()
-	if !bytes.Equal(fast, slow) {
-		t.Fatalf("stamped struct leaves wrote %d bytes, the walk %d, and they differ", len(fast), len(slow))
-	}
+	checkFastEqualsWalk(t, tbl, sc, rb, 3, 4500, "stamped struct leaves", "the walk")
 }
 
 // TestFastListValues: the elements of top-level lists of primitives are
@@ -258,25 +241,12 @@ func TestFastStructValues(t *testing.T) {
 // writes, with null and empty lists, null elements, a required list of
 // required elements, byte and fixed-width elements, and a slice.
 func TestFastListValues(t *testing.T) {
-	cat := tabletest.OpenSQLite(t)
-	tbl, err := table.Ensure(context.Background(), cat, table.Spec{
-		Name: "t.lists",
-		Schema: []table.Field{
-			{Name: "id", Type: "long", Required: true},
-			{Name: "tags", Type: "list", Element: &table.Field{Type: "string"}},
-			{Name: "nums", Type: "list", Required: true, Element: &table.Field{Type: "long", Required: true}},
-			{Name: "ds", Type: "list", Element: &table.Field{Type: "double", Required: true}},
-		},
+	tbl, sc, rb := fastTable(t, "t.lists", []table.Field{
+		{Name: "id", Type: "long", Required: true},
+		{Name: "tags", Type: "list", Element: &table.Field{Type: "string"}},
+		{Name: "nums", Type: "list", Required: true, Element: &table.Field{Type: "long", Required: true}},
+		{Name: "ds", Type: "list", Element: &table.Field{Type: "double", Required: true}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := icetable.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb := array.NewRecordBuilder(memory.DefaultAllocator, sc)
-	defer rb.Release()
 	id := rb.Field(0).(*array.Int64Builder)
 	tags := rb.Field(1).(*array.ListBuilder)
 	tv := tags.ValueBuilder().(*array.StringBuilder)
@@ -310,22 +280,5 @@ func TestFastListValues(t *testing.T) {
 			nv.Append(int64(k * j))
 		}
 	}
-	rec := rb.NewRecordBatch()
-	defer rec.Release()
-	slice := rec.NewSlice(5, 5500)
-	defer slice.Release()
-	encode := func() []byte {
-		var buf bytes.Buffer
-		if _, err := Encode(&buf, tbl, sc, []arrow.RecordBatch{rec, slice}, Options{Workers: 1}); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-	fast := encode()
-	fastValues = false
-	defer func() { fastValues = true }()
-	slow := encode()
-	if !bytes.Equal(fast, slow) {
-		t.Fatalf("stamped list elements wrote %d bytes, the walk %d, and they differ", len(fast), len(slow))
-	}
+	checkFastEqualsWalk(t, tbl, sc, rb, 5, 5500, "stamped list elements", "the walk")
 }

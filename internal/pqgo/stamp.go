@@ -38,11 +38,7 @@ func (lf *leafCol) structsOnly() bool {
 // along its path bound: the values are stamped from templates as
 // writeFlat stamps them, instead of walked one call per value.
 func (e *colEnc) writeStructs(s sel) error {
-	leaf := e.arrs[len(e.arrs)-1]
-	if ext, ok := leaf.(array.ExtensionArray); ok {
-		leaf = ext.Storage()
-	}
-	src, err := flatSource(e.lf, leaf)
+	_, src, err := e.leafSource(e.arrs[len(e.arrs)-1])
 	if err != nil {
 		return err
 	}
@@ -123,11 +119,7 @@ func (e *colEnc) writeList(s sel) error {
 	if !ok {
 		return fmt.Errorf("column %s: expected a list array, got %s", e.lf.path, e.arrs[0].DataType())
 	}
-	leaf := e.arrs[1]
-	if ext, ok := leaf.(array.ExtensionArray); ok {
-		leaf = ext.Storage()
-	}
-	src, err := flatSource(e.lf, leaf)
+	leaf, src, err := e.leafSource(e.arrs[1])
 	if err != nil {
 		return err
 	}
@@ -191,3 +183,13 @@ func (e *colEnc) writeList(s sel) error {
 // lazily and stores it, a write that races between workers. An array with
 // a bitmap but no nulls only costs the per-row IsNull checks.
 func mayHaveNulls(a arrow.Array) bool { return a.NullBitmapBytes() != nil }
+
+// leafSource is the leaf's array (an extension array's storage) and the
+// source its values are stamped from.
+func (e *colEnc) leafSource(leaf arrow.Array) (arrow.Array, *source, error) {
+	if ext, ok := leaf.(array.ExtensionArray); ok {
+		leaf = ext.Storage()
+	}
+	src, err := flatSource(e.lf, leaf)
+	return leaf, src, err
+}
