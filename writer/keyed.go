@@ -245,6 +245,8 @@ type KeyedTable struct {
 	// table's properties), or off.
 	compactOpts compaction.PlanOptions
 	compactOff  bool
+	// stepMaxKeys overrides keyedStepMaxKeys (tests; -1: always scan).
+	stepMaxKeys int64
 
 	// Guarded by io: one flush or commit at a time.
 	io          sync.Mutex

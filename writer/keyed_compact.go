@@ -48,14 +48,27 @@ type keyedStep struct {
 	tbl     *icetable.Table
 	schema  *arrow.Schema
 	keyCols []int
-	// The output rows' keys, in order: keys[ends[j-1]:ends[j]].
-	keys []byte
-	ends []int
-	mem  int64 // counted in the writer's budget while the step runs
+	// The output rows' keys, in order: keys[ends[j-1]:ends[j]]; only
+	// when the step has at most keyedStepMaxKeys rows (byKeys), otherwise
+	// the commit moves the index entries by a scan of the index.
+	byKeys bool
+	keys   []byte
+	ends   []int
+	mem    int64 // counted in the writer's budget while the step runs
 }
+
+// keyedStepMaxKeys is the most output rows a compaction step notes the
+// keys of (about 16–24 bytes a row in the heap) to move their index
+// entries one by one; a larger step — the first rewrite of a snapshot
+// load's files, millions of rows — moves them with one sequential scan of
+// the committed index instead (slotTable.remap), in constant memory.
+const keyedStepMaxKeys = 1 << 18
 
 // collect notes the keys of a batch written to the output.
 func (st *keyedStep) collect(rec arrow.RecordBatch) error {
+	if !st.byKeys {
+		return nil
+	}
 	var err error
 	for i := range int(rec.NumRows()) {
 		if st.keys, err = appendKey(st.keys, rec, st.keyCols, i); err != nil {
@@ -119,10 +132,19 @@ func (k *KeyedTable) maybeCompactLocked() {
 		st.deadAt = append(st.deadAt, len(f.dead))
 	}
 	st.rw = compaction.NewKeyedRewrite(inputs, k.lastSnap)
+	maxKeys := k.stepMaxKeys
+	if maxKeys == 0 {
+		maxKeys = keyedStepMaxKeys
+	}
+	st.byKeys = st.rw.LiveRows() <= maxKeys
 	// The step's memory counts in the budget while it runs (keyed_memory.go):
-	// the output's keys (about 8 bytes and the key a row) and the rewrite's
-	// batches and row group, at most a flush's worth.
-	st.mem = st.rw.LiveRows()*(16+8) + min(g.SizeBytes, int64(k.w.cfg.FlushBytes))
+	// the output's keys when it notes them (about 8 bytes and the key a
+	// row, at most keyedStepMaxKeys rows) and the rewrite's batches and
+	// row group, at most a flush's worth.
+	st.mem = min(g.SizeBytes, int64(k.w.cfg.FlushBytes))
+	if st.byKeys {
+		st.mem += st.rw.LiveRows() * (16 + 8)
+	}
 	k.w.addMemory(0, 0, st.mem)
 	// Added under k.mu, where stopSteps sets closing before it waits.
 	k.stepWG.Add(1)
@@ -284,6 +306,11 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 	// moves to that row.
 	moved := 0
 	var misplaced []string
+	if !st.byKeys {
+		// A row may be deleted more than once (positions can repeat).
+		distinct := slices.Compact(slices.Sorted(slices.Values(late)))
+		moved, misplaced = k.moveByScanLocked(move, rw.LiveRows()-int64(len(distinct)))
+	}
 	for j := range st.ends {
 		key := st.key(j)
 		// The committed index: the compaction is a committed snapshot
@@ -347,6 +374,29 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 	k.mu.Lock()
 	k.log.Debug("keyed compaction moved index entries", "snapshot", res.SnapshotID, "keys", moved, "late_deletes", len(late))
 	return merge != nil, nil
+}
+
+// moveByScanLocked moves the committed index's entries that point into a
+// step's inputs to their output rows (move) with one scan of the index in
+// slot order, for a step too large to note its keys; want is how many
+// must move: the output's rows but those deleted by commits since
+// planning (their keys point elsewhere now). It returns how many moved,
+// and a description of the problem when that is not want or an entry
+// points at an input row that is not in the output. k.mu must be held.
+func (k *KeyedTable) moveByScanLocked(move func(loc uint64) (uint64, bool, bool), want int64) (int, []string) {
+	dead := 0
+	fn := func(loc uint64) (uint64, bool) {
+		nl, in, ok := move(loc)
+		if in && !ok {
+			dead++
+		}
+		return nl, in && ok
+	}
+	moved := k.index.base.narrow.remap(fn) + k.index.base.wide.remap(fn)
+	if dead > 0 || int64(moved) != want {
+		return moved, []string{fmt.Sprintf("%d entries moved by a scan of the index, want %d; %d point at rows not copied", moved, want, dead)}
+	}
+	return moved, nil
 }
 
 // stopSteps keeps new compaction steps from starting, abandons the

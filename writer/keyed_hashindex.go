@@ -185,6 +185,44 @@ type slotTable struct {
 	sum    uint64    // checksum of the used slots (slotSum)
 	mem    slotAlloc // nil: the heap
 	name   string    // for mem: "narrow" or "wide"
+	// touched counts the slots written (or copied by a rehash) since the
+	// mapped pages were last dropped (page).
+	touched int
+	// pageEvery overrides keyIndexPageEvery (tests).
+	pageEvery int
+}
+
+// keyIndexPageEvery is how many slot writes of a mapped table drop its
+// resident pages (at most this many 4 KiB pages, 64 MiB, stay resident
+// between two drops, however large the index and whatever a fold, a
+// rehash or a compaction's move touches).
+const keyIndexPageEvery = 16384
+
+// pager is a slotAlloc whose storage is mapped: drop drops the resident
+// pages of words from the process (they stay in the page cache).
+type pager interface {
+	drop(words []uint64)
+}
+
+// page counts one slot write and drops the mapped table's resident pages
+// every keyIndexPageEvery: they are outside the Go heap and its soft
+// limit, and a fold or a compaction's move of millions of keys would
+// otherwise make the whole index resident beside the heap.
+func (t *slotTable) page() {
+	if t.mem == nil {
+		return
+	}
+	every := t.pageEvery
+	if every == 0 {
+		every = keyIndexPageEvery
+	}
+	if t.touched++; t.touched < every {
+		return
+	}
+	t.touched = 0
+	if p, ok := t.mem.(pager); ok {
+		p.drop(t.slots)
+	}
 }
 
 // slotSum is slot i's share of a table's checksum (XORed): a mix of its
@@ -288,6 +326,7 @@ func (t *slotTable) set(h [2]uint64, loc uint64) bool {
 	if !ok {
 		t.n++
 	}
+	t.page()
 	return !ok
 }
 
@@ -300,6 +339,7 @@ func (t *slotTable) del(h [2]uint64) (uint64, bool) {
 		return 0, false
 	}
 	loc := t.slots[i*t.stride+t.stride-1] - 1
+	t.page()
 	// Backward-shift deletion: move later entries of the probe run back
 	// so that no lookup stops early at the freed slot.
 	j := i
@@ -359,6 +399,13 @@ func (t *slotTable) rehash(slots int) {
 	}
 	t.cap, t.sum = slots, 0
 	for i := 0; i < oldCap; i++ {
+		// Every slot read counts: the old table's pages are dropped
+		// with the new one's.
+		if t.page(); t.touched == 0 && t.mem != nil {
+			if p, ok := t.mem.(pager); ok {
+				p.drop(old)
+			}
+		}
 		s := old[i*t.stride : (i+1)*t.stride]
 		if s[t.stride-1] == 0 {
 			continue
@@ -378,6 +425,36 @@ func (t *slotTable) rehash(slots int) {
 func (t *slotTable) reset() {
 	clear(t.slots)
 	t.n, t.sum = 0, 0
+}
+
+// remap replaces the location of every used slot with what fn returns
+// for it (when its second result is true), in slot order, keeping the
+// checksum, and returns how many it changed.
+func (t *slotTable) remap(fn func(loc uint64) (uint64, bool)) int {
+	n := 0
+	for i := 0; i < t.cap; i++ {
+		t.page() // every slot read counts
+		s := t.slots[i*t.stride : (i+1)*t.stride]
+		v := s[t.stride-1]
+		if v == 0 {
+			continue
+		}
+		nl, ok := fn(v - 1)
+		if !ok || nl == v-1 {
+			continue
+		}
+		t.sum ^= slotSum(i, s)
+		s[t.stride-1] = nl + 1
+		t.sum ^= slotSum(i, s)
+		n++
+	}
+	if t.mem != nil {
+		if p, ok := t.mem.(pager); ok {
+			t.touched = 0
+			p.drop(t.slots)
+		}
+	}
+	return n
 }
 
 // entries calls fn with every used slot's number, hash (or key) and
