@@ -32,7 +32,7 @@ type memSampler struct {
 
 type memSample struct {
 	rss, anon, file, heapInuse, heapSys, goSys, indexHeap, indexMapped float64 // MiB
-	at                                                                  time.Duration
+	at                                                                 time.Duration
 }
 
 func newMemSampler(metricsAddr string) *memSampler {
