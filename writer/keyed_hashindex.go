@@ -192,11 +192,14 @@ type slotTable struct {
 	pageEvery int
 }
 
-// keyIndexPageEvery is how many slot writes of a mapped table drop its
-// resident pages (at most this many 4 KiB pages, 64 MiB, stay resident
-// between two drops, however large the index and whatever a fold, a
-// rehash or a compaction's move touches).
-const keyIndexPageEvery = 16384
+// keyIndexPageEvery is how many slots a pass over a mapped table in slot
+// order (a rehash, a fold, a compaction's scan) visits between two drops
+// of its resident pages: a pass over a 10M-key index then keeps about 1
+// MiB of it resident, not 200 MiB. Random access (lookups, an interval's
+// changes) is not paged as it goes — a page dropped and touched again
+// costs a fault, about 10 µs on a shared file mapping — its pages are
+// dropped after every commit (persistIndexLocked).
+const keyIndexPageEvery = 65536
 
 // pager is a slotAlloc whose storage is mapped: drop drops the resident
 // pages of words from the process (they stay in the page cache).
@@ -204,10 +207,11 @@ type pager interface {
 	drop(words []uint64)
 }
 
-// page counts one slot write and drops the mapped table's resident pages
-// every keyIndexPageEvery: they are outside the Go heap and its soft
-// limit, and a fold or a compaction's move of millions of keys would
-// otherwise make the whole index resident beside the heap.
+// page counts one slot visited by a pass in slot order and drops the
+// mapped table's resident pages every keyIndexPageEvery: they are outside
+// the Go heap and its soft limit, and a fold, a rehash or a compaction's
+// scan of millions of keys would otherwise make the whole index resident
+// beside the heap.
 func (t *slotTable) page() {
 	if t.mem == nil {
 		return
@@ -326,7 +330,6 @@ func (t *slotTable) set(h [2]uint64, loc uint64) bool {
 	if !ok {
 		t.n++
 	}
-	t.page()
 	return !ok
 }
 
@@ -339,7 +342,6 @@ func (t *slotTable) del(h [2]uint64) (uint64, bool) {
 		return 0, false
 	}
 	loc := t.slots[i*t.stride+t.stride-1] - 1
-	t.page()
 	// Backward-shift deletion: move later entries of the probe run back
 	// so that no lookup stops early at the freed slot.
 	j := i
@@ -461,6 +463,7 @@ func (t *slotTable) remap(fn func(loc uint64) (uint64, bool)) int {
 // location, in slot order.
 func (t *slotTable) entries(fn func(i int, h [2]uint64, loc uint64)) {
 	for i := 0; i < t.cap; i++ {
+		t.page()
 		if v := t.slots[i*t.stride+t.stride-1]; v != 0 {
 			fn(i, t.hashAt(i), v-1)
 		}

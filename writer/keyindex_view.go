@@ -231,12 +231,16 @@ func (v *indexView) Fold() {
 			lt := l.table(wide)
 			// Room for every key at once, not step by step.
 			t.reserve(t.n + lt.n)
+			// In the layer's slot order, which is the committed table's
+			// too (both place a key by the same hash, scaled to their
+			// size): a pass over t, paged as it goes.
 			lt.entries(func(_ int, h [2]uint64, x uint64) {
 				if x == 0 {
 					t.del(h)
 				} else {
 					t.set(h, x-1)
 				}
+				t.page()
 			})
 		}
 	}
