@@ -149,7 +149,8 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	}
 
 	// The snapshot load.
-	ing := startBenchProc(b, bin, dir, "ingest", "-config", cfgPath)
+	// At debug level the log shows every commit and compaction step.
+	ing := startBenchProc(b, bin, dir, "ingest", "-config", cfgPath, "-log-level", "debug")
 	mem := newMemSampler(metricsAddr)
 	mem.follow(ing, "load")
 	defer mem.stop()
