@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -311,7 +312,13 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 		distinct := slices.Compact(slices.Sorted(slices.Values(late)))
 		moved, misplaced = k.moveByScanLocked(move, rw.LiveRows()-int64(len(distinct)))
 	}
-	for j := range st.ends {
+	// In the committed index's slot order, dropping its mapped pages as
+	// it goes (slotOrder): a step's random keys would otherwise make up
+	// to the whole index resident beside the heap.
+	for n, j := range k.slotOrder(st) {
+		if n > 0 && n%keyedMovePageEvery == 0 {
+			k.dropIndexPages()
+		}
 		key := st.key(j)
 		// The committed index: the compaction is a committed snapshot
 		// (an uncommitted change of the key is in a layer above).
@@ -374,6 +381,53 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 	k.mu.Lock()
 	k.log.Debug("keyed compaction moved index entries", "snapshot", res.SnapshotID, "keys", moved, "late_deletes", len(late))
 	return merge != nil, nil
+}
+
+// keyedMovePageEvery is how many index entries a compaction step moves
+// by key between two drops of the mapped index's resident pages (about
+// 16 MiB of pages at most).
+const keyedMovePageEvery = 4096
+
+// slotOrder returns the output rows of st (by key) in the order of their
+// keys' home slots in the committed index: moved in that order, each
+// page of a mapped index is touched once, so dropping the pages as the
+// moves go costs no second fault.
+func (k *KeyedTable) slotOrder(st *keyedStep) []int {
+	type ord struct {
+		wide bool
+		home int
+		j    int
+	}
+	os := make([]ord, len(st.ends))
+	for j := range st.ends {
+		t, h := k.index.base.slot(string(st.key(j)))
+		os[j] = ord{t == &k.index.base.wide, 0, j}
+		if t.cap > 0 {
+			os[j].home = t.home(h)
+		}
+	}
+	slices.SortFunc(os, func(a, b ord) int {
+		if a.wide != b.wide {
+			if a.wide {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.home, b.home)
+	})
+	out := make([]int, len(os))
+	for i, o := range os {
+		out[i] = o.j
+	}
+	return out
+}
+
+// dropIndexPages drops the committed index's mapped resident pages.
+func (k *KeyedTable) dropIndexPages() {
+	if k.idx != nil {
+		k.idx.evict(k.index.base.narrow.slots)
+		k.idx.evict(k.index.base.wide.slots)
+	}
 }
 
 // moveByScanLocked moves the committed index's entries that point into a
