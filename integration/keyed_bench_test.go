@@ -73,6 +73,7 @@ func BenchmarkKeyedScale(b *testing.B) {
 		b.ReportMetric(r.cpuPer10k, tag+"-cpu-s/10k-updates")
 		b.ReportMetric(r.steadyRSS, tag+"-steady-rss-MiB")
 		b.ReportMetric(r.peakRSS, tag+"-peak-rss-MiB")
+		b.ReportMetric(r.loadPeakRSS, tag+"-load-peak-rss-MiB")
 		b.ReportMetric(r.restart.Seconds(), tag+"-restart-visible-s")
 		b.ReportMetric(r.restartRebuild.Seconds(), tag+"-restart-rebuild-visible-s")
 		b.ReportMetric(float64(r.maxDataFiles), tag+"-max-data-files")
@@ -84,7 +85,8 @@ func BenchmarkKeyedScale(b *testing.B) {
 
 type keyedScaleResult struct {
 	cpuPer10k          float64
-	steadyRSS, peakRSS float64
+	steadyRSS, peakRSS float64 // peakRSS: of the load and the updates
+	loadPeakRSS        float64
 	restart            time.Duration // after SIGKILL, persistent index
 	restartRebuild     time.Duration // index removed
 	indexDisk          int64
@@ -238,7 +240,8 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	if rssN > 0 {
 		res.steadyRSS = rssSum / rssN
 	}
-	res.peakRSS = max(res.peakRSS, mem.peak("load"), mem.peak("updates"))
+	res.loadPeakRSS = mem.peak("load")
+	res.peakRSS = max(res.peakRSS, res.loadPeakRSS, mem.peak("updates"))
 	tbl := load()
 	compactions := 0
 	for _, s := range tbl.Metadata().Snapshots() {
