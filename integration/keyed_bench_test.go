@@ -31,6 +31,10 @@ import (
 // reports:
 //
 //   - the snapshot load's wall and CPU seconds;
+//   - per phase (load, updates, restart), ingest's peak RSS sampled every
+//     200 ms and split into anonymous and file-backed pages (the mapped
+//     key index, the executable), with the Go heap and the index gauges
+//     at that moment (memSampler): where the peak comes from;
 //   - FLOE_BENCH_KEYED_RATE (500) single-row updates/s for
 //     FLOE_BENCH_KEYED_MINUTES (10): ingest's steady and peak RSS, its
 //     CPU-seconds per 10k updates (and the ratio to the 1M-row run of the
