@@ -128,7 +128,7 @@ func procMem(pid int) (memSample, bool) {
 	if err != nil {
 		return memSample{}, false
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var s memSample
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -157,7 +157,7 @@ func scrapeMem(addr string, s *memSample) bool {
 	if err != nil {
 		return false
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	s.indexHeap, s.indexMapped = 0, 0
@@ -198,6 +198,6 @@ func freeAddr(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().String()
 }
