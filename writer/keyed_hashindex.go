@@ -246,6 +246,9 @@ func (t *slotTable) checksum() (uint64, int) {
 	var sum uint64
 	n := 0
 	for i := 0; i < t.cap; i++ {
+		// A pass in slot order (a restart's validation reads every
+		// slot): paged as it goes.
+		t.page()
 		s := t.slots[i*t.stride : (i+1)*t.stride]
 		if s[t.stride-1] != 0 {
 			sum ^= slotSum(i, s)
@@ -386,6 +389,7 @@ func (t *slotTable) clear(i int) {
 
 func (t *slotTable) each(fn func(loc uint64)) {
 	for i := 0; i < t.cap; i++ {
+		t.page()
 		if v := t.slots[i*t.stride+t.stride-1]; v != 0 {
 			fn(v - 1)
 		}

@@ -85,9 +85,22 @@ func TestMappedIndexPagesBounded(t *testing.T) {
 	if got := residentPages(t, base.narrow.slots); got > 2*every {
 		t.Errorf("after a remap: %d of %d pages resident, want at most %d", got, pages, 2*every)
 	}
+	// A restart's validation reads every slot of the mapped file.
 	sum, n := base.narrow.checksum()
 	if sum != base.narrow.sum || n != base.narrow.n {
 		t.Errorf("after a remap the checksum is %x (%d slots), the table keeps %x (%d)", sum, n, base.narrow.sum, base.narrow.n)
+	}
+	if got := residentPages(t, base.narrow.slots); got > 2*every {
+		t.Errorf("after a checksum scan: %d of %d pages resident, want at most %d", got, pages, 2*every)
+	}
+	// So does a truncation (every key's location).
+	seen := 0
+	base.Locations(func(uint64) { seen++ })
+	if seen != keys {
+		t.Errorf("Locations saw %d keys, want %d", seen, keys)
+	}
+	if got := residentPages(t, base.narrow.slots); got > 2*every {
+		t.Errorf("after a pass over every location: %d of %d pages resident, want at most %d", got, pages, 2*every)
 	}
 	for _, i := range []int{0, 1, 2, keys - 1} {
 		want := uint64(i)
