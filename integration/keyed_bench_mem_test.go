@@ -28,6 +28,8 @@ type memSampler struct {
 	max  map[string]memSample // each field's peak in the phase
 	quit chan struct{}
 	done chan struct{}
+	// trace, when set, gets every sample (FLOE_BENCH_KEYED_TRACE).
+	trace *os.File
 }
 
 type memSample struct {
@@ -94,6 +96,10 @@ func (m *memSampler) loop() {
 		m.mu.Lock()
 		if s.rss > m.at[ph].rss {
 			m.at[ph] = s
+		}
+		if m.trace != nil {
+			fmt.Fprintf(m.trace, "%s %s rss %.0f anon %.0f file %.0f heap %.0f goSys %.0f idxMapped %.0f%s\n", time.Now().UTC().Format("15:04:05.000"), ph,
+				s.rss, s.anon, s.file, s.heapInuse, s.goSys, s.indexMapped, fileMaps(p.cmd.Process.Pid, s.file))
 		}
 		x := m.max[ph]
 		x.rss, x.anon, x.file = max(x.rss, s.rss), max(x.anon, s.anon), max(x.file, s.file)
@@ -200,4 +206,37 @@ func freeAddr(b *testing.B) string {
 	}
 	defer func() { _ = ln.Close() }()
 	return ln.Addr().String()
+}
+
+// fileMaps lists the mappings of a process holding over 8 MiB of
+// file-backed resident pages when file (MiB) is over 100, for a trace.
+func fileMaps(pid int, file float64) string {
+	if file < 100 {
+		return ""
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = f.Close() }()
+	var out strings.Builder
+	name := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := sc.Text()
+		if fs := strings.Fields(l); len(fs) >= 5 && strings.Contains(fs[0], "-") && !strings.HasSuffix(fs[0], ":") {
+			name = ""
+			if len(fs) >= 6 {
+				name = fs[5]
+			}
+			continue
+		}
+		if v, ok := strings.CutPrefix(l, "Rss:"); ok && name != "" {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if kb > 8<<10 {
+				fmt.Fprintf(&out, " | %s %.0f", name, kb/1024)
+			}
+		}
+	}
+	return out.String()
 }

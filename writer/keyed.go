@@ -229,19 +229,21 @@ type KeyedTable struct {
 	// to the writer's accounting (keyed_memory.go).
 	indexReported  int64
 	mappedReported int64
-	files          []*dataFileState // file number → state
-	recs           []arrow.RecordBatch
-	keys           [][]string
-	pend           map[string]uint64 // key → record<<32 | row, the buffered image
-	dels           []uint64          // locations to delete
-	bufBytes       int64
-	bufRows        int64
-	inflight       int64 // bytes taken by a flush being written
-	pending        table.Positions
-	event          time.Time
-	err            error
-	closed         bool
-	closing        bool // Close or Abort began: no new compaction step
+	// residentReported: the index's ResidentBytes last added.
+	residentReported int64
+	files            []*dataFileState // file number → state
+	recs             []arrow.RecordBatch
+	keys             [][]string
+	pend             map[string]uint64 // key → record<<32 | row, the buffered image
+	dels             []uint64          // locations to delete
+	bufBytes         int64
+	bufRows          int64
+	inflight         int64 // bytes taken by a flush being written
+	pending          table.Positions
+	event            time.Time
+	err              error
+	closed           bool
+	closing          bool // Close or Abort began: no new compaction step
 	// The table's compaction: its plan options (from KeyedOptions and the
 	// table's properties), or off.
 	compactOpts compaction.PlanOptions

@@ -190,6 +190,10 @@ type slotTable struct {
 	touched int
 	// pageEvery overrides keyIndexPageEvery (tests).
 	pageEvery int
+	// random is what random access (get, set, del) may have made
+	// resident since the mapped pages were last dropped (touch), in
+	// bytes; residentMax overrides keyIndexResidentBytes (tests).
+	random, residentMax int
 }
 
 // keyIndexPageEvery is how many slots a pass over a mapped table in slot
@@ -200,6 +204,58 @@ type slotTable struct {
 // costs a fault, about 10 µs on a shared file mapping — its pages are
 // dropped after every commit (persistIndexLocked).
 const keyIndexPageEvery = 65536
+
+// keyIndexFaultBytes is what one random access to a mapped table may
+// make resident: on a fault the kernel maps the pages around the faulting
+// one that are in the page cache (Linux's fault-around, 64 KiB by default;
+// madvise MADV_RANDOM does not turn it off), so 1,000 random lookups in a
+// 191 MiB index made 55 MiB resident, not 4 MiB, and an interval's updates
+// up to 170 MiB between two commits (issue 17, run r7).
+const keyIndexFaultBytes = 64 << 10
+
+// keyIndexResidentBytes bounds what random access may make resident of a
+// mapped table before its pages are dropped (touch): 256 random accesses
+// at most. It counts in the writer's memory budget as long as the index
+// is mapped (ResidentBytes).
+const keyIndexResidentBytes = 16 << 20
+
+// touch counts one random access to a mapped table and drops its resident
+// pages once the accesses since the last drop may have made
+// keyIndexResidentBytes resident. A dropped page touched again costs a
+// minor fault (it stays in the page cache): about 8 per 256 updates.
+func (t *slotTable) touch() {
+	if t.mem == nil {
+		return
+	}
+	lim := t.residentMax
+	if lim == 0 {
+		lim = keyIndexResidentBytes
+	}
+	if t.random += keyIndexFaultBytes; t.random < lim {
+		return
+	}
+	t.random = 0
+	if p, ok := t.mem.(pager); ok {
+		p.drop(t.slots)
+	}
+}
+
+// residentBytes is what t may hold resident outside the heap when it is
+// mapped: the window of random access (touch) and of a pass (page).
+func (t *slotTable) residentBytes() int64 {
+	if t.mem == nil || !t.mem.mapped(t.slots) {
+		return 0
+	}
+	lim := t.residentMax
+	if lim == 0 {
+		lim = keyIndexResidentBytes
+	}
+	every := t.pageEvery
+	if every == 0 {
+		every = keyIndexPageEvery
+	}
+	return min(t.bytes(), int64(lim)+int64(every*t.stride*8))
+}
 
 // pager is a slotAlloc whose storage is mapped: drop drops the resident
 // pages of words from the process (they stay in the page cache).
@@ -311,6 +367,7 @@ func (t *slotTable) get(h [2]uint64) (uint64, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
+	t.touch()
 	i, ok := t.find(h)
 	if !ok {
 		return 0, false
@@ -322,6 +379,7 @@ func (t *slotTable) set(h [2]uint64, loc uint64) bool {
 	if (t.n+1)*100 > t.cap*keyIndexMaxLoad {
 		t.rehash(max(slotsFor(t.n+1), t.cap*3/2))
 	}
+	t.touch()
 	i, ok := t.find(h)
 	s := t.slots[i*t.stride : (i+1)*t.stride]
 	if ok {
@@ -340,6 +398,7 @@ func (t *slotTable) del(h [2]uint64) (uint64, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
+	t.touch()
 	i, ok := t.find(h)
 	if !ok {
 		return 0, false

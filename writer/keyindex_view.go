@@ -143,6 +143,12 @@ func (v *indexView) MappedBytes() int64 {
 	return b
 }
 
+// ResidentBytes is what the committed index's mapped slots may hold
+// resident in the process at most (slotTable.residentBytes).
+func (v *indexView) ResidentBytes() int64 {
+	return v.base.narrow.residentBytes() + v.base.wide.residentBytes()
+}
+
 // Locations calls fn with every key's location, in no order.
 func (v *indexView) Locations(fn func(loc uint64)) {
 	type seenKey struct {
