@@ -261,6 +261,18 @@ func (t *slotTable) residentBytes() int64 {
 // pages of words from the process (they stay in the page cache).
 type pager interface {
 	drop(words []uint64)
+	sequential(words []uint64, on bool)
+}
+
+// pass marks the start (on) or the end of a pass over t in slot order,
+// for the kernel's readahead (pager.sequential).
+func (t *slotTable) pass(on bool) {
+	if t.mem == nil {
+		return
+	}
+	if p, ok := t.mem.(pager); ok {
+		p.sequential(t.slots, on)
+	}
 }
 
 // page counts one slot visited by a pass in slot order and drops the
@@ -301,6 +313,8 @@ func slotSum(i int, s []uint64) uint64 {
 func (t *slotTable) checksum() (uint64, int) {
 	var sum uint64
 	n := 0
+	t.pass(true)
+	defer t.pass(false)
 	for i := 0; i < t.cap; i++ {
 		// A pass in slot order (a restart's validation reads every
 		// slot): paged as it goes.
@@ -447,6 +461,8 @@ func (t *slotTable) clear(i int) {
 }
 
 func (t *slotTable) each(fn func(loc uint64)) {
+	t.pass(true)
+	defer t.pass(false)
 	for i := 0; i < t.cap; i++ {
 		t.page()
 		if v := t.slots[i*t.stride+t.stride-1]; v != 0 {
@@ -463,6 +479,11 @@ func (t *slotTable) rehash(slots int) {
 		t.slots = make([]uint64, slots*t.stride)
 	}
 	t.cap, t.sum = slots, 0
+	if t.mem != nil && old != nil {
+		if p, ok := t.mem.(pager); ok {
+			p.sequential(old, true)
+		}
+	}
 	for i := 0; i < oldCap; i++ {
 		// Every slot read counts: the old table's pages are dropped
 		// with the new one's.
@@ -497,6 +518,8 @@ func (t *slotTable) reset() {
 // checksum, and returns how many it changed.
 func (t *slotTable) remap(fn func(loc uint64) (uint64, bool)) int {
 	n := 0
+	t.pass(true)
+	defer t.pass(false)
 	for i := 0; i < t.cap; i++ {
 		t.page() // every slot read counts
 		s := t.slots[i*t.stride : (i+1)*t.stride]
@@ -525,6 +548,8 @@ func (t *slotTable) remap(fn func(loc uint64) (uint64, bool)) int {
 // entries calls fn with every used slot's number, hash (or key) and
 // location, in slot order.
 func (t *slotTable) entries(fn func(i int, h [2]uint64, loc uint64)) {
+	t.pass(true)
+	defer t.pass(false)
 	for i := 0; i < t.cap; i++ {
 		t.page()
 		if v := t.slots[i*t.stride+t.stride-1]; v != 0 {

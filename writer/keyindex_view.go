@@ -256,6 +256,7 @@ func (v *indexView) Fold() {
 			lt := l.table(wide)
 			// Room for every key at once, not step by step.
 			t.reserve(t.n + lt.n)
+			t.pass(true)
 			// In the layer's slot order, which is the committed table's
 			// too (both place a key by the same hash, scaled to their
 			// size): a pass over t, paged as it goes.
@@ -267,6 +268,7 @@ func (v *indexView) Fold() {
 				}
 				t.page()
 			})
+			t.pass(false)
 		}
 	}
 	v.layers = append(v.layers[:0], v.layers[len(v.layers)-1])
