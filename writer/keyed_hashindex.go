@@ -194,6 +194,10 @@ type slotTable struct {
 	// resident since the mapped pages were last dropped (touch), in
 	// bytes; residentMax overrides keyIndexResidentBytes (tests).
 	random, residentMax int
+	// bulk: a build writes every key at random (buildIndex); its pages
+	// are not dropped as it goes (touch), which would fault every write
+	// again, but after it.
+	bulk bool
 }
 
 // keyIndexPageEvery is how many slots a pass over a mapped table in slot
@@ -224,7 +228,7 @@ const keyIndexResidentBytes = 16 << 20
 // keyIndexResidentBytes resident. A dropped page touched again costs a
 // minor fault (it stays in the page cache): about 8 per 256 updates.
 func (t *slotTable) touch() {
-	if t.mem == nil {
+	if t.mem == nil || t.bulk {
 		return
 	}
 	lim := t.residentMax

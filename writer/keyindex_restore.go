@@ -323,6 +323,7 @@ func (k *KeyedTable) catchUp(ctx context.Context, tbl *icetable.Table, tf *table
 	if dupes > 0 {
 		k.log.Error("keyed table had duplicate live keys; the older rows are deleted with the next commit", "duplicates", dupes)
 	}
+	k.dropIndexPages()
 	k.log.Debug("key index caught up", "removed", removed, "added_files", len(added))
 	return len(added), nil
 }
