@@ -49,8 +49,9 @@ package writer
 //
 // The index and the table's compaction step count in the writer's memory
 // budget (Config.MemoryBudget): buffered rows get what they leave, down to
-// FlushBytes; above that the writer logs a WARN and spills the mapped
-// index pages to the page cache (keyed_memory.go). It never raises the
+// FlushBytes; above that the writer logs a WARN. The mapped index pages
+// are dropped from the process after every commit and as passes over the
+// index go (keyed_memory.go). It never raises the
 // soft memory limit.
 //
 // # Maintenance: merging delete files between commits
@@ -228,23 +229,27 @@ type KeyedTable struct {
 	// to the writer's accounting (keyed_memory.go).
 	indexReported  int64
 	mappedReported int64
-	files          []*dataFileState // file number → state
-	recs           []arrow.RecordBatch
-	keys           [][]string
-	pend           map[string]uint64 // key → record<<32 | row, the buffered image
-	dels           []uint64          // locations to delete
-	bufBytes       int64
-	bufRows        int64
-	inflight       int64 // bytes taken by a flush being written
-	pending        table.Positions
-	event          time.Time
-	err            error
-	closed         bool
-	closing        bool // Close or Abort began: no new compaction step
+	// residentReported: the index's ResidentBytes last added.
+	residentReported int64
+	files            []*dataFileState // file number → state
+	recs             []arrow.RecordBatch
+	keys             [][]string
+	pend             map[string]uint64 // key → record<<32 | row, the buffered image
+	dels             []uint64          // locations to delete
+	bufBytes         int64
+	bufRows          int64
+	inflight         int64 // bytes taken by a flush being written
+	pending          table.Positions
+	event            time.Time
+	err              error
+	closed           bool
+	closing          bool // Close or Abort began: no new compaction step
 	// The table's compaction: its plan options (from KeyedOptions and the
 	// table's properties), or off.
 	compactOpts compaction.PlanOptions
 	compactOff  bool
+	// stepMaxKeys overrides keyedStepMaxKeys (tests; -1: always scan).
+	stepMaxKeys int64
 
 	// Guarded by io: one flush or commit at a time.
 	io          sync.Mutex

@@ -185,6 +185,120 @@ type slotTable struct {
 	sum    uint64    // checksum of the used slots (slotSum)
 	mem    slotAlloc // nil: the heap
 	name   string    // for mem: "narrow" or "wide"
+	// touched counts the slots written (or copied by a rehash) since the
+	// mapped pages were last dropped (page).
+	touched int
+	// pageEvery overrides keyIndexPageEvery (tests).
+	pageEvery int
+	// random is what random access (get, set, del) may have made
+	// resident since the mapped pages were last dropped (touch), in
+	// bytes; residentMax overrides keyIndexResidentBytes (tests).
+	random, residentMax int
+	// bulk: a build writes every key at random (buildIndex); its pages
+	// are not dropped as it goes (touch), which would fault every write
+	// again, but after it.
+	bulk bool
+}
+
+// keyIndexPageEvery is how many slots a pass over a mapped table in slot
+// order (a rehash, a fold, a compaction's scan) visits between two drops
+// of its resident pages: a pass over a 10M-key index then keeps about 1
+// MiB of it resident, not 200 MiB. Random access (lookups, an interval's
+// changes) is not paged as it goes — a page dropped and touched again
+// costs a fault, about 10 µs on a shared file mapping — its pages are
+// dropped after every commit (persistIndexLocked).
+const keyIndexPageEvery = 65536
+
+// keyIndexFaultBytes is what one random access to a mapped table may
+// make resident: on a fault the kernel maps the pages around the faulting
+// one that are in the page cache (Linux's fault-around, 64 KiB by default;
+// madvise MADV_RANDOM does not turn it off), so 1,000 random lookups in a
+// 191 MiB index made 55 MiB resident, not 4 MiB, and an interval's updates
+// up to 170 MiB between two commits (issue 17, run r7).
+const keyIndexFaultBytes = 64 << 10
+
+// keyIndexResidentBytes bounds what random access may make resident of a
+// mapped table before its pages are dropped (touch): 256 random accesses
+// at most. It counts in the writer's memory budget as long as the index
+// is mapped (ResidentBytes).
+const keyIndexResidentBytes = 16 << 20
+
+// touch counts one random access to a mapped table and drops its resident
+// pages once the accesses since the last drop may have made
+// keyIndexResidentBytes resident. A dropped page touched again costs a
+// minor fault (it stays in the page cache): about 8 per 256 updates.
+func (t *slotTable) touch() {
+	if t.mem == nil || t.bulk {
+		return
+	}
+	lim := t.residentMax
+	if lim == 0 {
+		lim = keyIndexResidentBytes
+	}
+	if t.random += keyIndexFaultBytes; t.random < lim {
+		return
+	}
+	t.random = 0
+	if p, ok := t.mem.(pager); ok {
+		p.drop(t.slots)
+	}
+}
+
+// residentBytes is what t may hold resident outside the heap when it is
+// mapped: the window of random access (touch) and of a pass (page).
+func (t *slotTable) residentBytes() int64 {
+	if t.mem == nil || !t.mem.mapped(t.slots) {
+		return 0
+	}
+	lim := t.residentMax
+	if lim == 0 {
+		lim = keyIndexResidentBytes
+	}
+	every := t.pageEvery
+	if every == 0 {
+		every = keyIndexPageEvery
+	}
+	return min(t.bytes(), int64(lim)+int64(every*t.stride*8))
+}
+
+// pager is a slotAlloc whose storage is mapped: drop drops the resident
+// pages of words from the process (they stay in the page cache).
+type pager interface {
+	drop(words []uint64)
+	sequential(words []uint64, on bool)
+}
+
+// pass marks the start (on) or the end of a pass over t in slot order,
+// for the kernel's readahead (pager.sequential).
+func (t *slotTable) pass(on bool) {
+	if t.mem == nil {
+		return
+	}
+	if p, ok := t.mem.(pager); ok {
+		p.sequential(t.slots, on)
+	}
+}
+
+// page counts one slot visited by a pass in slot order and drops the
+// mapped table's resident pages every keyIndexPageEvery: they are outside
+// the Go heap and its soft limit, and a fold, a rehash or a compaction's
+// scan of millions of keys would otherwise make the whole index resident
+// beside the heap.
+func (t *slotTable) page() {
+	if t.mem == nil {
+		return
+	}
+	every := t.pageEvery
+	if every == 0 {
+		every = keyIndexPageEvery
+	}
+	if t.touched++; t.touched < every {
+		return
+	}
+	t.touched = 0
+	if p, ok := t.mem.(pager); ok {
+		p.drop(t.slots)
+	}
 }
 
 // slotSum is slot i's share of a table's checksum (XORed): a mix of its
@@ -203,7 +317,12 @@ func slotSum(i int, s []uint64) uint64 {
 func (t *slotTable) checksum() (uint64, int) {
 	var sum uint64
 	n := 0
+	t.pass(true)
+	defer t.pass(false)
 	for i := 0; i < t.cap; i++ {
+		// A pass in slot order (a restart's validation reads every
+		// slot): paged as it goes.
+		t.page()
 		s := t.slots[i*t.stride : (i+1)*t.stride]
 		if s[t.stride-1] != 0 {
 			sum ^= slotSum(i, s)
@@ -266,6 +385,7 @@ func (t *slotTable) get(h [2]uint64) (uint64, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
+	t.touch()
 	i, ok := t.find(h)
 	if !ok {
 		return 0, false
@@ -277,6 +397,7 @@ func (t *slotTable) set(h [2]uint64, loc uint64) bool {
 	if (t.n+1)*100 > t.cap*keyIndexMaxLoad {
 		t.rehash(max(slotsFor(t.n+1), t.cap*3/2))
 	}
+	t.touch()
 	i, ok := t.find(h)
 	s := t.slots[i*t.stride : (i+1)*t.stride]
 	if ok {
@@ -295,6 +416,7 @@ func (t *slotTable) del(h [2]uint64) (uint64, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
+	t.touch()
 	i, ok := t.find(h)
 	if !ok {
 		return 0, false
@@ -343,7 +465,10 @@ func (t *slotTable) clear(i int) {
 }
 
 func (t *slotTable) each(fn func(loc uint64)) {
+	t.pass(true)
+	defer t.pass(false)
 	for i := 0; i < t.cap; i++ {
+		t.page()
 		if v := t.slots[i*t.stride+t.stride-1]; v != 0 {
 			fn(v - 1)
 		}
@@ -358,7 +483,19 @@ func (t *slotTable) rehash(slots int) {
 		t.slots = make([]uint64, slots*t.stride)
 	}
 	t.cap, t.sum = slots, 0
+	if t.mem != nil && old != nil {
+		if p, ok := t.mem.(pager); ok {
+			p.sequential(old, true)
+		}
+	}
 	for i := 0; i < oldCap; i++ {
+		// Every slot read counts: the old table's pages are dropped
+		// with the new one's.
+		if t.page(); t.touched == 0 && t.mem != nil {
+			if p, ok := t.mem.(pager); ok {
+				p.drop(old)
+			}
+		}
 		s := old[i*t.stride : (i+1)*t.stride]
 		if s[t.stride-1] == 0 {
 			continue
@@ -380,10 +517,45 @@ func (t *slotTable) reset() {
 	t.n, t.sum = 0, 0
 }
 
+// remap replaces the location of every used slot with what fn returns
+// for it (when its second result is true), in slot order, keeping the
+// checksum, and returns how many it changed.
+func (t *slotTable) remap(fn func(loc uint64) (uint64, bool)) int {
+	n := 0
+	t.pass(true)
+	defer t.pass(false)
+	for i := 0; i < t.cap; i++ {
+		t.page() // every slot read counts
+		s := t.slots[i*t.stride : (i+1)*t.stride]
+		v := s[t.stride-1]
+		if v == 0 {
+			continue
+		}
+		nl, ok := fn(v - 1)
+		if !ok || nl == v-1 {
+			continue
+		}
+		t.sum ^= slotSum(i, s)
+		s[t.stride-1] = nl + 1
+		t.sum ^= slotSum(i, s)
+		n++
+	}
+	if t.mem != nil {
+		if p, ok := t.mem.(pager); ok {
+			t.touched = 0
+			p.drop(t.slots)
+		}
+	}
+	return n
+}
+
 // entries calls fn with every used slot's number, hash (or key) and
 // location, in slot order.
 func (t *slotTable) entries(fn func(i int, h [2]uint64, loc uint64)) {
+	t.pass(true)
+	defer t.pass(false)
 	for i := 0; i < t.cap; i++ {
+		t.page()
 		if v := t.slots[i*t.stride+t.stride-1]; v != 0 {
 			fn(i, t.hashAt(i), v-1)
 		}

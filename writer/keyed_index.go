@@ -103,6 +103,10 @@ func (k *KeyedTable) addKeys(ctx context.Context, fsys iceio.IO, fileNo int, res
 	st := k.files[fileNo]
 	dupes := 0
 	base := k.index.base
+	// Every key at random: the pages stay until the build's end
+	// (slotTable.bulk), then leave the process (dropIndexPages).
+	base.narrow.bulk, base.wide.bulk = true, true
+	defer func() { base.narrow.bulk, base.wide.bulk = false, false }()
 	err := readKeys(ctx, fsys, st.path, k.keyIDs, k.schema, k.keyCols, func(key string, pos int64) {
 		if _, ok := slices.BinarySearch(st.dead, uint32(pos)); ok {
 			return
@@ -154,6 +158,7 @@ func (k *KeyedTable) buildIndex(ctx context.Context, tbl *icetable.Table, tf *ta
 	if dupes > 0 {
 		k.log.Error("keyed table had duplicate live keys; the older rows are deleted with the next commit", "duplicates", dupes)
 	}
+	k.dropIndexPages()
 	return nil
 }
 

@@ -13,12 +13,20 @@ package writer
 // smaller flushes).
 //
 // When they need more than the budget minus FlushBytes the writer is over
-// budget and logs a WARN once (and an INFO once it fits again). Mapped
-// index slots are then spilled: after every change of a committed index
-// its resident pages are dropped from the process (madvise DONTNEED; they
-// stay in the page cache, the kernel writes dirty ones back and evicts
-// them under pressure), so that only the pages an interval's updates
-// touch are resident, and they no longer count. Heap memory beyond the
+// budget and logs a WARN once (and an INFO once it fits again), and the
+// mapped index slots no longer count against the rows. Over the budget
+// or not, the resident pages of a mapped index are dropped from the
+// process (madvise DONTNEED; they stay in the page cache, the kernel
+// writes dirty ones back and evicts them under pressure) after every
+// commit, as a pass in slot order goes through it (a fold, a rehash, a
+// compaction step's move: slotTable.page, keyed_compact.go), and every
+// 256 random accesses (lookups, changes: slotTable.touch), each of which
+// may map 64 KiB (the kernel's fault-around; an interval's updates made
+// up to 170 MiB resident). What this leaves resident (16 MiB and a pass's
+// 1 MiB per slot table, ResidentBytes) always counts in the budget. The
+// soft memory limit governs the Go heap only, and at 10M keys the 191 MiB
+// of slots just fit the default budget, so kept resident they came on top
+// of a heap at the limit (686 MiB peak). Heap memory beyond the
 // budget is held back by the smaller row buffer alone: the soft memory
 // limit is never raised (the indexes hold no pointers, so the collector
 // does not scan them; a persistent index keeps the heap small).
@@ -28,14 +36,14 @@ import "github.com/apache/iceberg-go"
 // reportIndexLocked adds the change of the table's index memory to the
 // writer's totals; k.mu must be held or k not yet shared.
 func (k *KeyedTable) reportIndexLocked() {
-	heap, mapped := int64(0), int64(0)
+	heap, mapped, res := int64(0), int64(0), int64(0)
 	if k.index != nil && !k.closed {
-		heap, mapped = k.index.HeapBytes(), k.index.MappedBytes()
+		heap, mapped, res = k.index.HeapBytes(), k.index.MappedBytes(), k.index.ResidentBytes()
 	}
-	dh, dm := heap-k.indexReported, mapped-k.mappedReported
-	if dh != 0 || dm != 0 {
-		k.indexReported, k.mappedReported = heap, mapped
-		k.w.addMemory(dh, dm, 0)
+	dh, dm, dr := heap-k.indexReported, mapped-k.mappedReported, res-k.residentReported
+	if dh != 0 || dm != 0 || dr != 0 {
+		k.indexReported, k.mappedReported, k.residentReported = heap, mapped, res
+		k.w.addMemoryResident(dh, dm, dr, 0)
 	}
 }
 
@@ -78,10 +86,19 @@ func (w *Writer) addIndexBytes(d int64) { w.addMemory(d, 0, 0) }
 // slots (mapped) and compaction steps (compact), and handles the budget's
 // transitions.
 func (w *Writer) addMemory(heap, mapped, compact int64) {
+	w.addMemoryResident(heap, mapped, 0, compact)
+}
+
+// addMemoryResident is addMemory that also changes the total of what the
+// mapped indexes may hold resident (resident, part of mapped): spilled or
+// not, that much of their slots is in the process, so it always counts
+// against the rows.
+func (w *Writer) addMemoryResident(heap, mapped, resident, compact int64) {
 	w.memMu.Lock()
 	defer w.memMu.Unlock()
 	w.indexBytes += heap
 	w.mappedBytes += mapped
+	w.residentBytes += resident
 	w.compactBytes += compact
 	avail := int64(w.cfg.MemoryBudget) - int64(w.cfg.FlushBytes)
 	need := w.indexBytes + w.mappedBytes + w.compactBytes
@@ -100,12 +117,14 @@ func (w *Writer) addMemory(heap, mapped, compact int64) {
 	}
 	w.spilling.Store(spill)
 	share := w.indexBytes + w.compactBytes
-	if !spill {
+	if spill {
+		share += w.residentBytes
+	} else {
 		share += w.mappedBytes
 	}
 	w.indexShare.Store(share)
 	// Less memory leaves room for rows: wake writers waiting for it.
-	if heap < 0 || mapped < 0 || compact < 0 {
+	if heap < 0 || mapped < 0 || resident < 0 || compact < 0 {
 		w.mu.Lock()
 		w.space.Broadcast()
 		w.mu.Unlock()

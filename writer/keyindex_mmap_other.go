@@ -15,4 +15,6 @@ func unmap([]byte) {}
 
 func dontNeed([]byte) {}
 
+func advise([]byte, bool) {}
+
 func lockFile(string) (*os.File, error) { return nil, errNoMmap }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // mapSlotFile maps a file of words uint64s, shared and writable; create
@@ -35,14 +37,27 @@ func mapSlotFile(path string, words int, create bool) ([]uint64, []byte, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("map %s: %w", path, err)
 	}
+	// Random access by default: no readahead on a fault (keyindex_file.go).
+	advise(b, false)
 	return unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), words), b, nil
+}
+
+// advise tells the kernel how b is read: in order (a pass over every
+// slot: readahead helps) or at random (lookups: a fault reads and maps
+// the one page, not a readahead window).
+func advise(b []byte, sequential bool) {
+	a := unix.MADV_RANDOM
+	if sequential {
+		a = unix.MADV_SEQUENTIAL
+	}
+	_ = unix.Madvise(b, a)
 }
 
 func unmap(b []byte) { _ = syscall.Munmap(b) }
 
 // dontNeed drops the pages of b from the process; a shared file mapping
 // keeps them in the page cache.
-func dontNeed(b []byte) { _ = syscall.Madvise(b, syscall.MADV_DONTNEED) }
+func dontNeed(b []byte) { _ = unix.Madvise(b, unix.MADV_DONTNEED) }
 
 // lockFile opens path and takes an exclusive, non-blocking flock on it.
 func lockFile(path string) (*os.File, error) {

@@ -323,6 +323,7 @@ func (k *KeyedTable) catchUp(ctx context.Context, tbl *icetable.Table, tf *table
 	if dupes > 0 {
 		k.log.Error("keyed table had duplicate live keys; the older rows are deleted with the next commit", "duplicates", dupes)
 	}
+	k.dropIndexPages()
 	k.log.Debug("key index caught up", "removed", removed, "added_files", len(added))
 	return len(added), nil
 }
@@ -357,16 +358,16 @@ func (k *KeyedTable) persistIndexLocked() error {
 			m.Files = append(m.Files, indexFile{No: n, Path: f.path})
 		}
 	}
-	spill := k.w.spilling.Load()
 	k.mu.Unlock()
 	if err := k.idx.writeMeta(m); err != nil {
 		k.log.Warn("key index: cannot persist it; the next start rebuilds it", "err", err)
 		k.idx.removeMeta()
 	}
-	if spill {
-		k.idx.evict(base.narrow.slots)
-		k.idx.evict(base.wide.slots)
-	}
+	// The pages this commit touched leave the process, over the budget or
+	// not: they are outside the Go heap and its soft limit
+	// (keyed_memory.go).
+	k.idx.evict(base.narrow.slots)
+	k.idx.evict(base.wide.slots)
 	return nil
 }
 

@@ -136,7 +136,10 @@ type Writer struct {
 	// the indexes are spilled (keyed_memory.go).
 	mappedBytes  int64
 	compactBytes int64
-	spilling     atomic.Bool
+	// residentBytes: what the mapped slots may hold resident (part of
+	// mappedBytes), counted against the rows even when spilled.
+	residentBytes int64
+	spilling      atomic.Bool
 }
 
 type tableState struct {
