@@ -88,6 +88,7 @@ func BenchmarkKeyedScaleKafka(b *testing.B) {
 		b.ReportMetric(r.peakRSS, tag+"-peak-rss-MiB")
 		b.ReportMetric(r.restart.Seconds(), tag+"-restart-visible-s")
 		b.ReportMetric(r.restartRebuild.Seconds(), tag+"-restart-rebuild-visible-s")
+		b.ReportMetric(r.restartDLCurrent.Seconds(), tag+"-restart-visible-dl-current-s")
 		b.ReportMetric(float64(r.maxDataFiles), tag+"-max-data-files")
 		b.ReportMetric(float64(r.compactions), tag+"-compactions")
 		if base > 0 {
@@ -101,6 +102,9 @@ type keyedKafkaResult struct {
 	loadWall, loadCPU time.Duration
 	loadPeakRSS       float64
 	compactions       int
+	// restartDLCurrent is restart until visible after a SIGKILL when the
+	// dead-letter table holds positions (a diagnostic).
+	restartDLCurrent time.Duration
 }
 
 // The benchmark's Debezium source table and Floe's mirror of it.
@@ -461,19 +465,22 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 		}
 		waitPositions(b, load, topic, one, 5*time.Minute, ing)
 		took := time.Since(t0)
-		line := ""
+		var index, seek string
 		if raw, err := os.ReadFile(ing.log); err == nil && int64(len(raw)) >= logAt {
 			for _, l := range strings.Split(string(raw[logAt:]), "\n") {
 				if strings.Contains(l, "key index validated") || strings.Contains(l, "key index built") {
-					line = l
+					index = l
+				}
+				if _, parts, ok := strings.Cut(l, "fetching from the tables' positions"); ok && seek == "" {
+					seek = "fetching from" + strings.TrimPrefix(parts, `" source=`+bkkSource)
 				}
 			}
 			if os.Getenv("FLOE_BENCH_KEYED_LOG") == "1" {
 				b.Logf("ingest log after the restart (%s):\n%s", how, testenv.LastLines(raw[logAt:], 60))
 			}
 		}
-		b.Logf("%d keys: restart (%s) until a new change is visible: %s wall, %.1f CPU-s (RSS after %.0f MiB)\n  %s", n, how,
-			took.Round(100*time.Millisecond), ing.cpu().Seconds(), float64(ing.rss())/(1<<20), line)
+		b.Logf("%d keys: restart (%s) until a new change is visible: %s wall, %.1f CPU-s (RSS after %.0f MiB)\n  %s\n  %s", n, how,
+			took.Round(100*time.Millisecond), ing.cpu().Seconds(), float64(ing.rss())/(1<<20), index, seek)
 		return took
 	}
 	indexDir := filepath.Join(dir, "cache", "floe", "index")
@@ -487,6 +494,32 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	})
 	b.Logf("%d keys: restart until visible %.1f s with the persistent index (%.0f MiB on disk), %.1f s rebuilding: %.2fx", n,
 		res.restart.Seconds(), float64(res.indexDisk)/(1<<20), res.restartRebuild.Seconds(), res.restart.Seconds()/res.restartRebuild.Seconds())
+	// A diagnostic: the restarts above fetch every partition from the
+	// dead-letter table's positions, and a dead-letter table that never
+	// received a record has none, so they re-read the topic from its
+	// start. One undecodable record gives it positions (the partitions'
+	// ends when it is committed): then only the key index and the
+	// records since count.
+	before, err := offs.snapshot()
+	if err != nil {
+		b.Fatalf("produce: %v", err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: debeziumKey(0), Value: []byte("not a change event")}).FirstErr(); err != nil {
+		b.Fatalf("produce: %v", err)
+	}
+	dlIdent, err := table.ParseIdent("floe.dead_letters")
+	if err != nil {
+		b.Fatal(err)
+	}
+	loadDL := func() *icetable.Table {
+		tbl, err := cat.LoadTable(context.Background(), dlIdent)
+		if err != nil {
+			return nil
+		}
+		return tbl
+	}
+	waitPositions(b, loadDL, topic, before, 5*time.Minute, ing)
+	res.restartDLCurrent = restart("SIGKILL, persistent index, the dead-letter table's positions current", func() { ing.kill(b) })
 
 	// The mirror, row for row, once everything produced is committed.
 	ends, err = offs.snapshot()
