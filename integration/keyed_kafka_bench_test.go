@@ -86,6 +86,7 @@ func BenchmarkKeyedScaleKafka(b *testing.B) {
 		b.ReportMetric(r.cpuPer10k, tag+"-cpu-s/10k-updates")
 		b.ReportMetric(r.steadyRSS, tag+"-steady-rss-MiB")
 		b.ReportMetric(r.peakRSS, tag+"-peak-rss-MiB")
+		b.ReportMetric(r.peakHWM, tag+"-peak-rss-hwm-MiB")
 		b.ReportMetric(r.restart.Seconds(), tag+"-restart-visible-s")
 		b.ReportMetric(r.restartRebuild.Seconds(), tag+"-restart-rebuild-visible-s")
 		b.ReportMetric(r.restartDLCurrent.Seconds(), tag+"-restart-visible-dl-current-s")
@@ -100,7 +101,8 @@ func BenchmarkKeyedScaleKafka(b *testing.B) {
 type keyedKafkaResult struct {
 	keyedScaleResult
 	loadWall, loadCPU time.Duration
-	loadPeakRSS       float64
+	loadPeakRSS       float64 // the largest of the samples and the high-water mark
+	peakHWM           float64 // the changes' high-water mark
 	compactions       int
 	// restartDLCurrent is restart until visible after a SIGKILL when the
 	// dead-letter table holds positions (a diagnostic).
@@ -361,17 +363,25 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	var res keyedKafkaResult
 	start := time.Now()
 	lastSample := time.Time{}
+	var loadAt memSample // the sample at the load's peak
 	for {
 		if time.Since(lastSample) >= time.Second {
 			lastSample = time.Now()
-			res.loadPeakRSS = max(res.loadPeakRSS, float64(ing.rss())/(1<<20))
+			if m := sampleMem(ing); m.rss >= loadAt.rss {
+				loadAt = m
+			}
 		}
 		if tbl := load(); tbl != nil && positionsReached(tbl, topic, loadEnds) {
 			res.loadWall, res.loadCPU = time.Since(start), ing.cpu()
-			res.loadPeakRSS = max(res.loadPeakRSS, float64(ing.rss())/(1<<20))
-			b.Logf("%d keys: load %s wall, %.1f CPU-s, RSS %.0f MiB (peak %.0f MiB); table: %d records, %d data files", n,
-				res.loadWall.Round(100*time.Millisecond), res.loadCPU.Seconds(), float64(ing.rss())/(1<<20), res.loadPeakRSS,
+			m := sampleMem(ing)
+			// The kernel's high-water mark catches a peak between the
+			// samples; it is reset for the changes.
+			res.loadPeakRSS = max(loadAt.rss, m.rss, m.hwm)
+			b.Logf("%d keys: load %s wall, %.1f CPU-s, RSS %.0f MiB, peak %.0f MiB (high-water mark %.0f MiB; the largest sample "+
+				"%.0f MiB: %.0f anonymous, %.0f file-backed); table: %d records, %d data files", n,
+				res.loadWall.Round(100*time.Millisecond), res.loadCPU.Seconds(), m.rss, res.loadPeakRSS, m.hwm, loadAt.rss, loadAt.anon, loadAt.file,
 				summaryInt(tbl, "total-records"), summaryInt(tbl, "total-data-files"))
+			resetHWM(ing)
 			break
 		}
 		ing.checkAlive(b)
@@ -388,6 +398,7 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	cpu0 := ing.cpu()
 	upStart := time.Now()
 	var rssSum, rssN float64
+	var upAt memSample // the sample at the changes' peak
 	updates := 0
 	kinds := map[string]int{}
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -405,7 +416,11 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 		if time.Since(lastSample) >= time.Second {
 			lastSample = time.Now()
 			ing.checkAlive(b)
-			r := float64(ing.rss()) / (1 << 20)
+			m := sampleMem(ing)
+			r := m.rss
+			if r >= upAt.rss {
+				upAt = m
+			}
 			res.peakRSS = max(res.peakRSS, r)
 			if time.Since(upStart) > dur/2 {
 				rssSum += r
@@ -418,6 +433,7 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	}
 	tick.Stop()
 	upWall := time.Since(upStart)
+	res.peakHWM = sampleMem(ing).hwm
 	if err := cl.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -439,10 +455,10 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 		}
 	}
 	b.Logf("%d keys: %d changes (%d updates, %d deletes, %d re-inserts) in %s (%.0f/s), all committed %s after the last: "+
-		"%.2f CPU-s per 10k changes, RSS steady %.0f MiB peak %.0f MiB; %d replace (compaction/maintenance) snapshots "+
-		"in %s; data files now %d (max %d), delete files %d",
+		"%.2f CPU-s per 10k changes, RSS steady %.0f MiB peak %.0f MiB (high-water mark %.0f MiB; the largest sample %.0f anonymous, "+
+		"%.0f file-backed); %d replace (compaction/maintenance) snapshots in %s; data files now %d (max %d), delete files %d",
 		n, updates, kinds["update"], kinds["delete"], kinds["insert"], upWall.Round(time.Second), float64(updates)/upWall.Seconds(),
-		(time.Since(upStart) - upWall).Round(100*time.Millisecond), res.cpuPer10k, res.steadyRSS, res.peakRSS,
+		(time.Since(upStart) - upWall).Round(100*time.Millisecond), res.cpuPer10k, res.steadyRSS, res.peakRSS, res.peakHWM, upAt.anon, upAt.file,
 		res.compactions, upWall.Round(time.Second), summaryInt(tbl, "total-data-files"), res.maxDataFiles, summaryInt(tbl, "total-delete-files"))
 
 	// Restart until a new change is visible (a snapshot whose positions
@@ -535,6 +551,43 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	}
 	b.Logf("%d keys: the mirror equals the source row for row: %d rows (read in %s)", n, st.live, time.Since(checkStart).Round(100*time.Millisecond))
 	return res
+}
+
+// memSample is a process's memory in MiB (Linux /proc): resident, its
+// high-water mark, and the resident set's anonymous (the Go heap and
+// runtime) and file-backed (the binary, the mapped key index) parts.
+type memSample struct{ rss, hwm, anon, file float64 }
+
+func sampleMem(p *benchProc) memSample {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return memSample{}
+	}
+	var m memSample
+	for _, l := range strings.Split(string(raw), "\n") {
+		name, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		mib := float64(kb) / 1024
+		switch name {
+		case "VmRSS":
+			m.rss = mib
+		case "VmHWM":
+			m.hwm = mib
+		case "RssAnon":
+			m.anon = mib
+		case "RssFile":
+			m.file = mib
+		}
+	}
+	return m
+}
+
+// resetHWM resets the process's resident high-water mark (clear_refs 5).
+func resetHWM(p *benchProc) {
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("5"), 0o600)
 }
 
 // waitPositions waits until the table's committed positions cover next,
