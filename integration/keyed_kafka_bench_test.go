@@ -57,7 +57,8 @@ import (
 //     derived from key and version. A difference fails the benchmark.
 //
 // The topic is deleted at the end. FLOE_BENCH_KEYED_DIR keeps each run's
-// lake and logs; FLOE_BENCH_KEYED_KAFKA_SKIP=1 leaves one change out of
+// lake and logs (FLOE_BENCH_KEYED_DEBUG=1: ingest logs at debug from its
+// first start); FLOE_BENCH_KEYED_KAFKA_SKIP=1 leaves one change out of
 // the tracked state, which the mirror check must report (the benchmark
 // fails): the check of the check.
 func BenchmarkKeyedScaleKafka(b *testing.B) {
@@ -359,7 +360,11 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 		float64(valBytes)/float64(n), topic, time.Since(prodStart).Round(100*time.Millisecond))
 
 	// The load.
-	ing := startBenchProc(b, bin, dir, "ingest", "-config", cfgPath)
+	ingArgs := []string{"ingest", "-config", cfgPath}
+	if os.Getenv("FLOE_BENCH_KEYED_DEBUG") == "1" {
+		ingArgs = append(ingArgs, "-log-level", "debug") // the keyed writer's compaction steps, in ingest.log
+	}
+	ing := startBenchProc(b, bin, dir, ingArgs...)
 	var res keyedKafkaResult
 	start := time.Now()
 	lastSample := time.Time{}
