@@ -85,6 +85,15 @@ const DefaultDeleteRatioThreshold = 0.3
 // many times the size of the smaller files already in it.
 const keyedSizeRatio = 2
 
+// keyedTierFloor divides TargetFileSizeBytes into the size below which
+// files join a group whatever the size ratio (512 KiB at the default
+// 512 MiB target): the ratio rule compares a file with at least this
+// much, so that a tiny file — a commit of a few rows — can no longer stop
+// a tier (files of 2.2, 4.6, 4.9, 9.8 and 91 KiB formed no group:
+// 4.6 > 2 × 2.2), and a partition's small files stay bounded. Rewriting
+// files of a few hundred KiB more often costs little.
+const keyedTierFloor = 1024
+
 // KeyedConfig tunes a keyed writer's compaction, under Iceberg's
 // RewriteDataFiles option names. Zero values take the defaults.
 type KeyedConfig struct {
@@ -150,7 +159,8 @@ func (c KeyedConfig) PlanOptions(props iceberg.Properties) (PlanOptions, error) 
 // Within a partition, candidates — files under MinFileSizeBytes, and
 // delete-laden files (DeleteRatioThreshold, DeleteFileThreshold) — are
 // taken smallest first while each is at most twice the size of the group
-// so far and the group stays within the target; the group is due with
+// so far (at least TargetFileSizeBytes/1024) and the group stays within
+// the target; the group is due with
 // max(MinInputFiles, 2) files. Otherwise the delete-laden files that are
 // not small form the group, if any: a small file's deletes wait for
 // company (the writer's delete merge already drops files whose rows are
@@ -189,8 +199,9 @@ func planKeyedPartition(cands []FileInfo, o PlanOptions) *PlannedGroup {
 		g.Records += f.Records
 	}
 	var g PlannedGroup
+	floor := o.TargetFileSizeBytes / keyedTierFloor
 	for _, f := range cands {
-		if len(g.Files) > 0 && (g.SizeBytes+f.SizeBytes > o.TargetFileSizeBytes || f.SizeBytes > keyedSizeRatio*g.SizeBytes) {
+		if len(g.Files) > 0 && (g.SizeBytes+f.SizeBytes > o.TargetFileSizeBytes || f.SizeBytes > keyedSizeRatio*max(g.SizeBytes, floor)) {
 			break
 		}
 		add(&g, f)

@@ -31,6 +31,10 @@ import (
 // reports:
 //
 //   - the snapshot load's wall and CPU seconds;
+//   - per phase (load, updates, restart), ingest's peak RSS sampled every
+//     200 ms and split into anonymous and file-backed pages (the mapped
+//     key index, the executable), with the Go heap and the index gauges
+//     at that moment (memSampler): where the peak comes from;
 //   - FLOE_BENCH_KEYED_RATE (500) single-row updates/s for
 //     FLOE_BENCH_KEYED_MINUTES (10): ingest's steady and peak RSS, its
 //     CPU-seconds per 10k updates (and the ratio to the 1M-row run of the
@@ -73,6 +77,7 @@ func BenchmarkKeyedScale(b *testing.B) {
 		b.ReportMetric(r.cpuPer10k, tag+"-cpu-s/10k-updates")
 		b.ReportMetric(r.steadyRSS, tag+"-steady-rss-MiB")
 		b.ReportMetric(r.peakRSS, tag+"-peak-rss-MiB")
+		b.ReportMetric(r.loadPeakRSS, tag+"-load-peak-rss-MiB")
 		b.ReportMetric(r.restart.Seconds(), tag+"-restart-visible-s")
 		b.ReportMetric(r.restartRebuild.Seconds(), tag+"-restart-rebuild-visible-s")
 		b.ReportMetric(float64(r.maxDataFiles), tag+"-max-data-files")
@@ -84,7 +89,8 @@ func BenchmarkKeyedScale(b *testing.B) {
 
 type keyedScaleResult struct {
 	cpuPer10k          float64
-	steadyRSS, peakRSS float64
+	steadyRSS, peakRSS float64 // peakRSS: of the load and the updates
+	loadPeakRSS        float64
 	restart            time.Duration // after SIGKILL, persistent index
 	restartRebuild     time.Duration // index removed
 	indexDisk          int64
@@ -113,11 +119,14 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 			b.Fatal(err)
 		}
 	}
+	// ingest serves its metrics (Go runtime and writer) for the memory
+	// sampler (memSampler): where the peak RSS comes from.
+	metricsAddr := freeAddr(b)
 	wh := catalog.Config{Type: catalog.TypeSQLite, Name: "floe", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "warehouse")}
 	cfgPath := writeFloeYAML(b, dir, map[string]any{
 		"catalog":         map[string]any{"type": wh.Type, "name": wh.Name, "uri": wh.URI, "warehouse": wh.Warehouse},
 		"writer":          map[string]any{"commit-interval": "2s"},
-		"metrics-address": "off",
+		"metrics-address": metricsAddr,
 		"compaction":      map[string]any{"interval": "1m", "metrics-address": "off"},
 		"sources": []any{map[string]any{"type": "mysql", "mysql": map[string]any{
 			"id": "bk", "dsn": dsn, "include": []string{dbName + `\.t`}, "table-name": "{db}.{table}",
@@ -146,7 +155,11 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	}
 
 	// The snapshot load.
-	ing := startBenchProc(b, bin, dir, "ingest", "-config", cfgPath)
+	// At debug level the log shows every commit and compaction step.
+	ing := startBenchProc(b, bin, dir, "ingest", "-config", cfgPath, "-log-level", "debug")
+	mem := newMemSampler(metricsAddr)
+	mem.follow(ing, "load")
+	defer mem.stop()
 	start := time.Now()
 	for {
 		if tbl := load(); tbl != nil && summaryInt(tbl, "total-records") >= int64(n) {
@@ -160,6 +173,8 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	}
 	b.Logf("%d rows: snapshot load %s wall, %.1f CPU-s, RSS %.0f MiB", n, time.Since(start).Round(100*time.Millisecond),
 		ing.cpu().Seconds(), float64(ing.rss())/(1<<20))
+	b.Logf("%d rows: %s", n, mem.report("load"))
+	mem.follow(ing, "updates")
 	cmp := startBenchProc(b, bin, dir, "compact", "-config", cfgPath)
 
 	// Updates at rate/s for dur.
@@ -229,6 +244,8 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	if rssN > 0 {
 		res.steadyRSS = rssSum / rssN
 	}
+	res.loadPeakRSS = mem.peak("load")
+	res.peakRSS = max(res.peakRSS, res.loadPeakRSS, mem.peak("updates"))
 	tbl := load()
 	compactions := 0
 	for _, s := range tbl.Metadata().Snapshots() {
@@ -236,6 +253,7 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 			compactions++
 		}
 	}
+	b.Logf("%d rows: %s", n, mem.report("updates"))
 	b.Logf("%d rows: %d updates in %s (%.0f/s): %.2f CPU-s per 10k updates, RSS steady %.0f MiB peak %.0f MiB; "+
 		"%d replace (compaction/maintenance) snapshots; data files now %d (max %d), delete files %d",
 		n, updates, upWall.Round(time.Second), float64(updates)/upWall.Seconds(), res.cpuPer10k, res.steadyRSS, res.peakRSS,
@@ -250,6 +268,7 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 		logAt := fileSize(ing.log)
 		t0 := time.Now()
 		ing = startBenchProc(b, bin, dir, "ingest", "-config", cfgPath, "-log-level", "debug")
+		mem.follow(ing, "restart")
 		mustExecB(b, db, "UPDATE t SET label = ? WHERE id = 1", "restart-"+how)
 		waitCommitAfter(b, load, t0, 5*time.Minute)
 		took := time.Since(t0)
@@ -270,6 +289,7 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	}
 	indexDir := filepath.Join(dir, "cache", "floe", "index")
 	res.restart, _ = restart("SIGKILL, persistent index", func() { ing.kill(b) })
+	b.Logf("%d rows: %s", n, mem.report("restart"))
 	res.indexDisk = dirSize(indexDir)
 	res.restartRebuild, _ = restart("SIGTERM, index removed: rebuild", func() {
 		ing.stop(b)

@@ -49,8 +49,9 @@ package writer
 //
 // The index and the table's compaction step count in the writer's memory
 // budget (Config.MemoryBudget): buffered rows get what they leave, down to
-// FlushBytes; above that the writer logs a WARN and spills the mapped
-// index pages to the page cache (keyed_memory.go). It never raises the
+// FlushBytes; above that the writer logs a WARN. The mapped index pages
+// are dropped from the process after every commit and as passes over the
+// index go (keyed_memory.go). It never raises the
 // soft memory limit.
 //
 // # Maintenance: merging delete files between commits
@@ -245,6 +246,8 @@ type KeyedTable struct {
 	// table's properties), or off.
 	compactOpts compaction.PlanOptions
 	compactOff  bool
+	// stepMaxKeys overrides keyedStepMaxKeys (tests; -1: always scan).
+	stepMaxKeys int64
 
 	// Guarded by io: one flush or commit at a time.
 	io          sync.Mutex

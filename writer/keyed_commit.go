@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -353,9 +354,18 @@ func (k *KeyedTable) commitLocked(ctx context.Context, op string, alter func(*ic
 		f.dead = append(f.dead, uint32(loc))
 	}
 	// The staged changes are committed: into the committed index.
+	folded := k.index.HeapBytes()
 	k.index.Fold()
+	folded -= k.index.HeapBytes()
 	k.indexGaugesLocked()
 	k.mu.Unlock()
+	if folded >= keyedReturnLayerBytes && k.idx != nil {
+		// A snapshot load's layer (200 MiB at 10M keys) is now in the
+		// mapped index: give its heap back to the system at once rather
+		// than as the scavenger gets to it, while the first compaction
+		// steps start beside it.
+		debug.FreeOSMemory()
+	}
 	k.liveDels = append(k.liveDels, delFiles...)
 	k.staged, k.stagedDels, k.stagedRows, k.stagedBytes = nil, nil, 0, 0
 	_ = k.persistIndexLocked()
@@ -369,6 +379,10 @@ func (k *KeyedTable) commitLocked(ctx context.Context, op string, alter func(*ic
 	}
 	return nil
 }
+
+// keyedReturnLayerBytes is the size of a folded layer from which its
+// memory is returned to the system right after the fold.
+const keyedReturnLayerBytes = 64 << 20
 
 // checkForeign fails with ErrKeyIndexStale when a snapshot committed since
 // ours (lastSnap) added or removed data or delete files: the key index no

@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,14 +49,27 @@ type keyedStep struct {
 	tbl     *icetable.Table
 	schema  *arrow.Schema
 	keyCols []int
-	// The output rows' keys, in order: keys[ends[j-1]:ends[j]].
-	keys []byte
-	ends []int
-	mem  int64 // counted in the writer's budget while the step runs
+	// The output rows' keys, in order: keys[ends[j-1]:ends[j]]; only
+	// when the step has at most keyedStepMaxKeys rows (byKeys), otherwise
+	// the commit moves the index entries by a scan of the index.
+	byKeys bool
+	keys   []byte
+	ends   []int
+	mem    int64 // counted in the writer's budget while the step runs
 }
+
+// keyedStepMaxKeys is the most output rows a compaction step notes the
+// keys of (about 16–24 bytes a row in the heap) to move their index
+// entries one by one; a larger step — the first rewrite of a snapshot
+// load's files, millions of rows — moves them with one sequential scan of
+// the committed index instead (slotTable.remap), in constant memory.
+const keyedStepMaxKeys = 1 << 18
 
 // collect notes the keys of a batch written to the output.
 func (st *keyedStep) collect(rec arrow.RecordBatch) error {
+	if !st.byKeys {
+		return nil
+	}
 	var err error
 	for i := range int(rec.NumRows()) {
 		if st.keys, err = appendKey(st.keys, rec, st.keyCols, i); err != nil {
@@ -119,10 +133,19 @@ func (k *KeyedTable) maybeCompactLocked() {
 		st.deadAt = append(st.deadAt, len(f.dead))
 	}
 	st.rw = compaction.NewKeyedRewrite(inputs, k.lastSnap)
+	maxKeys := k.stepMaxKeys
+	if maxKeys == 0 {
+		maxKeys = keyedStepMaxKeys
+	}
+	st.byKeys = st.rw.LiveRows() <= maxKeys
 	// The step's memory counts in the budget while it runs (keyed_memory.go):
-	// the output's keys (about 8 bytes and the key a row) and the rewrite's
-	// batches and row group, at most a flush's worth.
-	st.mem = st.rw.LiveRows()*(16+8) + min(g.SizeBytes, int64(k.w.cfg.FlushBytes))
+	// the output's keys when it notes them (about 8 bytes and the key a
+	// row, at most keyedStepMaxKeys rows) and the rewrite's batches and
+	// row group, at most a flush's worth.
+	st.mem = min(g.SizeBytes, int64(k.w.cfg.FlushBytes))
+	if st.byKeys {
+		st.mem += st.rw.LiveRows() * (16 + 8)
+	}
 	k.w.addMemory(0, 0, st.mem)
 	// Added under k.mu, where stopSteps sets closing before it waits.
 	k.stepWG.Add(1)
@@ -284,7 +307,18 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 	// moves to that row.
 	moved := 0
 	var misplaced []string
-	for j := range st.ends {
+	if !st.byKeys {
+		// A row may be deleted more than once (positions can repeat).
+		distinct := slices.Compact(slices.Sorted(slices.Values(late)))
+		moved, misplaced = k.moveByScanLocked(move, rw.LiveRows()-int64(len(distinct)))
+	}
+	// In the committed index's slot order, dropping its mapped pages as
+	// it goes (slotOrder): a step's random keys would otherwise make up
+	// to the whole index resident beside the heap.
+	for n, j := range k.slotOrder(st) {
+		if n > 0 && n%keyedMovePageEvery == 0 {
+			k.dropIndexPages()
+		}
 		key := st.key(j)
 		// The committed index: the compaction is a committed snapshot
 		// (an uncommitted change of the key is in a layer above).
@@ -347,6 +381,76 @@ func (k *KeyedTable) commitStepLocked(ctx context.Context, st *keyedStep) (bool,
 	k.mu.Lock()
 	k.log.Debug("keyed compaction moved index entries", "snapshot", res.SnapshotID, "keys", moved, "late_deletes", len(late))
 	return merge != nil, nil
+}
+
+// keyedMovePageEvery is how many index entries a compaction step moves
+// by key between two drops of the mapped index's resident pages (about
+// 16 MiB of pages at most).
+const keyedMovePageEvery = 4096
+
+// slotOrder returns the output rows of st (by key) in the order of their
+// keys' home slots in the committed index: moved in that order, each
+// page of a mapped index is touched once, so dropping the pages as the
+// moves go costs no second fault.
+func (k *KeyedTable) slotOrder(st *keyedStep) []int {
+	type ord struct {
+		wide bool
+		home int
+		j    int
+	}
+	os := make([]ord, len(st.ends))
+	for j := range st.ends {
+		t, h := k.index.base.slot(string(st.key(j)))
+		os[j] = ord{t == &k.index.base.wide, 0, j}
+		if t.cap > 0 {
+			os[j].home = t.home(h)
+		}
+	}
+	slices.SortFunc(os, func(a, b ord) int {
+		if a.wide != b.wide {
+			if a.wide {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.home, b.home)
+	})
+	out := make([]int, len(os))
+	for i, o := range os {
+		out[i] = o.j
+	}
+	return out
+}
+
+// dropIndexPages drops the committed index's mapped resident pages.
+func (k *KeyedTable) dropIndexPages() {
+	if k.idx != nil {
+		k.idx.evict(k.index.base.narrow.slots)
+		k.idx.evict(k.index.base.wide.slots)
+	}
+}
+
+// moveByScanLocked moves the committed index's entries that point into a
+// step's inputs to their output rows (move) with one scan of the index in
+// slot order, for a step too large to note its keys; want is how many
+// must move: the output's rows but those deleted by commits since
+// planning (their keys point elsewhere now). It returns how many moved,
+// and a description of the problem when that is not want or an entry
+// points at an input row that is not in the output. k.mu must be held.
+func (k *KeyedTable) moveByScanLocked(move func(loc uint64) (uint64, bool, bool), want int64) (int, []string) {
+	dead := 0
+	fn := func(loc uint64) (uint64, bool) {
+		nl, in, ok := move(loc)
+		if in && !ok {
+			dead++
+		}
+		return nl, in && ok
+	}
+	moved := k.index.base.narrow.remap(fn) + k.index.base.wide.remap(fn)
+	if dead > 0 || int64(moved) != want {
+		return moved, []string{fmt.Sprintf("%d entries moved by a scan of the index, want %d; %d point at rows not copied", moved, want, dead)}
+	}
+	return moved, nil
 }
 
 // stopSteps keeps new compaction steps from starting, abandons the

@@ -309,3 +309,115 @@ func quietLog(t *testing.T) *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
+
+// TestKeyedCompactionMovesByScan: a compaction step too large to note its
+// output's keys (forced here for every step) moves the index entries with
+// one scan of the persistent index. Steps commit beside updates that
+// delete rows they copied, the table stays exact, and a reopened table
+// validates the persisted index (its checksum kept through the scan) and
+// takes more changes correctly.
+func TestKeyedCompactionMovesByScan(t *testing.T) {
+	ctx := context.Background()
+	cat := tabletest.OpenSQLite(t)
+	reg := prometheus.NewRegistry()
+	var commits atomic.Int64
+	var updating atomic.Bool
+	updating.Store(true)
+	hooks := writer.Hooks{
+		AfterCommit: func(string) { commits.Add(1) },
+		CompactionWritten: func(string) {
+			target := commits.Load() + 2
+			for deadline := time.Now().Add(10 * time.Second); updating.Load() && commits.Load() < target && time.Now().Before(deadline); {
+				time.Sleep(2 * time.Millisecond)
+			}
+		},
+	}
+	cfg := writer.DefaultConfig()
+	cfg.CommitInterval = time.Hour
+	w := writer.New(cat, cfg, writer.Options{Metrics: writer.NewMetrics(reg), Hooks: hooks, Logger: quietLog(t)})
+	defer w.Abort()
+	dir := t.TempDir()
+	opts := writer.KeyedOptions{MaxDeleteFiles: 4, Compaction: compaction.KeyedConfig{MinInputFiles: 4}, IndexDir: dir}
+	kt, err := w.OpenKeyed(ctx, keyedSpec(), "src", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kt.Abort()
+	writer.SetStepMaxKeys(kt, -1)
+	rng := rand.New(rand.NewPCG(11, 12))
+	want := map[int64]keyedRow{}
+	pos := int64(0)
+	apply := func(kt *writer.KeyedTable, ids []int64, ops []writer.Op, rows []keyedRow) {
+		t.Helper()
+		pos++
+		if err := kt.Apply(writer.Changes{Record: keyedRecord(kt.Schema(), ids, ops, rows), Ops: ops, Next: table.Positions{"p": pos}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := kt.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for c := range int64(4) {
+		var ids []int64
+		var ops []writer.Op
+		var rows []keyedRow
+		for id := c * 500; id < (c+1)*500; id++ {
+			r := keyedRow{v: "load-" + strconv.FormatInt(id, 10), n: int32(id)}
+			ids, ops, rows = append(ids, id), append(ops, writer.OpUpsert), append(rows, r)
+			want[id] = r
+		}
+		apply(kt, ids, ops, rows)
+	}
+	for round := range 80 {
+		var ids []int64
+		var ops []writer.Op
+		var rows []keyedRow
+		for i := range 40 {
+			id := rng.Int64N(2500)
+			if rng.IntN(5) == 0 {
+				ids, ops, rows = append(ids, id), append(ops, writer.OpDelete), append(rows, keyedRow{})
+				delete(want, id)
+				continue
+			}
+			r := keyedRow{v: fmt.Sprintf("r%d-%d", round, i), n: int32(rng.IntN(1 << 20))}
+			ids, ops, rows = append(ids, id), append(ops, writer.OpUpsert), append(rows, r)
+			want[id] = r
+		}
+		apply(kt, ids, ops, rows)
+	}
+	updating.Store(false)
+	if err := kt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := scanKeyed(t, cat); !maps.Equal(got, want) {
+		t.Fatalf("the table holds %d rows, want %d", len(got), len(want))
+	}
+	committed := metricValue(t, reg, "floe_writer_keyed_compactions_total", map[string]string{"table": keyedTable, "result": writer.CompactionCommitted})
+	failed := metricValue(t, reg, "floe_writer_keyed_compactions_total", map[string]string{"table": keyedTable, "result": writer.CompactionFailed})
+	if committed == 0 || failed != 0 {
+		t.Fatalf("compactions: %v committed, %v failed", committed, failed)
+	}
+	// Reopened: the persisted index validates (no rebuild) and is right.
+	kt, err = w.OpenKeyed(ctx, keyedSpec(), "src", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := kt.Index(); info.Opened != writer.IndexOpenedValidated {
+		t.Errorf("reopened index: %+v, want it validated", info)
+	}
+	if kt.Len() != len(want) {
+		t.Errorf("reopened: %d keys, want %d", kt.Len(), len(want))
+	}
+	ids := []int64{0, 1, 2, 2499}
+	ops := []writer.Op{writer.OpDelete, writer.OpUpsert, writer.OpUpsert, writer.OpUpsert}
+	rows := []keyedRow{{}, {"one", 1}, {"two", 2}, {"last", 3}}
+	delete(want, 0)
+	want[1], want[2], want[2499] = rows[1], rows[2], rows[3]
+	apply(kt, ids, ops, rows)
+	if err := kt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := scanKeyed(t, cat); !maps.Equal(got, want) {
+		t.Fatalf("after reopening: the table holds %d rows, want %d", len(got), len(want))
+	}
+}

@@ -185,6 +185,48 @@ type slotTable struct {
 	sum    uint64    // checksum of the used slots (slotSum)
 	mem    slotAlloc // nil: the heap
 	name   string    // for mem: "narrow" or "wide"
+	// touched counts the slots written (or copied by a rehash) since the
+	// mapped pages were last dropped (page).
+	touched int
+	// pageEvery overrides keyIndexPageEvery (tests).
+	pageEvery int
+}
+
+// keyIndexPageEvery is how many slots a pass over a mapped table in slot
+// order (a rehash, a fold, a compaction's scan) visits between two drops
+// of its resident pages: a pass over a 10M-key index then keeps about 1
+// MiB of it resident, not 200 MiB. Random access (lookups, an interval's
+// changes) is not paged as it goes — a page dropped and touched again
+// costs a fault, about 10 µs on a shared file mapping — its pages are
+// dropped after every commit (persistIndexLocked).
+const keyIndexPageEvery = 65536
+
+// pager is a slotAlloc whose storage is mapped: drop drops the resident
+// pages of words from the process (they stay in the page cache).
+type pager interface {
+	drop(words []uint64)
+}
+
+// page counts one slot visited by a pass in slot order and drops the
+// mapped table's resident pages every keyIndexPageEvery: they are outside
+// the Go heap and its soft limit, and a fold, a rehash or a compaction's
+// scan of millions of keys would otherwise make the whole index resident
+// beside the heap.
+func (t *slotTable) page() {
+	if t.mem == nil {
+		return
+	}
+	every := t.pageEvery
+	if every == 0 {
+		every = keyIndexPageEvery
+	}
+	if t.touched++; t.touched < every {
+		return
+	}
+	t.touched = 0
+	if p, ok := t.mem.(pager); ok {
+		p.drop(t.slots)
+	}
 }
 
 // slotSum is slot i's share of a table's checksum (XORed): a mix of its
@@ -359,6 +401,13 @@ func (t *slotTable) rehash(slots int) {
 	}
 	t.cap, t.sum = slots, 0
 	for i := 0; i < oldCap; i++ {
+		// Every slot read counts: the old table's pages are dropped
+		// with the new one's.
+		if t.page(); t.touched == 0 && t.mem != nil {
+			if p, ok := t.mem.(pager); ok {
+				p.drop(old)
+			}
+		}
 		s := old[i*t.stride : (i+1)*t.stride]
 		if s[t.stride-1] == 0 {
 			continue
@@ -380,10 +429,41 @@ func (t *slotTable) reset() {
 	t.n, t.sum = 0, 0
 }
 
+// remap replaces the location of every used slot with what fn returns
+// for it (when its second result is true), in slot order, keeping the
+// checksum, and returns how many it changed.
+func (t *slotTable) remap(fn func(loc uint64) (uint64, bool)) int {
+	n := 0
+	for i := 0; i < t.cap; i++ {
+		t.page() // every slot read counts
+		s := t.slots[i*t.stride : (i+1)*t.stride]
+		v := s[t.stride-1]
+		if v == 0 {
+			continue
+		}
+		nl, ok := fn(v - 1)
+		if !ok || nl == v-1 {
+			continue
+		}
+		t.sum ^= slotSum(i, s)
+		s[t.stride-1] = nl + 1
+		t.sum ^= slotSum(i, s)
+		n++
+	}
+	if t.mem != nil {
+		if p, ok := t.mem.(pager); ok {
+			t.touched = 0
+			p.drop(t.slots)
+		}
+	}
+	return n
+}
+
 // entries calls fn with every used slot's number, hash (or key) and
 // location, in slot order.
 func (t *slotTable) entries(fn func(i int, h [2]uint64, loc uint64)) {
 	for i := 0; i < t.cap; i++ {
+		t.page()
 		if v := t.slots[i*t.stride+t.stride-1]; v != 0 {
 			fn(i, t.hashAt(i), v-1)
 		}

@@ -13,12 +13,17 @@ package writer
 // smaller flushes).
 //
 // When they need more than the budget minus FlushBytes the writer is over
-// budget and logs a WARN once (and an INFO once it fits again). Mapped
-// index slots are then spilled: after every change of a committed index
-// its resident pages are dropped from the process (madvise DONTNEED; they
-// stay in the page cache, the kernel writes dirty ones back and evicts
-// them under pressure), so that only the pages an interval's updates
-// touch are resident, and they no longer count. Heap memory beyond the
+// budget and logs a WARN once (and an INFO once it fits again), and the
+// mapped index slots no longer count against the rows. Over the budget
+// or not, the resident pages of a mapped index are dropped from the
+// process (madvise DONTNEED; they stay in the page cache, the kernel
+// writes dirty ones back and evicts them under pressure) after every
+// commit, and as a pass in slot order goes through it (a fold, a rehash,
+// a compaction step's move: slotTable.page, keyed_compact.go): the soft
+// memory limit governs the Go heap only, and at 10M keys the 191 MiB of
+// slots just fit the default budget, so kept resident they came on top
+// of a heap at the limit (686 MiB peak). Only the pages an interval's
+// updates touch are resident. Heap memory beyond the
 // budget is held back by the smaller row buffer alone: the soft memory
 // limit is never raised (the indexes hold no pointers, so the collector
 // does not scan them; a persistent index keeps the heap small).

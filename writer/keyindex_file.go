@@ -202,6 +202,9 @@ func (f *indexFiles) evict(s []uint64) {
 	}
 }
 
+// drop implements pager: evict.
+func (f *indexFiles) drop(s []uint64) { f.evict(s) }
+
 // readMeta reads and checks index.meta.
 func (f *indexFiles) readMeta() (*indexMeta, error) {
 	b, err := os.ReadFile(filepath.Join(f.dir, indexMetaName))

@@ -357,16 +357,16 @@ func (k *KeyedTable) persistIndexLocked() error {
 			m.Files = append(m.Files, indexFile{No: n, Path: f.path})
 		}
 	}
-	spill := k.w.spilling.Load()
 	k.mu.Unlock()
 	if err := k.idx.writeMeta(m); err != nil {
 		k.log.Warn("key index: cannot persist it; the next start rebuilds it", "err", err)
 		k.idx.removeMeta()
 	}
-	if spill {
-		k.idx.evict(base.narrow.slots)
-		k.idx.evict(base.wide.slots)
-	}
+	// The pages this commit touched leave the process, over the budget or
+	// not: they are outside the Go heap and its soft limit
+	// (keyed_memory.go).
+	k.idx.evict(base.narrow.slots)
+	k.idx.evict(base.wide.slots)
 	return nil
 }
 

@@ -49,6 +49,8 @@ func (l *indexLayer) bytes() int64 { return l.narrow.bytes() + l.wide.bytes() }
 type indexView struct {
 	base   *keyIndex
 	layers []*indexLayer
+	// layerKeys overrides maxLayerKeys (tests).
+	layerKeys int
 }
 
 func newIndexView(base *keyIndex) *indexView {
@@ -189,17 +191,22 @@ func (v *indexView) Truncate() {
 
 // Seal ends the newest layer: its changes are staged for the next
 // commit. Later changes go to a new layer. A commit folds every sealed
-// layer at once, so there is at most one: the newest is merged into it
-// (a snapshot load flushes many times before its one commit, and every
-// lookup probes every layer).
+// layer at once, so they are few: the newest is merged into the sealed
+// one below it (a snapshot load flushes many times before its one commit,
+// and every lookup probes every layer) while the two hold at most
+// maxLayerKeys keys, and starts a sealed layer of its own beyond that:
+// growing one layer to a snapshot load's every key would rehash it at
+// every flush, its old and new tables both in the heap (380 MiB at 10M
+// keys, beside the buffered rows, at the soft memory limit).
 func (v *indexView) Seal() {
-	if len(v.layers) == 2 {
-		sealed, cur := v.layers[0], v.layers[1]
-		if cur.truncated {
+	if n := len(v.layers); n >= 2 {
+		sealed, cur := v.layers[n-2], v.layers[n-1]
+		switch {
+		case cur.truncated:
 			// The truncation hides (and, folded, clears) the older
 			// changes.
-			v.layers[0] = cur
-		} else {
+			v.layers = append(v.layers[:0], cur)
+		case sealed.keys()+cur.keys() <= v.maxKeys():
 			for _, wide := range []bool{false, true} {
 				t := sealed.table(wide)
 				ct := cur.table(wide)
@@ -207,12 +214,24 @@ func (v *indexView) Seal() {
 				ct.entries(func(_ int, h [2]uint64, x uint64) { t.set(h, x) })
 			}
 			sealed.delta += cur.delta
+			v.layers = v.layers[:n-1]
 		}
-		v.layers[1] = newIndexLayer()
-		return
 	}
 	v.layers = append(v.layers, newIndexLayer())
 }
+
+// maxLayerKeys is how many keys (changes) a sealed layer grows to before
+// the next seal starts another: 4M keys are about 80 MiB of slots.
+const maxLayerKeys = 1 << 22
+
+func (v *indexView) maxKeys() int {
+	if v.layerKeys > 0 {
+		return v.layerKeys
+	}
+	return maxLayerKeys
+}
+
+func (l *indexLayer) keys() int { return l.narrow.n + l.wide.n }
 
 // Fold applies the sealed layers to the committed index, oldest first:
 // the commit that holds their changes succeeded.
@@ -231,12 +250,16 @@ func (v *indexView) Fold() {
 			lt := l.table(wide)
 			// Room for every key at once, not step by step.
 			t.reserve(t.n + lt.n)
+			// In the layer's slot order, which is the committed table's
+			// too (both place a key by the same hash, scaled to their
+			// size): a pass over t, paged as it goes.
 			lt.entries(func(_ int, h [2]uint64, x uint64) {
 				if x == 0 {
 					t.del(h)
 				} else {
 					t.set(h, x-1)
 				}
+				t.page()
 			})
 		}
 	}

@@ -14,12 +14,17 @@ import (
 // first and that the committed index holds exactly the second: changes
 // reach it only when their layer folds.
 func TestIndexViewLayers(t *testing.T) {
+	bigint := func(i int) string { return string(binary.BigEndian.AppendUint64(nil, uint64(i))) }
 	for _, tc := range []struct {
 		name string
 		key  func(int) string
+		// layerKeys: sealed layers beyond this many keys stay apart
+		// (several sealed layers before a fold).
+		layerKeys int
 	}{
-		{"bigint", func(i int) string { return string(binary.BigEndian.AppendUint64(nil, uint64(i))) }},
-		{"mixed", func(i int) string {
+		{name: "bigint, small layers", key: bigint, layerKeys: 40},
+		{name: "bigint", key: func(i int) string { return string(binary.BigEndian.AppendUint64(nil, uint64(i))) }},
+		{name: "mixed", key: func(i int) string {
 			if i%2 == 0 {
 				return string(binary.BigEndian.AppendUint64(nil, uint64(i)))
 			}
@@ -29,6 +34,8 @@ func TestIndexViewLayers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(9, 10))
 			v := newIndexView(newKeyIndex())
+			v.layerKeys = tc.layerKeys
+			maxLayers := 0
 			view := map[string]uint64{}
 			committed := map[string]uint64{}
 			// sealed: the view as of each seal not folded yet.
@@ -63,6 +70,7 @@ func TestIndexViewLayers(t *testing.T) {
 					}
 					sealed = nil
 				}
+				maxLayers = max(maxLayers, len(v.layers))
 				if v.Len() != len(view) {
 					t.Fatalf("step %d: Len %d, want %d", step, v.Len(), len(view))
 				}
@@ -91,6 +99,9 @@ func TestIndexViewLayers(t *testing.T) {
 						}
 					}
 				}
+			}
+			if tc.layerKeys > 0 && maxLayers < 3 {
+				t.Errorf("at most %d layers at once, want several sealed ones", maxLayers)
 			}
 		})
 	}
