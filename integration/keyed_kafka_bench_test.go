@@ -368,17 +368,17 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	var res keyedKafkaResult
 	start := time.Now()
 	lastSample := time.Time{}
-	var loadAt memSample // the sample at the load's peak
+	var loadAt procMemMiB // the sample at the load's peak
 	for {
 		if time.Since(lastSample) >= time.Second {
 			lastSample = time.Now()
-			if m := sampleMem(ing); m.rss >= loadAt.rss {
+			if m := sampleProcMem(ing); m.rss >= loadAt.rss {
 				loadAt = m
 			}
 		}
 		if tbl := load(); tbl != nil && positionsReached(tbl, topic, loadEnds) {
 			res.loadWall, res.loadCPU = time.Since(start), ing.cpu()
-			m := sampleMem(ing)
+			m := sampleProcMem(ing)
 			// The kernel's high-water mark catches a peak between the
 			// samples; it is reset for the changes.
 			res.loadPeakRSS = max(loadAt.rss, m.rss, m.hwm)
@@ -386,7 +386,7 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 				"%.0f MiB: %.0f anonymous, %.0f file-backed); table: %d records, %d data files", n,
 				res.loadWall.Round(100*time.Millisecond), res.loadCPU.Seconds(), m.rss, res.loadPeakRSS, m.hwm, loadAt.rss, loadAt.anon, loadAt.file,
 				summaryInt(tbl, "total-records"), summaryInt(tbl, "total-data-files"))
-			resetHWM(ing)
+			resetProcHWM(ing)
 			break
 		}
 		ing.checkAlive(b)
@@ -403,7 +403,7 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	cpu0 := ing.cpu()
 	upStart := time.Now()
 	var rssSum, rssN float64
-	var upAt memSample // the sample at the changes' peak
+	var upAt procMemMiB // the sample at the changes' peak
 	updates := 0
 	kinds := map[string]int{}
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -421,7 +421,7 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 		if time.Since(lastSample) >= time.Second {
 			lastSample = time.Now()
 			ing.checkAlive(b)
-			m := sampleMem(ing)
+			m := sampleProcMem(ing)
 			r := m.rss
 			if r >= upAt.rss {
 				upAt = m
@@ -438,7 +438,7 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	}
 	tick.Stop()
 	upWall := time.Since(upStart)
-	res.peakHWM = sampleMem(ing).hwm
+	res.peakHWM = sampleProcMem(ing).hwm
 	if err := cl.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -558,17 +558,17 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	return res
 }
 
-// memSample is a process's memory in MiB (Linux /proc): resident, its
+// procMemMiB is a process's memory in MiB (Linux /proc): resident, its
 // high-water mark, and the resident set's anonymous (the Go heap and
 // runtime) and file-backed (the binary, the mapped key index) parts.
-type memSample struct{ rss, hwm, anon, file float64 }
+type procMemMiB struct{ rss, hwm, anon, file float64 }
 
-func sampleMem(p *benchProc) memSample {
+func sampleProcMem(p *benchProc) procMemMiB {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return memSample{}
+		return procMemMiB{}
 	}
-	var m memSample
+	var m procMemMiB
 	for _, l := range strings.Split(string(raw), "\n") {
 		name, v, ok := strings.Cut(l, ":")
 		if !ok {
@@ -590,8 +590,8 @@ func sampleMem(p *benchProc) memSample {
 	return m
 }
 
-// resetHWM resets the process's resident high-water mark (clear_refs 5).
-func resetHWM(p *benchProc) {
+// resetProcHWM resets the process's resident high-water mark (clear_refs 5).
+func resetProcHWM(p *benchProc) {
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("5"), 0o600)
 }
 
