@@ -95,6 +95,7 @@ func BenchmarkKeyedScaleKafka(b *testing.B) {
 		b.ReportMetric(r.restartDLCurrent.Seconds(), tag+"-restart-visible-after-dl-s")
 		b.ReportMetric(float64(r.maxDataFiles), tag+"-max-data-files")
 		b.ReportMetric(float64(r.compactions), tag+"-compactions")
+		b.ReportMetric(r.maxRewriteGap.Seconds(), tag+"-max-rewrite-gap-s")
 		if base > 0 {
 			b.ReportMetric(r.cpuPer10k/base, tag+"-cpu-vs-1M")
 		}
@@ -107,6 +108,8 @@ type keyedKafkaResult struct {
 	loadPeakRSS       float64 // the largest of the samples and the high-water mark
 	peakHWM           float64 // the changes' high-water mark
 	compactions       int
+	rewrites          int           // replace snapshots that rewrote data files, during the changes
+	maxRewriteGap     time.Duration // the longest time without one, during the changes
 	// restartDLCurrent is restart until visible after a SIGKILL just
 	// after a dead letter was committed.
 	restartDLCurrent time.Duration
@@ -292,10 +295,13 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 		}
 	}
 	wh := catalog.Config{Type: catalog.TypeSQLite, Name: "floe", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "warehouse")}
+	// Ingest's metrics feed the memory sampler (memSampler): the Go heap
+	// and the key index at the peak RSS.
+	metricsAddr := freeAddr(b)
 	cfgPath := writeFloeYAML(b, dir, map[string]any{
 		"catalog":         map[string]any{"type": wh.Type, "name": wh.Name, "uri": wh.URI, "warehouse": wh.Warehouse},
 		"writer":          map[string]any{"commit-interval": "2s"},
-		"metrics-address": "off",
+		"metrics-address": metricsAddr,
 		"compaction":      map[string]any{"interval": "1m", "metrics-address": "off"},
 		"tables": []any{map[string]any{
 			"name": bkkTable,
@@ -367,6 +373,9 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 		ingArgs = append(ingArgs, "-log-level", "debug") // the keyed writer's compaction steps, in ingest.log
 	}
 	ing := startBenchProc(b, bin, dir, ingArgs...)
+	mem := newMemSampler(metricsAddr)
+	defer mem.stop()
+	mem.follow(ing, "load")
 	var res keyedKafkaResult
 	start := time.Now()
 	lastSample := time.Time{}
@@ -388,6 +397,8 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 				"%.0f MiB: %.0f anonymous, %.0f file-backed); table: %d records, %d data files", n,
 				res.loadWall.Round(100*time.Millisecond), res.loadCPU.Seconds(), m.rss, res.loadPeakRSS, m.hwm, loadAt.rss, loadAt.anon, loadAt.file,
 				summaryInt(tbl, "total-records"), summaryInt(tbl, "total-data-files"))
+			b.Logf("%d keys: %s", n, mem.report("load"))
+			mem.follow(ing, "changes")
 			resetProcHWM(ing)
 			break
 		}
@@ -450,17 +461,32 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	}
 	// Every change committed before the CPU is read.
 	waitPositions(b, load, topic, ends, 5*time.Minute, ing)
+	mem.follow(nil, "restart")
+	b.Logf("%d keys: %s", n, mem.report("changes"))
 	cpuUp := ing.cpu() - cpu0
 	res.cpuPer10k = cpuUp.Seconds() / float64(updates) * 10000
 	if rssN > 0 {
 		res.steadyRSS = rssSum / rssN
 	}
 	tbl := load()
+	// Replace snapshots: data-file rewrites (they add data files) and
+	// delete merges; the longest time without a rewrite commit, from the
+	// start of the changes to their end, is what "commits at least once
+	// per compaction interval" is measured by.
+	lastRewrite := upStart.UnixMilli()
 	for _, s := range tbl.Metadata().Snapshots() {
-		if s.Summary != nil && s.Summary.Operation == icetable.OpReplace && s.TimestampMs >= upStart.UnixMilli() {
-			res.compactions++
+		if s.Summary == nil || s.Summary.Operation != icetable.OpReplace || s.TimestampMs < upStart.UnixMilli() {
+			continue
+		}
+		res.compactions++
+		if added, _ := strconv.Atoi(s.Summary.Properties["added-data-files"]); added > 0 && s.TimestampMs <= upStart.Add(upWall).UnixMilli() {
+			res.rewrites++
+			res.maxRewriteGap = max(res.maxRewriteGap, time.Duration(s.TimestampMs-lastRewrite)*time.Millisecond)
+			lastRewrite = s.TimestampMs
 		}
 	}
+	res.maxRewriteGap = max(res.maxRewriteGap, time.Duration(upStart.Add(upWall).UnixMilli()-lastRewrite)*time.Millisecond)
+	b.Logf("%d keys: %d data-file rewrites committed during the changes; the longest time without one %s", n, res.rewrites, res.maxRewriteGap.Round(time.Second))
 	b.Logf("%d keys: %d changes (%d updates, %d deletes, %d re-inserts) in %s (%.0f/s), all committed %s after the last: "+
 		"%.2f CPU-s per 10k changes, RSS steady %.0f MiB peak %.0f MiB (high-water mark %.0f MiB; the largest sample %.0f anonymous, "+
 		"%.0f file-backed); %d replace (compaction/maintenance) snapshots in %s; data files now %d (max %d), delete files %d",
