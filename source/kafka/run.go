@@ -485,7 +485,9 @@ func (r *run) commitDeadLetters(ctx context.Context, next table.Positions) error
 	if !rows {
 		return nil
 	}
-	if err := r.sink.Commit(ctx); err != nil {
+	// Resync of no partitions commits the dead-letter table alone (and
+	// reloads nothing): the other tables keep their commit cadence.
+	if _, err := r.sink.Resync(ctx, name, r.s.cfg.ID, nil); err != nil {
 		return fmt.Errorf("commit dead letters to %s: %w", name, err)
 	}
 	return nil
