@@ -12,11 +12,12 @@
 // lowest of its route's tables' positions and each record goes only to the
 // tables whose position it has not passed, so a crash between two tables'
 // commits neither loses nor repeats a row. Dead letters are committed
-// before any table is handed positions past them (a poll with dead letters
-// commits them first), so the dead-letter table — whose position only
-// moves when it receives a record — never holds a partition back: a
-// restart reads from where the route's tables stand, not from the start
-// of the topic. Group offsets are committed only after the Iceberg commit
+// before any table is handed positions past them (polls with dead letters
+// are held, up to a second or eight polls, then the dead-letter table is
+// committed and the polls handed on), so the dead-letter table — whose
+// position only moves when it receives a record — never holds a partition
+// back: a restart reads from where the route's tables stand, not from the
+// start of the topic. Group offsets are committed only after the Iceberg commit
 // (the lowest position of the partition's routed tables), for lag
 // monitoring and tools; Floe never reads them.
 //

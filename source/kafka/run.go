@@ -22,11 +22,16 @@ type run struct {
 	s    *Source
 	sink writer.Sink
 
-	out     []*tableOut // by table index, the dead-letter table excluded
-	ups     *upserts    // the tables of upsert routes (upsert.go)
-	dl      *table.DeadLetterBuilder
-	dlRows  int
-	dlNext  table.Positions
+	out    []*tableOut // by table index, the dead-letter table excluded
+	ups    *upserts    // the tables of upsert routes (upsert.go)
+	dl     *table.DeadLetterBuilder
+	dlRows int
+	dlNext table.Positions
+	// dlSince is when the dead letters waiting for their commit were
+	// first held (zero: none); held counts the records read since the
+	// polls were last handed to the writer.
+	dlSince time.Time
+	held    int
 	changes []change
 
 	pollCtx    context.Context
@@ -258,7 +263,16 @@ func (r *run) loop(ctx context.Context, cl *kgo.Client) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fs := cl.PollRecords(r.pollCtx, r.s.cfg.BatchRecords)
+		pctx, cancel := r.pollCtx, context.CancelFunc(nil)
+		if r.dlRows > 0 {
+			// Polls are held for a dead-letter commit (write): the poll
+			// ends by the time it is due.
+			pctx, cancel = context.WithDeadline(r.pollCtx, r.dlSince.Add(deadLetterDelay))
+		}
+		fs := cl.PollRecords(pctx, r.s.cfg.BatchRecords)
+		if cancel != nil {
+			cancel()
+		}
 		err := r.handle(ctx, fs)
 		cl.AllowRebalance()
 		if err != nil {
@@ -334,6 +348,7 @@ func (r *run) partition(ps *partState, recs []*kgo.Record) {
 		ps.next = rec.Offset + 1
 	}
 	ps.records.Add(float64(n))
+	r.held += n
 	end := ps.next
 	for i, ti := range ps.route.tables {
 		if end <= ps.start[i] {
@@ -432,13 +447,34 @@ func (r *run) dead(ps *partState, needDL bool, rec *kgo.Record, target, reason s
 	ps.dead.Inc()
 }
 
-// write hands the poll's batches to the writer: one per table with rows or
-// moved positions, the dead letters first (commitDeadLetters).
+// deadLetterDelay is how long polls with dead letters are held, their
+// rows and positions in the run's builders, so that one dead-letter
+// commit serves them all (write); heldPolls bounds them in polls of
+// BatchRecords records.
+const (
+	deadLetterDelay = time.Second
+	heldPolls       = 8
+)
+
+// write hands the polls' batches to the writer: one per table with rows or
+// moved positions, the dead letters first (commitDeadLetters). While dead
+// letters wait, the polls are held (up to deadLetterDelay and heldPolls
+// polls) so that one commit of the dead-letter table serves them.
 func (r *run) write(ctx context.Context) error {
+	if r.dlRows > 0 {
+		now := r.s.now()
+		if r.dlSince.IsZero() {
+			r.dlSince = now
+		}
+		if now.Sub(r.dlSince) < deadLetterDelay && r.held < heldPolls*r.s.cfg.BatchRecords {
+			return nil
+		}
+	}
 	if err := r.commitDeadLetters(ctx, r.dlNext); err != nil {
 		return err
 	}
 	r.dlNext = table.Positions{}
+	r.dlSince, r.held = time.Time{}, 0
 	for ti, out := range r.out {
 		if r.ups.table(ti) != nil {
 			if err := r.writeKeyed(ti); err != nil {
