@@ -38,7 +38,7 @@ define with-servers
 	echo "+ $(1)"; $(1)
 endef
 
-.PHONY: help demo build test test-short test-integration bench bench-keyed lint clean soak-upsert warehouse warehouse-mustshow check-rules soak bench-anchors bench-anchors-short bench-catalog bench-catalog-short
+.PHONY: help demo build test test-short test-integration bench bench-keyed bench-keyed-kafka lint clean soak-upsert warehouse warehouse-mustshow check-rules soak bench-anchors bench-anchors-short bench-catalog bench-catalog-short
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -81,6 +81,15 @@ BASELINE ?= 1
 bench-keyed: ## keyed tables at scale (issue 17): ROWS=10000000 MINUTES=10 RATE=500 BASELINE=1; output also in bench-keyed.txt
 	$(call with-servers,FLOE_BENCH_KEYED=1 FLOE_BENCH_KEYED_ROWS=$(ROWS) FLOE_BENCH_KEYED_MINUTES=$(MINUTES) FLOE_BENCH_KEYED_RATE=$(RATE) FLOE_BENCH_KEYED_BASELINE=$(BASELINE) \
 	$(GO) test -run '^$$' -bench BenchmarkKeyedScale -benchtime 1x -count 1 -timeout 4h -v ./integration | tee bench-keyed.txt)
+
+# The same must-show over a Kafka CDC topic in mode upsert (Debezium JSON,
+# keyed by the primary key): ROWS keys produced as snapshot reads, then RATE
+# changes/s for MINUTES; the same figures, and the mirror checked row for row
+# against the state the generator tracked. Quick run: make bench-keyed-kafka
+# ROWS=1000000 MINUTES=1.
+bench-keyed-kafka: ## keyed tables at scale over Kafka upserts (issue 17): same variables as bench-keyed; output also in bench-keyed-kafka.txt
+	$(call with-kafka-minio,FLOE_BENCH_KEYED_KAFKA=1 FLOE_BENCH_KEYED_ROWS=$(ROWS) FLOE_BENCH_KEYED_MINUTES=$(MINUTES) FLOE_BENCH_KEYED_RATE=$(RATE) FLOE_BENCH_KEYED_BASELINE=$(BASELINE) \
+	$(GO) test -run '^$$' -bench '^BenchmarkKeyedScaleKafka$$' -benchtime 1x -count 1 -timeout 4h -v ./integration | tee bench-keyed-kafka.txt)
 
 # with-kafka-minio runs $(1) with MinIO and the local Kafka broker started
 # (their FLOE_S3_* and FLOE_KAFKA_BROKERS exported); each is stopped again

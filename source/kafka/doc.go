@@ -9,9 +9,15 @@
 // in the tables' snapshot summaries (floe.positions.<id>), never in the
 // consumer group. Every table a partition feeds (its route's tables and the
 // dead-letter table) has its own position; the partition is read from the
-// lowest of them and each record goes only to the tables whose position it
-// has not passed, so a crash between two tables' commits neither loses nor
-// repeats a row. Group offsets are committed only after the Iceberg commit
+// lowest of its route's tables' positions and each record goes only to the
+// tables whose position it has not passed, so a crash between two tables'
+// commits neither loses nor repeats a row. Dead letters are committed
+// before any table is handed positions past them (polls with dead letters
+// are held, up to a second or eight polls, then the dead-letter table is
+// committed and the polls handed on), so the dead-letter table — whose
+// position only moves when it receives a record — never holds a partition
+// back: a restart reads from where the route's tables stand, not from the
+// start of the topic. Group offsets are committed only after the Iceberg commit
 // (the lowest position of the partition's routed tables), for lag
 // monitoring and tools; Floe never reads them.
 //

@@ -22,11 +22,16 @@ type run struct {
 	s    *Source
 	sink writer.Sink
 
-	out     []*tableOut // by table index, the dead-letter table excluded
-	ups     *upserts    // the tables of upsert routes (upsert.go)
-	dl      *table.DeadLetterBuilder
-	dlRows  int
-	dlNext  table.Positions
+	out    []*tableOut // by table index, the dead-letter table excluded
+	ups    *upserts    // the tables of upsert routes (upsert.go)
+	dl     *table.DeadLetterBuilder
+	dlRows int
+	dlNext table.Positions
+	// dlSince is when the dead letters waiting for their commit were
+	// first held (zero: none); held counts the records read since the
+	// polls were last handed to the writer.
+	dlSince time.Time
+	held    int
 	changes []change
 	pollN   int // records in the poll being handled
 
@@ -175,14 +180,28 @@ func (r *run) seek(ctx context.Context, tps []tp) (map[tp]int64, error) {
 			t: t, key: t.key(), route: rt, start: make([]int64, len(rt.tables)),
 			records: s.m.records.WithLabelValues(t.topic), dead: s.m.deadLetters.WithLabelValues(t.topic),
 		}
-		lo, any := int64(math.MaxInt64), false
+		// The dead-letter table does not hold the partition back: a
+		// dead letter is committed before any table's position moves
+		// past it (commitDeadLetters), so every record below the lowest
+		// position of the route's other tables that was a dead letter is
+		// in it already. Its own position (none when it never received
+		// a dead letter of the partition) only says which of the
+		// records read again it still needs.
+		lo, any, dlPos := int64(math.MaxInt64), false, int64(-1)
 		for i, ti := range rt.tables {
-			if v, ok := pos[ti][ps.key]; ok {
+			v, ok := pos[ti][ps.key]
+			switch {
+			case !ok:
+				ps.start[i] = -1
+			case ti == s.dl:
+				ps.start[i], any, dlPos = v, true, v
+			default:
 				ps.start[i], any = v, true
 				lo = min(lo, v)
-			} else {
-				ps.start[i] = -1
 			}
+		}
+		if any && lo == math.MaxInt64 {
+			lo = dlPos // only the dead-letter table has a position
 		}
 		switch {
 		case !any && s.cfg.StartOffset == "latest":
@@ -206,9 +225,12 @@ func (r *run) seek(ctx context.Context, tps []tp) (map[tp]int64, error) {
 			if s.cfg.StartOffset == "latest" {
 				fill = lo
 			}
-			for i := range ps.start {
-				if ps.start[i] < 0 {
-					ps.start[i] = fill
+			for i, ti := range rt.tables {
+				if ps.start[i] >= 0 {
+					continue
+				}
+				ps.start[i] = fill
+				if ti != s.dl {
 					lo = min(lo, fill)
 				}
 			}
@@ -243,7 +265,16 @@ func (r *run) loop(ctx context.Context, cl *kgo.Client) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fs := cl.PollRecords(r.pollCtx, r.s.cfg.BatchRecords)
+		pctx, cancel := r.pollCtx, context.CancelFunc(nil)
+		if r.dlRows > 0 {
+			// Polls are held for a dead-letter commit (write): the poll
+			// ends by the time it is due.
+			pctx, cancel = context.WithDeadline(r.pollCtx, r.dlSince.Add(deadLetterDelay))
+		}
+		fs := cl.PollRecords(pctx, r.s.cfg.BatchRecords)
+		if cancel != nil {
+			cancel()
+		}
 		err := r.handle(ctx, fs)
 		cl.AllowRebalance()
 		if err != nil {
@@ -303,7 +334,7 @@ func (r *run) handle(ctx context.Context, fs kgo.Fetches) error {
 	if err != nil {
 		return err
 	}
-	return r.write()
+	return r.write(ctx)
 }
 
 // partition handles a partition's records of one poll.
@@ -327,6 +358,7 @@ func (r *run) partition(ps *partState, recs []*kgo.Record) {
 		ps.next = rec.Offset + 1
 	}
 	ps.records.Add(float64(n))
+	r.held += n
 	end := ps.next
 	for i, ti := range ps.route.tables {
 		if end <= ps.start[i] {
@@ -425,9 +457,34 @@ func (r *run) dead(ps *partState, needDL bool, rec *kgo.Record, target, reason s
 	ps.dead.Inc()
 }
 
-// write hands the poll's batches to the writer: one per table with rows or
-// moved positions.
-func (r *run) write() error {
+// deadLetterDelay is how long polls with dead letters are held, their
+// rows and positions in the run's builders, so that one dead-letter
+// commit serves them all (write); heldPolls bounds them in polls of
+// BatchRecords records.
+const (
+	deadLetterDelay = time.Second
+	heldPolls       = 8
+)
+
+// write hands the polls' batches to the writer: one per table with rows or
+// moved positions, the dead letters first (commitDeadLetters). While dead
+// letters wait, the polls are held (up to deadLetterDelay and heldPolls
+// polls) so that one commit of the dead-letter table serves them.
+func (r *run) write(ctx context.Context) error {
+	if r.dlRows > 0 {
+		now := r.s.now()
+		if r.dlSince.IsZero() {
+			r.dlSince = now
+		}
+		if now.Sub(r.dlSince) < deadLetterDelay && r.held < heldPolls*r.s.cfg.BatchRecords {
+			return nil
+		}
+	}
+	if err := r.commitDeadLetters(ctx, r.dlNext); err != nil {
+		return err
+	}
+	r.dlNext = table.Positions{}
+	r.dlSince, r.held = time.Time{}, 0
 	for ti, out := range r.out {
 		if r.ups.table(ti) != nil {
 			if err := r.writeKeyed(ti); err != nil {
@@ -449,17 +506,38 @@ func (r *run) write() error {
 			return fmt.Errorf("write %s: %w", out.name, err)
 		}
 	}
-	if r.dlRows == 0 && len(r.dlNext) == 0 {
+	return nil
+}
+
+// commitDeadLetters hands the dead letters collected so far to the writer
+// with the dead-letter table's positions next and, when there were any,
+// commits them before any other table is handed positions past them: a
+// restart then never needs to read a partition below the lowest position
+// of its route's other tables to find a dead letter (seek), and a crash
+// between the commits of two tables loses none. Positions without dead
+// letters are only buffered (the writer commits them with the table's
+// next rows).
+func (r *run) commitDeadLetters(ctx context.Context, next table.Positions) error {
+	if r.dlRows == 0 && len(next) == 0 {
 		return nil
 	}
-	b := writer.Batch{Table: r.s.tables[r.s.dl], Source: r.s.cfg.ID, Next: r.dlNext}
-	if r.dlRows > 0 {
+	name := r.s.tables[r.s.dl]
+	b := writer.Batch{Table: name, Source: r.s.cfg.ID, Next: next}
+	rows := r.dlRows > 0
+	if rows {
 		b.Record = r.dl.NewRecordBatch()
 		r.dlRows = 0
 	}
-	r.dlNext = table.Positions{}
 	if err := r.sink.Write(b); err != nil {
-		return fmt.Errorf("write %s: %w", b.Table, err)
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if !rows {
+		return nil
+	}
+	// Resync of no partitions commits the dead-letter table alone (and
+	// reloads nothing): the other tables keep their commit cadence.
+	if _, err := r.sink.Resync(ctx, name, r.s.cfg.ID, nil); err != nil {
+		return fmt.Errorf("commit dead letters to %s: %w", name, err)
 	}
 	return nil
 }

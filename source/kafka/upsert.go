@@ -470,10 +470,16 @@ func (k *keyedOut) added(ev time.Time) {
 }
 
 // segment makes kind the kind of k's rows, applying the rows collected so
-// far when it differs, with the positions reached before offset o of ps.
+// far when it differs, with the positions reached before offset o of ps —
+// or none while dead letters of the poll wait for their commit at its end
+// (commitDeadLetters): the rows then wait for the positions of the poll.
 func (r *run) segment(k *keyedOut, kind segKind, ps *partState, o int64) {
 	if k.seg != kind && len(k.ops) > 0 {
-		r.applySegment(k, k.positionsBefore(ps, o))
+		var next table.Positions
+		if r.dlRows == 0 {
+			next = k.positionsBefore(ps, o)
+		}
+		r.applySegment(k, next)
 	}
 	k.seg = kind
 }
@@ -587,7 +593,16 @@ func (r *run) keyedStatement(k *keyedOut, ps *partState, rec *kgo.Record, st *st
 		return
 	}
 	// Everything before the statement is committed with the table's
-	// positions at it; the table then stays there.
+	// positions at it, after the dead letters before it; the table then
+	// stays there.
+	if r.dlRows > 0 {
+		next := r.dlNext.Clone()
+		next[ps.key] = rec.Offset
+		if err := r.commitDeadLetters(r.ups.ctx, next); err != nil {
+			k.err = err
+			return
+		}
+	}
 	r.applySegment(k, k.positionsBefore(ps, rec.Offset))
 	if k.err != nil {
 		return
