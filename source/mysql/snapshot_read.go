@@ -206,14 +206,23 @@ type rowSink struct {
 	rows     int
 	vals     []value
 	n        int64 // rows handed over
+	dataLen  []int // per column: the most value bytes of a batch so far
 	meter    *progress.Meter
 	dlMu     *sync.Mutex // guards r.dl between sinks
+	// apply hands a batch over: t.kt.Apply (a benchmark of the decoding
+	// alone drops the batches).
+	apply func(writer.Changes) error
 }
 
 func (r *run) newRowSink(t *capTable, sels []selected, pos int64, meter *progress.Meter, dlMu *sync.Mutex) *rowSink {
 	s := &rowSink{r: r, t: t, pos: pos, now: r.s.now(), sels: sels, meter: meter, dlMu: dlMu,
 		b: array.NewRecordBuilder(memory.DefaultAllocator, t.schema), vals: make([]value, len(t.targets))}
 	s.fields = s.b.Fields()
+	s.dataLen = make([]int, len(s.fields))
+	if t.kt != nil {
+		s.apply = t.kt.Apply
+	}
+	s.reserve()
 	s.colNames = make([]string, len(sels))
 	for i, sel := range sels {
 		s.colNames[i] = t.targets[sel.target].name
@@ -319,12 +328,29 @@ func (s *rowSink) flush() error {
 	if s.rows == 0 {
 		return nil
 	}
+	for i, f := range s.fields {
+		if bb, ok := f.(interface{ DataLen() int }); ok {
+			s.dataLen[i] = max(s.dataLen[i], bb.DataLen())
+		}
+	}
 	rec := s.b.NewRecordBatch()
 	ops := s.ops
 	s.meter.Add(int64(s.rows), 0)
 	s.n += int64(s.rows)
 	s.ops, s.rows = make([]writer.Op, 0, snapshotBatchRows), 0
-	return s.t.kt.Apply(writer.Changes{Record: rec, Ops: ops})
+	s.reserve()
+	return s.apply(writer.Changes{Record: rec, Ops: ops})
+}
+
+// reserve sizes the builders for a full batch, so that they do not grow
+// (and copy) value by value.
+func (s *rowSink) reserve() {
+	for i, f := range s.fields {
+		f.Reserve(snapshotBatchRows)
+		if bb, ok := f.(interface{ ReserveData(int) }); ok && s.dataLen[i] > 0 {
+			bb.ReserveData(s.dataLen[i])
+		}
+	}
 }
 
 func (s *rowSink) release() { s.b.Release() }
