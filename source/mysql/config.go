@@ -108,6 +108,9 @@ type Config struct {
 	// snapshotChunkRows is how many rows a snapshot chunk has (0:
 	// defaultSnapshotChunkRows); tests set it small.
 	snapshotChunkRows int
+	// snapshotChunkPause is a pause before each chunk's read: tests
+	// stretch a snapshot with it so that writes land while it reads.
+	snapshotChunkPause time.Duration
 }
 
 // TablePartition partitions the Iceberg tables of the captured tables

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	gmysql "github.com/go-mysql-org/go-mysql/mysql"
 
@@ -229,6 +230,9 @@ func (r *run) readTable(ctx context.Context, conns []*snapConn, t *capTable, def
 			for ch := range chunks {
 				if ctx.Err() != nil {
 					continue // drain: the planner must not block
+				}
+				if d := r.cfg.snapshotChunkPause; d > 0 {
+					time.Sleep(d)
 				}
 				err := c.stream(query+ch.where(cols), s.row)
 				if err == nil {

@@ -97,13 +97,24 @@ const snapshotAlignAttempts = 5
 // alone. It returns the connections kept and their position.
 func (r *run) alignSnapshots(ctx context.Context, conns []*snapConn) ([]*snapConn, binlogPos, error) {
 	for attempt := 1; ; attempt++ {
+		// All at once, so that a commit rarely comes between them.
+		errs := make([]error, len(conns))
+		var wg sync.WaitGroup
+		for i, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = c.begin()
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return conns, binlogPos{}, err
+		}
 		var file string
 		off := -1
 		aligned := true
 		for i, c := range conns {
-			if err := c.begin(); err != nil {
-				return conns, binlogPos{}, err
-			}
 			f, o, err := c.snapshotStatus()
 			if err != nil {
 				return conns, binlogPos{}, err
