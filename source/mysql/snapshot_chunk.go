@@ -187,6 +187,19 @@ func (r *run) readTable(ctx context.Context, conns []*snapConn, t *capTable, def
 	defer meter.Done()
 	var dlMu sync.Mutex
 	cols, why := chunkKey(def, t.keyNames)
+	var planner *snapConn
+	if len(conns) > 1 && why == "" {
+		// The chunks' boundaries are found on a connection of their own.
+		var err error
+		if planner, err = r.dialSnapshot(ctx); err != nil {
+			if ctx.Err() != nil {
+				return 0, err
+			}
+			why = fmt.Sprintf("no connection to plan chunks on: %v", err)
+		} else {
+			defer planner.close()
+		}
+	}
 	if len(conns) == 1 || why != "" {
 		if why != "" && len(conns) > 1 {
 			r.log.Info("snapshot of the table on one connection: its key cannot be chunked", "table", t.full, "reason", why)
@@ -206,11 +219,6 @@ func (r *run) readTable(ctx context.Context, conns []*snapConn, t *capTable, def
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	planner, err := r.dialSnapshot(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer planner.close()
 	chunks := make(chan chunk, len(conns))
 	var wg sync.WaitGroup
 	wg.Add(1)
