@@ -55,6 +55,7 @@ func (v *value) str() string {
 type target struct {
 	name     string
 	typ      arrow.DataType
+	id       arrow.Type // typ.ID(), read once
 	nullable bool
 	scale    int32
 	prec     int32
@@ -63,7 +64,7 @@ type target struct {
 func targetsOf(sc *arrow.Schema) []target {
 	out := make([]target, sc.NumFields())
 	for i, f := range sc.Fields() {
-		t := target{name: f.Name, typ: f.Type, nullable: f.Nullable}
+		t := target{name: f.Name, typ: f.Type, id: f.Type.ID(), nullable: f.Nullable}
 		if d, ok := f.Type.(*arrow.Decimal128Type); ok {
 			t.prec, t.scale = d.Precision, d.Scale
 		}
@@ -82,7 +83,7 @@ func prepare(v *value, t *target) error {
 		}
 		return nil
 	}
-	switch t.typ.ID() {
+	switch t.id {
 	case arrow.INT32:
 		n, err := v.asInt()
 		if err != nil {

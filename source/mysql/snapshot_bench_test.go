@@ -93,7 +93,7 @@ func BenchmarkSnapshotDecode(b *testing.B) {
 			}
 			defer c.close()
 			meter := progress.NewMeter(progress.MeterOptions{Label: "bench", Now: time.Now})
-			s := r.newRowSink(t, sels, 0, meter, &sync.Mutex{})
+			s := r.newRowSink(t, sels, 0, meter, &sync.Mutex{}, &sync.Mutex{})
 			defer s.release()
 			s.apply = func(ch writer.Changes) error { ch.Record.Release(); return nil }
 			if err := c.stream(query, s.row); err != nil {

@@ -185,7 +185,7 @@ func (r *run) readTable(ctx context.Context, conns []*snapConn, t *capTable, def
 	// A long snapshot logs its progress every 10s (rows, rate).
 	meter := progress.NewMeter(progress.MeterOptions{Label: "snapshot " + t.name, Log: r.log, Now: r.s.now})
 	defer meter.Done()
-	var dlMu sync.Mutex
+	var applyMu, dlMu sync.Mutex
 	cols, why := chunkKey(def, t.keyNames)
 	var planner *snapConn
 	if len(conns) > 1 && why == "" {
@@ -204,7 +204,7 @@ func (r *run) readTable(ctx context.Context, conns []*snapConn, t *capTable, def
 		if why != "" && len(conns) > 1 {
 			r.log.Info("snapshot of the table on one connection: its key cannot be chunked", "table", t.full, "reason", why)
 		}
-		s := r.newRowSink(t, sels, pos, meter, &dlMu)
+		s := r.newRowSink(t, sels, pos, meter, &applyMu, &dlMu)
 		defer s.release()
 		if err := conns[0].stream(query, s.row); err != nil {
 			return s.n, err
@@ -230,7 +230,7 @@ func (r *run) readTable(ctx context.Context, conns []*snapConn, t *capTable, def
 	}()
 	sinks := make([]*rowSink, len(conns))
 	for i, c := range conns {
-		s := r.newRowSink(t, sels, pos, meter, &dlMu)
+		s := r.newRowSink(t, sels, pos, meter, &applyMu, &dlMu)
 		sinks[i] = s
 		wg.Add(1)
 		go func() {

@@ -225,13 +225,20 @@ type rowSink struct {
 	apply func(writer.Changes) error
 }
 
-func (r *run) newRowSink(t *capTable, sels []selected, pos int64, meter *progress.Meter, dlMu *sync.Mutex) *rowSink {
+// newRowSink returns a sink of t's rows; the sinks of a table share
+// applyMu (their Apply calls) and dlMu (the dead letters).
+func (r *run) newRowSink(t *capTable, sels []selected, pos int64, meter *progress.Meter, applyMu, dlMu *sync.Mutex) *rowSink {
 	s := &rowSink{r: r, t: t, pos: pos, now: r.s.now(), sels: sels, meter: meter, dlMu: dlMu,
 		b: array.NewRecordBuilder(memory.DefaultAllocator, t.schema), vals: make([]value, len(t.targets))}
 	s.fields = s.b.Fields()
 	s.dataLen = make([]int, len(s.fields))
 	if t.kt != nil {
-		s.apply = t.kt.Apply
+		// KeyedTable.Apply may be called from one goroutine at a time.
+		s.apply = func(ch writer.Changes) error {
+			applyMu.Lock()
+			defer applyMu.Unlock()
+			return t.kt.Apply(ch)
+		}
 	}
 	s.reserve()
 	s.colNames = make([]string, len(sels))
