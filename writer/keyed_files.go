@@ -38,13 +38,16 @@ type keyedRows struct {
 // caller releases it.
 func (s keyedRows) pick(ctx context.Context, i int, r arrow.RecordBatch) (arrow.RecordBatch, error) {
 	switch {
-	case s.masks != nil:
+	case s.masks != nil && slices.Contains(s.masks[i], false):
 		mb := array.NewBooleanBuilder(memory.DefaultAllocator)
 		mb.AppendValues(s.masks[i], nil)
 		mask := mb.NewArray()
 		mb.Release()
 		defer mask.Release()
 		return compute.FilterRecordBatch(ctx, r, mask, compute.DefaultFilterOptions())
+	case s.masks != nil:
+		// Every row: the record as it is, not a copy (a snapshot load's
+		// batches).
 	case s.take != nil:
 		if len(s.take[i]) == 0 {
 			return nil, nil
