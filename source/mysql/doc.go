@@ -94,7 +94,11 @@
 // go-mysql's streaming client, each value decoded from the row packet
 // straight into the table's column builders. The copy is applied without
 // positions and committed as one snapshot with the snapshot's position;
-// a crash before that commit copies again.
+// a crash before that commit copies again. The table is truncated before
+// the copy and the copy reads every row once, so when the table's key is
+// MySQL's primary key (not a FLOAT or DOUBLE column) its rows are handed
+// over as new keys (writer.Changes.NewKeys): the writer does not look each
+// key up in its index.
 //
 // # Updates and deletes: the delete strategy
 //

@@ -186,6 +186,9 @@ func (r *run) readTable(ctx context.Context, conns []*snapConn, t *capTable, def
 	meter := progress.NewMeter(progress.MeterOptions{Label: "snapshot " + t.name, Log: r.log, Now: r.s.now})
 	defer meter.Done()
 	var applyMu, dlMu sync.Mutex
+	// The table was truncated for the copy (snapshot.go), which reads
+	// every row once.
+	newKeys := snapshotNewKeys(def, t.keyNames)
 	cols, why := chunkKey(def, t.keyNames)
 	var planner *snapConn
 	if len(conns) > 1 && why == "" {
@@ -205,6 +208,7 @@ func (r *run) readTable(ctx context.Context, conns []*snapConn, t *capTable, def
 			r.log.Info("snapshot of the table on one connection: its key cannot be chunked", "table", t.full, "reason", why)
 		}
 		s := r.newRowSink(t, sels, pos, meter, &applyMu, &dlMu)
+		s.newKeys = newKeys
 		defer s.release()
 		if err := conns[0].stream(query, s.row); err != nil {
 			return s.n, err
@@ -231,6 +235,7 @@ func (r *run) readTable(ctx context.Context, conns []*snapConn, t *capTable, def
 	sinks := make([]*rowSink, len(conns))
 	for i, c := range conns {
 		s := r.newRowSink(t, sels, pos, meter, &applyMu, &dlMu)
+		s.newKeys = newKeys
 		sinks[i] = s
 		wg.Add(1)
 		go func() {

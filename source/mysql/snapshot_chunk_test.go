@@ -437,3 +437,29 @@ func TestChunkKey(t *testing.T) {
 		t.Errorf("whole table: %q", w)
 	}
 }
+
+// TestSnapshotNewKeys: a snapshot hands its rows to the table as new keys
+// (writer.Changes.NewKeys) only when the table's key is MySQL's primary
+// key and no key column is a FLOAT or DOUBLE.
+func TestSnapshotNewKeys(t *testing.T) {
+	cols := []column{{Name: "a", Kind: kSigned}, {Name: "b", Kind: kString}, {Name: "f", Kind: kFloat}, {Name: "d", Kind: kDouble}, {Name: "v", Kind: kSigned}}
+	for _, tc := range []struct {
+		pk, key []string
+		want    bool
+	}{
+		{[]string{"a"}, []string{"a"}, true},
+		{[]string{"a", "b"}, []string{"b", "a"}, true},
+		{[]string{"a", "b"}, []string{"a"}, false}, // a part of the key
+		{[]string{"a"}, []string{"a", "v"}, false},
+		{[]string{"a"}, []string{"v"}, false},
+		{[]string{"a", "f"}, []string{"a", "f"}, false},
+		{[]string{"d"}, []string{"d"}, false},
+		{[]string{"a"}, []string{"x"}, false}, // not a MySQL column
+		{nil, nil, false},
+	} {
+		def := &tableDef{DB: "d", Name: "t", Columns: cols, PK: tc.pk}
+		if got := snapshotNewKeys(def, tc.key); got != tc.want {
+			t.Errorf("primary key %v, table key %v: new keys %v, want %v", tc.pk, tc.key, got, tc.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -223,6 +224,33 @@ type rowSink struct {
 	// apply hands a batch over: t.kt.Apply (a benchmark of the decoding
 	// alone drops the batches).
 	apply func(writer.Changes) error
+	// newKeys: the batches are handed over as writer.Changes.NewKeys (see
+	// snapshotNewKeys).
+	newKeys bool
+}
+
+// snapshotNewKeys reports whether the rows of def's snapshot can be
+// handed to its table, truncated before the copy, as new keys
+// (writer.Changes.NewKeys: the table does not look each up in its key
+// index): the table's key is MySQL's primary key, whose rows have
+// distinct values that stay distinct as Iceberg values, and the chunks
+// read every row once. FLOAT and DOUBLE keys are excluded: their text
+// form need not tell two values apart.
+func snapshotNewKeys(def *tableDef, keyNames []string) bool {
+	if len(keyNames) == 0 || len(keyNames) != len(def.PK) {
+		return false
+	}
+	kinds := make(map[string]kind, len(def.Columns))
+	for _, c := range def.Columns {
+		kinds[c.Name] = c.Kind
+	}
+	for _, n := range keyNames {
+		k, ok := kinds[n]
+		if !ok || !slices.Contains(def.PK, n) || k == kFloat || k == kDouble {
+			return false
+		}
+	}
+	return true
 }
 
 // newRowSink returns a sink of t's rows; the sinks of a table share
@@ -359,7 +387,7 @@ func (s *rowSink) flush() error {
 	s.n += int64(s.rows)
 	s.ops, s.rows = make([]writer.Op, 0, snapshotBatchRows), 0
 	s.reserve()
-	return s.apply(writer.Changes{Record: rec, Ops: ops})
+	return s.apply(writer.Changes{Record: rec, Ops: ops, NewKeys: s.newKeys})
 }
 
 // reserve sizes the builders for a full batch, so that they do not grow
