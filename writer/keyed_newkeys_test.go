@@ -2,10 +2,12 @@ package writer_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/parquet/file"
 
 	"github.com/floe-lake/floe/internal/tabletest"
 	"github.com/floe-lake/floe/internal/testenv"
@@ -110,5 +112,51 @@ func TestKeyedNewKeys(t *testing.T) {
 	})
 	if rows != 2 {
 		t.Errorf("key 1 given as new while in the table: %d rows, want 2 (the index was looked up)", rows)
+	}
+}
+
+// TestKeyedDataFilesPqgo: a keyed table's data files are encoded by the
+// append path's encoder (internal/pqgo, on parquet-go).
+func TestKeyedDataFilesPqgo(t *testing.T) {
+	wh := testenv.Warehouses(t)[0]
+	ctx := context.Background()
+	cat := tabletest.Open(t, wh.Config)
+	w := writer.New(cat, writer.DefaultConfig(), writer.Options{Logger: quietLog(t)})
+	defer w.Abort()
+	kt, err := w.OpenKeyed(ctx, keyedSpec(), "src", writer.KeyedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kt.Abort()
+	ops := []writer.Op{writer.OpUpsert, writer.OpUpsert}
+	rec := keyedRecord(kt.Schema(), []int64{1, 2}, ops, []keyedRow{{v: "a"}, {v: "b"}})
+	if err := kt.Apply(writer.Changes{Record: rec, Ops: ops, Next: table.Positions{"p": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kt.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tbl := tabletest.Load(t, cat, keyedTable)
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("%d files: %v", len(tasks), err)
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fsys.Open(tasks[0].File.FilePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	rdr, err := file.NewParquetReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rdr.Close() }()
+	// arrow-go writes "parquet-go version 18...".
+	if by := rdr.MetaData().GetCreatedBy(); !strings.Contains(by, "github.com/parquet-go/parquet-go") {
+		t.Errorf("data file created by %q, want parquet-go (internal/pqgo)", by)
 	}
 }
