@@ -25,8 +25,10 @@ import (
 // commit and partition. Both
 // are encoded as internal/pqfile derives from the table's properties (the
 // same derivation as the append path's, at zstd's default level where the
-// table sets none); merged delete files are compaction's
-// (compaction.DeleteMerge).
+// table sets none): the data files by the append path's encoder
+// (internal/pqgo.WriteFile, arrow-go's where pqgo does not write the
+// table), the delete files by arrow-go; merged delete files are
+// compaction's (compaction.DeleteMerge).
 
 // keyedRows selects the rows of buffered records that go to one data
 // file: the rows masks sets (per record), or those take lists (per record,
