@@ -34,9 +34,7 @@ func (k *KeyedTable) flushLocked(ctx context.Context) error {
 	nbytes, ev := k.bufBytes, k.event
 	pos := k.pending.Clone()
 	sc, tbl := k.schema, k.tbl
-	// The next flush's buffer is sized as this one (a map grown key by
-	// key rehashes all its keys at every doubling).
-	k.recs, k.keys, k.pend, k.dels = nil, nil, make(map[string]uint64, len(pend)), nil
+	k.recs, k.keys, k.pend, k.dels = nil, nil, map[string]uint64{}, nil
 	k.bufBytes, k.bufRows = 0, 0
 	k.inflight = nbytes
 	// Live rows, in arrival order, take positions 0, 1, ... of the new file
