@@ -108,6 +108,7 @@ import (
 	"maps"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
@@ -157,6 +158,13 @@ type Changes struct {
 	// MaxEventTime is the newest source event time, for the freshness
 	// metric; zero if unknown.
 	MaxEventTime time.Time
+	// NewKeys promises that no key Record upserts has a live row in the
+	// table when Apply is called, other than rows of Record itself: a
+	// load into a table just truncated, of rows whose keys are distinct
+	// (a database's snapshot by primary key). Apply then does not look
+	// the keys up in the key index. A wrong promise leaves two rows of a
+	// key in the table.
+	NewKeys bool
 }
 
 // KeyedOptions tune a KeyedTable.
@@ -543,7 +551,7 @@ func (k *KeyedTable) ApplyCounted(ch Changes) (unknownDeletes int, err error) {
 		}
 	}
 	if rows > 0 {
-		unknown, err := k.applyLocked(rec, dels, ch.Ops)
+		unknown, err := k.applyLocked(rec, dels, ch.Ops, ch.NewKeys)
 		if dels != nil {
 			dels.Release() // only its keys were read
 		}
@@ -589,10 +597,13 @@ func (k *KeyedTable) checkKeySchema(sc *arrow.Schema) error {
 // applyLocked applies ops to the rows of rec, or — when dels is set —
 // to rec's rows (upserts) and dels' rows (deletes, key columns only)
 // interleaved; it returns how many deletes found no live key. rec (if
-// any) is kept for the flush.
-func (k *KeyedTable) applyLocked(rec, dels arrow.RecordBatch, ops []Op) (int, error) {
+// any) is kept for the flush. newKeys is Changes.NewKeys.
+func (k *KeyedTable) applyLocked(rec, dels arrow.RecordBatch, ops []Op, newKeys bool) (int, error) {
 	ri := uint64(len(k.recs))
 	var keys []string
+	// arena holds the keys of rec's rows, cut from few allocations rather
+	// than one per key; its bytes are never written again once cut.
+	var arena []byte
 	if rec != nil {
 		keys = make([]string, rec.NumRows())
 	}
@@ -610,30 +621,42 @@ func (k *KeyedTable) applyLocked(rec, dels arrow.RecordBatch, ops []Op) (int, er
 		if op != OpUpsert && op != OpDelete {
 			return 0, fmt.Errorf("apply to %s: row %d: unknown op %d", k.name, i, op)
 		}
+		var key string
 		if dels != nil && op == OpDelete {
 			buf, err = appendKey(buf[:0], dels, delCols, di)
+			key = string(buf)
 			di++
 		} else {
 			buf, err = appendKey(buf[:0], rec, k.keyCols, ui)
-			keys[ui] = string(buf)
+			if cap(arena)-len(arena) < len(buf) {
+				// Room for the rest of rec's keys at this one's size.
+				arena = make([]byte, 0, len(buf)*(len(keys)-ui))
+			}
+			start := len(arena)
+			arena = append(arena, buf...)
+			key = unsafe.String(unsafe.SliceData(arena[start:]), len(buf))
+			keys[ui] = key
 			ui++
 		}
 		if err != nil {
 			return 0, fmt.Errorf("apply to %s: row %d: %w", k.name, i, err)
 		}
 		if op == OpUpsert {
-			key := keys[ui-1]
-			if _, ok := k.pend[key]; !ok {
+			// One map access: the key is new to the buffer when the map
+			// grew. Only then can the table hold an older row of it
+			// (unless the caller promised it does not).
+			n := len(k.pend)
+			k.pend[key] = ri<<32 | uint64(ui-1)
+			if len(k.pend) > n && !newKeys {
 				if loc, ok := k.index.Delete(key); ok {
 					k.dels = append(k.dels, loc)
 				}
 			}
-			k.pend[key] = ri<<32 | uint64(ui-1)
 			continue
 		}
-		if _, ok := k.pend[string(buf)]; ok {
-			delete(k.pend, string(buf))
-		} else if loc, ok := k.index.Delete(string(buf)); ok {
+		if _, ok := k.pend[key]; ok {
+			delete(k.pend, key)
+		} else if loc, ok := k.index.Delete(key); ok {
 			k.dels = append(k.dels, loc)
 		} else {
 			unknown++

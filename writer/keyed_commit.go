@@ -128,15 +128,22 @@ type flushFile struct {
 // placeLocked assigns the live rows of a flush (pend: key → record<<32 |
 // row) to new data files, one per partition, and points the index at
 // their positions there; it returns the files and the number of live
-// rows. k.mu and k.io must be held.
+// rows. k.mu and k.io must be held. The keys of pend are in no file the
+// index knows (applyLocked deleted them from the index as they came), so
+// they are added without a lookup.
 func (k *KeyedTable) placeLocked(tbl *icetable.Table, recs []arrow.RecordBatch, keys [][]string, pend map[string]uint64) ([]*flushFile, int64, error) {
 	masks := make([][]bool, len(recs))
 	for i, r := range recs {
 		masks[i] = make([]bool, r.NumRows())
 	}
-	for _, v := range pend {
+	narrow := 0
+	for key, v := range pend {
 		masks[v>>32][uint32(v)] = true
+		if len(key) == 8 {
+			narrow++
+		}
 	}
+	k.index.Reserve(narrow, len(pend)-narrow)
 	// Each live row's file, in arrival order, before anything changes.
 	var parts *rowPartitioner
 	var files []*flushFile
@@ -193,7 +200,7 @@ func (k *KeyedTable) placeLocked(tbl *icetable.Table, recs []arrow.RecordBatch, 
 				f = fileOf[live]
 			}
 			key := keys[ri][row]
-			k.index.Set(key, uint64(f.fileNo)<<32|uint64(f.live))
+			k.index.Add(key, uint64(f.fileNo)<<32|uint64(f.live))
 			f.live++
 			live++
 		}

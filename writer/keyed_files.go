@@ -2,6 +2,7 @@ package writer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/floe-lake/floe/compaction"
 	"github.com/floe-lake/floe/internal/pqfile"
+	"github.com/floe-lake/floe/internal/pqgo"
 )
 
 // The keyed writer's files: one data file per flush and partition with
@@ -23,8 +25,10 @@ import (
 // commit and partition. Both
 // are encoded as internal/pqfile derives from the table's properties (the
 // same derivation as the append path's, at zstd's default level where the
-// table sets none); merged delete files are compaction's
-// (compaction.DeleteMerge).
+// table sets none): the data files by the append path's encoder
+// (internal/pqgo.WriteFile, arrow-go's where pqgo does not write the
+// table), the delete files by arrow-go; merged delete files are
+// compaction's (compaction.DeleteMerge).
 
 // keyedRows selects the rows of buffered records that go to one data
 // file: the rows masks sets (per record), or those take lists (per record,
@@ -38,13 +42,16 @@ type keyedRows struct {
 // caller releases it.
 func (s keyedRows) pick(ctx context.Context, i int, r arrow.RecordBatch) (arrow.RecordBatch, error) {
 	switch {
-	case s.masks != nil:
+	case s.masks != nil && slices.Contains(s.masks[i], false):
 		mb := array.NewBooleanBuilder(memory.DefaultAllocator)
 		mb.AppendValues(s.masks[i], nil)
 		mask := mb.NewArray()
 		mb.Release()
 		defer mask.Release()
 		return compute.FilterRecordBatch(ctx, r, mask, compute.DefaultFilterOptions())
+	case s.masks != nil:
+		// Every row: the record as it is, not a copy (a snapshot load's
+		// batches).
 	case s.take != nil:
 		if len(s.take[i]) == 0 {
 			return nil, nil
@@ -72,12 +79,56 @@ func (s keyedRows) pick(ctx context.Context, i int, r arrow.RecordBatch) (arrow.
 	return r, nil
 }
 
+// rowLists is the selection as pqgo.WriteFile takes it: nil for every
+// row, else each record's rows.
+func (s keyedRows) rowLists() [][]int32 {
+	if s.take != nil {
+		return s.take
+	}
+	if s.masks == nil {
+		return nil
+	}
+	all := true
+	for _, m := range s.masks {
+		if slices.Contains(m, false) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return nil
+	}
+	out := make([][]int32, len(s.masks))
+	for i, m := range s.masks {
+		n := 0
+		for _, ok := range m {
+			if ok {
+				n++
+			}
+		}
+		l := make([]int32, 0, n)
+		for r, ok := range m {
+			if ok {
+				l = append(l, int32(r))
+			}
+		}
+		out[i] = l
+	}
+	return out
+}
+
 // writeKeyedData writes the selected rows of recs to a data file at path,
 // in the table's current partition spec with partition values partition
-// (nil when the table is unpartitioned).
+// (nil when the table is unpartitioned): with the append path's encoder
+// (internal/pqgo) at the table's own compression level, or arrow-go's
+// where pqgo does not write the table.
 func writeKeyedData(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path string, recs []arrow.RecordBatch,
 	rows keyedRows, partition map[int]any,
 ) (iceberg.DataFile, error) {
+	df, err := pqgo.WriteFile(ctx, tbl, sc, path, recs, rows.rowLists(), partition, pqgo.Options{})
+	if !errors.Is(err, pqgo.ErrUnsupported) {
+		return df, err
+	}
 	props, err := pqfile.ArrowProperties(tbl.Properties(), sc, 0)
 	if err != nil {
 		return nil, err

@@ -92,6 +92,24 @@ func (v *indexView) Set(key string, loc uint64) bool {
 	return !had
 }
 
+// Add makes loc the location of key, which has none: a key a flush
+// places (its Apply took it out of the index, and nothing puts it back
+// before the flush). Unlike Set it does not look the key up.
+func (v *indexView) Add(key string, loc uint64) {
+	_, h, wide := v.lkey(key)
+	cur := v.layers[len(v.layers)-1]
+	cur.table(wide).set(h, loc+1)
+	cur.delta++
+}
+
+// Reserve makes room in the newest layer for narrow more keys of 8 bytes
+// and wide more of other sizes, so that it does not grow step by step.
+func (v *indexView) Reserve(narrow, wide int) {
+	cur := v.layers[len(v.layers)-1]
+	cur.narrow.reserve(cur.narrow.n + narrow)
+	cur.wide.reserve(cur.wide.n + wide)
+}
+
 // Delete removes key, returning its location.
 func (v *indexView) Delete(key string) (uint64, bool) {
 	t, h, wide := v.lkey(key)

@@ -7,9 +7,10 @@
 // writing Arrow records or position deletes to a file in a table's
 // storage.
 //
-// The append path's encoder (internal/pqgo, on parquet-go) maps
-// Compression to its own codecs; everything written with arrow-go — the
-// keyed writer's data and delete files, compaction's merged delete files —
+// The append path's encoder (internal/pqgo, on parquet-go, also the
+// keyed writer's data files) maps Compression to its own codecs;
+// everything written with arrow-go — the keyed writer's delete files (and
+// data files pqgo does not write), compaction's merged delete files —
 // takes ArrowProperties. This package never commits: a file it writes is
 // unreferenced until its caller commits it.
 package pqfile

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -127,7 +128,8 @@ func benchWriterConfig() writer.Config {
 	return w
 }
 
-// BenchmarkSnapshot copies a 500,000-row table.
+// BenchmarkSnapshot copies a 500,000-row table, on the default
+// snapshot-parallelism connections or on FLOE_MYSQL_BENCH_PARALLELISM.
 func BenchmarkSnapshot(b *testing.B) {
 	dsn := mariaDSN(b)
 	const rows = 500000
@@ -136,7 +138,11 @@ func BenchmarkSnapshot(b *testing.B) {
 		mustExec(b, db, benchSchema)
 		fillBench(b, db, 0, rows)
 		cat := tabletest.OpenSQLite(b)
-		measure(b, cat, db, testConfig(dsn, name), name+".ev", rows)
+		cfg := testConfig(dsn, name)
+		if p, err := strconv.Atoi(os.Getenv("FLOE_MYSQL_BENCH_PARALLELISM")); err == nil {
+			cfg.SnapshotParallelism = p
+		}
+		measure(b, cat, db, cfg, name+".ev", rows)
 	}
 }
 

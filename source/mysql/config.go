@@ -75,6 +75,14 @@ type Config struct {
 	// starts such tables empty at the current binlog position.
 	// Default: true.
 	Snapshot bool `yaml:"snapshot"`
+	// SnapshotParallelism is how many connections read a snapshot's
+	// tables at once, each in its own consistent-snapshot transaction
+	// opened at the same binlog position; a table is split into chunks of
+	// its primary key, which they read in parallel. 1 reads each table in
+	// one SELECT on one connection. Tables whose key cannot be chunked
+	// (a FLOAT, DOUBLE, ENUM, SET or BIT key column) are read whole.
+	// Default: 4.
+	SnapshotParallelism int `yaml:"snapshot-parallelism"`
 	// BatchRows is how many changed rows (over all tables) are collected
 	// before they are handed to the tables; batches end at transaction
 	// boundaries only. Default: 8192.
@@ -96,6 +104,13 @@ type Config struct {
 	// ConnectTimeout bounds connecting and each metadata query.
 	// Default: 10s.
 	ConnectTimeout time.Duration `yaml:"connect-timeout"`
+
+	// snapshotChunkRows is how many rows a snapshot chunk has (0:
+	// defaultSnapshotChunkRows); tests set it small.
+	snapshotChunkRows int
+	// snapshotChunkPause is a pause before each chunk's read: tests
+	// stretch a snapshot with it so that writes land while it reads.
+	snapshotChunkPause time.Duration
 }
 
 // TablePartition partitions the Iceberg tables of the captured tables
@@ -118,6 +133,10 @@ type TablePartition struct {
 	Partition []table.PartitionField `yaml:"partition"`
 }
 
+// maxSnapshotParallelism bounds Config.SnapshotParallelism: each is a
+// connection to the server.
+const maxSnapshotParallelism = 64
+
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
@@ -125,6 +144,7 @@ func DefaultConfig() Config {
 		TableName:              "{db}.{table}",
 		DeadLetterTable:        "floe.dead_letters",
 		Snapshot:               true,
+		SnapshotParallelism:    4,
 		BatchRows:              8192,
 		BatchDelay:             200 * time.Millisecond,
 		PositionCommitInterval: 10 * time.Minute,
@@ -154,6 +174,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.BatchRows == 0 {
 		c.BatchRows = d.BatchRows
+	}
+	if c.SnapshotParallelism == 0 {
+		c.SnapshotParallelism = d.SnapshotParallelism
 	}
 	if c.BatchDelay == 0 {
 		c.BatchDelay = d.BatchDelay
@@ -188,6 +211,8 @@ func (c *Config) Validate() error {
 		return bad("table-name", "%q must contain {table}", c.TableName)
 	case c.BatchRows < 1:
 		return bad("batch-rows", "must be at least 1")
+	case c.SnapshotParallelism < 1 || c.SnapshotParallelism > maxSnapshotParallelism:
+		return bad("snapshot-parallelism", "%d: want 1 to %d connections", c.SnapshotParallelism, maxSnapshotParallelism)
 	case c.BatchDelay < time.Millisecond:
 		return bad("batch-delay", "must be at least 1ms")
 	case c.PositionCommitInterval < 0:

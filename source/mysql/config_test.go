@@ -37,6 +37,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.TableName = "{table}" }, "mysql.table-name:"},
 		{func(c *Config) { c.DeadLetterTable = "nodot" }, "mysql.dead-letter-table:"},
 		{func(c *Config) { c.BatchRows = -1 }, "mysql.batch-rows:"},
+		{func(c *Config) { c.SnapshotParallelism = -1 }, "mysql.snapshot-parallelism:"},
+		{func(c *Config) { c.SnapshotParallelism = 65 }, "mysql.snapshot-parallelism:"},
 		{func(c *Config) { c.MaxDeleteFiles = -1 }, "mysql.max-delete-files:"},
 		{func(c *Config) { c.PositionCommitInterval = -1 }, "mysql.position-commit-interval:"},
 	}

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -41,17 +42,20 @@ type value struct {
 	pdec decimal128.Num
 }
 
+// str is the value's text. For bytes it is a view of them, not a copy:
+// it is read (parsed, appended to a builder) and never kept.
 func (v *value) str() string {
 	if v.k == vStr {
 		return v.s
 	}
-	return string(v.b)
+	return unsafe.String(unsafe.SliceData(v.b), len(v.b))
 }
 
 // target is a column of a table's Arrow schema.
 type target struct {
 	name     string
 	typ      arrow.DataType
+	id       arrow.Type // typ.ID(), read once
 	nullable bool
 	scale    int32
 	prec     int32
@@ -60,7 +64,7 @@ type target struct {
 func targetsOf(sc *arrow.Schema) []target {
 	out := make([]target, sc.NumFields())
 	for i, f := range sc.Fields() {
-		t := target{name: f.Name, typ: f.Type, nullable: f.Nullable}
+		t := target{name: f.Name, typ: f.Type, id: f.Type.ID(), nullable: f.Nullable}
 		if d, ok := f.Type.(*arrow.Decimal128Type); ok {
 			t.prec, t.scale = d.Precision, d.Scale
 		}
@@ -79,7 +83,7 @@ func prepare(v *value, t *target) error {
 		}
 		return nil
 	}
-	switch t.typ.ID() {
+	switch t.id {
 	case arrow.INT32:
 		n, err := v.asInt()
 		if err != nil {
@@ -269,26 +273,38 @@ func parseDecimal(s string, t *target) (decimal128.Num, error) {
 	if intPart == "" && frac == "" {
 		return decimal128.Num{}, fmt.Errorf("not a decimal: %q", s)
 	}
-	digits := intPart + frac
-	for i := 0; i < len(digits); i++ {
-		if digits[i] < '0' || digits[i] > '9' {
-			return decimal128.Num{}, fmt.Errorf("not a decimal: %q", s)
+	for _, part := range [2]string{intPart, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return decimal128.Num{}, fmt.Errorf("not a decimal: %q", s)
+			}
 		}
 	}
-	digits = strings.TrimLeft(digits, "0")
 	var n decimal128.Num
-	if len(digits) <= 18 {
+	if len(intPart)+len(frac) <= 18 {
+		// The common case, without building the digits' string.
 		var u uint64
-		for i := 0; i < len(digits); i++ {
-			u = u*10 + uint64(digits[i]-'0')
+		for _, part := range [2]string{intPart, frac} {
+			for i := 0; i < len(part); i++ {
+				u = u*10 + uint64(part[i]-'0')
+			}
 		}
 		n = decimal128.FromU64(u)
 	} else {
-		bi, ok := new(big.Int).SetString(digits, 10)
-		if !ok || bi.BitLen() > 126 {
-			return decimal128.Num{}, fmt.Errorf("decimal %q is too large", s)
+		digits := strings.TrimLeft(intPart+frac, "0")
+		if len(digits) <= 18 {
+			var u uint64
+			for i := 0; i < len(digits); i++ {
+				u = u*10 + uint64(digits[i]-'0')
+			}
+			n = decimal128.FromU64(u)
+		} else {
+			bi, ok := new(big.Int).SetString(digits, 10)
+			if !ok || bi.BitLen() > 126 {
+				return decimal128.Num{}, fmt.Errorf("decimal %q is too large", s)
+			}
+			n = decimal128.FromBigInt(bi)
 		}
-		n = decimal128.FromBigInt(bi)
 	}
 	if neg {
 		n = n.Negate()

@@ -20,7 +20,8 @@
 // decoded with the schema it was written under, also when the binlog is
 // replayed across later DDL. The user needs REPLICATION SLAVE, REPLICATION
 // CLIENT, SELECT and RELOAD (for FLUSH TABLES WITH READ LOCK; without it,
-// on MariaDB, the binlog_snapshot_file/position status is used).
+// on MariaDB, the binlog_snapshot_file/position status is used), and
+// snapshot-parallelism + 2 connections during a snapshot.
 // integration/mariadb.sh starts such a server.
 //
 // Sessions can still override the format and the row image
@@ -68,11 +69,36 @@
 //
 // # Snapshot
 //
-// Tables without a position are copied under FLUSH TABLES WITH READ LOCK /
-// START TRANSACTION WITH CONSISTENT SNAPSHOT / SHOW MASTER STATUS (and the
-// columns read) / UNLOCK TABLES, then SELECT in that transaction. The copy
-// is applied without positions and committed as one snapshot with the
-// snapshot's position; a crash before that commit copies again.
+// Tables without a position are copied as of one binlog position, as
+// mydumper does it: snapshot-parallelism connections (default 4) are
+// opened, then FLUSH TABLES WITH READ LOCK, START TRANSACTION WITH
+// CONSISTENT SNAPSHOT on each connection, SHOW MASTER STATUS (and the
+// columns read), UNLOCK TABLES: every transaction started while the lock
+// held the binlog still, so all see the tables as of the position read
+// under it. Without the RELOAD privilege (MariaDB only) each transaction
+// reports its own position (binlog_snapshot_file/position); they are
+// started at once and kept when all report the same one, else started
+// again (5 tries) and, when writes keep coming between them, the snapshot
+// is read on one connection (logged at INFO).
+//
+// A table whose key columns all compare in SQL as they sort (integers,
+// decimals, strings, binary strings, temporal types: not FLOAT, DOUBLE,
+// ENUM, SET or BIT) is read in chunks of its primary key, on all
+// connections at once, as Flink CDC's and Debezium's chunked snapshots
+// do: a connection outside the snapshot finds the boundaries one after
+// the other (SELECT key ... WHERE key >= lo ORDER BY key LIMIT 1 OFFSET
+// 50000), and chunk i is b[i] <= key < b[i+1] (lexicographic over a
+// composite key), so the chunks cover every key exactly once whatever
+// the boundaries; the readers take the next chunk when done. Other tables
+// are read in one SELECT (logged at INFO). The rows are read with
+// go-mysql's streaming client, each value decoded from the row packet
+// straight into the table's column builders. The copy is applied without
+// positions and committed as one snapshot with the snapshot's position;
+// a crash before that commit copies again. The table is truncated before
+// the copy and the copy reads every row once, so when the table's key is
+// MySQL's primary key (not a FLOAT or DOUBLE column) its rows are handed
+// over as new keys (writer.Changes.NewKeys): the writer does not look each
+// key up in its index.
 //
 // # Updates and deletes: the delete strategy
 //

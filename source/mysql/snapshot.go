@@ -12,7 +12,6 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
-	"github.com/floe-lake/floe/internal/progress"
 	"github.com/floe-lake/floe/table"
 	"github.com/floe-lake/floe/writer"
 )
@@ -23,16 +22,23 @@ const snapshotBatchRows = 8192
 
 // snapshot copies the rows of ts as of one binlog position and returns it:
 //
+//	(the reading connections are opened)
 //	FLUSH TABLES WITH READ LOCK          -- writes and DDL wait
-//	START TRANSACTION WITH CONSISTENT SNAPSHOT
-//	SHOW MASTER STATUS                   -- the position of the snapshot
+//	START TRANSACTION WITH CONSISTENT SNAPSHOT   -- on each reading connection
+//	SHOW MASTER STATUS                   -- the position of the snapshots
 //	(the tables' columns are read)
 //	UNLOCK TABLES
-//	SELECT ... FROM each table           -- in the snapshot transaction
+//	SELECT ... FROM each table           -- in the snapshot transactions
 //
-// Where the lock is not allowed (no RELOAD privilege) MariaDB's
-// binlog_snapshot_file and binlog_snapshot_position status give the
-// position of a consistent snapshot without it. Each table is truncated
+// as mydumper does: every transaction starts while the lock holds the
+// binlog still, so all see the tables as of the position read under it.
+// Config.SnapshotParallelism connections read, each table in chunks of
+// its key (snapshot_chunk.go). Where the lock is not allowed (no RELOAD
+// privilege) MariaDB's binlog_snapshot_file and binlog_snapshot_position
+// status give each transaction's position without it: the connections
+// are used when all report the same position (no commit came between
+// their starts), tried again a few times, else the snapshot is read on
+// one connection. Each table is truncated
 // first (a table re-snapshotted after its position was purged, or after a
 // DDL Floe follows by copying, ends up equal to MySQL), loaded without
 // positions, and then moved to the snapshot's position: its next commit
@@ -41,6 +47,15 @@ const snapshotBatchRows = 8192
 // (created) here, from the schema read under the lock.
 func (r *run) snapshot(ctx context.Context, ts []*capTable) (int64, error) {
 	start := r.s.now()
+	conns, err := r.dialSnapshots(ctx, r.cfg.SnapshotParallelism)
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("snapshot: connect: %w", err)
@@ -68,18 +83,16 @@ func (r *run) snapshot(ctx context.Context, ts []*capTable) (int64, error) {
 		}
 	}
 	defer unlock()
-	if err := exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
-		return 0, fmt.Errorf("snapshot: %w", err)
-	}
-	if err := exec("START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
-		return 0, fmt.Errorf("snapshot: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", err)
-	}
-	defer func() { _ = exec("ROLLBACK") }()
 	var pos binlogPos
 	if locked {
+		for _, c := range conns {
+			if err := c.begin(); err != nil {
+				return 0, fmt.Errorf("snapshot: %w", err)
+			}
+		}
 		pos, err = r.masterStatus(ctx, conn)
 	} else {
-		pos, err = r.snapshotStatus(ctx, conn)
+		conns, pos, err = r.alignSnapshots(ctx, conns)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("snapshot: %w", err)
@@ -95,7 +108,7 @@ func (r *run) snapshot(ctx context.Context, ts []*capTable) (int64, error) {
 		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	unlock()
-	r.log.Info("snapshot started", "tables", len(ts), "position", pos, "locked", r.s.now().Sub(start))
+	r.log.Info("snapshot started", "tables", len(ts), "position", pos, "connections", len(conns), "locked", r.s.now().Sub(start))
 
 	p := pos.encode()
 	var loaded []*capTable
@@ -141,7 +154,7 @@ func (r *run) snapshot(ctx context.Context, ts []*capTable) (int64, error) {
 		if err := t.kt.Truncate(nil); err != nil {
 			return 0, err
 		}
-		n, err := r.copyTable(ctx, conn, t, def, p)
+		n, err := r.readTable(ctx, conns, t, def, p)
 		if err != nil {
 			return 0, fmt.Errorf("snapshot of %s: %w", t.full, err)
 		}
@@ -262,111 +275,6 @@ func selectColumns(def *tableDef, targets []target) ([]selected, string) {
 		exprs = append(exprs, e)
 	}
 	return sels, "SELECT " + strings.Join(exprs, ", ") + " FROM " + quoteIdent(def.DB) + "." + quoteIdent(def.Name)
-}
-
-// copyTable selects every row of t in the snapshot transaction and applies
-// them as upserts without positions.
-func (r *run) copyTable(ctx context.Context, conn *sql.Conn, t *capTable, def *tableDef, pos int64) (int64, error) {
-	sels, query := selectColumns(def, t.targets)
-	rows, err := conn.QueryContext(ctx, query)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close() //nolint:errcheck // read-only
-	raw := make([]sql.RawBytes, len(sels))
-	ptrs := make([]any, len(sels))
-	for i := range raw {
-		ptrs[i] = &raw[i]
-	}
-	vals := make([]value, len(t.targets))
-	colNames := make([]string, len(sels))
-	for i, s := range sels {
-		colNames[i] = t.targets[s.target].name
-	}
-	// The key's columns among the selected ones, for dead letters.
-	keySel := make([]int, 0, len(t.keyNames))
-	for _, k := range t.keyNames {
-		for i, c := range colNames {
-			if c == k {
-				keySel = append(keySel, i)
-				break
-			}
-		}
-	}
-	var n int64
-	now := r.s.now()
-	// A long snapshot logs its progress every 10s (rows, rate).
-	meter := progress.NewMeter(progress.MeterOptions{Label: "snapshot " + t.name, Log: r.log, Now: r.s.now})
-	defer meter.Done()
-	flushRows := func() error {
-		if t.rows == 0 {
-			return nil
-		}
-		rec := t.b.NewRecordBatch()
-		ops := t.ops
-		meter.Add(int64(t.rows), 0)
-		t.ops, t.rows = nil, 0
-		return t.kt.Apply(writer.Changes{Record: rec, Ops: ops})
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return n, err
-		}
-		for i := range vals {
-			vals[i] = value{}
-		}
-		var bad error
-		for i, s := range sels {
-			v := &vals[s.target]
-			if raw[i] == nil {
-				continue
-			}
-			if err := decodeText(raw[i], s.kind, v); err != nil {
-				bad = fmt.Errorf("column %s: %w", colNames[i], err)
-				break
-			}
-		}
-		if bad == nil {
-			for i := range t.targets {
-				if err := prepare(&vals[i], &t.targets[i]); err != nil {
-					bad = fmt.Errorf("column %s: %w", t.targets[i].name, err)
-					break
-				}
-			}
-		}
-		if bad != nil {
-			rowVals := make([]any, len(raw))
-			for i := range raw {
-				if raw[i] != nil {
-					rowVals[i] = string(raw[i])
-				}
-			}
-			keyNames := make([]string, len(keySel))
-			keyVals := make([]any, len(keySel))
-			for j, i := range keySel {
-				keyNames[j], keyVals[j] = colNames[i], textKeyValue(raw[i], sels[i].kind)
-			}
-			r.dl.add(t.name, pos, keyJSON(keyNames, keyVals), rawJSON(colNames, rowVals), "snapshot: "+bad.Error(), now)
-			r.s.m.deadLetters.WithLabelValues(t.name).Inc()
-			continue
-		}
-		for i := range t.targets {
-			appendValue(t.b.Field(i), &vals[i])
-		}
-		t.ops = append(t.ops, writer.OpUpsert)
-		t.rows++
-		n++
-		if t.rows >= snapshotBatchRows {
-			if err := flushRows(); err != nil {
-				return n, err
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return n, err
-	}
-	r.s.m.snapshotRows.WithLabelValues(t.name).Add(float64(n))
-	return n, flushRows()
 }
 
 // textKeyValue is a key column's value of the text protocol as the binlog
