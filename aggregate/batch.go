@@ -23,6 +23,7 @@ type batchState struct {
 	key    []byte
 	dimBuf []byte
 	dimOff []int
+	tnull  []bool
 	grid   gridCache
 }
 
@@ -81,7 +82,6 @@ func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64)
 		return 0, fmt.Errorf("time column %q is an Arrow %s, not a timestamp", p.spec.Time, tcol.DataType())
 	}
 	st.times = micros(ts, st.times)
-	timeNulls := ts.NullN() > 0
 
 	// Deletes from a changelog read.
 	signs := st.signs[:0]
@@ -153,11 +153,57 @@ func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64)
 		}
 	}
 
+	return p.addViews(t, &batchViews{n: n, times: st.times, tnull: timeNullsOf(ts, st), signs: signs, dims: dimViews, meas: measViews}, keep, st)
+}
+
+// timeNullsOf marks the rows of ts whose event time is null; nil when
+// none is.
+func timeNullsOf(ts *array.Timestamp, st *batchState) []bool {
+	if ts.NullN() == 0 {
+		return nil
+	}
+	st.tnull = st.tnull[:0]
+	for i := range ts.Len() {
+		st.tnull = append(st.tnull, ts.IsNull(i))
+	}
+	return st.tnull
+}
+
+// batchViews is a batch of source rows as addViews folds them, whatever
+// they were read from.
+type batchViews struct {
+	n int
+	// times are the event times in microseconds; tnull marks null ones
+	// (nil: none).
+	times []int64
+	tnull []bool
+	// signs are +1 (insert) and -1 (delete) per row; nil: all inserts.
+	signs []int8
+	// sel keeps the rows marked true, for a read that filters rows
+	// itself; nil keeps every row.
+	sel []bool
+	// dims and meas view the dimension and measure columns (meas[m] nil
+	// for count of rows).
+	dims, meas []*colView
+}
+
+// skip reports whether row i belongs to no window: filtered out, or
+// without an event time.
+func (b *batchViews) skip(i int) bool {
+	return (b.sel != nil && !b.sel[i]) || (b.tnull != nil && b.tnull[i])
+}
+
+// addViews folds a batch into t: each row into every window that contains
+// its event time, whose start keep accepts (all when keep is nil).
+func (p *plan) addViews(t *groupTable, b *batchViews, keep func(ws int64) bool, st *batchState) (int64, error) {
+	n, signs := b.n, b.signs
 	// Each row's dimension key part, once for all its windows.
 	st.dimBuf, st.dimOff = st.dimBuf[:0], append(st.dimOff[:0], 0)
 	for i := range n {
-		for _, v := range dimViews {
-			st.dimBuf = appendDim(st.dimBuf, v, i)
+		if !b.skip(i) {
+			for _, v := range b.dims {
+				st.dimBuf = appendDim(st.dimBuf, v, i)
+			}
 		}
 		st.dimOff = append(st.dimOff, len(st.dimBuf))
 	}
@@ -168,11 +214,11 @@ func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64)
 	gids := st.gids[:n]
 	for k := range p.nWin {
 		for i := range n {
-			if timeNulls && ts.IsNull(i) {
+			if b.skip(i) {
 				gids[i] = -1
 				continue
 			}
-			ws := p.windowStartCached(st.times[i], k, &st.grid)
+			ws := p.windowStartCached(b.times[i], k, &st.grid)
 			if keep != nil && !keep(ws) {
 				gids[i] = -1
 				continue
@@ -180,7 +226,7 @@ func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64)
 			st.key = appendWindow(st.key[:0], ws)
 			st.key = append(st.key, st.dimBuf[st.dimOff[i]:st.dimOff[i+1]]...)
 			if p.cumulative() {
-				st.key = binary.BigEndian.AppendUint32(st.key, uint32((st.times[i]-ws)/p.step))
+				st.key = binary.BigEndian.AppendUint32(st.key, uint32((b.times[i]-ws)/p.step))
 			}
 			g := t.lookup(st.key)
 			gids[i] = g
@@ -188,10 +234,10 @@ func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64)
 		}
 		t.sync()
 		if k == 0 && p.hasFirstSeen() {
-			p.addFirstSeen(t, st, measViews, timeNulls, ts)
+			p.addFirstSeen(t, st, b)
 		}
 		for m, a := range t.accs {
-			if err := a.update(gids, measViews[m], signs, &st.s); err != nil {
+			if err := a.update(gids, b.meas[m], signs, &st.s); err != nil {
 				if errors.Is(err, ErrNotRetractable) {
 					return 0, p.notRetractable()
 				}

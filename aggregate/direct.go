@@ -1,0 +1,712 @@
+package aggregate
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/schema"
+	"github.com/apache/iceberg-go"
+	iceio "github.com/apache/iceberg-go/io"
+	icetable "github.com/apache/iceberg-go/table"
+
+	"github.com/floe-lake/floe/reader"
+)
+
+// A backfill of a YAML spec reads its source's Parquet files directly
+// (directBackfill) rather than through the reader's Arrow record batches:
+// the files the reader plans (reader.PlanSnapshot: the same snapshot,
+// schema and pruning), only the columns the spec and its filter use,
+// resolved by Iceberg field id, decoded page by page with arrow-go's
+// column readers into buffers reused from batch to batch, the filter
+// evaluated by the read (directfilter.go) and the rows folded in by the
+// same addViews as every other read. It reads no Arrow arrays, so string
+// values are copied once instead of built into arrays, filtered (iceberg-go
+// gathers the kept rows into new arrays) and viewed.
+//
+// It declines (errNoDirect) what it does not implement, and the backfill
+// then reads through the reader as before: SQL specs, row-level deletes
+// (a task with delete files), files split into ranges, a column nested,
+// missing from the snapshot's schema, or stored otherwise than Iceberg
+// writes it (a timestamp not in microseconds, INT96, a decimal of another
+// scale), files without field ids, and filters over nested fields. A file
+// declined mid-read restarts the backfill through the reader.
+
+// errNoDirect means the direct read does not take this backfill.
+var errNoDirect = errors.New("backfill cannot read the files directly")
+
+// directBatchRows is the rows decoded per batch and column.
+const directBatchRows = 64 << 10
+
+// directCol is a source column the direct read decodes.
+type directCol struct {
+	id   int
+	name string
+	typ  iceberg.Type
+	kind valueKind
+}
+
+// directRead is a backfill's direct read: its plan and columns.
+type directRead struct {
+	p    *plan
+	sp   *reader.SnapshotPlan
+	fs   iceio.IO
+	cols []directCol
+	// timeCol, dimCols and measCols index cols (measCols[m] -1 for count
+	// of rows); filterCols are the columns only the filter reads.
+	timeCol  int
+	dimCols  []int
+	measCols []int
+	filter   iceberg.BooleanExpression // bound; nil: every row
+	keep     func(int64) bool
+	progress Progress
+}
+
+// directBackfill aggregates the source as of snapshot snap, read with
+// cfg's columns and filter, or returns errNoDirect.
+func (a *Aggregator) directBackfill(ctx context.Context, cfg reader.Config, snap int64, keep func(int64) bool, pr Progress) (*groupTable, int64, error) {
+	if a.plan.proj != nil {
+		return nil, 0, fmt.Errorf("%w: a SQL spec", errNoDirect)
+	}
+	r, err := reader.New(a.cat, a.spec.Source, cfg)
+	if err != nil {
+		return nil, 0, err
+	}
+	sp, err := r.PlanSnapshot(ctx, reader.At{SnapshotID: snap})
+	if err != nil {
+		return nil, 0, fmt.Errorf("aggregate %s: backfill: %w", a.spec.Name, err)
+	}
+	d := &directRead{p: a.plan, sp: sp, keep: keep, progress: pr}
+	if err := d.bind(!cfg.CaseInsensitive); err != nil {
+		return nil, 0, err
+	}
+	var rows, bytes int64
+	for _, t := range sp.Tasks {
+		if len(t.DeleteFiles)+len(t.EqualityDeleteFiles)+len(t.DeletionVectorFiles) > 0 {
+			return nil, 0, fmt.Errorf("%w: data file %s has row-level deletes", errNoDirect, t.File.FilePath())
+		}
+		if t.File.FileFormat() != iceberg.ParquetFile {
+			return nil, 0, fmt.Errorf("%w: data file %s is %s", errNoDirect, t.File.FilePath(), t.File.FileFormat())
+		}
+		if t.Start != 0 || (t.Length != 0 && t.Length != t.File.FileSizeBytes()) {
+			return nil, 0, fmt.Errorf("%w: data file %s is split", errNoDirect, t.File.FilePath())
+		}
+		rows += t.File.Count()
+		bytes += t.File.FileSizeBytes()
+	}
+	if pr != nil {
+		pr.SetTotals(rows, bytes)
+	}
+	if d.fs, err = sp.Table.FS(ctx); err != nil {
+		return nil, 0, fmt.Errorf("aggregate %s: backfill: open file IO of %s: %w", a.spec.Name, a.spec.Source, err)
+	}
+	groups, n, err := d.run(ctx, a.opts.Concurrency)
+	if err != nil && !errors.Is(err, errNoDirect) {
+		return nil, 0, fmt.Errorf("aggregate %s: backfill of %s snapshot %d: %w", a.spec.Name, a.spec.Source, snap, err)
+	}
+	return groups, n, err
+}
+
+// bind resolves the spec's and the filter's columns in the snapshot's
+// schema.
+func (d *directRead) bind(caseSensitive bool) error {
+	add := func(f iceberg.NestedField) (int, valueKind, bool) {
+		for i, c := range d.cols {
+			if c.id == f.ID {
+				return i, c.kind, true
+			}
+		}
+		k, ok := kindOf(f.Type)
+		if !ok {
+			return 0, 0, false
+		}
+		d.cols = append(d.cols, directCol{id: f.ID, name: f.Name, typ: f.Type, kind: k})
+		return len(d.cols) - 1, k, true
+	}
+	byName := func(name string) (int, error) {
+		for _, f := range d.sp.Schema.Fields() {
+			if f.Name == name {
+				if i, _, ok := add(f); ok {
+					return i, nil
+				}
+				break
+			}
+		}
+		return 0, fmt.Errorf("%w: column %q in the schema of the snapshot read", errNoDirect, name)
+	}
+	var err error
+	if d.timeCol, err = byName(d.p.spec.Time); err != nil {
+		return err
+	}
+	for _, dim := range d.p.dims {
+		i, err := byName(dim.name)
+		if err != nil {
+			return err
+		}
+		d.dimCols = append(d.dimCols, i)
+	}
+	for _, m := range d.p.measures {
+		i := -1
+		if m.Column != "" {
+			if i, err = byName(m.Column); err != nil {
+				return err
+			}
+		}
+		d.measCols = append(d.measCols, i)
+	}
+	if d.sp.Filter == nil || d.sp.Filter.Equals(iceberg.AlwaysTrue{}) {
+		return nil
+	}
+	bound, err := iceberg.BindExpr(d.sp.Schema, d.sp.Filter, caseSensitive)
+	if err != nil {
+		return fmt.Errorf("%w: bind filter: %w", errNoDirect, err)
+	}
+	if _, all := bound.(iceberg.AlwaysTrue); all {
+		return nil
+	}
+	d.filter = bound
+	// Compile once to add the filter's columns and check it is supported.
+	_, err = d.compileFilter()
+	return err
+}
+
+func (d *directRead) compileFilter() (fexpr, error) {
+	if d.filter == nil {
+		return nil, nil
+	}
+	c := &filterCompiler{col: func(f iceberg.NestedField) (int, valueKind, bool) {
+		for i, col := range d.cols {
+			if col.id == f.ID {
+				return i, col.kind, true
+			}
+		}
+		k, ok := kindOf(f.Type)
+		if !ok {
+			return 0, 0, false
+		}
+		d.cols = append(d.cols, directCol{id: f.ID, name: f.Name, typ: f.Type, kind: k})
+		return len(d.cols) - 1, k, true
+	}}
+	e, err := iceberg.VisitExpr[fexpr](d.filter, c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: filter: %w", errNoDirect, err)
+	}
+	return e, c.err
+}
+
+// run reads the planned files in workers goroutines, each into its own
+// group table, and merges the tables.
+func (d *directRead) run(ctx context.Context, workers int) (*groupTable, int64, error) {
+	workers = max(1, min(workers, len(d.sp.Tasks)))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tasks := make(chan icetable.FileScanTask)
+	tables := make([]*groupTable, workers)
+	rowsPer := make([]int64, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		tables[w] = newGroupTable(d.p)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fr, err := d.newFileReader()
+			if err != nil {
+				errs[w] = err
+				cancel()
+				return
+			}
+			for t := range tasks {
+				n, err := fr.read(ctx, t, tables[w])
+				rowsPer[w] += n
+				if err != nil {
+					errs[w] = err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for _, t := range d.sp.Tasks {
+		select {
+		case tasks <- t:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(tasks)
+	wg.Wait()
+	var rows int64
+	for w := range workers {
+		if errs[w] != nil {
+			// A declined file wins over the errors of the workers it
+			// cancelled.
+			for _, e := range errs {
+				if errors.Is(e, errNoDirect) {
+					return nil, 0, e
+				}
+			}
+			return nil, 0, errs[w]
+		}
+		rows += rowsPer[w]
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	slices.SortFunc(tables, func(x, y *groupTable) int { return y.len() - x.len() })
+	out := tables[0]
+	for _, t := range tables[1:] {
+		out.mergeFrom(t)
+	}
+	return out, rows, nil
+}
+
+// fileReader is one worker's reader of files: its column buffers, filter
+// and batch state, reused from file to file.
+type fileReader struct {
+	d      *directRead
+	bufs   []*colBuf
+	filter fexpr
+	st     batchState
+	sel    []bool
+}
+
+func (d *directRead) newFileReader() (*fileReader, error) {
+	f, err := d.compileFilter()
+	if err != nil {
+		return nil, err
+	}
+	fr := &fileReader{d: d, filter: f}
+	for _, c := range d.cols {
+		fr.bufs = append(fr.bufs, &colBuf{kind: c.kind})
+	}
+	return fr, nil
+}
+
+// read folds the rows of one data file into t and returns how many the
+// filter kept.
+func (fr *fileReader) read(ctx context.Context, t icetable.FileScanTask, gt *groupTable) (n int64, err error) {
+	path := t.File.FilePath()
+	in, err := fr.d.fs.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("open data file %s: %w", path, err)
+	}
+	pf, err := file.NewParquetReader(in)
+	if err != nil {
+		_ = in.Close()
+		return 0, fmt.Errorf("open data file %s: %w", path, err)
+	}
+	defer func() {
+		if cerr := pf.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close data file %s: %w", path, cerr)
+		}
+	}()
+	leaves, err := fr.d.leaves(pf.MetaData().Schema)
+	if err != nil {
+		return 0, fmt.Errorf("%w: data file %s: %w", errNoDirect, path, err)
+	}
+	fileRows := max(pf.NumRows(), 1)
+	for g := range pf.NumRowGroups() {
+		rg := pf.RowGroup(g)
+		readers := make([]file.ColumnChunkReader, len(leaves))
+		for i, leaf := range leaves {
+			if leaf < 0 {
+				continue
+			}
+			if readers[i], err = rg.Column(leaf); err != nil {
+				return n, fmt.Errorf("read data file %s: %w", path, err)
+			}
+		}
+		left := rg.NumRows()
+		for left > 0 {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+			b := int(min(left, directBatchRows))
+			kept, err := fr.batch(readers, pf.MetaData().Schema, leaves, b, gt)
+			if err != nil {
+				return n, fmt.Errorf("read data file %s: %w", path, err)
+			}
+			n += kept
+			left -= int64(b)
+			if p := fr.d.progress; p != nil {
+				p.Add(int64(b), int64(float64(b)/float64(fileRows)*float64(t.File.FileSizeBytes())))
+			}
+		}
+	}
+	return n, nil
+}
+
+// leaves maps the read's columns to the file's leaf columns by field id
+// (-1: the file predates the column, whose values are then null).
+func (d *directRead) leaves(sc *schema.Schema) ([]int, error) {
+	out := make([]int, len(d.cols))
+	for i := range out {
+		out[i] = -1
+	}
+	for leaf, col := range sc.Columns() {
+		path := col.ColumnPath()
+		id := int(col.SchemaNode().FieldID())
+		for i, c := range d.cols {
+			if c.id != id || id < 0 {
+				continue
+			}
+			if len(path) != 1 || col.MaxRepetitionLevel() != 0 {
+				return nil, fmt.Errorf("column %s is not a top-level primitive", c.name)
+			}
+			if err := checkPhysical(c, col); err != nil {
+				return nil, err
+			}
+			out[i] = leaf
+		}
+	}
+	if sc.NumColumns() > 0 && sc.Column(0).SchemaNode().FieldID() < 0 {
+		return nil, errors.New("no field ids")
+	}
+	return out, nil
+}
+
+// checkPhysical checks that col stores c as Iceberg writes it.
+func checkPhysical(c directCol, col *schema.Column) error {
+	bad := func() error {
+		return fmt.Errorf("column %s (%s) is stored as %s %s", c.name, c.typ, col.PhysicalType(), col.LogicalType())
+	}
+	pt := col.PhysicalType()
+	switch c.typ.(type) {
+	case iceberg.Int32Type, iceberg.DateType:
+		if pt != parquet.Types.Int32 {
+			return bad()
+		}
+	case iceberg.Int64Type:
+		if pt != parquet.Types.Int64 && pt != parquet.Types.Int32 {
+			return bad()
+		}
+	case iceberg.TimestampType, iceberg.TimestampTzType:
+		lt, ok := col.LogicalType().(schema.TimestampLogicalType)
+		if pt != parquet.Types.Int64 || !ok || lt.TimeUnit() != schema.TimeUnitMicros {
+			return bad()
+		}
+	case iceberg.Float32Type:
+		if pt != parquet.Types.Float {
+			return bad()
+		}
+	case iceberg.Float64Type:
+		if pt != parquet.Types.Double && pt != parquet.Types.Float {
+			return bad()
+		}
+	case iceberg.DecimalType:
+		lt, ok := col.LogicalType().(schema.DecimalLogicalType)
+		if !ok || int(lt.Scale()) != c.typ.(iceberg.DecimalType).Scale() {
+			return bad()
+		}
+		switch pt {
+		case parquet.Types.Int32, parquet.Types.Int64, parquet.Types.FixedLenByteArray, parquet.Types.ByteArray:
+		default:
+			return bad()
+		}
+	case iceberg.StringType, iceberg.BinaryType:
+		if pt != parquet.Types.ByteArray {
+			return bad()
+		}
+	case iceberg.BooleanType:
+		if pt != parquet.Types.Boolean {
+			return bad()
+		}
+	default:
+		return bad()
+	}
+	return nil
+}
+
+// batch decodes the next n rows of every column, filters them and folds
+// the rows kept into gt.
+func (fr *fileReader) batch(readers []file.ColumnChunkReader, sc *schema.Schema, leaves []int, n int, gt *groupTable) (int64, error) {
+	d := fr.d
+	for i, b := range fr.bufs {
+		var maxDef int16
+		if leaves[i] >= 0 {
+			maxDef = sc.Column(leaves[i]).MaxDefinitionLevel()
+		}
+		if err := b.read(readers[i], maxDef, n); err != nil {
+			return 0, fmt.Errorf("column %s: %w", d.cols[i].name, err)
+		}
+	}
+	var sel []bool
+	kept := int64(n)
+	if fr.filter != nil {
+		v := fr.filter.eval(fr.bufs, n)
+		fr.sel = slices.Grow(fr.sel[:0], n)[:n]
+		kept = 0
+		for i, x := range v {
+			fr.sel[i] = x == vTrue
+			if x == vTrue {
+				kept++
+			}
+		}
+		sel = fr.sel
+		if kept == 0 {
+			return 0, nil
+		}
+	}
+	tb := fr.bufs[d.timeCol]
+	bv := &batchViews{n: n, times: tb.ints, sel: sel}
+	if tb.nulls {
+		fr.st.tnull = slices.Grow(fr.st.tnull[:0], n)[:n]
+		for i, ok := range tb.valids {
+			fr.st.tnull[i] = !ok
+		}
+		bv.tnull = fr.st.tnull
+	}
+	for _, c := range d.dimCols {
+		bv.dims = append(bv.dims, fr.bufs[c].view())
+	}
+	for _, c := range d.measCols {
+		var v *colView
+		if c >= 0 {
+			v = fr.bufs[c].view()
+		}
+		bv.meas = append(bv.meas, v)
+	}
+	defer func() {
+		for _, v := range bv.meas {
+			if v != nil {
+				fr.st.s.release(v)
+			}
+		}
+	}()
+	if _, err := d.p.addViews(gt, bv, d.keep, &fr.st); err != nil {
+		return 0, err
+	}
+	return kept, nil
+}
+
+// colBuf holds n rows of one column, decoded, one entry per row (nulls
+// hold zero values), reused from batch to batch.
+type colBuf struct {
+	kind   valueKind
+	n      int
+	nulls  bool
+	valids []bool
+	ints   []int64
+	floats []float64
+	decs   []decimal128.Num
+	bs     []bool
+	// Strings and binary: data[offs[i]:offs[i+1]].
+	data []byte
+	offs []int32
+
+	// Scratch of the page reads.
+	defs  []int16
+	i32   []int32
+	i64   []int64
+	f32   []float32
+	f64   []float64
+	bools []bool
+	ba    []parquet.ByteArray
+	flba  []parquet.FixedLenByteArray
+}
+
+// view is a colView of the buffer's rows; valid until the next read.
+func (c *colBuf) view() *colView {
+	v := &colView{kind: c.kind, nulls: c.nulls, n: c.n, ints: c.ints, floats: c.floats, decs: c.decs, bs: c.bs}
+	if c.nulls {
+		v.valids = c.valids
+	}
+	if c.kind == kBytes {
+		v.data, v.offs32 = c.data, c.offs
+	}
+	return v
+}
+
+func (c *colBuf) bytesAt(i int) []byte { return c.data[c.offs[i]:c.offs[i+1]] }
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// reset sizes the buffer for n rows of its kind.
+func (c *colBuf) reset(n int) {
+	c.n, c.nulls = n, false
+	c.valids = grow(c.valids, n)
+	switch c.kind {
+	case kInt:
+		c.ints = grow(c.ints, n)
+	case kFloat:
+		c.floats = grow(c.floats, n)
+	case kDecimal:
+		c.decs = grow(c.decs, n)
+	case kBool:
+		c.bs = grow(c.bs, n)
+	case kBytes:
+		c.data = c.data[:0]
+		c.offs = append(c.offs[:0], 0)
+	}
+}
+
+// read decodes the next n rows of cr (nil: a column the file lacks, all
+// null) page by page: values of a page (strings alias its buffer) are
+// copied out before the next page is read.
+func (c *colBuf) read(cr file.ColumnChunkReader, maxDef int16, n int) error {
+	c.reset(n)
+	if cr == nil {
+		c.nulls = true
+		clear(c.valids)
+		switch c.kind {
+		case kInt:
+			clear(c.ints)
+		case kFloat:
+			clear(c.floats)
+		case kDecimal:
+			clear(c.decs)
+		case kBool:
+			clear(c.bs)
+		case kBytes:
+			for range n {
+				c.offs = append(c.offs, 0)
+			}
+		}
+		return nil
+	}
+	c.defs = grow(c.defs, n)
+	for row := 0; row < n; {
+		want := int64(n - row)
+		defs := c.defs[:want]
+		var levels int64
+		var vals int
+		var err error
+		switch r := cr.(type) {
+		case *file.Int32ColumnChunkReader:
+			c.i32 = grow(c.i32, int(want))
+			levels, vals, err = r.ReadBatchInPage(want, c.i32, defs, nil)
+		case *file.Int64ColumnChunkReader:
+			c.i64 = grow(c.i64, int(want))
+			levels, vals, err = r.ReadBatchInPage(want, c.i64, defs, nil)
+		case *file.Float32ColumnChunkReader:
+			c.f32 = grow(c.f32, int(want))
+			levels, vals, err = r.ReadBatchInPage(want, c.f32, defs, nil)
+		case *file.Float64ColumnChunkReader:
+			c.f64 = grow(c.f64, int(want))
+			levels, vals, err = r.ReadBatchInPage(want, c.f64, defs, nil)
+		case *file.BooleanColumnChunkReader:
+			c.bools = grow(c.bools, int(want))
+			levels, vals, err = r.ReadBatchInPage(want, c.bools, defs, nil)
+		case *file.ByteArrayColumnChunkReader:
+			c.ba = grow(c.ba, int(want))
+			levels, vals, err = r.ReadBatchInPage(want, c.ba, defs, nil)
+		case *file.FixedLenByteArrayColumnChunkReader:
+			c.flba = grow(c.flba, int(want))
+			levels, vals, err = r.ReadBatchInPage(want, c.flba, defs, nil)
+		default:
+			return fmt.Errorf("%w: column reader %T", errNoDirect, cr)
+		}
+		if err != nil {
+			return err
+		}
+		if levels == 0 {
+			return fmt.Errorf("column chunk ended %d rows early", n-row)
+		}
+		if maxDef == 0 {
+			levels = int64(vals)
+		}
+		c.scatter(cr, row, int(levels), vals, maxDef)
+		row += int(levels)
+	}
+	return nil
+}
+
+// scatter places the vals values of levels rows just read (c.defs and
+// the reader's scratch) at rows [row, row+levels).
+func (c *colBuf) scatter(cr file.ColumnChunkReader, row, levels, vals int, maxDef int16) {
+	valids := c.valids[row : row+levels]
+	if vals == levels {
+		for i := range valids {
+			valids[i] = true
+		}
+	} else {
+		c.nulls = true
+		for i := range valids {
+			valids[i] = c.defs[i] == maxDef
+		}
+	}
+	switch cr.(type) {
+	case *file.Int32ColumnChunkReader:
+		if c.kind == kDecimal {
+			place(c.decs[row:], c.i32[:vals], valids, func(v int32) decimal128.Num { return decimal128.FromI64(int64(v)) })
+		} else {
+			place(c.ints[row:], c.i32[:vals], valids, func(v int32) int64 { return int64(v) })
+		}
+	case *file.Int64ColumnChunkReader:
+		if c.kind == kDecimal {
+			place(c.decs[row:], c.i64[:vals], valids, decimal128.FromI64)
+		} else {
+			place(c.ints[row:], c.i64[:vals], valids, func(v int64) int64 { return v })
+		}
+	case *file.Float32ColumnChunkReader:
+		place(c.floats[row:], c.f32[:vals], valids, func(v float32) float64 { return float64(v) })
+	case *file.Float64ColumnChunkReader:
+		place(c.floats[row:], c.f64[:vals], valids, func(v float64) float64 { return v })
+	case *file.BooleanColumnChunkReader:
+		place(c.bs[row:], c.bools[:vals], valids, func(v bool) bool { return v })
+	case *file.FixedLenByteArrayColumnChunkReader:
+		place(c.decs[row:], c.flba[:vals], valids, func(v parquet.FixedLenByteArray) decimal128.Num { return decimalBE(v) })
+	case *file.ByteArrayColumnChunkReader:
+		if c.kind == kDecimal {
+			place(c.decs[row:], c.ba[:vals], valids, func(v parquet.ByteArray) decimal128.Num { return decimalBE(v) })
+			return
+		}
+		v := 0
+		for _, ok := range valids {
+			if ok {
+				c.data = append(c.data, c.ba[v]...)
+				v++
+			}
+			c.offs = append(c.offs, int32(len(c.data)))
+		}
+	}
+}
+
+// place converts the values src of the rows valids marks into dst (zero
+// for the others).
+func place[S, D any](dst []D, src []S, valids []bool, conv func(S) D) {
+	if len(src) == len(valids) {
+		for i, v := range src {
+			dst[i] = conv(v)
+		}
+		return
+	}
+	var zero D
+	v := 0
+	for i, ok := range valids {
+		if ok {
+			dst[i] = conv(src[v])
+			v++
+		} else {
+			dst[i] = zero
+		}
+	}
+}
+
+// decimalBE decodes a big-endian two's complement unscaled decimal.
+func decimalBE(b []byte) decimal128.Num {
+	var buf [16]byte
+	if len(b) > 16 {
+		b = b[len(b)-16:]
+	}
+	if len(b) > 0 && b[0]&0x80 != 0 {
+		for i := range buf {
+			buf[i] = 0xff
+		}
+	}
+	copy(buf[16-len(b):], b)
+	return decimal128.New(int64(binary.BigEndian.Uint64(buf[:8])), binary.BigEndian.Uint64(buf[8:]))
+}
