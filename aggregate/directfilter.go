@@ -228,11 +228,11 @@ func (c *filterCompiler) fail(format string, args ...any) fexpr {
 	return &fconst{v: vNull}
 }
 
-func (c *filterCompiler) VisitTrue() fexpr             { return &fconst{v: vTrue} }
-func (c *filterCompiler) VisitFalse() fexpr            { return &fconst{v: vFalse} }
-func (c *filterCompiler) VisitNot(ch fexpr) fexpr      { return &fnot{c: ch} }
-func (c *filterCompiler) VisitAnd(l, r fexpr) fexpr    { return &fandor{l: l, r: r} }
-func (c *filterCompiler) VisitOr(l, r fexpr) fexpr     { return &fandor{or: true, l: l, r: r} }
+func (c *filterCompiler) VisitTrue() fexpr          { return &fconst{v: vTrue} }
+func (c *filterCompiler) VisitFalse() fexpr         { return &fconst{v: vFalse} }
+func (c *filterCompiler) VisitNot(ch fexpr) fexpr   { return &fnot{c: ch} }
+func (c *filterCompiler) VisitAnd(l, r fexpr) fexpr { return &fandor{l: l, r: r} }
+func (c *filterCompiler) VisitOr(l, r fexpr) fexpr  { return &fandor{or: true, l: l, r: r} }
 func (c *filterCompiler) VisitUnbound(iceberg.UnboundPredicate) fexpr {
 	return c.fail("unbound predicate")
 }
