@@ -59,10 +59,12 @@ type directRead struct {
 	fs   iceio.IO
 	cols []directCol
 	// timeCol, dimCols and measCols index cols (measCols[m] -1 for count
-	// of rows); filterCols are the columns only the filter reads.
+	// of rows).
 	timeCol  int
 	dimCols  []int
 	measCols []int
+	// filterUses marks the columns the filter reads.
+	filterUses []bool
 	filter   iceberg.BooleanExpression // bound; nil: every row
 	keep     func(int64) bool
 	progress Progress
@@ -160,6 +162,7 @@ func (d *directRead) bind(caseSensitive bool) error {
 		}
 		d.measCols = append(d.measCols, i)
 	}
+	d.filterUses = make([]bool, len(d.cols))
 	if d.sp.Filter == nil || d.sp.Filter.Equals(iceberg.AlwaysTrue{}) {
 		return nil
 	}
@@ -172,26 +175,35 @@ func (d *directRead) bind(caseSensitive bool) error {
 	}
 	d.filter = bound
 	// Compile once to add the filter's columns and check it is supported.
-	_, err = d.compileFilter()
+	_, err = d.compileFilter(true)
 	return err
 }
 
-func (d *directRead) compileFilter() (fexpr, error) {
+// compileFilter compiles the filter for one reader of files. The first
+// compilation (add) adds the columns the filter reads to d.cols and marks
+// them in d.filterUses; later ones, which run concurrently, only find them.
+func (d *directRead) compileFilter(add bool) (fexpr, error) {
 	if d.filter == nil {
 		return nil, nil
 	}
 	c := &filterCompiler{col: func(f iceberg.NestedField) (int, valueKind, bool) {
-		for i, col := range d.cols {
-			if col.id == f.ID {
-				return i, col.kind, true
+		i := slices.IndexFunc(d.cols, func(c directCol) bool { return c.id == f.ID })
+		if i < 0 && add {
+			k, ok := kindOf(f.Type)
+			if !ok {
+				return 0, 0, false
 			}
+			d.cols = append(d.cols, directCol{id: f.ID, name: f.Name, typ: f.Type, kind: k})
+			d.filterUses = append(d.filterUses, false)
+			i = len(d.cols) - 1
 		}
-		k, ok := kindOf(f.Type)
-		if !ok {
+		if i < 0 {
 			return 0, 0, false
 		}
-		d.cols = append(d.cols, directCol{id: f.ID, name: f.Name, typ: f.Type, kind: k})
-		return len(d.cols) - 1, k, true
+		if add {
+			d.filterUses[i] = true
+		}
+		return i, d.cols[i].kind, true
 	}}
 	e, err := iceberg.VisitExpr[fexpr](d.filter, c)
 	if err != nil {
@@ -279,7 +291,7 @@ type fileReader struct {
 }
 
 func (d *directRead) newFileReader() (*fileReader, error) {
-	f, err := d.compileFilter()
+	f, err := d.compileFilter(false)
 	if err != nil {
 		return nil, err
 	}
@@ -429,18 +441,29 @@ func checkPhysical(c directCol, col *schema.Column) error {
 // the rows kept into gt.
 func (fr *fileReader) batch(readers []file.ColumnChunkReader, sc *schema.Schema, leaves []int, n int, gt *groupTable) (int64, error) {
 	d := fr.d
-	for i, b := range fr.bufs {
-		var maxDef int16
-		if leaves[i] >= 0 {
-			maxDef = sc.Column(leaves[i]).MaxDefinitionLevel()
+	read := func(filtered bool, sel []bool) error {
+		for i, b := range fr.bufs {
+			if d.filterUses[i] != filtered {
+				continue
+			}
+			var maxDef int16
+			if leaves[i] >= 0 {
+				maxDef = sc.Column(leaves[i]).MaxDefinitionLevel()
+			}
+			if err := b.read(readers[i], maxDef, n, sel); err != nil {
+				return fmt.Errorf("column %s: %w", d.cols[i].name, err)
+			}
 		}
-		if err := b.read(readers[i], maxDef, n); err != nil {
-			return 0, fmt.Errorf("column %s: %w", d.cols[i].name, err)
-		}
+		return nil
 	}
+	// The filter's columns first: the strings of the other columns are
+	// copied for the rows it keeps only.
 	var sel []bool
 	kept := int64(n)
 	if fr.filter != nil {
+		if err := read(true, nil); err != nil {
+			return 0, err
+		}
 		v := fr.filter.eval(fr.bufs, n)
 		fr.sel = slices.Grow(fr.sel[:0], n)[:n]
 		kept = 0
@@ -452,8 +475,11 @@ func (fr *fileReader) batch(readers []file.ColumnChunkReader, sc *schema.Schema,
 		}
 		sel = fr.sel
 		if kept == 0 {
-			return 0, nil
+			return 0, skipRows(readers, d.filterUses, n)
 		}
+	}
+	if err := read(false, sel); err != nil {
+		return 0, err
 	}
 	tb := fr.bufs[d.timeCol]
 	bv := &batchViews{n: n, times: tb.ints, sel: sel}
@@ -464,18 +490,27 @@ func (fr *fileReader) batch(readers []file.ColumnChunkReader, sc *schema.Schema,
 		}
 		bv.tnull = fr.st.tnull
 	}
+	// One view per column, so that measures of a column share its hashes.
+	views := make([]*colView, len(fr.bufs))
+	view := func(c int) *colView {
+		if views[c] == nil {
+			views[c] = fr.bufs[c].view()
+			views[c].sel = sel
+		}
+		return views[c]
+	}
 	for _, c := range d.dimCols {
-		bv.dims = append(bv.dims, fr.bufs[c].view())
+		bv.dims = append(bv.dims, view(c))
 	}
 	for _, c := range d.measCols {
 		var v *colView
 		if c >= 0 {
-			v = fr.bufs[c].view()
+			v = view(c)
 		}
 		bv.meas = append(bv.meas, v)
 	}
 	defer func() {
-		for _, v := range bv.meas {
+		for _, v := range views {
 			if v != nil {
 				fr.st.s.release(v)
 			}
@@ -485,6 +520,29 @@ func (fr *fileReader) batch(readers []file.ColumnChunkReader, sc *schema.Schema,
 		return 0, err
 	}
 	return kept, nil
+}
+
+// skipRows skips n rows of the columns the filter does not read.
+func skipRows(readers []file.ColumnChunkReader, filterUses []bool, n int) error {
+	for i, cr := range readers {
+		if cr == nil || filterUses[i] {
+			continue
+		}
+		sk, ok := cr.(interface {
+			Skip(int64) (int64, error)
+		})
+		if !ok {
+			return fmt.Errorf("%w: column reader %T cannot skip", errNoDirect, cr)
+		}
+		got, err := sk.Skip(int64(n))
+		if err != nil {
+			return err
+		}
+		if got != int64(n) {
+			return fmt.Errorf("column chunk ended %d rows early", int64(n)-got)
+		}
+	}
+	return nil
 }
 
 // colBuf holds n rows of one column, decoded, one entry per row (nulls
@@ -555,8 +613,9 @@ func (c *colBuf) reset(n int) {
 
 // read decodes the next n rows of cr (nil: a column the file lacks, all
 // null) page by page: values of a page (strings alias its buffer) are
-// copied out before the next page is read.
-func (c *colBuf) read(cr file.ColumnChunkReader, maxDef int16, n int) error {
+// copied out before the next page is read; strings only of the rows sel
+// keeps (nil: all; the others read as empty).
+func (c *colBuf) read(cr file.ColumnChunkReader, maxDef int16, n int, sel []bool) error {
 	c.reset(n)
 	if cr == nil {
 		c.nulls = true
@@ -618,15 +677,20 @@ func (c *colBuf) read(cr file.ColumnChunkReader, maxDef int16, n int) error {
 		if maxDef == 0 {
 			levels = int64(vals)
 		}
-		c.scatter(cr, row, int(levels), vals, maxDef)
+		var rowSel []bool
+		if sel != nil {
+			rowSel = sel[row : row+int(levels)]
+		}
+		c.scatter(cr, row, int(levels), vals, maxDef, rowSel)
 		row += int(levels)
 	}
 	return nil
 }
 
 // scatter places the vals values of levels rows just read (c.defs and
-// the reader's scratch) at rows [row, row+levels).
-func (c *colBuf) scatter(cr file.ColumnChunkReader, row, levels, vals int, maxDef int16) {
+// the reader's scratch) at rows [row, row+levels); strings of the rows
+// sel drops are left empty.
+func (c *colBuf) scatter(cr file.ColumnChunkReader, row, levels, vals int, maxDef int16, sel []bool) {
 	valids := c.valids[row : row+levels]
 	if vals == levels {
 		for i := range valids {
@@ -665,9 +729,11 @@ func (c *colBuf) scatter(cr file.ColumnChunkReader, row, levels, vals int, maxDe
 			return
 		}
 		v := 0
-		for _, ok := range valids {
+		for i, ok := range valids {
 			if ok {
-				c.data = append(c.data, c.ba[v]...)
+				if sel == nil || sel[i] {
+					c.data = append(c.data, c.ba[v]...)
+				}
 				v++
 			}
 			c.offs = append(c.offs, int32(len(c.data)))

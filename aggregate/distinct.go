@@ -28,7 +28,7 @@ func (s *hashSet) compact() {
 	if len(s.pending) == 0 {
 		return
 	}
-	slices.Sort(s.pending)
+	sortHashes(s.pending)
 	s.pending = slices.Compact(s.pending)
 	if len(s.sorted) == 0 {
 		s.sorted = append(s.sorted[:0], s.pending...)
@@ -36,11 +36,24 @@ func (s *hashSet) compact() {
 		return
 	}
 	// Keep the new hashes only, then merge them in from the back, in
-	// place: a set growing by a few hashes is not copied.
+	// place: a set growing by a few hashes is not copied. A few hashes
+	// are looked up; many are found in one walk along both lists.
 	fresh := s.pending[:0]
-	for _, h := range s.pending {
-		if _, found := slices.BinarySearch(s.sorted, h); !found {
-			fresh = append(fresh, h)
+	if len(s.pending)*16 < len(s.sorted) {
+		for _, h := range s.pending {
+			if _, found := slices.BinarySearch(s.sorted, h); !found {
+				fresh = append(fresh, h)
+			}
+		}
+	} else {
+		i := 0
+		for _, h := range s.pending {
+			for i < len(s.sorted) && s.sorted[i] < h {
+				i++
+			}
+			if i == len(s.sorted) || s.sorted[i] != h {
+				fresh = append(fresh, h)
+			}
 		}
 	}
 	n, k := len(s.sorted), len(fresh)
@@ -58,6 +71,53 @@ func (s *hashSet) compact() {
 		}
 	}
 	s.pending = s.pending[:0]
+}
+
+// sortHashesBuckets is the number of buckets sortHashes distributes
+// hashes into by their top bits.
+const sortHashesBuckets = 1 << 11
+
+// sortHashes sorts a list of hashes. Hashes are uniformly distributed, so
+// a long list is sorted by distributing it into buckets by its top bits
+// (a pass to count, one to place) and sorting the few hashes of each
+// bucket by insertion: linear time, where a comparison sort takes
+// log₂ n passes.
+func sortHashes(a []uint64) {
+	if len(a) < 4*sortHashesBuckets/8 {
+		slices.Sort(a)
+		return
+	}
+	const shift = 64 - 11
+	var start [sortHashesBuckets + 1]int32
+	for _, h := range a {
+		start[h>>shift+1]++
+	}
+	for b := 1; b <= sortHashesBuckets; b++ {
+		start[b] += start[b-1]
+	}
+	tmp := make([]uint64, len(a))
+	next := start
+	for _, h := range a {
+		b := h >> shift
+		tmp[next[b]] = h
+		next[b]++
+	}
+	for b := range sortHashesBuckets {
+		bucket := tmp[start[b]:start[b+1]]
+		if len(bucket) > 32 {
+			slices.Sort(bucket)
+			continue
+		}
+		for i := 1; i < len(bucket); i++ {
+			h := bucket[i]
+			j := i
+			for ; j > 0 && bucket[j-1] > h; j-- {
+				bucket[j] = bucket[j-1]
+			}
+			bucket[j] = h
+		}
+	}
+	copy(a, tmp)
 }
 
 // merge folds o into s (set union).
