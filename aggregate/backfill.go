@@ -123,7 +123,7 @@ func (a *Aggregator) Backfill(ctx context.Context, o BackfillOptions) (Result, e
 	groups := newGroupTable(a.plan)
 	var rows int64
 	direct := false
-	if snap != 0 {
+	if snap != 0 && !a.viaReader {
 		var err error
 		groups, rows, err = a.directBackfill(ctx, a.readerConfig(tr), snap, keep, o.Progress)
 		switch {
@@ -135,6 +135,7 @@ func (a *Aggregator) Backfill(ctx context.Context, o BackfillOptions) (Result, e
 			direct = true
 		}
 	}
+	a.lastDirect = direct
 	if snap != 0 && !direct {
 		r, err := reader.New(a.cat, a.spec.Source, a.readerConfig(tr))
 		if err != nil {

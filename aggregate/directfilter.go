@@ -10,94 +10,51 @@ import (
 )
 
 // A direct read (direct.go) applies the reader's row filter itself, with
-// the semantics the reader's Arrow path has (SQL's three-valued logic, as
-// iceberg-go evaluates a filter through Substrait and Arrow compute): a
-// comparison, set or NaN test of a null value is null, NOT of null is
-// null, AND and OR are Kleene's, and a row is kept when the filter is
-// true. Expressions over nested fields or of types aggregation does not
-// read are not compiled (the backfill then reads through the reader).
+// the semantics of the reader's Arrow path (iceberg-go evaluates a filter
+// through Substrait and Arrow compute, in SQL's three-valued logic): a row
+// is kept when every conjunct is true, and a comparison with a null value
+// is null, so it drops the row. Only what Floe's filter language and a
+// time range produce is compiled — a conjunction of comparisons and null
+// tests of top-level columns; anything else (OR, NOT, IN, nested fields)
+// declines the direct read, and the backfill reads through the reader.
 
-// Three-valued results, one byte per row.
-const (
-	vFalse uint8 = 0
-	vTrue  uint8 = 1
-	vNull  uint8 = 2
-)
-
-// fexpr is a compiled filter node; eval returns its value for the n rows
-// of cols (indexed as the direct read's columns), in a buffer the node
-// owns until its next eval.
+// fexpr is a compiled filter: eval marks the rows of cols (indexed as the
+// direct read's columns) it keeps, in a buffer it owns until its next
+// eval.
 type fexpr interface {
-	eval(cols []*colBuf, n int) []uint8
+	eval(cols []*colBuf, n int) []bool
 }
 
-func grow8(b []uint8, n int) []uint8 {
+func growBools(b []bool, n int) []bool {
 	if cap(b) < n {
-		return make([]uint8, n)
+		return make([]bool, n)
 	}
 	return b[:n]
 }
 
 type fconst struct {
-	v   uint8
-	buf []uint8
+	v   bool
+	buf []bool
 }
 
-func (f *fconst) eval(_ []*colBuf, n int) []uint8 {
-	f.buf = grow8(f.buf, n)
+func (f *fconst) eval(_ []*colBuf, n int) []bool {
+	f.buf = growBools(f.buf, n)
 	for i := range f.buf {
 		f.buf[i] = f.v
 	}
 	return f.buf
 }
 
-type fnot struct {
-	c   fexpr
-	buf []uint8
-}
-
-func (f *fnot) eval(cols []*colBuf, n int) []uint8 {
-	c := f.c.eval(cols, n)
-	f.buf = grow8(f.buf, n)
-	for i, v := range c {
-		switch v {
-		case vTrue:
-			f.buf[i] = vFalse
-		case vFalse:
-			f.buf[i] = vTrue
-		default:
-			f.buf[i] = vNull
-		}
-	}
-	return f.buf
-}
-
-type fandor struct {
-	or   bool
+type fand struct {
 	l, r fexpr
-	buf  []uint8
 }
 
-func (f *fandor) eval(cols []*colBuf, n int) []uint8 {
+func (f *fand) eval(cols []*colBuf, n int) []bool {
 	l, r := f.l.eval(cols, n), f.r.eval(cols, n)
-	f.buf = grow8(f.buf, n)
-	// The dominant value (false for AND, true for OR) wins over null.
-	dom, sub := vFalse, vTrue
-	if f.or {
-		dom, sub = vTrue, vFalse
+	for i, ok := range r {
+		l[i] = l[i] && ok
 	}
-	for i := range f.buf {
-		a, b := l[i], r[i]
-		switch {
-		case a == dom || b == dom:
-			f.buf[i] = dom
-		case a == sub && b == sub:
-			f.buf[i] = sub
-		default:
-			f.buf[i] = vNull
-		}
-	}
-	return f.buf
+	return l
 }
 
 // fpred is a predicate on one column.
@@ -111,37 +68,24 @@ type fpred struct {
 	d   decimal128.Num
 	s   []byte
 	b   bool
-	set map[any]struct{}
-	buf []uint8
+	buf []bool
 }
 
-func (f *fpred) eval(cols []*colBuf, n int) []uint8 {
+func (f *fpred) eval(cols []*colBuf, n int) []bool {
 	c := cols[f.col]
-	f.buf = grow8(f.buf, n)
+	f.buf = growBools(f.buf, n)
 	for i := range f.buf {
 		null := c.nulls && !c.valids[i]
 		switch f.op {
 		case iceberg.OpIsNull:
-			f.buf[i] = truth(null)
-			continue
+			f.buf[i] = null
 		case iceberg.OpNotNull:
-			f.buf[i] = truth(!null)
-			continue
+			f.buf[i] = !null
+		default:
+			f.buf[i] = !null && f.test(c, i)
 		}
-		if null {
-			f.buf[i] = vNull
-			continue
-		}
-		f.buf[i] = truth(f.test(c, i))
 	}
 	return f.buf
-}
-
-func truth(b bool) uint8 {
-	if b {
-		return vTrue
-	}
-	return vFalse
 }
 
 // test evaluates the predicate on the non-null value i of c.
@@ -151,9 +95,6 @@ func (f *fpred) test(c *colBuf, i int) bool {
 		return c.floats[i] != c.floats[i]
 	case iceberg.OpNotNan:
 		return c.floats[i] == c.floats[i]
-	case iceberg.OpIn, iceberg.OpNotIn:
-		_, in := f.set[c.key(i)]
-		return in == (f.op == iceberg.OpIn)
 	case iceberg.OpStartsWith:
 		return bytes.HasPrefix(c.bytesAt(i), f.s)
 	case iceberg.OpNotStartsWith:
@@ -225,14 +166,17 @@ func (c *filterCompiler) fail(format string, args ...any) fexpr {
 	if c.err == nil {
 		c.err = fmt.Errorf("%w: filter: %s", errNoDirect, fmt.Sprintf(format, args...))
 	}
-	return &fconst{v: vNull}
+	return &fconst{}
 }
 
-func (c *filterCompiler) VisitTrue() fexpr          { return &fconst{v: vTrue} }
-func (c *filterCompiler) VisitFalse() fexpr         { return &fconst{v: vFalse} }
-func (c *filterCompiler) VisitNot(ch fexpr) fexpr   { return &fnot{c: ch} }
-func (c *filterCompiler) VisitAnd(l, r fexpr) fexpr { return &fandor{l: l, r: r} }
-func (c *filterCompiler) VisitOr(l, r fexpr) fexpr  { return &fandor{or: true, l: l, r: r} }
+func (c *filterCompiler) VisitTrue() fexpr          { return &fconst{v: true} }
+func (c *filterCompiler) VisitFalse() fexpr         { return &fconst{} }
+func (c *filterCompiler) VisitNot(fexpr) fexpr      { return c.fail("NOT") }
+func (c *filterCompiler) VisitAnd(l, r fexpr) fexpr { return &fand{l: l, r: r} }
+func (c *filterCompiler) VisitOr(fexpr, fexpr) fexpr {
+	return c.fail("OR")
+}
+
 func (c *filterCompiler) VisitUnbound(iceberg.UnboundPredicate) fexpr {
 	return c.fail("unbound predicate")
 }
@@ -276,18 +220,6 @@ func (c *filterCompiler) VisitBound(p iceberg.BoundPredicate) fexpr {
 			return c.fail("literal %s for %s", p.Literal(), ref.Field().Name)
 		}
 		f.i, f.f, f.d, f.s, f.b = v.i, v.f, v.d, []byte(v.s), v.b
-	case iceberg.BoundSetPredicate:
-		if p.Op() != iceberg.OpIn && p.Op() != iceberg.OpNotIn {
-			return c.fail("operation %s", p.Op())
-		}
-		f.set = map[any]struct{}{}
-		for _, l := range p.Literals().Members() {
-			v, ok := literalValue(l, kind, ref.Field().Type)
-			if !ok {
-				return c.fail("literal %s for %s", l, ref.Field().Name)
-			}
-			f.set[v.key(kind)] = struct{}{}
-		}
 	default:
 		return c.fail("predicate %s", p)
 	}
@@ -334,34 +266,4 @@ func literalValue(l iceberg.Literal, kind valueKind, t iceberg.Type) (scalar, bo
 		}
 	}
 	return scalar{}, false
-}
-
-// key is a scalar of kind k as a map key.
-func (s scalar) key(k valueKind) any {
-	switch k {
-	case kInt:
-		return s.i
-	case kFloat:
-		return s.f
-	case kDecimal:
-		return s.d
-	case kBool:
-		return s.b
-	}
-	return s.s
-}
-
-// key is value i of c as a map key, as scalar.key makes it.
-func (c *colBuf) key(i int) any {
-	switch c.kind {
-	case kInt:
-		return c.ints[i]
-	case kFloat:
-		return c.floats[i]
-	case kDecimal:
-		return c.decs[i]
-	case kBool:
-		return c.bs[i]
-	}
-	return string(c.bytesAt(i))
 }
