@@ -179,19 +179,13 @@ type batchViews struct {
 	tnull []bool
 	// signs are +1 (insert) and -1 (delete) per row; nil: all inserts.
 	signs []int8
-	// sel keeps the rows marked true, for a read that filters rows
-	// itself; nil keeps every row.
-	sel []bool
 	// dims and meas view the dimension and measure columns (meas[m] nil
 	// for count of rows).
 	dims, meas []*colView
 }
 
-// skip reports whether row i belongs to no window: filtered out, or
-// without an event time.
-func (b *batchViews) skip(i int) bool {
-	return (b.sel != nil && !b.sel[i]) || (b.tnull != nil && b.tnull[i])
-}
+// skip reports whether row i belongs to no window: it has no event time.
+func (b *batchViews) skip(i int) bool { return b.tnull != nil && b.tnull[i] }
 
 // addViews folds a batch into t: each row into every window that contains
 // its event time, whose start keep accepts (all when keep is nil).

@@ -34,9 +34,6 @@ type colView struct {
 
 	hashes []uint64
 	hashed bool
-	// sel, when not nil, marks the rows the batch keeps: hashAll hashes
-	// only those.
-	sel []bool
 }
 
 // scratch holds buffers reused between batches.
@@ -218,9 +215,9 @@ func (c *colView) bytesAt(i int) []byte {
 	return c.data[c.offs64[i]:c.offs64[i+1]]
 }
 
-// hashAll returns the 64-bit xxhash of every value (the entries of nulls
-// and of rows sel drops are undefined), computed once per batch and shared
-// by the measures of the column.
+// hashAll returns the 64-bit xxhash of every value (nulls' entries are
+// undefined), computed once per batch and shared by the measures of the
+// column.
 func (c *colView) hashAll(s *scratch) []uint64 {
 	if c.hashed {
 		return c.hashes
@@ -228,39 +225,26 @@ func (c *colView) hashAll(s *scratch) []uint64 {
 	n := c.n
 	c.hashes = s.hashBuf(n)
 	c.hashed = true
-	sel := c.sel
 	var b [16]byte
 	switch c.kind {
 	case kInt:
 		for i, v := range c.ints {
-			if sel != nil && !sel[i] {
-				continue
-			}
 			binary.LittleEndian.PutUint64(b[:8], uint64(v))
 			c.hashes[i] = xxhash.Sum64(b[:8])
 		}
 	case kFloat:
 		for i, v := range c.floats {
-			if sel != nil && !sel[i] {
-				continue
-			}
 			binary.LittleEndian.PutUint64(b[:8], canonicalFloatBits(v))
 			c.hashes[i] = xxhash.Sum64(b[:8])
 		}
 	case kDecimal:
 		for i, v := range c.decs {
-			if sel != nil && !sel[i] {
-				continue
-			}
 			binary.LittleEndian.PutUint64(b[:8], v.LowBits())
 			binary.LittleEndian.PutUint64(b[8:], uint64(v.HighBits()))
 			c.hashes[i] = xxhash.Sum64(b[:16])
 		}
 	case kBool:
 		for i := range n {
-			if sel != nil && !sel[i] {
-				continue
-			}
 			b[0] = 0
 			if c.boolAt(i) {
 				b[0] = 1
@@ -269,9 +253,6 @@ func (c *colView) hashAll(s *scratch) []uint64 {
 		}
 	case kBytes:
 		for i := range n {
-			if sel != nil && !sel[i] {
-				continue
-			}
 			c.hashes[i] = xxhash.Sum64(c.bytesAt(i))
 		}
 	}

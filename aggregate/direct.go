@@ -453,8 +453,8 @@ func (fr *fileReader) batch(readers []file.ColumnChunkReader, sc *schema.Schema,
 		}
 		return nil
 	}
-	// The filter's columns first: the strings of the other columns are
-	// copied for the rows it keeps only.
+	// The filter's columns first: the other columns are decoded into the
+	// rows it keeps only, and the filter's are then compacted to them.
 	var sel []bool
 	kept := int64(n)
 	if fr.filter != nil {
@@ -475,11 +475,20 @@ func (fr *fileReader) batch(readers []file.ColumnChunkReader, sc *schema.Schema,
 	if err := read(false, sel); err != nil {
 		return 0, err
 	}
+	if sel != nil {
+		// Every column holds the kept rows only.
+		for i, b := range fr.bufs {
+			if d.filterUses[i] {
+				b.compact(sel)
+			}
+		}
+	}
 	tb := fr.bufs[d.timeCol]
-	bv := &batchViews{n: n, times: tb.ints, sel: sel}
+	m := tb.n
+	bv := &batchViews{n: m, times: tb.ints[:m]}
 	if tb.nulls {
-		fr.st.tnull = slices.Grow(fr.st.tnull[:0], n)[:n]
-		for i, ok := range tb.valids {
+		fr.st.tnull = slices.Grow(fr.st.tnull[:0], m)[:m]
+		for i, ok := range tb.valids[:m] {
 			fr.st.tnull[i] = !ok
 		}
 		bv.tnull = fr.st.tnull
@@ -489,7 +498,6 @@ func (fr *fileReader) batch(readers []file.ColumnChunkReader, sc *schema.Schema,
 	view := func(c int) *colView {
 		if views[c] == nil {
 			views[c] = fr.bufs[c].view()
-			views[c].sel = sel
 		}
 		return views[c]
 	}

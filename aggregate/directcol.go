@@ -3,6 +3,7 @@ package aggregate
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -32,8 +33,10 @@ func skipRows(readers []file.ColumnChunkReader, filterUses []bool, n int) error 
 	return nil
 }
 
-// colBuf holds n rows of one column, decoded, one entry per row (nulls
-// hold zero values), reused from batch to batch.
+// colBuf holds the rows of a batch of one column, decoded, one entry per
+// row (nulls hold zero values): all n rows of the batch, or only the rows
+// its filter keeps (read with a selection, or compacted). It is reused
+// from batch to batch.
 type colBuf struct {
 	kind   valueKind
 	n      int
@@ -60,11 +63,20 @@ type colBuf struct {
 
 // view is a colView of the buffer's rows; valid until the next read.
 func (c *colBuf) view() *colView {
-	v := &colView{kind: c.kind, nulls: c.nulls, n: c.n, ints: c.ints, floats: c.floats, decs: c.decs, bs: c.bs}
+	v := &colView{kind: c.kind, nulls: c.nulls, n: c.n}
 	if c.nulls {
-		v.valids = c.valids
+		v.valids = c.valids[:c.n]
 	}
-	if c.kind == kBytes {
+	switch c.kind {
+	case kInt:
+		v.ints = c.ints[:c.n]
+	case kFloat:
+		v.floats = c.floats[:c.n]
+	case kDecimal:
+		v.decs = c.decs[:c.n]
+	case kBool:
+		v.bs = c.bs[:c.n]
+	case kBytes:
 		v.data, v.offs32 = c.data, c.offs
 	}
 	return v
@@ -79,9 +91,9 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// reset sizes the buffer for n rows of its kind.
+// reset sizes the buffer for up to n rows of its kind, holding none.
 func (c *colBuf) reset(n int) {
-	c.n, c.nulls = n, false
+	c.n, c.nulls = 0, false
 	c.valids = grow(c.valids, n)
 	switch c.kind {
 	case kInt:
@@ -99,12 +111,21 @@ func (c *colBuf) reset(n int) {
 }
 
 // read decodes the next n rows of cr (nil: a column the file lacks, all
-// null) page by page: values of a page (strings alias its buffer) are
-// copied out before the next page is read; strings only of the rows sel
-// keeps (nil: all; the others read as empty).
+// null) page by page, keeping the rows sel marks (nil: all): values of a
+// page (strings alias its buffer) are copied out before the next page is
+// read.
 func (c *colBuf) read(cr file.ColumnChunkReader, maxDef int16, n int, sel []bool) error {
 	c.reset(n)
 	if cr == nil {
+		c.n = n
+		if sel != nil {
+			c.n = 0
+			for _, ok := range sel {
+				if ok {
+					c.n++
+				}
+			}
+		}
 		c.nulls = true
 		clear(c.valids)
 		switch c.kind {
@@ -117,7 +138,7 @@ func (c *colBuf) read(cr file.ColumnChunkReader, maxDef int16, n int, sel []bool
 		case kBool:
 			clear(c.bs)
 		case kBytes:
-			for range n {
+			for range c.n {
 				c.offs = append(c.offs, 0)
 			}
 		}
@@ -168,85 +189,140 @@ func (c *colBuf) read(cr file.ColumnChunkReader, maxDef int16, n int, sel []bool
 		if sel != nil {
 			rowSel = sel[row : row+int(levels)]
 		}
-		c.scatter(cr, row, int(levels), vals, maxDef, rowSel)
+		c.scatter(cr, int(levels), vals, maxDef, rowSel)
 		row += int(levels)
 	}
 	return nil
 }
 
-// scatter places the vals values of levels rows just read (c.defs and
-// the reader's scratch) at rows [row, row+levels); strings of the rows
-// sel drops are left empty.
-func (c *colBuf) scatter(cr file.ColumnChunkReader, row, levels, vals int, maxDef int16, sel []bool) {
-	valids := c.valids[row : row+levels]
-	if vals == levels {
-		for i := range valids {
-			valids[i] = true
-		}
-	} else {
-		c.nulls = true
-		for i := range valids {
-			valids[i] = c.defs[i] == maxDef
-		}
-	}
+// chunk is the levels of one page read: which rows are valid and which
+// are kept.
+type chunk struct {
+	levels int
+	dense  bool // no nulls
+	defs   []int16
+	maxDef int16
+	sel    []bool // nil: all kept
+}
+
+func (k *chunk) valid(i int) bool { return k.dense || k.defs[i] == k.maxDef }
+
+// scatter appends the kept rows of levels rows just read (vals values in
+// the reader's scratch, c.defs) to the buffer.
+func (c *colBuf) scatter(cr file.ColumnChunkReader, levels, vals int, maxDef int16, sel []bool) {
+	k := &chunk{levels: levels, dense: vals == levels, defs: c.defs, maxDef: maxDef, sel: sel}
 	switch cr.(type) {
 	case *file.Int32ColumnChunkReader:
 		if c.kind == kDecimal {
-			place(c.decs[row:], c.i32[:vals], valids, func(v int32) decimal128.Num { return decimal128.FromI64(int64(v)) })
+			put(c, c.decs, c.i32, k, func(v int32) decimal128.Num { return decimal128.FromI64(int64(v)) })
 		} else {
-			place(c.ints[row:], c.i32[:vals], valids, func(v int32) int64 { return int64(v) })
+			put(c, c.ints, c.i32, k, func(v int32) int64 { return int64(v) })
 		}
 	case *file.Int64ColumnChunkReader:
 		if c.kind == kDecimal {
-			place(c.decs[row:], c.i64[:vals], valids, decimal128.FromI64)
+			put(c, c.decs, c.i64, k, decimal128.FromI64)
 		} else {
-			place(c.ints[row:], c.i64[:vals], valids, func(v int64) int64 { return v })
+			put(c, c.ints, c.i64, k, func(v int64) int64 { return v })
 		}
 	case *file.Float32ColumnChunkReader:
-		place(c.floats[row:], c.f32[:vals], valids, func(v float32) float64 { return float64(v) })
+		put(c, c.floats, c.f32, k, func(v float32) float64 { return float64(v) })
 	case *file.Float64ColumnChunkReader:
-		place(c.floats[row:], c.f64[:vals], valids, func(v float64) float64 { return v })
+		put(c, c.floats, c.f64, k, func(v float64) float64 { return v })
 	case *file.BooleanColumnChunkReader:
-		place(c.bs[row:], c.bools[:vals], valids, func(v bool) bool { return v })
+		put(c, c.bs, c.bools, k, func(v bool) bool { return v })
 	case *file.FixedLenByteArrayColumnChunkReader:
-		place(c.decs[row:], c.flba[:vals], valids, func(v parquet.FixedLenByteArray) decimal128.Num { return decimalBE(v) })
+		put(c, c.decs, c.flba, k, func(v parquet.FixedLenByteArray) decimal128.Num { return decimalBE(v) })
 	case *file.ByteArrayColumnChunkReader:
 		if c.kind == kDecimal {
-			place(c.decs[row:], c.ba[:vals], valids, func(v parquet.ByteArray) decimal128.Num { return decimalBE(v) })
+			put(c, c.decs, c.ba, k, func(v parquet.ByteArray) decimal128.Num { return decimalBE(v) })
 			return
 		}
 		v := 0
-		for i, ok := range valids {
-			if ok {
-				if sel == nil || sel[i] {
+		for i := range levels {
+			ok := k.valid(i)
+			if sel == nil || sel[i] {
+				if ok {
 					c.data = append(c.data, c.ba[v]...)
+				} else {
+					c.nulls = true
 				}
+				c.valids[c.n] = ok
+				c.n++
+				c.offs = append(c.offs, int32(len(c.data)))
+			}
+			if ok {
 				v++
 			}
-			c.offs = append(c.offs, int32(len(c.data)))
 		}
 	}
 }
 
-// place converts the values src of the rows valids marks into dst (zero
-// for the others).
-func place[S, D any](dst []D, src []S, valids []bool, conv func(S) D) {
-	if len(src) == len(valids) {
-		for i, v := range src {
-			dst[i] = conv(v)
+// put appends the kept rows of a chunk to c, converting the values src of
+// its valid rows into dst (zero for nulls).
+func put[S, D any](c *colBuf, dst []D, src []S, k *chunk, conv func(S) D) {
+	w := c.n
+	if k.dense && k.sel == nil {
+		for i, v := range src[:k.levels] {
+			dst[w+i] = conv(v)
+			c.valids[w+i] = true
 		}
+		c.n += k.levels
 		return
 	}
 	var zero D
 	v := 0
-	for i, ok := range valids {
+	for i := range k.levels {
+		ok := k.valid(i)
+		if k.sel == nil || k.sel[i] {
+			if ok {
+				dst[w] = conv(src[v])
+			} else {
+				dst[w] = zero
+				c.nulls = true
+			}
+			c.valids[w] = ok
+			w++
+		}
 		if ok {
-			dst[i] = conv(src[v])
 			v++
-		} else {
-			dst[i] = zero
 		}
 	}
+	c.n = w
+}
+
+// compact keeps the rows sel marks.
+func (c *colBuf) compact(sel []bool) {
+	w := 0
+	var end int32
+	for i, ok := range sel {
+		if !ok {
+			continue
+		}
+		c.valids[w] = c.valids[i]
+		switch c.kind {
+		case kInt:
+			c.ints[w] = c.ints[i]
+		case kFloat:
+			c.floats[w] = c.floats[i]
+		case kDecimal:
+			c.decs[w] = c.decs[i]
+		case kBool:
+			c.bs[w] = c.bs[i]
+		case kBytes:
+			// Values move toward the start: copy is a memmove.
+			v := c.data[c.offs[i]:c.offs[i+1]]
+			copy(c.data[end:], v)
+			end += int32(len(v))
+			c.offs[w+1] = end
+		}
+		w++
+	}
+	if c.kind == kBytes {
+		c.data = c.data[:end]
+		c.offs = c.offs[:w+1]
+	}
+	c.n = w
+	c.nulls = slices.Contains(c.valids[:w], false)
 }
 
 // decimalBE decodes a big-endian two's complement unscaled decimal.

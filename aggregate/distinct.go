@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
+	"unsafe"
 )
 
 // hashSet is an exact set of 64-bit value hashes: a sorted list plus an
@@ -73,51 +75,57 @@ func (s *hashSet) compact() {
 	s.pending = s.pending[:0]
 }
 
-// sortHashesBuckets is the number of buckets sortHashes distributes
-// hashes into by their top bits.
-const sortHashesBuckets = 1 << 11
+// sortHashes sorts a list of hashes, or (sortUniform) of other values
+// whose top bits are uniformly distributed (HyperLogLog entries, whose top
+// bits are a hash's). It distributes them into buckets by their top bits in place (a
+// pass to count, one to permute) and sorts the few values of each bucket
+// by insertion: linear time, where a comparison sort takes log₂ n passes.
+func sortHashes[T uint32 | uint64](a []T) { sortUniform(a, uint(8*unsafe.Sizeof(a[0]))) }
 
-// sortHashes sorts a list of hashes. Hashes are uniformly distributed, so
-// a long list is sorted by distributing it into buckets by its top bits
-// (a pass to count, one to place) and sorting the few hashes of each
-// bucket by insertion: linear time, where a comparison sort takes
-// log₂ n passes.
-func sortHashes(a []uint64) {
-	if len(a) < 4*sortHashesBuckets/8 {
+// sortUniform is sortHashes of values below 2^width.
+func sortUniform[T uint32 | uint64](a []T, width uint) {
+	if len(a) < 64 {
 		slices.Sort(a)
 		return
 	}
-	const shift = 64 - 11
-	var start [sortHashesBuckets + 1]int32
-	for _, h := range a {
-		start[h>>shift+1]++
+	// About two values a bucket, at most 2¹¹ buckets.
+	b := min(bits.Len(uint(len(a)))-2, 11)
+	shift := width - uint(b)
+	nb := 1 << b
+	var starts, next [1<<11 + 1]int
+	for _, v := range a {
+		starts[v>>shift+1]++
 	}
-	for b := 1; b <= sortHashesBuckets; b++ {
-		start[b] += start[b-1]
+	for i := 1; i <= nb; i++ {
+		starts[i] += starts[i-1]
 	}
-	tmp := make([]uint64, len(a))
-	next := start
-	for _, h := range a {
-		b := h >> shift
-		tmp[next[b]] = h
-		next[b]++
+	copy(next[:nb], starts[:nb])
+	for bk := range nb {
+		for next[bk] < starts[bk+1] {
+			v := a[next[bk]]
+			for vb := int(v >> shift); vb != bk; vb = int(v >> shift) {
+				a[next[vb]], v = v, a[next[vb]]
+				next[vb]++
+			}
+			a[next[bk]] = v
+			next[bk]++
+		}
 	}
-	for b := range sortHashesBuckets {
-		bucket := tmp[start[b]:start[b+1]]
-		if len(bucket) > 32 {
+	for bk := range nb {
+		bucket := a[starts[bk]:starts[bk+1]]
+		if len(bucket) > 24 {
 			slices.Sort(bucket)
 			continue
 		}
 		for i := 1; i < len(bucket); i++ {
-			h := bucket[i]
+			v := bucket[i]
 			j := i
-			for ; j > 0 && bucket[j-1] > h; j-- {
+			for ; j > 0 && bucket[j-1] > v; j-- {
 				bucket[j] = bucket[j-1]
 			}
-			bucket[j] = h
+			bucket[j] = v
 		}
 	}
-	copy(a, tmp)
 }
 
 // merge folds o into s (set union).

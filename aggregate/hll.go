@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"slices"
 )
 
 // HyperLogLog parameters. Precision 14 gives 16,384 registers and a
@@ -76,7 +75,7 @@ func (s *hll) compact() {
 	if len(s.pending) == 0 {
 		return
 	}
-	slices.Sort(s.pending)
+	sortUniform(s.pending, hllP+8)
 	merged := make([]uint32, 0, len(s.sparse)+len(s.pending))
 	i, j := 0, 0
 	for i < len(s.sparse) || j < len(s.pending) {
