@@ -363,8 +363,13 @@ func (d *directRead) leaves(sc *schema.Schema) ([]int, error) {
 	for leaf, col := range sc.Columns() {
 		path := col.ColumnPath()
 		id := int(col.SchemaNode().FieldID())
+		if id < 0 {
+			// Columns are then matched by a name mapping, which only
+			// the reader applies.
+			return nil, fmt.Errorf("column %s has no field id", col.Path())
+		}
 		for i, c := range d.cols {
-			if c.id != id || id < 0 {
+			if c.id != id {
 				continue
 			}
 			if len(path) != 1 || col.MaxRepetitionLevel() != 0 {
@@ -375,9 +380,6 @@ func (d *directRead) leaves(sc *schema.Schema) ([]int, error) {
 			}
 			out[i] = leaf
 		}
-	}
-	if sc.NumColumns() > 0 && sc.Column(0).SchemaNode().FieldID() < 0 {
-		return nil, errors.New("no field ids")
 	}
 	return out, nil
 }
