@@ -167,7 +167,11 @@ func BenchmarkBackfill(b *testing.B) {
 			}
 			m := benchutil.Start(b)
 			for range b.N {
-				if _, err := a.Backfill(ctx, BackfillOptions{}); err != nil {
+				var err error
+				pprof.Do(ctx, pprof.Labels("step", "backfill"), func(ctx context.Context) {
+					_, err = a.Backfill(ctx, BackfillOptions{})
+				})
+				if err != nil {
 					b.Fatal(err)
 				}
 			}

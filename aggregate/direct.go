@@ -21,8 +21,8 @@ import (
 // (directBackfill) rather than through the reader's Arrow record batches:
 // the files the reader plans (reader.PlanSnapshot: the same snapshot,
 // schema and pruning), only the columns the spec and its filter use,
-// resolved by Iceberg field id, decoded page by page with arrow-go's
-// column readers into buffers reused from batch to batch, the filter
+// resolved by Iceberg field id, decoded page by page (directpage.go) into
+// buffers reused from batch to batch, the filter
 // evaluated by the read (directfilter.go) and the rows folded in by the
 // same addViews as every other read. It reads no Arrow arrays, so string
 // values are copied once instead of built into arrays, filtered (iceberg-go
@@ -317,19 +317,20 @@ func (fr *fileReader) read(ctx context.Context, t icetable.FileScanTask, gt *gro
 			err = fmt.Errorf("close data file %s: %w", path, cerr)
 		}
 	}()
-	leaves, err := fr.d.leaves(pf.MetaData().Schema)
+	sc := pf.MetaData().Schema
+	leaves, err := fr.d.leaves(sc)
 	if err != nil {
 		return 0, fmt.Errorf("%w: data file %s: %w", errNoDirect, path, err)
 	}
 	fileRows := max(pf.NumRows(), 1)
 	for g := range pf.NumRowGroups() {
 		rg := pf.RowGroup(g)
-		readers := make([]file.ColumnChunkReader, len(leaves))
+		srcs := make([]chunkSource, len(leaves))
 		for i, leaf := range leaves {
 			if leaf < 0 {
 				continue
 			}
-			if readers[i], err = rg.Column(leaf); err != nil {
+			if srcs[i], err = newChunkSource(rg, leaf, sc.Column(leaf), fr.d.cols[i].kind); err != nil {
 				return n, fmt.Errorf("read data file %s: %w", path, err)
 			}
 		}
@@ -339,7 +340,7 @@ func (fr *fileReader) read(ctx context.Context, t icetable.FileScanTask, gt *gro
 				return n, err
 			}
 			b := int(min(left, directBatchRows))
-			kept, err := fr.batch(readers, pf.MetaData().Schema, leaves, b, gt)
+			kept, err := fr.batch(srcs, b, gt)
 			if err != nil {
 				return n, fmt.Errorf("read data file %s: %w", path, err)
 			}
@@ -438,18 +439,14 @@ func checkPhysical(c directCol, col *schema.Column) error {
 
 // batch decodes the next n rows of every column, filters them and folds
 // the rows kept into gt.
-func (fr *fileReader) batch(readers []file.ColumnChunkReader, sc *schema.Schema, leaves []int, n int, gt *groupTable) (int64, error) {
+func (fr *fileReader) batch(srcs []chunkSource, n int, gt *groupTable) (int64, error) {
 	d := fr.d
 	read := func(filtered bool, sel []bool) error {
 		for i, b := range fr.bufs {
 			if d.filterUses[i] != filtered {
 				continue
 			}
-			var maxDef int16
-			if leaves[i] >= 0 {
-				maxDef = sc.Column(leaves[i]).MaxDefinitionLevel()
-			}
-			if err := b.read(readers[i], maxDef, n, sel); err != nil {
+			if err := b.read(srcs[i], n, sel); err != nil {
 				return fmt.Errorf("column %s: %w", d.cols[i].name, err)
 			}
 		}
@@ -471,7 +468,14 @@ func (fr *fileReader) batch(readers []file.ColumnChunkReader, sc *schema.Schema,
 			}
 		}
 		if kept == 0 {
-			return 0, skipRows(readers, d.filterUses, n)
+			for i, src := range srcs {
+				if src != nil && !d.filterUses[i] {
+					if err := src.skip(n); err != nil {
+						return 0, fmt.Errorf("column %s: %w", d.cols[i].name, err)
+					}
+				}
+			}
+			return 0, nil
 		}
 	}
 	if err := read(false, sel); err != nil {

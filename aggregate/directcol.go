@@ -10,29 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 )
 
-// skipRows skips n rows of the columns the filter does not read.
-func skipRows(readers []file.ColumnChunkReader, filterUses []bool, n int) error {
-	for i, cr := range readers {
-		if cr == nil || filterUses[i] {
-			continue
-		}
-		sk, ok := cr.(interface {
-			Skip(int64) (int64, error)
-		})
-		if !ok {
-			return fmt.Errorf("%w: column reader %T cannot skip", errNoDirect, cr)
-		}
-		got, err := sk.Skip(int64(n))
-		if err != nil {
-			return err
-		}
-		if got != int64(n) {
-			return fmt.Errorf("column chunk ended %d rows early", int64(n)-got)
-		}
-	}
-	return nil
-}
-
 // colBuf holds the rows of a batch of one column, decoded, one entry per
 // row (nulls hold zero values): all n rows of the batch, or only the rows
 // its filter keeps (read with a selection, or compacted). It is reused
@@ -110,13 +87,11 @@ func (c *colBuf) reset(n int) {
 	}
 }
 
-// read decodes the next n rows of cr (nil: a column the file lacks, all
-// null) page by page, keeping the rows sel marks (nil: all): values of a
-// page (strings alias its buffer) are copied out before the next page is
-// read.
-func (c *colBuf) read(cr file.ColumnChunkReader, maxDef int16, n int, sel []bool) error {
+// read decodes the next n rows of src (nil: a column the file lacks, all
+// null), keeping the rows sel marks (nil: all).
+func (c *colBuf) read(src chunkSource, n int, sel []bool) error {
 	c.reset(n)
-	if cr == nil {
+	if src == nil {
 		c.n = n
 		if sel != nil {
 			c.n = 0
@@ -144,6 +119,13 @@ func (c *colBuf) read(cr file.ColumnChunkReader, maxDef int16, n int, sel []bool
 		}
 		return nil
 	}
+	return src.read(c, n, sel)
+}
+
+// readArrow decodes the next n rows of cr with arrow-go's column reader,
+// page by page, keeping the rows sel marks (nil: all): values of a page
+// (strings alias its buffer) are copied out before the next page is read.
+func (c *colBuf) readArrow(cr file.ColumnChunkReader, maxDef int16, n int, sel []bool) error {
 	c.defs = grow(c.defs, n)
 	for row := 0; row < n; {
 		want := int64(n - row)

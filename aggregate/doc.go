@@ -217,7 +217,11 @@
 // reads them), page by page into buffers reused from batch to batch; it
 // evaluates the filter on the filter's columns first and decodes the other
 // columns into the kept rows only, then folds them in with the same
-// aggregation code. It reads through the reader instead when it cannot
+// aggregation code. Pages encoded as Iceberg's writers encode them (plain,
+// dictionary, RLE levels and booleans) it decodes itself (directpage.go):
+// a dictionary once per column chunk, then only the kept rows' indices
+// and plain values are converted or copied; other encodings go through
+// arrow-go's column reader. TestPageChunkEqualsArrow compares the two. It reads through the reader instead when it cannot
 // match it exactly: SQL specs, data files with row-level deletes (position
 // or equality deletes, deletion vectors), files split into ranges or
 // without field ids, columns stored otherwise than Iceberg writes them,
