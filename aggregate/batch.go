@@ -25,6 +25,72 @@ type batchState struct {
 	dimOff []int
 	tnull  []bool
 	grid   gridCache
+	codes  codeCache
+}
+
+// codeCache finds the groups of rows whose dimensions were read as
+// dictionary indices (codes) without building and looking up their keys:
+// it holds, for each combination of codes, the last window start seen and
+// its group in table t.
+type codeCache struct {
+	t       *groupTable
+	gens    []int
+	strides []int
+	ws      []int64
+	g       []int32
+}
+
+// maxCodeSlots bounds the combinations of codes a codeCache holds.
+const maxCodeSlots = 1 << 16
+
+// codeCache returns the cache for a batch into t whose dimensions are
+// dims, reset when the dictionaries or the table changed, or nil when a
+// dimension has no codes or they combine in too many ways.
+func (st *batchState) codeCache(p *plan, t *groupTable, dims []*colView) *codeCache {
+	if len(dims) == 0 || p.cumulative() {
+		return nil
+	}
+	slots := 1
+	for _, v := range dims {
+		if v.codes == nil {
+			return nil
+		}
+		slots *= v.ncodes + 1
+		if slots > maxCodeSlots {
+			return nil
+		}
+	}
+	c := &st.codes
+	same := c.t == t && len(c.gens) == len(dims) && len(c.ws) == slots
+	for d, v := range dims {
+		same = same && c.gens[d] == v.dictGen
+	}
+	if same {
+		return c
+	}
+	c.t = t
+	c.gens, c.strides = c.gens[:0], c.strides[:0]
+	stride := 1
+	for _, v := range dims {
+		c.gens = append(c.gens, v.dictGen)
+		c.strides = append(c.strides, stride)
+		stride *= v.ncodes + 1
+	}
+	c.ws = grow(c.ws, slots)
+	c.g = grow(c.g, slots)
+	for i := range c.g {
+		c.g[i] = -1
+	}
+	return c
+}
+
+// slot is the cache slot of row i.
+func (c *codeCache) slot(dims []*colView, i int) int {
+	s := 0
+	for d, v := range dims {
+		s += int(v.codes[i]+1) * c.strides[d]
+	}
+	return s
 }
 
 // column returns the column named name of rec.
@@ -191,15 +257,19 @@ func (b *batchViews) skip(i int) bool { return b.tnull != nil && b.tnull[i] }
 // its event time, whose start keep accepts (all when keep is nil).
 func (p *plan) addViews(t *groupTable, b *batchViews, keep func(ws int64) bool, st *batchState) (int64, error) {
 	n, signs := b.n, b.signs
-	// Each row's dimension key part, once for all its windows.
+	cc := st.codeCache(p, t, b.dims)
+	// Each row's dimension key part, once for all its windows (with a
+	// code cache: only for the rows it misses).
 	st.dimBuf, st.dimOff = st.dimBuf[:0], append(st.dimOff[:0], 0)
-	for i := range n {
-		if !b.skip(i) {
-			for _, v := range b.dims {
-				st.dimBuf = appendDim(st.dimBuf, v, i)
+	if cc == nil {
+		for i := range n {
+			if !b.skip(i) {
+				for _, v := range b.dims {
+					st.dimBuf = appendDim(st.dimBuf, v, i)
+				}
 			}
+			st.dimOff = append(st.dimOff, len(st.dimBuf))
 		}
-		st.dimOff = append(st.dimOff, len(st.dimBuf))
 	}
 
 	if cap(st.gids) < n {
@@ -217,12 +287,30 @@ func (p *plan) addViews(t *groupTable, b *batchViews, keep func(ws int64) bool, 
 				gids[i] = -1
 				continue
 			}
+			slot := -1
+			if cc != nil {
+				slot = cc.slot(b.dims, i)
+				if g := cc.g[slot]; g >= 0 && cc.ws[slot] == ws {
+					gids[i] = g
+					t.rows[g] += sign(signs, i)
+					continue
+				}
+			}
 			st.key = appendWindow(st.key[:0], ws)
-			st.key = append(st.key, st.dimBuf[st.dimOff[i]:st.dimOff[i+1]]...)
+			if cc == nil {
+				st.key = append(st.key, st.dimBuf[st.dimOff[i]:st.dimOff[i+1]]...)
+			} else {
+				for _, v := range b.dims {
+					st.key = appendDim(st.key, v, i)
+				}
+			}
 			if p.cumulative() {
 				st.key = binary.BigEndian.AppendUint32(st.key, uint32((b.times[i]-ws)/p.step))
 			}
 			g := t.lookup(st.key)
+			if slot >= 0 {
+				cc.g[slot], cc.ws[slot] = g, ws
+			}
 			gids[i] = g
 			t.rows[g] += sign(signs, i)
 		}

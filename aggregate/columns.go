@@ -34,6 +34,12 @@ type colView struct {
 
 	hashes []uint64
 	hashed bool
+
+	// codes are the rows as indices into a dictionary of ncodes values,
+	// numbered dictGen (-1: null; nil: not read from dictionaries).
+	codes   []int32
+	ncodes  int
+	dictGen int
 }
 
 // scratch holds buffers reused between batches.

@@ -285,6 +285,8 @@ type fileReader struct {
 	bufs   []*colBuf
 	filter fexpr
 	st     batchState
+	// dicts counts the dictionaries decoded.
+	dicts int
 }
 
 func (d *directRead) newFileReader() (*fileReader, error) {
@@ -293,8 +295,8 @@ func (d *directRead) newFileReader() (*fileReader, error) {
 		return nil, err
 	}
 	fr := &fileReader{d: d, filter: f}
-	for _, c := range d.cols {
-		fr.bufs = append(fr.bufs, &colBuf{kind: c.kind})
+	for i, c := range d.cols {
+		fr.bufs = append(fr.bufs, &colBuf{kind: c.kind, wantCodes: slices.Contains(d.dimCols, i)})
 	}
 	return fr, nil
 }
@@ -330,7 +332,7 @@ func (fr *fileReader) read(ctx context.Context, t icetable.FileScanTask, gt *gro
 			if leaf < 0 {
 				continue
 			}
-			if srcs[i], err = newChunkSource(rg, leaf, sc.Column(leaf), fr.d.cols[i].kind); err != nil {
+			if srcs[i], err = newChunkSource(rg, leaf, sc.Column(leaf), fr.d.cols[i].kind, &fr.dicts); err != nil {
 				return n, fmt.Errorf("read data file %s: %w", path, err)
 			}
 		}

@@ -27,6 +27,16 @@ type colBuf struct {
 	data []byte
 	offs []int32
 
+	// A dimension's rows as indices into the dictionary of its column
+	// chunk (-1: null), when wantCodes and every row read came from a
+	// dictionary page (coded): dictN values, dictGen numbering the
+	// dictionary among those of the read.
+	wantCodes bool
+	coded     bool
+	codes     []int32
+	dictN     int
+	dictGen   int
+
 	// Scratch of the page reads.
 	defs  []int16
 	i32   []int32
@@ -56,6 +66,9 @@ func (c *colBuf) view() *colView {
 	case kBytes:
 		v.data, v.offs32 = c.data, c.offs
 	}
+	if c.coded {
+		v.codes, v.ncodes, v.dictGen = c.codes[:c.n], c.dictN, c.dictGen
+	}
 	return v
 }
 
@@ -71,6 +84,7 @@ func grow[T any](s []T, n int) []T {
 // reset sizes the buffer for up to n rows of its kind, holding none.
 func (c *colBuf) reset(n int) {
 	c.n, c.nulls = 0, false
+	c.coded, c.codes, c.dictGen = c.wantCodes, c.codes[:0], 0
 	c.valids = grow(c.valids, n)
 	switch c.kind {
 	case kInt:
@@ -92,6 +106,7 @@ func (c *colBuf) reset(n int) {
 func (c *colBuf) read(src chunkSource, n int, sel []bool) error {
 	c.reset(n)
 	if src == nil {
+		c.coded = false
 		c.n = n
 		if sel != nil {
 			c.n = 0
@@ -126,6 +141,7 @@ func (c *colBuf) read(src chunkSource, n int, sel []bool) error {
 // page by page, keeping the rows sel marks (nil: all): values of a page
 // (strings alias its buffer) are copied out before the next page is read.
 func (c *colBuf) readArrow(cr file.ColumnChunkReader, maxDef int16, n int, sel []bool) error {
+	c.coded = false
 	c.defs = grow(c.defs, n)
 	for row := 0; row < n; {
 		want := int64(n - row)
@@ -281,6 +297,9 @@ func (c *colBuf) compact(sel []bool) {
 			continue
 		}
 		c.valids[w] = c.valids[i]
+		if c.coded {
+			c.codes[w] = c.codes[i]
+		}
 		switch c.kind {
 		case kInt:
 			c.ints[w] = c.ints[i]
@@ -302,6 +321,9 @@ func (c *colBuf) compact(sel []bool) {
 	if c.kind == kBytes {
 		c.data = c.data[:end]
 		c.offs = c.offs[:w+1]
+	}
+	if c.coded {
+		c.codes = c.codes[:w]
 	}
 	c.n = w
 	c.nulls = slices.Contains(c.valids[:w], false)

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 )
 
@@ -48,7 +47,8 @@ func pageEncodingsOK(encs []parquet.Encoding) bool {
 
 // newChunkSource opens the column chunk of leaf in rg for the read's
 // column of kind k.
-func newChunkSource(rg *file.RowGroupReader, leaf int, col *schema.Column, k valueKind) (chunkSource, error) {
+// Each dictionary it decodes takes the next number from gens.
+func newChunkSource(rg *file.RowGroupReader, leaf int, col *schema.Column, k valueKind, gens *int) (chunkSource, error) {
 	md, err := rg.MetaData().ColumnChunk(leaf)
 	if err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func newChunkSource(rg *file.RowGroupReader, leaf int, col *schema.Column, k val
 	if err != nil {
 		return nil, err
 	}
-	return &pageChunk{pr: pr, phys: col.PhysicalType(), width: col.TypeLength(), maxDef: col.MaxDefinitionLevel(), kind: k, md: md}, nil
+	return &pageChunk{pr: pr, phys: col.PhysicalType(), width: col.TypeLength(), maxDef: col.MaxDefinitionLevel(), kind: k, gens: gens}, nil
 }
 
 // arrowChunk reads a chunk with arrow-go's column reader.
@@ -97,15 +97,16 @@ func (a *arrowChunk) skip(n int) error {
 // pageChunk decodes a column chunk page by page.
 type pageChunk struct {
 	pr     file.PageReader
-	md     *metadata.ColumnChunkMetaData
 	phys   parquet.Type
 	width  int // of a fixed-length byte array
 	maxDef int16
 	kind   valueKind
 
-	// dict holds the chunk's dictionary, decoded to kind.
+	// dict holds the chunk's dictionary, decoded to kind, numbered gen.
 	dict    colBuf
 	hasDict bool
+	gen     int
+	gens    *int
 
 	// The current page: rows left, whether it has no nulls, its levels,
 	// and its values: plain bytes, or dictionary (or boolean RLE) indices.
@@ -204,6 +205,8 @@ func (p *pageChunk) loadDict(data []byte, n int) error {
 		return fmt.Errorf("dictionary: %w", err)
 	}
 	p.hasDict = true
+	*p.gens++
+	p.gen = *p.gens
 	return nil
 }
 
@@ -297,6 +300,9 @@ func (p *pageChunk) rows(c *colBuf, m int, sel []bool) error {
 		p.pos = pos
 	}
 	if p.enc == parquet.Encodings.Plain {
+		if c != nil {
+			c.coded = false
+		}
 		return p.plain(c, k, pos)
 	}
 	p.ids = grow(p.ids, k)
@@ -309,6 +315,7 @@ func (p *pageChunk) rows(c *colBuf, m int, sel []bool) error {
 	ids := p.ids
 	if p.enc == parquet.Encodings.RLE {
 		// Booleans.
+		c.coded = false
 		fill(c, c.bs, pos, k, func(v int) bool { return ids[v] != 0 })
 		return nil
 	}
@@ -316,6 +323,26 @@ func (p *pageChunk) rows(c *colBuf, m int, sel []bool) error {
 	for _, ix := range ids {
 		if int(ix) >= d.n {
 			return fmt.Errorf("%w: dictionary index %d of %d", errPage, ix, d.n)
+		}
+	}
+	if c.coded {
+		if c.n > 0 && c.dictGen != p.gen {
+			c.coded = false
+		} else {
+			c.dictN, c.dictGen = d.n, p.gen
+			if pos == nil {
+				for _, ix := range ids {
+					c.codes = append(c.codes, int32(ix))
+				}
+			} else {
+				for _, v := range pos {
+					if v < 0 {
+						c.codes = append(c.codes, -1)
+					} else {
+						c.codes = append(c.codes, int32(ids[v]))
+					}
+				}
+			}
 		}
 	}
 	switch p.kind {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -122,7 +123,7 @@ func TestPageChunkEqualsArrow(t *testing.T) {
 			}
 			pages, ref := open(), open()
 			sc := pages.MetaData().Schema
-			paged := 0
+			paged, coded, gens := 0, 0, 0
 			for leaf := range sc.NumColumns() {
 				col := sc.Column(leaf)
 				k := map[parquet.Type]valueKind{parquet.Types.Int32: kInt, parquet.Types.Int64: kInt, parquet.Types.Float: kFloat,
@@ -132,7 +133,7 @@ func TestPageChunkEqualsArrow(t *testing.T) {
 				}
 				r := rand.New(rand.NewPCG(uint64(leaf), 9))
 				for g := range pages.NumRowGroups() {
-					src, err := newChunkSource(pages.RowGroup(g), leaf, col, k)
+					src, err := newChunkSource(pages.RowGroup(g), leaf, col, k, &gens)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -144,7 +145,7 @@ func TestPageChunkEqualsArrow(t *testing.T) {
 						t.Fatal(err)
 					}
 					want := &arrowChunk{cr: cr, maxDef: col.MaxDefinitionLevel()}
-					got, exp := &colBuf{kind: k}, &colBuf{kind: k}
+					got, exp := &colBuf{kind: k, wantCodes: true}, &colBuf{kind: k}
 					for left := int(pages.RowGroup(g).NumRows()); left > 0; {
 						n := min(left, []int{1, 7, 64, 333, 1500}[r.IntN(5)])
 						left -= n
@@ -174,11 +175,20 @@ func TestPageChunkEqualsArrow(t *testing.T) {
 						if msg := sameBuf(got, exp); msg != "" {
 							t.Fatalf("%s row group %d: %s", col.Name(), g, msg)
 						}
+						if got.coded {
+							coded++
+							if msg := sameCodes(got, &src.(*pageChunk).dict); msg != "" {
+								t.Fatalf("%s row group %d: %s", col.Name(), g, msg)
+							}
+						}
 					}
 				}
 			}
 			if l.name != "delta" && paged == 0 {
 				t.Fatal("no chunk read by the page decoder: the test tests nothing")
+			}
+			if strings.Contains(l.name, "dict") && coded == 0 {
+				t.Fatal("no batch read as dictionary codes: the test tests nothing")
 			}
 		})
 	}
@@ -215,6 +225,39 @@ func sameBuf(got, want *colBuf) string {
 	}
 	if slices.Contains(got.valids[:got.n], false) != want.nulls || got.nulls != want.nulls {
 		return fmt.Sprintf("nulls %t, want %t", got.nulls, want.nulls)
+	}
+	return ""
+}
+
+// sameCodes describes how the dictionary codes of a buffer's rows differ
+// from its values ("" if not).
+func sameCodes(c, dict *colBuf) string {
+	if len(c.codes) != c.n || c.dictN != dict.n {
+		return fmt.Sprintf("%d codes of %d rows into %d values, want %d rows into %d", len(c.codes), c.n, c.dictN, c.n, dict.n)
+	}
+	for i, code := range c.codes {
+		if (code < 0) != !c.valids[i] {
+			return fmt.Sprintf("row %d: code %d, valid %t", i, code, c.valids[i])
+		}
+		if code < 0 {
+			continue
+		}
+		var same bool
+		switch c.kind {
+		case kInt:
+			same = c.ints[i] == dict.ints[code]
+		case kFloat:
+			same = c.floats[i] == dict.floats[code]
+		case kDecimal:
+			same = c.decs[i] == dict.decs[code]
+		case kBool:
+			same = c.bs[i] == dict.bs[code]
+		case kBytes:
+			same = string(c.bytesAt(i)) == string(dict.bytesAt(int(code)))
+		}
+		if !same {
+			return fmt.Sprintf("row %d: code %d names another value", i, code)
+		}
 	}
 	return ""
 }
