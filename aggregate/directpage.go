@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/parquet"
@@ -263,38 +264,31 @@ func (p *pageChunk) rows(c *colBuf, m int, sel []bool) error {
 	switch {
 	case valid == nil && sel == nil:
 	case valid == nil:
-		pos = p.pos[:0]
+		// Branch-free: a row is written, and kept by moving on.
+		pos = grow(p.pos, m+1)
+		w := 0
 		for i, s := range sel {
-			if s {
-				pos = append(pos, int32(i))
-			}
+			pos[w] = int32(i)
+			w += b2i(s)
 		}
+		pos = pos[:w]
 	case sel == nil:
 		pos = grow(p.pos, m)
 		v := int32(0)
 		for i, ok := range valid {
-			if ok {
-				pos[i] = v
-				v++
-			} else {
-				pos[i] = -1
-			}
+			pos[i] = v | (int32(b2i(ok)) - 1)
+			v += int32(b2i(ok))
 		}
 	default:
-		pos = p.pos[:0]
-		v := int32(0)
+		pos = grow(p.pos, m+1)
+		w, v := 0, int32(0)
 		for i, ok := range valid {
-			if sel[i] {
-				if ok {
-					pos = append(pos, v)
-				} else {
-					pos = append(pos, -1)
-				}
-			}
-			if ok {
-				v++
-			}
+			// v, or -1 for a null row.
+			pos[w] = v | (int32(b2i(ok)) - 1)
+			w += b2i(sel[i])
+			v += int32(b2i(ok))
 		}
+		pos = pos[:w]
 	}
 	if pos != nil {
 		p.pos = pos
@@ -330,16 +324,19 @@ func (p *pageChunk) rows(c *colBuf, m int, sel []bool) error {
 			c.coded = false
 		} else {
 			c.dictN, c.dictGen = d.n, p.gen
+			w := len(c.codes)
 			if pos == nil {
-				for _, ix := range ids {
-					c.codes = append(c.codes, int32(ix))
+				c.codes = slices.Grow(c.codes, k)[:w+k]
+				for j, ix := range ids {
+					c.codes[w+j] = int32(ix)
 				}
 			} else {
-				for _, v := range pos {
+				c.codes = slices.Grow(c.codes, len(pos))[:w+len(pos)]
+				for j, v := range pos {
 					if v < 0 {
-						c.codes = append(c.codes, -1)
+						c.codes[w+j] = -1
 					} else {
-						c.codes = append(c.codes, int32(ids[v]))
+						c.codes[w+j] = int32(ids[v])
 					}
 				}
 			}
@@ -358,6 +355,14 @@ func (p *pageChunk) rows(c *colBuf, m int, sel []bool) error {
 		fillBytes(c, pos, k, func(v int) []byte { return d.bytesAt(int(ids[v])) })
 	}
 	return nil
+}
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // plain consumes k plain values of the page, appending those pos picks to

@@ -33,8 +33,8 @@ func (s *hashSet) compact() {
 	sortHashes(s.pending)
 	s.pending = slices.Compact(s.pending)
 	if len(s.sorted) == 0 {
-		s.sorted = append(s.sorted[:0], s.pending...)
-		s.pending = s.pending[:0]
+		// The sorted hashes become the list: no copy.
+		s.sorted, s.pending = s.pending, s.sorted[:0]
 		return
 	}
 	// Keep the new hashes only, then merge them in from the back, in
