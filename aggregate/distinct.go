@@ -20,6 +20,11 @@ type hashSet struct {
 const hashSetPendingMin = 64
 
 func (s *hashSet) add(h uint64) {
+	if s.pending == nil {
+		// Small sets are the many: start them at 4 hashes rather than
+		// growing 1, 2, 4.
+		s.pending = make([]uint64, 0, 4)
+	}
 	s.pending = append(s.pending, h)
 	if len(s.pending) >= max(hashSetPendingMin, len(s.sorted)) {
 		s.compact()

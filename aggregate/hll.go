@@ -62,6 +62,9 @@ func (s *hll) add(h uint64) {
 		}
 		return
 	}
+	if s.pending == nil {
+		s.pending = make([]uint32, 0, 8)
+	}
 	s.pending = append(s.pending, idx<<8|uint32(val))
 	if len(s.pending) >= max(hllPendingMin, len(s.sparse)) {
 		s.compact()
