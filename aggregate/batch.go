@@ -30,8 +30,9 @@ type batchState struct {
 
 // codeCache finds the groups of rows whose dimensions were read as
 // dictionary indices (codes) without building and looking up their keys:
-// it holds, for each combination of codes, the last window start seen and
-// its group in table t.
+// it holds, for each combination of codes, the last group seen in table t
+// and its window start in each of codeWays ways chosen by the window (so
+// that late rows of the previous windows do not evict the current one).
 type codeCache struct {
 	t       *groupTable
 	gens    []int
@@ -42,6 +43,9 @@ type codeCache struct {
 
 // maxCodeSlots bounds the combinations of codes a codeCache holds.
 const maxCodeSlots = 1 << 16
+
+// codeWays is the windows a codeCache holds per combination of codes.
+const codeWays = 4
 
 // codeCache returns the cache for a batch into t whose dimensions are
 // dims, reset when the dictionaries or the table changed, or nil when a
@@ -61,7 +65,7 @@ func (st *batchState) codeCache(p *plan, t *groupTable, dims []*colView) *codeCa
 		}
 	}
 	c := &st.codes
-	same := c.t == t && len(c.gens) == len(dims) && len(c.ws) == slots
+	same := c.t == t && len(c.gens) == len(dims) && len(c.ws) == slots*codeWays
 	for d, v := range dims {
 		same = same && c.gens[d] == v.dictGen
 	}
@@ -76,21 +80,21 @@ func (st *batchState) codeCache(p *plan, t *groupTable, dims []*colView) *codeCa
 		c.strides = append(c.strides, stride)
 		stride *= v.ncodes + 1
 	}
-	c.ws = grow(c.ws, slots)
-	c.g = grow(c.g, slots)
+	c.ws = grow(c.ws, slots*codeWays)
+	c.g = grow(c.g, slots*codeWays)
 	for i := range c.g {
 		c.g[i] = -1
 	}
 	return c
 }
 
-// slot is the cache slot of row i.
-func (c *codeCache) slot(dims []*colView, i int) int {
+// slot is the cache slot of row i in the window starting at ws.
+func (c *codeCache) slot(p *plan, dims []*colView, i int, ws int64) int {
 	s := 0
 	for d, v := range dims {
 		s += int(v.codes[i]+1) * c.strides[d]
 	}
-	return s
+	return s*codeWays + int(floorDiv(ws, p.slide)&(codeWays-1))
 }
 
 // column returns the column named name of rec.
@@ -289,7 +293,7 @@ func (p *plan) addViews(t *groupTable, b *batchViews, keep func(ws int64) bool, 
 			}
 			slot := -1
 			if cc != nil {
-				slot = cc.slot(b.dims, i)
+				slot = cc.slot(p, b.dims, i, ws)
 				if g := cc.g[slot]; g >= 0 && cc.ws[slot] == ws {
 					gids[i] = g
 					t.rows[g] += sign(signs, i)
