@@ -158,6 +158,10 @@ type Aggregator struct {
 	fingerprintOK bool
 	fingerprint   string
 	cache         *stateCache
+	// viaReader makes backfills read through the reader, never directly
+	// (tests compare the two); lastDirect records whether the last
+	// backfill read the files directly.
+	viaReader, lastDirect bool
 }
 
 // New binds spec to its source table and creates the summary table when

@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -121,7 +122,21 @@ func (a *Aggregator) Backfill(ctx context.Context, o BackfillOptions) (Result, e
 	}
 	groups := newGroupTable(a.plan)
 	var rows int64
-	if snap != 0 {
+	direct := false
+	if snap != 0 && !a.viaReader {
+		var err error
+		groups, rows, err = a.directBackfill(ctx, a.readerConfig(tr), snap, keep, o.Progress)
+		switch {
+		case errors.Is(err, errNoDirect):
+			a.log.Debug("backfill reads through the reader", "reason", err)
+		case err != nil:
+			return Result{}, err
+		default:
+			direct = true
+		}
+	}
+	a.lastDirect = direct
+	if snap != 0 && !direct {
 		r, err := reader.New(a.cat, a.spec.Source, a.readerConfig(tr))
 		if err != nil {
 			return Result{}, err

@@ -23,7 +23,78 @@ type batchState struct {
 	key    []byte
 	dimBuf []byte
 	dimOff []int
+	tnull  []bool
 	grid   gridCache
+	codes  codeCache
+}
+
+// codeCache finds the groups of rows whose dimensions were read as
+// dictionary indices (codes) without building and looking up their keys:
+// it holds, for each combination of codes, the last group seen in table t
+// and its window start in each of codeWays ways chosen by the window (so
+// that late rows of the previous windows do not evict the current one).
+type codeCache struct {
+	t       *groupTable
+	gens    []int
+	strides []int
+	ws      []int64
+	g       []int32
+}
+
+// maxCodeSlots bounds the combinations of codes a codeCache holds.
+const maxCodeSlots = 1 << 16
+
+// codeWays is the windows a codeCache holds per combination of codes.
+const codeWays = 4
+
+// codeCache returns the cache for a batch into t whose dimensions are
+// dims, reset when the dictionaries or the table changed, or nil when a
+// dimension has no codes or they combine in too many ways.
+func (st *batchState) codeCache(p *plan, t *groupTable, dims []*colView) *codeCache {
+	if len(dims) == 0 || p.cumulative() {
+		return nil
+	}
+	slots := 1
+	for _, v := range dims {
+		if v.codes == nil {
+			return nil
+		}
+		slots *= v.ncodes + 1
+		if slots > maxCodeSlots {
+			return nil
+		}
+	}
+	c := &st.codes
+	same := c.t == t && len(c.gens) == len(dims) && len(c.ws) == slots*codeWays
+	for d, v := range dims {
+		same = same && c.gens[d] == v.dictGen
+	}
+	if same {
+		return c
+	}
+	c.t = t
+	c.gens, c.strides = c.gens[:0], c.strides[:0]
+	stride := 1
+	for _, v := range dims {
+		c.gens = append(c.gens, v.dictGen)
+		c.strides = append(c.strides, stride)
+		stride *= v.ncodes + 1
+	}
+	c.ws = grow(c.ws, slots*codeWays)
+	c.g = grow(c.g, slots*codeWays)
+	for i := range c.g {
+		c.g[i] = -1
+	}
+	return c
+}
+
+// slot is the cache slot of row i in the window starting at ws.
+func (c *codeCache) slot(p *plan, dims []*colView, i int, ws int64) int {
+	s := 0
+	for d, v := range dims {
+		s += int(v.codes[i]+1) * c.strides[d]
+	}
+	return s*codeWays + int(floorDiv(ws, p.slide)&(codeWays-1))
 }
 
 // column returns the column named name of rec.
@@ -81,7 +152,6 @@ func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64)
 		return 0, fmt.Errorf("time column %q is an Arrow %s, not a timestamp", p.spec.Time, tcol.DataType())
 	}
 	st.times = micros(ts, st.times)
-	timeNulls := ts.NullN() > 0
 
 	// Deletes from a changelog read.
 	signs := st.signs[:0]
@@ -153,13 +223,57 @@ func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64)
 		}
 	}
 
-	// Each row's dimension key part, once for all its windows.
+	return p.addViews(t, &batchViews{n: n, times: st.times, tnull: timeNullsOf(ts, st), signs: signs, dims: dimViews, meas: measViews}, keep, st)
+}
+
+// timeNullsOf marks the rows of ts whose event time is null; nil when
+// none is.
+func timeNullsOf(ts *array.Timestamp, st *batchState) []bool {
+	if ts.NullN() == 0 {
+		return nil
+	}
+	st.tnull = st.tnull[:0]
+	for i := range ts.Len() {
+		st.tnull = append(st.tnull, ts.IsNull(i))
+	}
+	return st.tnull
+}
+
+// batchViews is a batch of source rows as addViews folds them, whatever
+// they were read from.
+type batchViews struct {
+	n int
+	// times are the event times in microseconds; tnull marks null ones
+	// (nil: none).
+	times []int64
+	tnull []bool
+	// signs are +1 (insert) and -1 (delete) per row; nil: all inserts.
+	signs []int8
+	// dims and meas view the dimension and measure columns (meas[m] nil
+	// for count of rows).
+	dims, meas []*colView
+}
+
+// skip reports whether row i belongs to no window: it has no event time.
+func (b *batchViews) skip(i int) bool { return b.tnull != nil && b.tnull[i] }
+
+// addViews folds a batch into t: each row into every window that contains
+// its event time, whose start keep accepts (all when keep is nil).
+func (p *plan) addViews(t *groupTable, b *batchViews, keep func(ws int64) bool, st *batchState) (int64, error) {
+	n, signs := b.n, b.signs
+	cc := st.codeCache(p, t, b.dims)
+	// Each row's dimension key part, once for all its windows (with a
+	// code cache: only for the rows it misses).
 	st.dimBuf, st.dimOff = st.dimBuf[:0], append(st.dimOff[:0], 0)
-	for i := range n {
-		for _, v := range dimViews {
-			st.dimBuf = appendDim(st.dimBuf, v, i)
+	if cc == nil {
+		for i := range n {
+			if !b.skip(i) {
+				for _, v := range b.dims {
+					st.dimBuf = appendDim(st.dimBuf, v, i)
+				}
+			}
+			st.dimOff = append(st.dimOff, len(st.dimBuf))
 		}
-		st.dimOff = append(st.dimOff, len(st.dimBuf))
 	}
 
 	if cap(st.gids) < n {
@@ -168,30 +282,48 @@ func (p *plan) addRows(t *groupTable, rec arrow.RecordBatch, keep func(ws int64)
 	gids := st.gids[:n]
 	for k := range p.nWin {
 		for i := range n {
-			if timeNulls && ts.IsNull(i) {
+			if b.skip(i) {
 				gids[i] = -1
 				continue
 			}
-			ws := p.windowStartCached(st.times[i], k, &st.grid)
+			ws := p.windowStartCached(b.times[i], k, &st.grid)
 			if keep != nil && !keep(ws) {
 				gids[i] = -1
 				continue
 			}
+			slot := -1
+			if cc != nil {
+				slot = cc.slot(p, b.dims, i, ws)
+				if g := cc.g[slot]; g >= 0 && cc.ws[slot] == ws {
+					gids[i] = g
+					t.rows[g] += sign(signs, i)
+					continue
+				}
+			}
 			st.key = appendWindow(st.key[:0], ws)
-			st.key = append(st.key, st.dimBuf[st.dimOff[i]:st.dimOff[i+1]]...)
+			if cc == nil {
+				st.key = append(st.key, st.dimBuf[st.dimOff[i]:st.dimOff[i+1]]...)
+			} else {
+				for _, v := range b.dims {
+					st.key = appendDim(st.key, v, i)
+				}
+			}
 			if p.cumulative() {
-				st.key = binary.BigEndian.AppendUint32(st.key, uint32((st.times[i]-ws)/p.step))
+				st.key = binary.BigEndian.AppendUint32(st.key, uint32((b.times[i]-ws)/p.step))
 			}
 			g := t.lookup(st.key)
+			if slot >= 0 {
+				cc.g[slot], cc.ws[slot] = g, ws
+			}
 			gids[i] = g
 			t.rows[g] += sign(signs, i)
 		}
 		t.sync()
 		if k == 0 && p.hasFirstSeen() {
-			p.addFirstSeen(t, st, measViews, timeNulls, ts)
+			p.addFirstSeen(t, st, b)
 		}
 		for m, a := range t.accs {
-			if err := a.update(gids, measViews[m], signs, &st.s); err != nil {
+			if err := a.update(gids, b.meas[m], signs, &st.s); err != nil {
 				if errors.Is(err, ErrNotRetractable) {
 					return 0, p.notRetractable()
 				}

@@ -167,7 +167,11 @@ func BenchmarkBackfill(b *testing.B) {
 			}
 			m := benchutil.Start(b)
 			for range b.N {
-				if _, err := a.Backfill(ctx, BackfillOptions{}); err != nil {
+				var err error
+				pprof.Do(ctx, pprof.Labels("step", "backfill"), func(ctx context.Context) {
+					_, err = a.Backfill(ctx, BackfillOptions{})
+				})
+				if err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -302,6 +306,7 @@ func runDuckDB(b *testing.B, py, query string) (cpu, wall float64) {
 import sys, time, duckdb
 con = duckdb.connect()
 con.execute("SET threads = 1")
+con.execute("SET enable_progress_bar = false")
 q = sys.stdin.read()
 c0, w0 = time.process_time(), time.perf_counter()
 rows = con.execute(q).fetchall()
@@ -309,9 +314,13 @@ print(time.process_time() - c0, time.perf_counter() - w0, len(rows))
 `
 	cmd := exec.Command(py, "-c", script)
 	cmd.Stdin = strings.NewReader(query)
-	out, err := cmd.CombinedOutput()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	// Stdout only: DuckDB draws a progress bar on stderr when a query
+	// takes over 2 s (on a loaded machine), which broke the parsing.
+	out, err := cmd.Output()
 	if err != nil {
-		b.Fatalf("duckdb: %v\n%s\n%s", err, out, query)
+		b.Fatalf("duckdb: %v\n%s%s\n%s", err, out, stderr.String(), query)
 	}
 	f := strings.Fields(string(out))
 	if len(f) != 3 {

@@ -22,6 +22,11 @@ type colView struct {
 	floats []float64
 	decs   []decimal128.Num
 	bools  *array.Boolean
+	// A view of values read without Arrow (arr nil): the row count,
+	// the rows' validity (nil: none is null) and booleans.
+	n      int
+	valids []bool
+	bs     []bool
 	// Variable-length values: data[offs[i]:offs[i+1]].
 	data   []byte
 	offs32 []int32
@@ -29,6 +34,12 @@ type colView struct {
 
 	hashes []uint64
 	hashed bool
+
+	// codes are the rows as indices into a dictionary of ncodes values,
+	// numbered dictGen (-1: null; nil: not read from dictionaries).
+	codes   []int32
+	ncodes  int
+	dictGen int
 }
 
 // scratch holds buffers reused between batches.
@@ -73,6 +84,13 @@ func (s *scratch) hashBuf(n int) []uint64 {
 
 // release returns a view's buffers to s.
 func (s *scratch) release(c *colView) {
+	if c.hashes != nil {
+		s.hashes = append(s.hashes, c.hashes)
+	}
+	if c.arr == nil {
+		// The values of a direct read belong to its column reader.
+		return
+	}
 	if c.ints != nil {
 		if _, own := c.arr.(*array.Int64); !own {
 			s.ints = append(s.ints, c.ints)
@@ -83,15 +101,12 @@ func (s *scratch) release(c *colView) {
 			s.floats = append(s.floats, c.floats)
 		}
 	}
-	if c.hashes != nil {
-		s.hashes = append(s.hashes, c.hashes)
-	}
 }
 
 // newColView views arr as kind.
 func newColView(arr arrow.Array, kind valueKind, s *scratch) (*colView, error) {
-	c := &colView{arr: arr, kind: kind, nulls: arr.NullN() > 0}
 	n := arr.Len()
+	c := &colView{arr: arr, kind: kind, nulls: arr.NullN() > 0, n: n}
 	bad := func() error {
 		return fmt.Errorf("column of Arrow type %s cannot be read as %s", arr.DataType(), kindName(kind))
 	}
@@ -180,7 +195,23 @@ func kindName(k valueKind) string {
 	return "unknown"
 }
 
-func (c *colView) valid(i int) bool { return !c.nulls || c.arr.IsValid(i) }
+func (c *colView) valid(i int) bool {
+	switch {
+	case !c.nulls:
+		return true
+	case c.valids != nil:
+		return c.valids[i]
+	}
+	return c.arr.IsValid(i)
+}
+
+// boolAt is value i of a kBool column.
+func (c *colView) boolAt(i int) bool {
+	if c.bs != nil {
+		return c.bs[i]
+	}
+	return c.bools.Value(i)
+}
 
 // bytesAt is value i of a kBytes column.
 func (c *colView) bytesAt(i int) []byte {
@@ -197,7 +228,7 @@ func (c *colView) hashAll(s *scratch) []uint64 {
 	if c.hashed {
 		return c.hashes
 	}
-	n := c.arr.Len()
+	n := c.n
 	c.hashes = s.hashBuf(n)
 	c.hashed = true
 	var b [16]byte
@@ -221,7 +252,7 @@ func (c *colView) hashAll(s *scratch) []uint64 {
 	case kBool:
 		for i := range n {
 			b[0] = 0
-			if c.bools.Value(i) {
+			if c.boolAt(i) {
 				b[0] = 1
 			}
 			c.hashes[i] = xxhash.Sum64(b[:1])

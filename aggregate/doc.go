@@ -208,6 +208,26 @@
 // all partitions reflect one source snapshot. A backfill holds the groups
 // it computes in memory until its commit.
 //
+// A backfill of a YAML spec reads the source's Parquet files itself
+// (direct.go) rather than through the reader's Arrow batches, which cost
+// it most of its CPU: the reader plans the read (reader.PlanSnapshot: the
+// same snapshot, schema, partition and statistics pruning), and the
+// backfill decodes only the columns the spec and its filter use, resolved
+// by field id (renamed, promoted and added columns read as the reader
+// reads them), page by page into buffers reused from batch to batch; it
+// evaluates the filter on the filter's columns first and decodes the other
+// columns into the kept rows only, then folds them in with the same
+// aggregation code. Pages encoded as Iceberg's writers encode them (plain,
+// dictionary, RLE levels and booleans) it decodes itself (directpage.go):
+// a dictionary once per column chunk, then only the kept rows' indices
+// and plain values are converted or copied; other encodings go through
+// arrow-go's column reader. TestPageChunkEqualsArrow compares the two. It reads through the reader instead when it cannot
+// match it exactly: SQL specs, data files with row-level deletes (position
+// or equality deletes, deletion vectors), files split into ranges or
+// without field ids, columns stored otherwise than Iceberg writes them,
+// and filters beyond a conjunction of comparisons and null tests.
+// TestDirectBackfillEqualsReader compares the two, state for state.
+//
 // # Deviations from the design sketch, measured
 //
 // The sketch had every streaming step read back and decode the stored

@@ -62,18 +62,18 @@ func (f firstSeen) merge(o firstSeen) []int64 {
 }
 
 // addFirstSeen notes the first-seen window of every non-null value of the
-// tracked columns of a batch (whose times are in st.times), whether or not
+// tracked columns of a batch, whether or not
 // its window is kept: a ranged backfill needs the history before its range.
-func (p *plan) addFirstSeen(t *groupTable, st *batchState, views []*colView, timeNulls bool, ts *array.Timestamp) {
+func (p *plan) addFirstSeen(t *groupTable, st *batchState, b *batchViews) {
 	for c := range p.fsCols {
 		m := 0
 		for m < len(p.firstSeen) && p.firstSeen[m] != c {
 			m++
 		}
-		v := views[m]
+		v := b.meas[m]
 		hs := v.hashAll(&st.s)
-		for i, tm := range st.times {
-			if (timeNulls && ts.IsNull(i)) || !v.valid(i) {
+		for i, tm := range b.times[:b.n] {
+			if b.skip(i) || !v.valid(i) {
 				continue
 			}
 			t.first.note(c, hs[i], p.windowStartCached(tm, 0, &st.grid))

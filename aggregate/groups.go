@@ -92,7 +92,7 @@ func appendDim(buf []byte, c *colView, i int) []byte {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(d.HighBits()))
 		return binary.BigEndian.AppendUint64(buf, d.LowBits())
 	case kBool:
-		if c.bools.Value(i) {
+		if c.boolAt(i) {
 			return append(buf, 1)
 		}
 		return append(buf, 0)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"slices"
 )
 
 // HyperLogLog parameters. Precision 14 gives 16,384 registers and a
@@ -63,6 +62,9 @@ func (s *hll) add(h uint64) {
 		}
 		return
 	}
+	if s.pending == nil {
+		s.pending = make([]uint32, 0, 8)
+	}
 	s.pending = append(s.pending, idx<<8|uint32(val))
 	if len(s.pending) >= max(hllPendingMin, len(s.sparse)) {
 		s.compact()
@@ -76,7 +78,7 @@ func (s *hll) compact() {
 	if len(s.pending) == 0 {
 		return
 	}
-	slices.Sort(s.pending)
+	sortUniform(s.pending, hllP+8)
 	merged := make([]uint32, 0, len(s.sparse)+len(s.pending))
 	i, j := 0, 0
 	for i < len(s.sparse) || j < len(s.pending) {

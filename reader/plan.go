@@ -263,3 +263,48 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// SnapshotPlan is a read of a whole table as of one snapshot, planned but
+// not read, for a caller that reads the data files itself (aggregate's
+// backfill decodes Parquet directly). Tasks are the data files Snapshot
+// would read, pruned by the reader's filter, with the delete files that
+// apply to them; such a caller must apply the deletes and Filter, the
+// reader's whole row filter, to every row itself.
+type SnapshotPlan struct {
+	Table *icetable.Table
+	// Snapshot is nil for a table without snapshots (no tasks).
+	Snapshot *icetable.Snapshot
+	// Schema is the snapshot's schema (the table's current one without a
+	// snapshot): the schema Snapshot reads with.
+	Schema *iceberg.Schema
+	Filter iceberg.BooleanExpression
+	Tasks  []icetable.FileScanTask
+}
+
+// PlanSnapshot plans what Snapshot reads, as of the table's current
+// metadata, without reading it.
+func (r *Reader) PlanSnapshot(ctx context.Context, at At) (*SnapshotPlan, error) {
+	tbl, err := r.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := r.resolve(tbl, at)
+	if err != nil {
+		return nil, err
+	}
+	p := &SnapshotPlan{Table: tbl, Snapshot: snap, Filter: r.filter}
+	var extra []icetable.ScanOption
+	if snap != nil {
+		extra = append(extra, icetable.WithSnapshotID(snap.SnapshotID))
+	}
+	if p.Schema, err = tbl.Scan(extra...).Projection(); err != nil {
+		return nil, fmt.Errorf("read schema of %s: %w", r.name, err)
+	}
+	if snap == nil {
+		return p, nil
+	}
+	if p.Tasks, err = tbl.Scan(r.planOptions(extra...)...).PlanFiles(ctx); err != nil {
+		return nil, fmt.Errorf("plan read of %s at snapshot %d: %w", r.name, snap.SnapshotID, err)
+	}
+	return p, nil
+}
