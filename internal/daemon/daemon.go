@@ -255,18 +255,22 @@ func (r *Runner) Run(ctx context.Context, jobs ...Job) error {
 	}
 	r.ctx, r.cancel = context.WithCancelCause(ctx)
 	r.idle = make(chan struct{})
-	r.mu.Unlock()
 	defer r.cancel(nil)
 
+	// The jobs given are all started, under one hold of the lock: a job
+	// failing fatally at once, or ctx ending, while they are started
+	// must not leave the later ones unstarted and Run returning
+	// ErrNotRunning instead of the fatal error (each job sees ctx done
+	// and returns).
 	for _, j := range jobs {
-		if err := r.Go(j); err != nil {
+		if err := r.startLocked(j); err != nil {
+			r.mu.Unlock()
 			r.cancel(nil)
 			r.wg.Wait()
 			r.stop()
 			return err
 		}
 	}
-	r.mu.Lock()
 	r.checkIdle()
 	r.mu.Unlock()
 	select {
@@ -313,6 +317,14 @@ func (r *Runner) Go(job Job) error {
 	defer r.mu.Unlock()
 	if r.ctx == nil || r.stopped || r.ctx.Err() != nil {
 		return ErrNotRunning
+	}
+	return r.startLocked(job)
+}
+
+// startLocked starts job. r.mu held.
+func (r *Runner) startLocked(job Job) error {
+	if job.Run == nil {
+		return fmt.Errorf("daemon: job %q has no Run", job.Name)
 	}
 	if _, ok := r.jobs[job.Name]; ok {
 		return fmt.Errorf("start job %s: %w", job.Name, ErrJobExists)
