@@ -1,14 +1,11 @@
 package pqgo
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"runtime"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
-	iceio "github.com/apache/iceberg-go/io"
 	icetable "github.com/apache/iceberg-go/table"
 
 	"github.com/floe-lake/floe/internal/pqfile"
@@ -48,31 +45,12 @@ func WriteFile(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path 
 			part.rows += int64(s.n())
 		}
 	}
-	chooseDict(p, cfg, recs)
-	schema := p.parquetSchema()
-	if err := checkColumns(schema, p); err != nil {
-		return nil, err
-	}
-	fsys, err := tbl.FS(ctx)
+	j, err := newJob(ctx, tbl, cfg, p, recs, opts)
 	if err != nil {
 		return nil, err
 	}
-	wfs, ok := fsys.(iceio.WriteFileIO)
-	if !ok {
-		return nil, fmt.Errorf("table IO %T cannot write files", fsys)
-	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	j := &job{
-		ctx: ctx, tbl: tbl, cfg: cfg, plan: p, schema: schema, recs: recs,
-		fs: wfs, spec: tbl.Spec(), unit: cmp.Or(max(opts.UnitRows, 0), 1<<16),
-		pool: newPool(workers),
-	}
 	defer j.pool.close()
-	j.order = leafOrder(p)
-	fw, err := wfs.Create(path)
+	fw, err := j.fs.Create(path)
 	if err != nil {
 		return nil, err
 	}

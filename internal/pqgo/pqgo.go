@@ -94,6 +94,34 @@ func prepare(tbl *icetable.Table, sc *arrow.Schema, opts Options) (*config, *pla
 	return cfg, p, pt, nil
 }
 
+// newJob chooses the dictionaries, checks the Parquet schema and opens
+// the table's IO for a write of recs (Write's and WriteFile's shared
+// setup); the caller closes its pool.
+func newJob(ctx context.Context, tbl *icetable.Table, cfg *config, p *plan, recs []arrow.RecordBatch, opts Options) (*job, error) {
+	chooseDict(p, cfg, recs)
+	schema := p.parquetSchema()
+	if err := checkColumns(schema, p); err != nil {
+		return nil, err
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wfs, ok := fsys.(iceio.WriteFileIO)
+	if !ok {
+		return nil, fmt.Errorf("table IO %T cannot write files", fsys)
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	return &job{
+		ctx: ctx, tbl: tbl, cfg: cfg, plan: p, schema: schema, recs: recs,
+		fs: wfs, spec: tbl.Spec(), unit: cmp.Or(max(opts.UnitRows, 0), 1<<16),
+		workers: workers, pool: newPool(workers), order: leafOrder(p),
+	}, nil
+}
+
 // Write encodes recs into Parquet data files of tbl and returns their
 // DataFiles, for Transaction.AddDataFiles. sc is the batches' schema.
 // Unlike WriteRecords, Write does not release recs: the caller keeps
@@ -122,20 +150,11 @@ func Write(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, recs []ar
 	if first == nil {
 		return nil, nil
 	}
-	chooseDict(p, cfg, recs)
-	schema := p.parquetSchema()
-	if err := checkColumns(schema, p); err != nil {
-		return nil, err
-	}
-
-	fsys, err := tbl.FS(ctx)
+	j, err := newJob(ctx, tbl, cfg, p, recs, opts)
 	if err != nil {
 		return nil, err
 	}
-	wfs, ok := fsys.(iceio.WriteFileIO)
-	if !ok {
-		return nil, fmt.Errorf("table IO %T cannot write files", fsys)
-	}
+	defer j.pool.close()
 	props := tbl.Properties()
 	rootURL, err := url.Parse(tbl.Location())
 	if err != nil {
@@ -145,40 +164,28 @@ func Write(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, recs []ar
 	if err != nil {
 		return nil, err
 	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+	j.uuid = opts.WriteUUID
+	if j.uuid == uuid.Nil {
+		j.uuid = uuid.New()
 	}
-	unit := cmp.Or(max(opts.UnitRows, 0), 1<<16)
-	writeUUID := opts.WriteUUID
-	if writeUUID == uuid.Nil {
-		writeUUID = uuid.New()
+	j.loc = func(path string) (icetable.LocationProvider, error) {
+		if path == "" {
+			return loc, nil
+		}
+		pp := maps.Clone(props)
+		if pp == nil {
+			pp = iceberg.Properties{}
+		}
+		pp[icetable.WriteDataPathKey] = rootURL.JoinPath("data", path).String()
+		return icetable.LoadLocationProvider(tbl.Location(), pp)
 	}
-	j := &job{
-		ctx: ctx, tbl: tbl, cfg: cfg, plan: p, schema: schema, recs: recs,
-		fs: wfs, spec: tbl.Spec(), uuid: writeUUID, unit: unit,
-		pool: newPool(workers),
-		loc: func(path string) (icetable.LocationProvider, error) {
-			if path == "" {
-				return loc, nil
-			}
-			pp := maps.Clone(props)
-			if pp == nil {
-				pp = iceberg.Properties{}
-			}
-			pp[icetable.WriteDataPathKey] = rootURL.JoinPath("data", path).String()
-			return icetable.LoadLocationProvider(tbl.Location(), pp)
-		},
-	}
-	defer j.pool.close()
-	j.order = leafOrder(p)
 
 	parts := pt.parts
 	results := make([][]iceberg.DataFile, len(parts))
 	errs := make([]error, len(parts))
 	next := atomic.Int64{}
 	var wg sync.WaitGroup
-	for range min(workers, len(parts)) {
+	for range min(j.workers, len(parts)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -201,7 +208,7 @@ func Write(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, recs []ar
 	}
 	if err := errors.Join(errs...); err != nil {
 		for _, f := range files {
-			_ = wfs.Remove(f.FilePath())
+			_ = j.fs.Remove(f.FilePath())
 		}
 		return nil, err
 	}
@@ -235,10 +242,12 @@ type job struct {
 	uuid   uuid.UUID
 	unit   int
 	pool   *pool
-	loc    func(path string) (icetable.LocationProvider, error)
-	order  []int
-	task   atomic.Int64
-	failed atomic.Bool
+	// workers is the pool's size.
+	workers int
+	loc     func(path string) (icetable.LocationProvider, error)
+	order   []int
+	task    atomic.Int64
+	failed  atomic.Bool
 }
 
 // pfile is one open data file.
