@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,26 @@ func (m *memSampler) follow(p *benchProc, phase string) {
 func (m *memSampler) stop() {
 	close(m.quit)
 	<-m.done
+	if m.trace != nil {
+		_ = m.trace.Close()
+	}
+}
+
+// traceTo writes every sample to dir/mem.trace when
+// FLOE_BENCH_KEYED_TRACE=1, with the mappings of more than 8 MiB
+// resident once file-backed pages pass 100 MiB: where a peak comes from.
+func (m *memSampler) traceTo(b *testing.B, dir string) {
+	if os.Getenv("FLOE_BENCH_KEYED_TRACE") != "1" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, "mem.trace"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.mu.Lock()
+	m.trace = f
+	m.mu.Unlock()
+	b.Logf("memory samples in %s", f.Name())
 }
 
 func (m *memSampler) loop() {

@@ -158,15 +158,7 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	// At debug level the log shows every commit and compaction step.
 	ing := startBenchProc(b, bin, dir, "ingest", "-config", cfgPath, "-log-level", "debug")
 	mem := newMemSampler(metricsAddr)
-	if os.Getenv("FLOE_BENCH_KEYED_TRACE") == "1" {
-		// Every memory sample, for a look at where the peak comes from.
-		f, err := os.Create(filepath.Join(dir, "mem.trace"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer func() { _ = f.Close() }()
-		mem.trace = f
-	}
+	mem.traceTo(b, dir)
 	mem.follow(ing, "load")
 	defer mem.stop()
 	start := time.Now()

@@ -375,6 +375,7 @@ func runKeyedScaleKafka(b *testing.B, bin string, brokers []string, n int, dur t
 	ing := startBenchProc(b, bin, dir, ingArgs...)
 	mem := newMemSampler(metricsAddr)
 	defer mem.stop()
+	mem.traceTo(b, dir)
 	mem.follow(ing, "load")
 	var res keyedKafkaResult
 	start := time.Now()

@@ -1,26 +1,30 @@
 package service
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/floe-lake/floe/internal/memlimit"
 	"github.com/floe-lake/floe/writer"
 )
 
-// SetMemoryLimit sets the writer's soft Go memory limit
-// (writer.Config.MemoryLimit) when GOMEMLIMIT is unset, so the garbage
-// collector works before RSS grows past the budget and the encoder's needs.
-func SetMemoryLimit(cfg writer.Config, log *slog.Logger) {
+// GovernMemory keeps the Go soft memory limit at the writer's
+// memory-limit minus the file-backed pages the process has resident (the
+// binary, mapped key indexes), never below its heap floor, until ctx ends
+// (internal/memlimit), unless GOMEMLIMIT is set.
+func GovernMemory(ctx context.Context, cfg writer.Config, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
 	cfg.ApplyDefaults()
-	limit := cfg.MemoryLimit()
-	debug.SetMemoryLimit(limit)
-	log.Debug("memory limit set", "bytes", limit)
+	g := &memlimit.Governor{Target: int64(cfg.MemoryLimit), Floor: cfg.HeapFloor(), Log: log}
+	limit := g.Step()
+	log.Debug("memory limit set", "bytes", limit, "target_bytes", int64(cfg.MemoryLimit), "floor_bytes", cfg.HeapFloor())
+	go g.Run(ctx)
 }
 
 // collector exports what Ready and the Board know, at every scrape:
@@ -35,7 +39,7 @@ func newCollector(s *Service) *collector {
 		s:       s,
 		ready:   prometheus.NewDesc("floe_ready", "1 while /readyz answers 200: every job runs and has made progress or is idle for a known reason.", nil, nil),
 		failing: prometheus.NewDesc("floe_job_failing", "1 while a job has failed since its last progress (run.unavailable-timeout counts from the first failure); 2 once halted.", []string{"name"}, nil),
-		memory:  prometheus.NewDesc("floe_memory_limit_bytes", "The Go memory limit (GOMEMLIMIT, or the writer's memory budget plus one flush plus 128 MiB).", nil, nil),
+		memory:  prometheus.NewDesc("floe_memory_limit_bytes", "The Go soft memory limit: GOMEMLIMIT, or writer.memory-limit minus the file-backed pages resident (the binary, mapped key indexes), at least memory-budget + flush-bytes.", nil, nil),
 	}
 }
 

@@ -27,6 +27,14 @@ type Config struct {
 	// FlushBytes is how many buffered bytes of one table are encoded into
 	// Parquet files at a time, before the commit. Default: MemoryBudget/4.
 	FlushBytes Bytes `yaml:"flush-bytes"`
+	// MemoryLimit is the resident memory (RSS) the writing process (floe
+	// ingest, floe run) aims to stay under: the Go soft memory limit is
+	// kept at this minus the file-backed pages it has resident — its
+	// binary, the mapped key indexes — which the Go runtime does not
+	// count, and never below MemoryBudget + FlushBytes (HeapFloor).
+	// GOMEMLIMIT, when set, replaces it. Default: MemoryBudget +
+	// FlushBytes + 192MiB (512MiB with the defaults).
+	MemoryLimit Bytes `yaml:"memory-limit"`
 	// WriterID identifies this process in snapshot summaries
 	// (floe.writer-id). Default: hostname-pid.
 	WriterID string `yaml:"writer-id"`
@@ -69,6 +77,9 @@ func (c *Config) ApplyDefaults() {
 	if c.FlushBytes == 0 {
 		c.FlushBytes = c.MemoryBudget / 4
 	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = c.MemoryBudget + c.FlushBytes + memoryLimitHeadroom
+	}
 	if c.WriterID == "" {
 		c.WriterID = d.WriterID
 	}
@@ -80,16 +91,22 @@ func (c *Config) ApplyDefaults() {
 	}
 }
 
-// MemoryLimit is the soft Go memory limit (runtime/debug.SetMemoryLimit)
-// for a process whose writer has this configuration: the budget's Arrow
-// rows, one flush's encoded pages (at most FlushBytes) and 128 MiB for the
-// encoders and the runtime. Without it the garbage collector lets the heap
-// grow to twice what is live; with it, the generator → writer benchmark
-// peaks at about 465 MiB of RSS with the default budget (448 MiB limit),
-// for about 5% more CPU than at 640 MiB. Call it on a config with defaults
-// applied.
-func (c Config) MemoryLimit() int64 {
-	return int64(c.MemoryBudget) + int64(c.FlushBytes) + 128<<20
+// memoryLimitHeadroom is MemoryLimit's default above the budget and one
+// flush: 128 MiB for the encoders and the runtime and 64 MiB for the
+// binary's pages. With a fixed soft limit of budget + flush + 128 MiB the
+// generator → writer benchmark peaked at about 465 MiB of RSS with the
+// default budget, for about 5% more CPU than at 640 MiB.
+const memoryLimitHeadroom = 192 << 20
+
+// memoryLimitSlack is the least MemoryLimit leaves above HeapFloor.
+const memoryLimitSlack = 64 << 20
+
+// HeapFloor is the least the Go soft memory limit is set to: the rows
+// and key indexes the budget allows and one flush's encoded pages are
+// live, and a limit below them would have the collector run back to back
+// for nothing. Call it on a config with defaults applied.
+func (c Config) HeapFloor() int64 {
+	return int64(c.MemoryBudget) + int64(c.FlushBytes)
 }
 
 // Validate reports the first invalid setting, naming its key.
@@ -105,6 +122,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("writer.memory-budget: %d bytes is below the minimum of 1MiB", c.MemoryBudget)
 	case c.FlushBytes <= 0 || c.FlushBytes > c.MemoryBudget:
 		return fmt.Errorf("writer.flush-bytes: %d must be in (0, memory-budget=%d]", c.FlushBytes, c.MemoryBudget)
+	case c.MemoryLimit < c.MemoryBudget+c.FlushBytes+memoryLimitSlack:
+		return fmt.Errorf("writer.memory-limit: %d bytes leaves less than 64MiB above memory-budget + flush-bytes (%d)", c.MemoryLimit, c.MemoryBudget+c.FlushBytes)
 	case c.CommitTimeout < time.Second:
 		return fmt.Errorf("writer.commit-timeout: %s is below the minimum of 1s", c.CommitTimeout)
 	case c.ZstdLevel < 1 || c.ZstdLevel > 22:

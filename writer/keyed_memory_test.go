@@ -15,7 +15,7 @@ func TestIndexMemoryBudget(t *testing.T) {
 	const mib = 1 << 20
 	cfg := Config{MemoryBudget: 8 * mib, FlushBytes: 2 * mib}
 	cfg.ApplyDefaults()
-	base := cfg.MemoryLimit()
+	base := int64(cfg.MemoryLimit)
 	for _, tc := range []struct {
 		name      string
 		limit     int64 // the limit in effect before

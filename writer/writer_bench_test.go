@@ -235,7 +235,9 @@ func BenchmarkGenerateAndWrite(b *testing.B) {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(ms.HeapAlloc) + cfg.MemoryLimit()))
+		// What floe ingest's limit comes to beside ~64 MiB of the
+		// binary's pages (internal/memlimit).
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(ms.HeapAlloc) + int64(cfg.MemoryLimit) - 64<<20))
 	}
 	m := benchutil.Start(b)
 	for i := 0; i < b.N; i++ {

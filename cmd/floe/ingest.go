@@ -43,7 +43,7 @@ func registerIngest(fs *flag.FlagSet) func(context.Context, *env, []string) erro
 			return usageError{err}
 		}
 		defer closeSources(p, e.log)
-		service.SetMemoryLimit(cfg.Writer, e.log)
+		service.GovernMemory(ctx, cfg.Writer, e.log)
 		start := service.NewCatalogStart(service.CatalogOptions{Config: cfg.Catalog, Prepare: p.EnsureTables, Logger: e.log, Registerer: reg})
 		stop, err := startMetrics(*metricsAddr, configuredMetrics(cfg), reg, e.log, start.Ready)
 		if err != nil {

@@ -35,7 +35,7 @@ func registerRun(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			return usageError{err}
 		}
 		defer closeSources(svc, e.log)
-		service.SetMemoryLimit(cfg.Writer, e.log)
+		service.GovernMemory(ctx, cfg.Writer, e.log)
 		stop, err := startMetrics(*metricsAddr, configuredMetrics(cfg), reg, e.log, svc.Ready, svc.Routes)
 		if err != nil {
 			return err
