@@ -60,8 +60,10 @@ func (k *KeyedTable) flushLocked(ctx context.Context) error {
 			return err
 		}
 	}
-	// The changes so far are this flush's: later ones go to a new layer.
+	// The changes so far are this flush's: later ones go to a new layer
+	// (a full one may have spilled: the budget hears of it).
 	k.index.Seal()
+	k.reportIndexLocked()
 	k.mu.Unlock()
 
 	done := func() {

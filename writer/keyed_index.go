@@ -127,10 +127,20 @@ func (k *KeyedTable) addKeys(ctx context.Context, fsys iceio.IO, fileNo int, res
 	return dupes, nil
 }
 
+// newView is the index view over base, its full sealed layers spilled
+// to the index directory when the index is persistent.
+func (k *KeyedTable) newView(base *keyIndex) *indexView {
+	v := newIndexView(base)
+	if k.idx != nil {
+		v.spillTo = spillAlloc{k.idx}
+	}
+	return v
+}
+
 // buildIndex reads the key columns of every live data file of tf, with
 // its position deletes applied, into the committed index base.
 func (k *KeyedTable) buildIndex(ctx context.Context, tbl *icetable.Table, tf *tableFiles, base *keyIndex) error {
-	k.index = newIndexView(base)
+	k.index = k.newView(base)
 	k.files = nil
 	if tf == nil {
 		return nil

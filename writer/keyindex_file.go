@@ -170,6 +170,36 @@ func (f *indexFiles) alloc(name string, words int) []uint64 {
 	return make([]uint64, words)
 }
 
+// spillAlloc is the storage of a spilled layer's slot tables
+// (indexView.spill): mapped files of the index directory, each unlinked
+// as soon as it is mapped — a crash leaves nothing to clean up, and the
+// persisted index never names them — and unmapped when the layer is
+// folded or dropped.
+type spillAlloc struct{ f *indexFiles }
+
+// alloc implements slotAlloc; a file that cannot be mapped leaves the
+// table in the heap.
+func (a spillAlloc) alloc(_ string, words int) []uint64 {
+	f := a.f
+	if f.failed == nil && words > 0 {
+		f.gen++
+		path := filepath.Join(f.dir, "spill."+strconv.Itoa(f.gen))
+		s, b, err := mapSlotFile(path, words, true)
+		_ = os.Remove(path)
+		if err == nil {
+			f.maps[&s[0]] = b
+			return s
+		}
+		f.log.Warn("key index: cannot map a spill file; the layer stays in the heap", "dir", f.dir, "err", err)
+	}
+	return make([]uint64, words)
+}
+
+func (a spillAlloc) release(name string, s []uint64) { a.f.release(name, s) }
+func (a spillAlloc) mapped(s []uint64) bool          { return a.f.mapped(s) }
+func (a spillAlloc) drop(s []uint64)                 { a.f.evict(s) }
+func (a spillAlloc) sequential(s []uint64, on bool)  { a.f.sequential(s, on) }
+
 // release implements slotAlloc.
 func (f *indexFiles) release(_ string, s []uint64) {
 	if len(s) == 0 {

@@ -153,7 +153,7 @@ func (k *KeyedTable) openIndex(ctx context.Context, tbl *icetable.Table) error {
 		info.Dir = k.idx.dir
 		base, meta, reason := k.validIndex(tbl)
 		if base != nil {
-			k.index = newIndexView(base)
+			k.index = k.newView(base)
 			n, err := k.catchUp(ctx, tbl, tf, meta)
 			if err != nil {
 				return err
@@ -378,6 +378,7 @@ func (k *KeyedTable) closeIndexLocked() {
 		return
 	}
 	if k.index != nil {
+		k.index.release()
 		for _, t := range []*slotTable{&k.index.base.narrow, &k.index.base.wide} {
 			if t.mem != nil {
 				t.slots, t.cap, t.mem = nil, 0, nil

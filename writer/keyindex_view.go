@@ -14,9 +14,17 @@ package writer
 // snapshot, or one between two committed snapshots (keyindex_restore.go
 // explains why that is enough).
 //
-// The layers hold the keys of uncommitted changes only, in the heap: a
-// flush's worth (bounded by the memory budget), or a snapshot load's
-// (committed at once).
+// The layers hold the keys of uncommitted changes only: a flush's worth
+// (bounded by the memory budget), in the heap, or a snapshot load's
+// (committed at once: 20–30 bytes a key, 200 MiB at 10M keys, 1 GiB at
+// 50M). So that a load's keys do not grow the heap without bound, a
+// sealed layer that is full (maxLayerKeys, Seal) is spilled when the
+// committed index is persistent: its slots move to a mapped file of the
+// index directory, unlinked at once (spillAlloc), paged like the
+// committed index's (a lookup is a random access, touch; the fold a pass
+// in slot order, page), and unmapped once folded or dropped. A snapshot
+// load of a truncated table (Changes.NewKeys) looks up no key, so its
+// spilled layers cost one sequential copy each.
 
 // indexLayer is one epoch of uncommitted changes, in two heap slot
 // tables like the committed index's (about 20–30 bytes a key, so that a
@@ -44,6 +52,46 @@ func (l *indexLayer) table(wide bool) *slotTable {
 
 func (l *indexLayer) bytes() int64 { return l.narrow.bytes() + l.wide.bytes() }
 
+// heapBytes is the memory of l's tables that are in the heap.
+func (l *indexLayer) heapBytes() int64 {
+	var b int64
+	for _, t := range []*slotTable{&l.narrow, &l.wide} {
+		if t.mem == nil || !t.mem.mapped(t.slots) {
+			b += t.bytes()
+		}
+	}
+	return b
+}
+
+// spill moves l's slots to storage of a (spillTo), its tables then paged
+// like the committed index's; a table a cannot map stays in the heap.
+func (l *indexLayer) spill(a slotAlloc) {
+	for _, t := range []*slotTable{&l.narrow, &l.wide} {
+		if t.mem != nil || len(t.slots) == 0 {
+			continue
+		}
+		s := a.alloc(t.name, len(t.slots))
+		if !a.mapped(s) {
+			continue
+		}
+		copy(s, t.slots)
+		t.slots, t.mem = s, a
+		if p, ok := a.(pager); ok {
+			p.drop(s)
+		}
+	}
+}
+
+// release unmaps l's spilled tables; l is not used again.
+func (l *indexLayer) release() {
+	for _, t := range []*slotTable{&l.narrow, &l.wide} {
+		if t.mem != nil {
+			t.mem.release(t.name, t.slots)
+			t.slots, t.cap, t.mem = nil, 0, nil
+		}
+	}
+}
+
 // indexView is the committed index and the uncommitted layers, oldest
 // first; the last layer takes new changes.
 type indexView struct {
@@ -51,6 +99,9 @@ type indexView struct {
 	layers []*indexLayer
 	// layerKeys overrides maxLayerKeys (tests).
 	layerKeys int
+	// spillTo is the storage of spilled layers; nil: they stay in the
+	// heap (a heap index).
+	spillTo slotAlloc
 }
 
 func newIndexView(base *keyIndex) *indexView {
@@ -140,7 +191,7 @@ func (v *indexView) Len() int {
 func (v *indexView) HeapBytes() int64 {
 	var b int64
 	for _, l := range v.layers {
-		b += l.bytes()
+		b += l.heapBytes()
 	}
 	for _, t := range []*slotTable{&v.base.narrow, &v.base.wide} {
 		if t.mem == nil || !t.mem.mapped(t.slots) {
@@ -150,10 +201,11 @@ func (v *indexView) HeapBytes() int64 {
 	return b
 }
 
-// MappedBytes is the size of the committed index's mapped slots.
+// MappedBytes is the size of the mapped slots: the committed index's and
+// the spilled layers'.
 func (v *indexView) MappedBytes() int64 {
 	var b int64
-	for _, t := range []*slotTable{&v.base.narrow, &v.base.wide} {
+	for _, t := range v.tables() {
 		if t.mem != nil && t.mem.mapped(t.slots) {
 			b += t.bytes()
 		}
@@ -161,10 +213,23 @@ func (v *indexView) MappedBytes() int64 {
 	return b
 }
 
-// ResidentBytes is what the committed index's mapped slots may hold
-// resident in the process at most (slotTable.residentBytes).
+// ResidentBytes is what the mapped slots may hold resident in the
+// process at most (slotTable.residentBytes).
 func (v *indexView) ResidentBytes() int64 {
-	return v.base.narrow.residentBytes() + v.base.wide.residentBytes()
+	var b int64
+	for _, t := range v.tables() {
+		b += t.residentBytes()
+	}
+	return b
+}
+
+// tables are the committed index's slot tables and the layers'.
+func (v *indexView) tables() []*slotTable {
+	ts := []*slotTable{&v.base.narrow, &v.base.wide}
+	for _, l := range v.layers {
+		ts = append(ts, &l.narrow, &l.wide)
+	}
+	return ts
 }
 
 // Locations calls fn with every key's location, in no order.
@@ -229,6 +294,9 @@ func (v *indexView) Seal() {
 		case cur.truncated:
 			// The truncation hides (and, folded, clears) the older
 			// changes.
+			for _, l := range v.layers[:n-1] {
+				l.release()
+			}
 			v.layers = append(v.layers[:0], cur)
 		case sealed.keys()+cur.keys() <= v.maxKeys():
 			for _, wide := range []bool{false, true} {
@@ -239,6 +307,11 @@ func (v *indexView) Seal() {
 			}
 			sealed.delta += cur.delta
 			v.layers = v.layers[:n-1]
+		default:
+			// sealed is full: no more merges into it.
+			if v.spillTo != nil {
+				sealed.spill(v.spillTo)
+			}
 		}
 	}
 	v.layers = append(v.layers, newIndexLayer())
@@ -288,6 +361,14 @@ func (v *indexView) Fold() {
 			})
 			t.pass(false)
 		}
+		l.release()
 	}
 	v.layers = append(v.layers[:0], v.layers[len(v.layers)-1])
+}
+
+// release unmaps the spilled layers (the index's files are closing).
+func (v *indexView) release() {
+	for _, l := range v.layers {
+		l.release()
+	}
 }

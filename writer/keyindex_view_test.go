@@ -3,8 +3,11 @@ package writer
 import (
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -21,8 +24,18 @@ func TestIndexViewLayers(t *testing.T) {
 		// layerKeys: sealed layers beyond this many keys stay apart
 		// (several sealed layers before a fold).
 		layerKeys int
+		// spill: a persistent index whose full sealed layers spill to
+		// mapped files.
+		spill bool
 	}{
 		{name: "bigint, small layers", key: bigint, layerKeys: 40},
+		{name: "bigint, small layers spilled", key: bigint, layerKeys: 40, spill: true},
+		{name: "mixed, spilled", key: func(i int) string {
+			if i%3 == 0 {
+				return fmt.Sprint(i)
+			}
+			return bigint(i)
+		}, layerKeys: 40, spill: true},
 		{name: "bigint", key: func(i int) string { return string(binary.BigEndian.AppendUint64(nil, uint64(i))) }},
 		{name: "mixed", key: func(i int) string {
 			if i%2 == 0 {
@@ -33,9 +46,24 @@ func TestIndexViewLayers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(9, 10))
-			v := newIndexView(newKeyIndex())
+			base := newKeyIndex()
+			var f *indexFiles
+			if tc.spill {
+				var err error
+				f, err = openIndexFiles(t.TempDir(), slog.New(slog.DiscardHandler))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.close()
+				base.narrow.mem, base.narrow.name = f, "narrow"
+				base.wide.mem, base.wide.name = f, "wide"
+			}
+			v := newIndexView(base)
+			if f != nil {
+				v.spillTo = spillAlloc{f}
+			}
 			v.layerKeys = tc.layerKeys
-			maxLayers := 0
+			maxLayers, maxSpilled := 0, 0
 			view := map[string]uint64{}
 			committed := map[string]uint64{}
 			// sealed: the view as of each seal not folded yet.
@@ -71,6 +99,13 @@ func TestIndexViewLayers(t *testing.T) {
 					sealed = nil
 				}
 				maxLayers = max(maxLayers, len(v.layers))
+				spilled := 0
+				for _, l := range v.layers {
+					if l.heapBytes() < l.bytes() {
+						spilled++
+					}
+				}
+				maxSpilled = max(maxSpilled, spilled)
 				if v.Len() != len(view) {
 					t.Fatalf("step %d: Len %d, want %d", step, v.Len(), len(view))
 				}
@@ -102,6 +137,25 @@ func TestIndexViewLayers(t *testing.T) {
 			}
 			if tc.layerKeys > 0 && maxLayers < 3 {
 				t.Errorf("at most %d layers at once, want several sealed ones", maxLayers)
+			}
+			if tc.spill {
+				if maxSpilled == 0 {
+					t.Error("no layer was spilled")
+				}
+				// Folded and dropped layers are unmapped: only the
+				// committed index's tables stay mapped, and the spill
+				// files were unlinked when mapped.
+				v.Seal()
+				v.Fold()
+				if len(f.maps) > 2 {
+					t.Errorf("%d mappings after the last fold, want the committed index's 2 at most", len(f.maps))
+				}
+				ents, _ := os.ReadDir(f.dir)
+				for _, e := range ents {
+					if strings.HasPrefix(e.Name(), "spill.") {
+						t.Errorf("spill file %s left in the index directory", e.Name())
+					}
+				}
 			}
 		})
 	}
