@@ -74,13 +74,23 @@ func (l *indexLayer) spill(a slotAlloc) {
 		if !a.mapped(s) {
 			continue
 		}
-		copy(s, t.slots)
-		t.slots, t.mem = s, a
-		if p, ok := a.(pager); ok {
-			p.drop(s)
+		// Copied 8 MiB at a time, each dropped from the process before
+		// the next: the copy's pages must not come on top of the heap
+		// slots it replaces (freed at the next collection).
+		p, _ := a.(pager)
+		for i := 0; i < len(s); i += spillChunkWords {
+			copy(s[i:min(i+spillChunkWords, len(s))], t.slots[i:])
+			if p != nil {
+				p.drop(s)
+			}
 		}
+		t.slots, t.mem = s, a
 	}
 }
+
+// spillChunkWords is how much of a layer spill copies between two drops
+// of the copy's resident pages: 8 MiB.
+const spillChunkWords = 1 << 20
 
 // release unmaps l's spilled tables; l is not used again.
 func (l *indexLayer) release() {
