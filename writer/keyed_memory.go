@@ -5,7 +5,8 @@ package writer
 // Everything a keyed table holds that grows with its keys counts in the
 // writer's memory budget (Config.MemoryBudget): its key index — the slots
 // of a persistent index mapped from its file, the uncommitted changes in
-// the heap (keyindex_view.go), the whole index when it is in the heap —
+// the heap or, once a layer is full, spilled to a mapped file
+// (keyindex_view.go), the whole index when it is in the heap —
 // and the memory of its compaction step in flight (the output's keys and
 // the rewrite's batches). The rows buffered by all tables may take what
 // these leave of the budget, but never less than FlushBytes, so appends
