@@ -67,11 +67,11 @@ func BenchmarkKeyedScale(b *testing.B) {
 	if rows > 1_000_000 && os.Getenv("FLOE_BENCH_KEYED_BASELINE") != "0" {
 		sizes = []int{1_000_000, rows}
 	}
-	var base float64
+	var base, baseLate float64
 	for _, n := range sizes {
 		r := runKeyedScale(b, bin, dsn, n, time.Duration(minutes*float64(time.Minute)), rate)
 		if n == 1_000_000 {
-			base = r.cpuPer10k
+			base, baseLate = r.cpuPer10k, r.cpuPer10kLate
 		}
 		tag := fmt.Sprintf("%gM", float64(n)/1e6)
 		b.ReportMetric(r.cpuPer10k, tag+"-cpu-s/10k-updates")
@@ -81,14 +81,22 @@ func BenchmarkKeyedScale(b *testing.B) {
 		b.ReportMetric(r.restart.Seconds(), tag+"-restart-visible-s")
 		b.ReportMetric(r.restartRebuild.Seconds(), tag+"-restart-rebuild-visible-s")
 		b.ReportMetric(float64(r.maxDataFiles), tag+"-max-data-files")
+		b.ReportMetric(r.cpuPer10kLate, tag+"-cpu-s/10k-updates-late")
+		b.ReportMetric(float64(r.rewritten), tag+"-rows-compacted")
 		if base > 0 {
 			b.ReportMetric(r.cpuPer10k/base, tag+"-cpu-vs-1M")
+			b.ReportMetric(r.cpuPer10kLate/baseLate, tag+"-cpu-late-vs-1M")
 		}
 	}
 }
 
 type keyedScaleResult struct {
-	cpuPer10k          float64
+	cpuPer10k float64
+	// cpuPer10kLate is of the second half of the updates: past the
+	// rewrite of the load's files, which the first half's compaction
+	// does (rewritten: the rows the replace snapshots wrote).
+	cpuPer10kLate      float64
+	rewritten          int64
 	steadyRSS, peakRSS float64 // peakRSS: of the load and the updates
 	loadPeakRSS        float64
 	restart            time.Duration // after SIGKILL, persistent index
@@ -205,7 +213,12 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	lastSample := time.Now()
+	var cpuHalf time.Duration
+	updHalf := -1
 	for time.Since(upStart) < dur {
+		if updHalf < 0 && time.Since(upStart) > dur/2 {
+			cpuHalf, updHalf = ing.cpu(), updates
+		}
 		<-tick.C
 		want := int(time.Since(upStart).Seconds()*float64(rate)) - updates
 		for range want {
@@ -240,8 +253,12 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	upWall := time.Since(upStart)
 	// Let the last commit land before reading the CPU.
 	waitCommitAfter(b, load, time.Now(), 30*time.Second)
-	cpuUp := ing.cpu() - cpu0
+	cpuEnd := ing.cpu()
+	cpuUp := cpuEnd - cpu0
 	res.cpuPer10k = cpuUp.Seconds() / float64(updates) * 10000
+	if updHalf >= 0 && updates > updHalf {
+		res.cpuPer10kLate = (cpuEnd - cpuHalf).Seconds() / float64(updates-updHalf) * 10000
+	}
 	if rssN > 0 {
 		res.steadyRSS = rssSum / rssN
 	}
@@ -252,13 +269,15 @@ func runKeyedScale(b *testing.B, bin, dsn string, n int, dur time.Duration, rate
 	for _, s := range tbl.Metadata().Snapshots() {
 		if s.Summary != nil && s.Summary.Operation == icetable.OpReplace && s.TimestampMs >= upStart.UnixMilli() {
 			compactions++
+			added, _ := strconv.ParseInt(s.Summary.Properties["added-records"], 10, 64)
+			res.rewritten += added
 		}
 	}
 	b.Logf("%d rows: %s", n, mem.report("updates"))
-	b.Logf("%d rows: %d updates in %s (%.0f/s): %.2f CPU-s per 10k updates, RSS steady %.0f MiB peak %.0f MiB; "+
-		"%d replace (compaction/maintenance) snapshots; data files now %d (max %d), delete files %d",
-		n, updates, upWall.Round(time.Second), float64(updates)/upWall.Seconds(), res.cpuPer10k, res.steadyRSS, res.peakRSS,
-		compactions, summaryInt(tbl, "total-data-files"), res.maxDataFiles, summaryInt(tbl, "total-delete-files"))
+	b.Logf("%d rows: %d updates in %s (%.0f/s): %.2f CPU-s per 10k updates (second half %.2f), RSS steady %.0f MiB peak %.0f MiB; "+
+		"%d replace (compaction/maintenance) snapshots writing %d rows; data files now %d (max %d), delete files %d",
+		n, updates, upWall.Round(time.Second), float64(updates)/upWall.Seconds(), res.cpuPer10k, res.cpuPer10kLate, res.steadyRSS, res.peakRSS,
+		compactions, res.rewritten, summaryInt(tbl, "total-data-files"), res.maxDataFiles, summaryInt(tbl, "total-delete-files"))
 
 	// Restart until a new update is visible: after a SIGKILL, with the
 	// persistent key index (validated and caught up), then after a
