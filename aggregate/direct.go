@@ -232,6 +232,7 @@ func (d *directRead) run(ctx context.Context, workers int) (*groupTable, int64, 
 				cancel()
 				return
 			}
+			defer fr.close()
 			for t := range tasks {
 				n, err := fr.read(ctx, t, tables[w])
 				rowsPer[w] += n
@@ -285,6 +286,7 @@ type fileReader struct {
 	bufs   []*colBuf
 	filter fexpr
 	st     batchState
+	pages  *pageBufs
 	// dicts counts the dictionaries decoded.
 	dicts int
 }
@@ -294,12 +296,18 @@ func (d *directRead) newFileReader() (*fileReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	fr := &fileReader{d: d, filter: f}
+	pages, err := newPageBufs(len(d.cols))
+	if err != nil {
+		return nil, err
+	}
+	fr := &fileReader{d: d, filter: f, pages: pages}
 	for i, c := range d.cols {
 		fr.bufs = append(fr.bufs, &colBuf{kind: c.kind, wantCodes: slices.Contains(d.dimCols, i)})
 	}
 	return fr, nil
 }
+
+func (fr *fileReader) close() { fr.pages.close() }
 
 // read folds the rows of one data file into t and returns how many the
 // filter kept.
@@ -325,6 +333,7 @@ func (fr *fileReader) read(ctx context.Context, t icetable.FileScanTask, gt *gro
 		return 0, fmt.Errorf("%w: data file %s: %w", errNoDirect, path, err)
 	}
 	fileRows := max(pf.NumRows(), 1)
+	fmd := pf.MetaData()
 	for g := range pf.NumRowGroups() {
 		rg := pf.RowGroup(g)
 		srcs := make([]chunkSource, len(leaves))
@@ -332,7 +341,7 @@ func (fr *fileReader) read(ctx context.Context, t icetable.FileScanTask, gt *gro
 			if leaf < 0 {
 				continue
 			}
-			if srcs[i], err = newChunkSource(rg, leaf, sc.Column(leaf), fr.d.cols[i].kind, &fr.dicts); err != nil {
+			if srcs[i], err = newChunkSource(in, fmd.GetSourceFileSize(), fmd, rg, leaf, sc.Column(leaf), fr.d.cols[i].kind, fr.pages, i, &fr.dicts); err != nil {
 				return n, fmt.Errorf("read data file %s: %w", path, err)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 )
 
@@ -47,9 +49,10 @@ func pageEncodingsOK(encs []parquet.Encoding) bool {
 }
 
 // newChunkSource opens the column chunk of leaf in rg for the read's
-// column of kind k.
+// column col of kind k; in (size bytes, metadata fmd) is the file, and
+// bufs, when not nil, the worker's page buffers (rawPages).
 // Each dictionary it decodes takes the next number from gens.
-func newChunkSource(rg *file.RowGroupReader, leaf int, col *schema.Column, k valueKind, gens *int) (chunkSource, error) {
+func newChunkSource(in io.ReaderAt, size int64, fmd *metadata.FileMetaData, rg *file.RowGroupReader, leaf int, col *schema.Column, k valueKind, bufs *pageBufs, c int, gens *int) (chunkSource, error) {
 	md, err := rg.MetaData().ColumnChunk(leaf)
 	if err != nil {
 		return nil, err
@@ -61,11 +64,21 @@ func newChunkSource(rg *file.RowGroupReader, leaf int, col *schema.Column, k val
 		}
 		return &arrowChunk{cr: cr, maxDef: col.MaxDefinitionLevel()}, nil
 	}
-	pr, err := rg.GetColumnPageReader(leaf)
+	var src pageSource
+	raw, err := rawChunk(in, size, fmd, md, bufs, c)
 	if err != nil {
 		return nil, err
 	}
-	return &pageChunk{pr: pr, phys: col.PhysicalType(), width: col.TypeLength(), maxDef: col.MaxDefinitionLevel(), kind: k, gens: gens}, nil
+	if raw != nil {
+		src = raw
+	} else {
+		pr, err := rg.GetColumnPageReader(leaf)
+		if err != nil {
+			return nil, err
+		}
+		src = &arrowPages{pr: pr}
+	}
+	return &pageChunk{src: src, phys: col.PhysicalType(), width: col.TypeLength(), maxDef: col.MaxDefinitionLevel(), kind: k, gens: gens}, nil
 }
 
 // arrowChunk reads a chunk with arrow-go's column reader.
@@ -97,7 +110,7 @@ func (a *arrowChunk) skip(n int) error {
 
 // pageChunk decodes a column chunk page by page.
 type pageChunk struct {
-	pr     file.PageReader
+	src    pageSource
 	phys   parquet.Type
 	width  int // of a fixed-length byte array
 	maxDef int16
@@ -130,27 +143,26 @@ type pageChunk struct {
 // next loads the next data page (decoding a dictionary page first).
 func (p *pageChunk) next() error {
 	for {
-		if !p.pr.Next() {
-			if err := p.pr.Err(); err != nil {
-				return err
-			}
-			return errors.New("column chunk ended early")
+		pg, err := p.src.next()
+		if err != nil {
+			return err
 		}
-		switch pg := p.pr.Page().(type) {
-		case *file.DictionaryPage:
-			if e := parquet.Encoding(pg.Encoding()); e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
+		if pg.dict {
+			if e := pg.enc; e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
 				return fmt.Errorf("%w: dictionary page encoded %s", errNoDirect, e)
 			}
-			if err := p.loadDict(pg.Data(), int(pg.NumValues())); err != nil {
+			if err := p.loadDict(pg.data, pg.values); err != nil {
 				return err
 			}
-		case *file.DataPageV1:
-			data := pg.Data()
-			n := int(pg.NumValues())
+			continue
+		}
+		data := pg.data
+		if !pg.v2 {
+			n := pg.values
 			p.dense = p.maxDef == 0
 			if !p.dense {
-				if pg.DefinitionLevelEncoding() != parquet.Encodings.RLE || len(data) < 4 {
-					return fmt.Errorf("%w: definition levels encoded %s", errNoDirect, pg.DefinitionLevelEncoding())
+				if pg.defEnc != parquet.Encodings.RLE || len(data) < 4 {
+					return fmt.Errorf("%w: definition levels encoded %s", errNoDirect, pg.defEnc)
 				}
 				l := int(binary.LittleEndian.Uint32(data))
 				if l > len(data)-4 {
@@ -159,19 +171,16 @@ func (p *pageChunk) next() error {
 				p.defs.init(data[4:4+l], bits.Len(uint(p.maxDef)))
 				data = data[4+l:]
 			}
-			return p.startValues(parquet.Encoding(pg.Encoding()), data, n)
-		case *file.DataPageV2:
-			data := pg.Data()
-			rl, dl := int(pg.RepetitionLevelByteLen()), int(pg.DefinitionLevelByteLen())
-			if rl+dl > len(data) || pg.NumRows() != pg.NumValues() {
-				return fmt.Errorf("%w: levels overrun the page", errPage)
-			}
-			p.dense = p.maxDef == 0 || pg.NumNulls() == 0
-			if !p.dense {
-				p.defs.init(data[rl:rl+dl], bits.Len(uint(p.maxDef)))
-			}
-			return p.startValues(parquet.Encoding(pg.Encoding()), data[rl+dl:], int(pg.NumRows()))
+			return p.startValues(pg.enc, data, n)
 		}
+		if pg.rows != pg.values {
+			return fmt.Errorf("%w: levels overrun the page", errPage)
+		}
+		p.dense = p.maxDef == 0 || pg.nulls == 0
+		if !p.dense {
+			p.defs.init(pg.defs, bits.Len(uint(p.maxDef)))
+		}
+		return p.startValues(pg.enc, data, pg.rows)
 	}
 }
 
