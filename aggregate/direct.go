@@ -287,6 +287,8 @@ type fileReader struct {
 	filter fexpr
 	st     batchState
 	pages  *pageBufs
+	// kept lists the rows of a batch the filter keeps.
+	kept []int32
 	// dicts counts the dictionaries decoded.
 	dicts int
 }
@@ -452,12 +454,12 @@ func checkPhysical(c directCol, col *schema.Column) error {
 // the rows kept into gt.
 func (fr *fileReader) batch(srcs []chunkSource, n int, gt *groupTable) (int64, error) {
 	d := fr.d
-	read := func(filtered bool, sel []bool) error {
+	read := func(filtered bool, sel []bool, kept []int32) error {
 		for i, b := range fr.bufs {
 			if d.filterUses[i] != filtered {
 				continue
 			}
-			if err := b.read(srcs[i], n, sel); err != nil {
+			if err := b.read(srcs[i], n, sel, kept); err != nil {
 				return fmt.Errorf("column %s: %w", d.cols[i].name, err)
 			}
 		}
@@ -468,16 +470,19 @@ func (fr *fileReader) batch(srcs []chunkSource, n int, gt *groupTable) (int64, e
 	var sel []bool
 	kept := int64(n)
 	if fr.filter != nil {
-		if err := read(true, nil); err != nil {
+		if err := read(true, nil, nil); err != nil {
 			return 0, err
 		}
 		sel = fr.filter.eval(fr.bufs, n)
-		kept = 0
-		for _, ok := range sel {
-			if ok {
-				kept++
-			}
+		// The kept rows, listed once for every column's pages.
+		fr.kept = grow(fr.kept, n+1)
+		w := 0
+		for i, ok := range sel {
+			fr.kept[w] = int32(i)
+			w += b2i(ok)
 		}
+		fr.kept = fr.kept[:w]
+		kept = int64(w)
 		if kept == 0 {
 			for i, src := range srcs {
 				if src != nil && !d.filterUses[i] {
@@ -489,7 +494,11 @@ func (fr *fileReader) batch(srcs []chunkSource, n int, gt *groupTable) (int64, e
 			return 0, nil
 		}
 	}
-	if err := read(false, sel); err != nil {
+	var keptRows []int32
+	if sel != nil {
+		keptRows = fr.kept
+	}
+	if err := read(false, sel, keptRows); err != nil {
 		return 0, err
 	}
 	if sel != nil {

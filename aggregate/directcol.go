@@ -102,8 +102,9 @@ func (c *colBuf) reset(n int) {
 }
 
 // read decodes the next n rows of src (nil: a column the file lacks, all
-// null), keeping the rows sel marks (nil: all).
-func (c *colBuf) read(src chunkSource, n int, sel []bool) error {
+// null), keeping the rows sel marks (nil: all); kept, when not nil, lists
+// the rows sel keeps.
+func (c *colBuf) read(src chunkSource, n int, sel []bool, kept []int32) error {
 	c.reset(n)
 	if src == nil {
 		c.coded = false
@@ -134,7 +135,7 @@ func (c *colBuf) read(src chunkSource, n int, sel []bool) error {
 		}
 		return nil
 	}
-	return src.read(c, n, sel)
+	return src.read(c, n, sel, kept)
 }
 
 // readArrow decodes the next n rows of cr with arrow-go's column reader,

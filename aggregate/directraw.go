@@ -100,6 +100,8 @@ type pageBufs struct {
 	// pages[i] the current page of that column, decompressed.
 	chunks [][]byte
 	pages  [][]byte
+	// scratch is the pageChunks' scratch.
+	scratch pageScratch
 }
 
 func newPageBufs(cols int) (*pageBufs, error) {

@@ -234,6 +234,22 @@ func (t *groupTable) appendState(buf, part []byte, g int32) ([]byte, []byte) {
 	return buf, part
 }
 
+// stateBound estimates the bytes of group g's encoded state from above
+// (closely for distinct counts, whose states are the large ones), to size
+// the buffer states are encoded into.
+func (t *groupTable) stateBound(g int32) int {
+	n := 1 + 2*binary.MaxVarintLen64
+	for _, a := range t.accs {
+		n += 1 + binary.MaxVarintLen64
+		if b, ok := a.(interface{ stateBound(g int32) int }); ok {
+			n += b.stateBound(g)
+		} else {
+			n += 32
+		}
+	}
+	return n
+}
+
 // mergeState folds a serialised state into group g. On error the group
 // may hold part of the state.
 func (t *groupTable) mergeState(g int32, b []byte) error {

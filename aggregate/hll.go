@@ -229,6 +229,20 @@ const (
 	hllDenseLen  = hllM * 6 / 8
 )
 
+// encodedBound bounds the length of appendEncoded's encoding from above.
+func (s *hll) encodedBound() int {
+	if s.dense != nil {
+		return 1 + max(hllDenseLen, binary.MaxVarintLen64+4*hllSparseMax)
+	}
+	// Sparse: a format byte, the count and per register an index delta
+	// (≤ 3 bytes) and a value byte; dense past hllSparseMax registers.
+	n := len(s.sparse) + len(s.pending)
+	if n > hllSparseMax {
+		return 1 + max(hllDenseLen, binary.MaxVarintLen64+4*hllSparseMax)
+	}
+	return 1 + binary.MaxVarintLen64 + 4*n
+}
+
 // appendEncoded appends the canonical encoding of the sketch's registers.
 func (s *hll) appendEncoded(buf []byte) []byte {
 	s.compact()

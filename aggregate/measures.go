@@ -667,6 +667,7 @@ type sketch[S any] interface {
 	add(h uint64)
 	merge(o *S)
 	appendEncoded(buf []byte) []byte
+	encodedBound() int
 	cardinality() int64
 	empty() bool
 }
@@ -705,10 +706,13 @@ func (a *distinctAcc[S, P]) update(gids []int32, c *colView, signs []int8, s *sc
 		return ErrNotRetractable
 	}
 	hs := c.hashAll(s)
-	for i, g := range gids {
-		if g >= 0 && c.valid(i) {
-			a.sketch(g).add(hs[i])
+	var sk P
+	at := int32(-1)
+	for _, i := range s.byGroup(gids, c) {
+		if g := gids[i]; g != at {
+			sk, at = a.sketch(g), g
 		}
+		sk.add(hs[i])
 	}
 	return nil
 }
@@ -724,6 +728,13 @@ func (a *distinctAcc[S, P]) appendState(buf []byte, g int32) []byte {
 		return append(buf, 0)
 	}
 	return a.groups[g].appendEncoded(buf)
+}
+
+func (a *distinctAcc[S, P]) stateBound(g int32) int {
+	if a.groups[g] == nil {
+		return 1
+	}
+	return a.groups[g].encodedBound()
 }
 
 func (a *distinctAcc[S, P]) mergeState(g int32, b []byte) error {
