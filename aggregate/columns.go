@@ -47,46 +47,6 @@ type scratch struct {
 	ints   [][]int64
 	floats [][]float64
 	hashes [][]uint64
-	// rows and rows2 hold byGroup's rows.
-	rows, rows2 []int32
-}
-
-// byGroup returns the rows i of a batch that have a group (gids[i] ≥ 0)
-// and a value in c, ordered by group (radix sort, a pass per byte of the
-// largest group id), in a buffer of s valid until the next call. Sketches
-// fold a group's rows one after another: its sketch is fetched from
-// memory once per batch rather than once per row.
-func (s *scratch) byGroup(gids []int32, c *colView) []int32 {
-	rows := s.rows[:0]
-	top := int32(0)
-	for i, g := range gids {
-		if g >= 0 && c.valid(i) {
-			rows = append(rows, int32(i))
-			top |= g
-		}
-	}
-	s.rows = rows
-	if len(rows) < 64 {
-		return rows
-	}
-	tmp := grow(s.rows2, len(rows))
-	for shift := 0; top>>shift > 0; shift += 8 {
-		var at [257]int
-		for _, r := range rows {
-			at[(gids[r]>>shift)&255+1]++
-		}
-		for b := 1; b < len(at); b++ {
-			at[b] += at[b-1]
-		}
-		for _, r := range rows {
-			b := (gids[r] >> shift) & 255
-			tmp[at[b]] = r
-			at[b]++
-		}
-		rows, tmp = tmp, rows
-	}
-	s.rows, s.rows2 = rows, tmp
-	return rows
 }
 
 func (s *scratch) intBuf(n int) []int64 {

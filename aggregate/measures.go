@@ -706,13 +706,10 @@ func (a *distinctAcc[S, P]) update(gids []int32, c *colView, signs []int8, s *sc
 		return ErrNotRetractable
 	}
 	hs := c.hashAll(s)
-	var sk P
-	at := int32(-1)
-	for _, i := range s.byGroup(gids, c) {
-		if g := gids[i]; g != at {
-			sk, at = a.sketch(g), g
+	for i, g := range gids {
+		if g >= 0 && c.valid(i) {
+			a.sketch(g).add(hs[i])
 		}
-		sk.add(hs[i])
 	}
 	return nil
 }
