@@ -128,7 +128,7 @@ func (a *Aggregator) replaceAll(ctx context.Context, txn *icetable.Transaction, 
 		// append: leave it to Overwrite.
 		return false, nil
 	}
-	files, err := pqgo.Write(ctx, st.Table, sc, recs, pqgo.Options{Workers: a.opts.Concurrency})
+	files, err := pqgo.Write(ctx, st.Table, sc, recs, pqgo.Options{Workers: a.opts.Concurrency, FastSnappy: true})
 	if errors.Is(err, pqgo.ErrUnsupported) {
 		return false, nil
 	}
