@@ -289,6 +289,10 @@ type fileReader struct {
 	pages  *pageBufs
 	// kept lists the rows of a batch the filter keeps.
 	kept []int32
+	// notNull is the column of a filter that only keeps its non-null
+	// rows (-1: another filter); valid holds its rows' validity.
+	notNull int
+	valid   []bool
 	// dicts counts the dictionaries decoded.
 	dicts int
 }
@@ -302,7 +306,10 @@ func (d *directRead) newFileReader() (*fileReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	fr := &fileReader{d: d, filter: f, pages: pages}
+	fr := &fileReader{d: d, filter: f, pages: pages, notNull: -1}
+	if p, ok := f.(*fpred); ok && p.op == iceberg.OpNotNull {
+		fr.notNull = p.col
+	}
 	for i, c := range d.cols {
 		fr.bufs = append(fr.bufs, &colBuf{kind: c.kind, wantCodes: slices.Contains(d.dimCols, i)})
 	}
@@ -470,10 +477,20 @@ func (fr *fileReader) batch(srcs []chunkSource, n int, gt *groupTable) (int64, e
 	var sel []bool
 	kept := int64(n)
 	if fr.filter != nil {
-		if err := read(true, nil, nil); err != nil {
-			return 0, err
+		if c := fr.notNull; c >= 0 {
+			// The filter keeps the column's non-null rows: they are
+			// all its read stores.
+			fr.valid = growBools(fr.valid, n)
+			if err := fr.bufs[c].readValid(srcs[c], n, fr.valid); err != nil {
+				return 0, fmt.Errorf("column %s: %w", d.cols[c].name, err)
+			}
+			sel = fr.valid
+		} else {
+			if err := read(true, nil, nil); err != nil {
+				return 0, err
+			}
+			sel = fr.filter.eval(fr.bufs, n)
 		}
-		sel = fr.filter.eval(fr.bufs, n)
 		// The kept rows, listed once for every column's pages.
 		fr.kept = grow(fr.kept, n+1)
 		w := 0
@@ -504,7 +521,7 @@ func (fr *fileReader) batch(srcs []chunkSource, n int, gt *groupTable) (int64, e
 	if sel != nil {
 		// Every column holds the kept rows only.
 		for i, b := range fr.bufs {
-			if d.filterUses[i] {
+			if d.filterUses[i] && i != fr.notNull {
 				b.compact(sel)
 			}
 		}

@@ -138,6 +138,24 @@ func (c *colBuf) read(src chunkSource, n int, sel []bool, kept []int32) error {
 	return src.read(c, n, sel, kept)
 }
 
+// readValid decodes the valid rows of the next n rows of src and sets
+// valid[i] to whether row i is: the rows a filter of non-null values of
+// the column keeps, read without storing the others.
+func (c *colBuf) readValid(src chunkSource, n int, valid []bool) error {
+	if pc, ok := src.(*pageChunk); ok {
+		c.reset(n)
+		return pc.readValid(c, n, valid)
+	}
+	if err := c.read(src, n, nil, nil); err != nil {
+		return err
+	}
+	for i := range valid {
+		valid[i] = !c.nulls || c.valids[i]
+	}
+	c.compact(valid)
+	return nil
+}
+
 // readArrow decodes the next n rows of cr with arrow-go's column reader,
 // page by page, keeping the rows sel marks (nil: all): values of a page
 // (strings alias its buffer) are copied out before the next page is read.

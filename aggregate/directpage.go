@@ -327,6 +327,46 @@ func (p *pageChunk) rows(c *colBuf, m int, sel []bool, kept []int32, base int) e
 	if pos != nil {
 		p.sc.pos = pos
 	}
+	return p.values(c, k, pos)
+}
+
+// readValid appends the valid rows of the next n rows to c, and sets
+// valid[i] to whether row i is: a filter of non-null values of the
+// column, without converting or storing its null rows.
+func (p *pageChunk) readValid(c *colBuf, n int, valid []bool) error {
+	for row := 0; row < n; {
+		if p.left == 0 {
+			if err := p.next(); err != nil {
+				return err
+			}
+			continue
+		}
+		m := min(p.left, n-row)
+		out := valid[row : row+m]
+		k := m
+		if p.dense {
+			for i := range out {
+				out[i] = true
+			}
+		} else {
+			var err error
+			if k, err = p.defs.match(out, uint32(p.maxDef)); err != nil {
+				return fmt.Errorf("definition levels: %w", err)
+			}
+		}
+		if err := p.values(c, k, nil); err != nil {
+			return err
+		}
+		p.left -= m
+		row += m
+	}
+	return nil
+}
+
+// values consumes the next k values of the page, appending those pos
+// picks to c (each kept row's value, -1 for a null row; nil: all k, as
+// valid rows; c nil: none).
+func (p *pageChunk) values(c *colBuf, k int, pos []int32) error {
 	if p.enc == parquet.Encodings.Plain {
 		if c != nil {
 			c.coded = false
