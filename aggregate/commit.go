@@ -57,8 +57,11 @@ func (a *Aggregator) commit(ctx context.Context, r commitReq) (CommitInfo, error
 				// Only the cursor moves: an empty append carries it.
 				return txn.AddFiles(ctx, nil, props, true)
 			}
+			a.lastPqgo = false
 			if _, all := r.filter.(iceberg.AlwaysTrue); all && sc != nil {
-				if done, err := a.replaceAll(ctx, txn, props, sc, r.records); done || err != nil {
+				done, err := a.replaceAll(ctx, txn, props, sc, r.records)
+				if done || err != nil {
+					a.lastPqgo = err == nil
 					return err
 				}
 			}
