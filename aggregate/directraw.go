@@ -128,6 +128,9 @@ type rawPages struct {
 	pg    page
 }
 
+// zstdSlack is a zstd block (128 KiB) and the decoder's over-allocation.
+const zstdSlack = 128<<10 + 64
+
 // maxPageHeader bounds a page header, as arrow-go's reader does.
 const maxPageHeader = 16 << 20
 
@@ -247,8 +250,10 @@ func (r *rawPages) decompress(src []byte, size int) ([]byte, error) {
 		return src, nil
 	}
 	dst := r.bufs.pages[r.col]
-	if cap(dst) < size {
-		dst = make([]byte, 0, size)
+	// With a block's worth of room past the page, the zstd decoder uses
+	// its unchecked copies for the last blocks too.
+	if c := size + zstdSlack; cap(dst) < c {
+		dst = make([]byte, 0, c)
 		r.bufs.pages[r.col] = dst
 	}
 	var out []byte
