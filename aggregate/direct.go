@@ -222,7 +222,7 @@ func (d *directRead) run(ctx context.Context, workers int) (*groupTable, int64, 
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		tables[w] = newGroupTable(d.p)
+		tables[w] = newBatchTable(d.p)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -38,6 +38,31 @@ func newGroupTable(p *plan) *groupTable {
 	return t
 }
 
+// newBatchTable is newGroupTable for a batch aggregation (a backfill, a
+// recompute), whose states start empty: an approximate distinct count of
+// a column that an exact distinct count also counts is derived from the
+// exact sets (hllOfSet) rather than updated row by row. (Cumulative
+// windows fold their steps' accumulators, and keep their own.)
+func newBatchTable(p *plan) *groupTable {
+	t := newGroupTable(p)
+	if p.cumulative() {
+		return t
+	}
+	for m, mp := range p.measures {
+		if mp.Fn != FnApproxCountDistinct {
+			continue
+		}
+		for e, ep := range p.measures {
+			set, ok := t.accs[e].(*distinctAcc[hashSet, *hashSet])
+			if ep.Fn == FnCountDistinct && ep.Column == mp.Column && ok {
+				t.accs[m] = &hllOfSet{set: set, extra: newHLLAcc().(*distinctAcc[hll, *hll])}
+				break
+			}
+		}
+	}
+	return t
+}
+
 func (t *groupTable) len() int { return len(t.keys) }
 
 // lookup returns the group of an encoded key, adding it when new. Callers
