@@ -160,8 +160,9 @@ type Aggregator struct {
 	cache         *stateCache
 	// viaReader makes backfills read through the reader, never directly
 	// (tests compare the two); lastDirect records whether the last
-	// backfill read the files directly.
-	viaReader, lastDirect bool
+	// backfill read the files directly, lastPqgo whether the last commit
+	// wrote its files with internal/pqgo.
+	viaReader, lastDirect, lastPqgo bool
 }
 
 // New binds spec to its source table and creates the summary table when

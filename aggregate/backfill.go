@@ -215,7 +215,7 @@ func rangeFilter(from, to int64) iceberg.BooleanExpression {
 func (a *Aggregator) aggregateParallel(s *reader.Stream, keep func(int64) bool, p Progress) (*groupTable, int64, error) {
 	workers := a.opts.Concurrency
 	if workers == 1 && p == nil {
-		t := newGroupTable(a.plan)
+		t := newBatchTable(a.plan)
 		rows, err := a.addStream(t, s, keep, &batchState{})
 		return t, rows, err
 	}
@@ -225,7 +225,7 @@ func (a *Aggregator) aggregateParallel(s *reader.Stream, keep func(int64) bool, 
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		tables[w] = newGroupTable(a.plan)
+		tables[w] = newBatchTable(a.plan)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -222,7 +222,7 @@ func (d *directRead) run(ctx context.Context, workers int) (*groupTable, int64, 
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		tables[w] = newGroupTable(d.p)
+		tables[w] = newBatchTable(d.p)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -232,6 +232,7 @@ func (d *directRead) run(ctx context.Context, workers int) (*groupTable, int64, 
 				cancel()
 				return
 			}
+			defer fr.close()
 			for t := range tasks {
 				n, err := fr.read(ctx, t, tables[w])
 				rowsPer[w] += n
@@ -285,6 +286,13 @@ type fileReader struct {
 	bufs   []*colBuf
 	filter fexpr
 	st     batchState
+	pages  *pageBufs
+	// kept lists the rows of a batch the filter keeps.
+	kept []int32
+	// notNull is the column of a filter that only keeps its non-null
+	// rows (-1: another filter); valid holds its rows' validity.
+	notNull int
+	valid   []bool
 	// dicts counts the dictionaries decoded.
 	dicts int
 }
@@ -294,12 +302,21 @@ func (d *directRead) newFileReader() (*fileReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	fr := &fileReader{d: d, filter: f}
+	pages, err := newPageBufs(len(d.cols))
+	if err != nil {
+		return nil, err
+	}
+	fr := &fileReader{d: d, filter: f, pages: pages, notNull: -1}
+	if p, ok := f.(*fpred); ok && p.op == iceberg.OpNotNull {
+		fr.notNull = p.col
+	}
 	for i, c := range d.cols {
 		fr.bufs = append(fr.bufs, &colBuf{kind: c.kind, wantCodes: slices.Contains(d.dimCols, i)})
 	}
 	return fr, nil
 }
+
+func (fr *fileReader) close() { fr.pages.close() }
 
 // read folds the rows of one data file into t and returns how many the
 // filter kept.
@@ -325,6 +342,7 @@ func (fr *fileReader) read(ctx context.Context, t icetable.FileScanTask, gt *gro
 		return 0, fmt.Errorf("%w: data file %s: %w", errNoDirect, path, err)
 	}
 	fileRows := max(pf.NumRows(), 1)
+	fmd := pf.MetaData()
 	for g := range pf.NumRowGroups() {
 		rg := pf.RowGroup(g)
 		srcs := make([]chunkSource, len(leaves))
@@ -332,7 +350,7 @@ func (fr *fileReader) read(ctx context.Context, t icetable.FileScanTask, gt *gro
 			if leaf < 0 {
 				continue
 			}
-			if srcs[i], err = newChunkSource(rg, leaf, sc.Column(leaf), fr.d.cols[i].kind, &fr.dicts); err != nil {
+			if srcs[i], err = newChunkSource(in, fmd.GetSourceFileSize(), fmd, rg, leaf, sc.Column(leaf), fr.d.cols[i].kind, fr.pages, i, &fr.dicts); err != nil {
 				return n, fmt.Errorf("read data file %s: %w", path, err)
 			}
 		}
@@ -443,12 +461,12 @@ func checkPhysical(c directCol, col *schema.Column) error {
 // the rows kept into gt.
 func (fr *fileReader) batch(srcs []chunkSource, n int, gt *groupTable) (int64, error) {
 	d := fr.d
-	read := func(filtered bool, sel []bool) error {
+	read := func(filtered bool, sel []bool, kept []int32) error {
 		for i, b := range fr.bufs {
 			if d.filterUses[i] != filtered {
 				continue
 			}
-			if err := b.read(srcs[i], n, sel); err != nil {
+			if err := b.read(srcs[i], n, sel, kept); err != nil {
 				return fmt.Errorf("column %s: %w", d.cols[i].name, err)
 			}
 		}
@@ -459,16 +477,29 @@ func (fr *fileReader) batch(srcs []chunkSource, n int, gt *groupTable) (int64, e
 	var sel []bool
 	kept := int64(n)
 	if fr.filter != nil {
-		if err := read(true, nil); err != nil {
-			return 0, err
-		}
-		sel = fr.filter.eval(fr.bufs, n)
-		kept = 0
-		for _, ok := range sel {
-			if ok {
-				kept++
+		if c := fr.notNull; c >= 0 {
+			// The filter keeps the column's non-null rows: they are
+			// all its read stores.
+			fr.valid = growBools(fr.valid, n)
+			if err := fr.bufs[c].readValid(srcs[c], n, fr.valid); err != nil {
+				return 0, fmt.Errorf("column %s: %w", d.cols[c].name, err)
 			}
+			sel = fr.valid
+		} else {
+			if err := read(true, nil, nil); err != nil {
+				return 0, err
+			}
+			sel = fr.filter.eval(fr.bufs, n)
 		}
+		// The kept rows, listed once for every column's pages.
+		fr.kept = grow(fr.kept, n+1)
+		w := 0
+		for i, ok := range sel {
+			fr.kept[w] = int32(i)
+			w += b2i(ok)
+		}
+		fr.kept = fr.kept[:w]
+		kept = int64(w)
 		if kept == 0 {
 			for i, src := range srcs {
 				if src != nil && !d.filterUses[i] {
@@ -480,13 +511,17 @@ func (fr *fileReader) batch(srcs []chunkSource, n int, gt *groupTable) (int64, e
 			return 0, nil
 		}
 	}
-	if err := read(false, sel); err != nil {
+	var keptRows []int32
+	if sel != nil {
+		keptRows = fr.kept
+	}
+	if err := read(false, sel, keptRows); err != nil {
 		return 0, err
 	}
 	if sel != nil {
 		// Every column holds the kept rows only.
 		for i, b := range fr.bufs {
-			if d.filterUses[i] {
+			if d.filterUses[i] && i != fr.notNull {
 				b.compact(sel)
 			}
 		}

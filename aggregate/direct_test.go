@@ -119,8 +119,8 @@ func directRows(t *testing.T, tbl *icetable.Table, from, to int64) arrow.RecordB
 }
 
 // directSpecs cover the kinds of columns as dimensions and measures, the
-// filter's operators with nulls, renamed, promoted and added columns, and
-// every kind of window. (Filters stay off the promoted columns: iceberg-go
+// filter's operators with nulls (a lone non-null test included), renamed,
+// promoted and added columns, and every kind of window. (Filters stay off the promoted columns: iceberg-go
 // v0.7.0 fails to plan with them, reading their old 4-byte bounds as 8.)
 func directSpecs() []Spec {
 	all := []Measure{
@@ -140,6 +140,11 @@ func directSpecs() []Spec {
 			Filter: "kind = null and x != null and ok = true", Dimensions: []string{"x", "n"}, Measures: all},
 		{Name: "floats", Time: "ts", Window: hour, Filter: "d > 2.5 and u < 100 and id >= 5",
 			Dimensions: []string{"f", "d"}, Measures: all},
+		// Lone non-null filters, which read the column's valid rows only:
+		// of a column older files lack, and of one they hold.
+		{Name: "notnull_added", Time: "ts", Window: hour, Filter: "x != null", Dimensions: []string{"kind"}, Measures: all},
+		{Name: "notnull", Time: "ts", Window: hour, Filter: "kind != null", Dimensions: []string{"amt", "x"}, Measures: all},
+		{Name: "notnull_long", Time: "ts", Window: hour, Filter: "u != null", Dimensions: []string{"u", "kind"}, Measures: all},
 		{Name: "cumulative", Time: "ts", Window: Window{Size: Duration(24 * time.Hour), Step: Duration(2 * time.Hour)},
 			Filter: "ts >= '2026-02-01T05:00:00Z' and kind >= 'b'", Dimensions: []string{"kind"},
 			Measures: []Measure{{Name: "c", Fn: FnCount}, {Name: "du", Fn: FnCountDistinct, Column: "u"},

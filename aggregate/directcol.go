@@ -102,8 +102,9 @@ func (c *colBuf) reset(n int) {
 }
 
 // read decodes the next n rows of src (nil: a column the file lacks, all
-// null), keeping the rows sel marks (nil: all).
-func (c *colBuf) read(src chunkSource, n int, sel []bool) error {
+// null), keeping the rows sel marks (nil: all); kept, when not nil, lists
+// the rows sel keeps.
+func (c *colBuf) read(src chunkSource, n int, sel []bool, kept []int32) error {
 	c.reset(n)
 	if src == nil {
 		c.coded = false
@@ -134,7 +135,25 @@ func (c *colBuf) read(src chunkSource, n int, sel []bool) error {
 		}
 		return nil
 	}
-	return src.read(c, n, sel)
+	return src.read(c, n, sel, kept)
+}
+
+// readValid decodes the valid rows of the next n rows of src and sets
+// valid[i] to whether row i is: the rows a filter of non-null values of
+// the column keeps, read without storing the others.
+func (c *colBuf) readValid(src chunkSource, n int, valid []bool) error {
+	if pc, ok := src.(*pageChunk); ok {
+		c.reset(n)
+		return pc.readValid(c, n, valid)
+	}
+	if err := c.read(src, n, nil, nil); err != nil {
+		return err
+	}
+	for i := range valid {
+		valid[i] = !c.nulls || c.valids[i]
+	}
+	c.compact(valid)
+	return nil
 }
 
 // readArrow decodes the next n rows of cr with arrow-go's column reader,

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 )
 
@@ -25,8 +27,9 @@ import (
 
 // chunkSource reads consecutive rows of one column chunk into a colBuf.
 type chunkSource interface {
-	// read appends the kept rows (sel; nil: all) of the next n rows to c.
-	read(c *colBuf, n int, sel []bool) error
+	// read appends the kept rows (sel; nil: all) of the next n rows to c;
+	// kept, when not nil, lists the rows sel keeps.
+	read(c *colBuf, n int, sel []bool, kept []int32) error
 	// skip steps over the next n rows.
 	skip(n int) error
 }
@@ -47,9 +50,10 @@ func pageEncodingsOK(encs []parquet.Encoding) bool {
 }
 
 // newChunkSource opens the column chunk of leaf in rg for the read's
-// column of kind k.
+// column col of kind k; in (size bytes, metadata fmd) is the file, and
+// bufs, when not nil, the worker's page buffers (rawPages).
 // Each dictionary it decodes takes the next number from gens.
-func newChunkSource(rg *file.RowGroupReader, leaf int, col *schema.Column, k valueKind, gens *int) (chunkSource, error) {
+func newChunkSource(in io.ReaderAt, size int64, fmd *metadata.FileMetaData, rg *file.RowGroupReader, leaf int, col *schema.Column, k valueKind, bufs *pageBufs, c int, gens *int) (chunkSource, error) {
 	md, err := rg.MetaData().ColumnChunk(leaf)
 	if err != nil {
 		return nil, err
@@ -61,11 +65,25 @@ func newChunkSource(rg *file.RowGroupReader, leaf int, col *schema.Column, k val
 		}
 		return &arrowChunk{cr: cr, maxDef: col.MaxDefinitionLevel()}, nil
 	}
-	pr, err := rg.GetColumnPageReader(leaf)
+	var src pageSource
+	raw, err := rawChunk(in, size, fmd, md, bufs, c)
 	if err != nil {
 		return nil, err
 	}
-	return &pageChunk{pr: pr, phys: col.PhysicalType(), width: col.TypeLength(), maxDef: col.MaxDefinitionLevel(), kind: k, gens: gens}, nil
+	if raw != nil {
+		src = raw
+	} else {
+		pr, err := rg.GetColumnPageReader(leaf)
+		if err != nil {
+			return nil, err
+		}
+		src = &arrowPages{pr: pr}
+	}
+	sc := &pageScratch{}
+	if bufs != nil {
+		sc = &bufs.scratch
+	}
+	return &pageChunk{src: src, phys: col.PhysicalType(), width: col.TypeLength(), maxDef: col.MaxDefinitionLevel(), kind: k, gens: gens, sc: sc}, nil
 }
 
 // arrowChunk reads a chunk with arrow-go's column reader.
@@ -74,7 +92,7 @@ type arrowChunk struct {
 	maxDef int16
 }
 
-func (a *arrowChunk) read(c *colBuf, n int, sel []bool) error {
+func (a *arrowChunk) read(c *colBuf, n int, sel []bool, _ []int32) error {
 	return c.readArrow(a.cr, a.maxDef, n, sel)
 }
 
@@ -97,7 +115,7 @@ func (a *arrowChunk) skip(n int) error {
 
 // pageChunk decodes a column chunk page by page.
 type pageChunk struct {
-	pr     file.PageReader
+	src    pageSource
 	phys   parquet.Type
 	width  int // of a fixed-length byte array
 	maxDef int16
@@ -119,8 +137,13 @@ type pageChunk struct {
 	bit   uint // next bit of plain booleans
 	idx   rleDecoder
 
-	// Scratch of rows: validity, levels or indices, value positions,
-	// byte array offsets.
+	sc *pageScratch
+}
+
+// pageScratch is the scratch of a page read, shared by the chunks a worker
+// reads (one at a time): rows' validity, levels or indices, value
+// positions, byte array offsets.
+type pageScratch struct {
 	valid []bool
 	ids   []uint32
 	pos   []int32
@@ -130,27 +153,26 @@ type pageChunk struct {
 // next loads the next data page (decoding a dictionary page first).
 func (p *pageChunk) next() error {
 	for {
-		if !p.pr.Next() {
-			if err := p.pr.Err(); err != nil {
-				return err
-			}
-			return errors.New("column chunk ended early")
+		pg, err := p.src.next()
+		if err != nil {
+			return err
 		}
-		switch pg := p.pr.Page().(type) {
-		case *file.DictionaryPage:
-			if e := parquet.Encoding(pg.Encoding()); e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
+		if pg.dict {
+			if e := pg.enc; e != parquet.Encodings.Plain && e != parquet.Encodings.PlainDict {
 				return fmt.Errorf("%w: dictionary page encoded %s", errNoDirect, e)
 			}
-			if err := p.loadDict(pg.Data(), int(pg.NumValues())); err != nil {
+			if err := p.loadDict(pg.data, pg.values); err != nil {
 				return err
 			}
-		case *file.DataPageV1:
-			data := pg.Data()
-			n := int(pg.NumValues())
+			continue
+		}
+		data := pg.data
+		if !pg.v2 {
+			n := pg.values
 			p.dense = p.maxDef == 0
 			if !p.dense {
-				if pg.DefinitionLevelEncoding() != parquet.Encodings.RLE || len(data) < 4 {
-					return fmt.Errorf("%w: definition levels encoded %s", errNoDirect, pg.DefinitionLevelEncoding())
+				if pg.defEnc != parquet.Encodings.RLE || len(data) < 4 {
+					return fmt.Errorf("%w: definition levels encoded %s", errNoDirect, pg.defEnc)
 				}
 				l := int(binary.LittleEndian.Uint32(data))
 				if l > len(data)-4 {
@@ -159,19 +181,16 @@ func (p *pageChunk) next() error {
 				p.defs.init(data[4:4+l], bits.Len(uint(p.maxDef)))
 				data = data[4+l:]
 			}
-			return p.startValues(parquet.Encoding(pg.Encoding()), data, n)
-		case *file.DataPageV2:
-			data := pg.Data()
-			rl, dl := int(pg.RepetitionLevelByteLen()), int(pg.DefinitionLevelByteLen())
-			if rl+dl > len(data) || pg.NumRows() != pg.NumValues() {
-				return fmt.Errorf("%w: levels overrun the page", errPage)
-			}
-			p.dense = p.maxDef == 0 || pg.NumNulls() == 0
-			if !p.dense {
-				p.defs.init(data[rl:rl+dl], bits.Len(uint(p.maxDef)))
-			}
-			return p.startValues(parquet.Encoding(pg.Encoding()), data[rl+dl:], int(pg.NumRows()))
+			return p.startValues(pg.enc, data, n)
 		}
+		if pg.rows != pg.values {
+			return fmt.Errorf("%w: levels overrun the page", errPage)
+		}
+		p.dense = p.maxDef == 0 || pg.nulls == 0
+		if !p.dense {
+			p.defs.init(pg.defs, bits.Len(uint(p.maxDef)))
+		}
+		return p.startValues(pg.enc, data, pg.rows)
 	}
 }
 
@@ -212,15 +231,15 @@ func (p *pageChunk) loadDict(data []byte, n int) error {
 }
 
 func (p *pageChunk) skip(n int) error {
-	return p.take(nil, n, nil)
+	return p.take(nil, n, nil, nil)
 }
 
-func (p *pageChunk) read(c *colBuf, n int, sel []bool) error {
-	return p.take(c, n, sel)
+func (p *pageChunk) read(c *colBuf, n int, sel []bool, kept []int32) error {
+	return p.take(c, n, sel, kept)
 }
 
 // take appends the kept rows of the next n rows to c (nil: skips them).
-func (p *pageChunk) take(c *colBuf, n int, sel []bool) error {
+func (p *pageChunk) take(c *colBuf, n int, sel []bool, kept []int32) error {
 	for row := 0; row < n; {
 		if p.left == 0 {
 			if err := p.next(); err != nil {
@@ -230,10 +249,18 @@ func (p *pageChunk) take(c *colBuf, n int, sel []bool) error {
 		}
 		m := min(p.left, n-row)
 		var s []bool
+		var k []int32
 		if sel != nil {
 			s = sel[row : row+m]
+			if kept != nil {
+				j := 0
+				for j < len(kept) && kept[j] < int32(row+m) {
+					j++
+				}
+				k, kept = kept[:j], kept[j:]
+			}
 		}
-		if err := p.rows(c, m, s); err != nil {
+		if err := p.rows(c, m, s, k, row); err != nil {
 			return err
 		}
 		p.left -= m
@@ -243,13 +270,14 @@ func (p *pageChunk) take(c *colBuf, n int, sel []bool) error {
 }
 
 // rows takes m rows of the current page: it finds their values (k of
-// them: the valid rows), and appends the rows sel keeps to c.
-func (p *pageChunk) rows(c *colBuf, m int, sel []bool) error {
+// them: the valid rows), and appends the rows sel keeps to c; kept, when
+// not nil, lists them, numbered from base.
+func (p *pageChunk) rows(c *colBuf, m int, sel []bool, kept []int32, base int) error {
 	var valid []bool
 	k := m
 	if !p.dense {
-		p.valid = grow(p.valid, m)
-		valid = p.valid
+		p.sc.valid = grow(p.sc.valid, m)
+		valid = p.sc.valid
 		var err error
 		if k, err = p.defs.match(valid, uint32(p.maxDef)); err != nil {
 			return fmt.Errorf("definition levels: %w", err)
@@ -258,14 +286,20 @@ func (p *pageChunk) rows(c *colBuf, m int, sel []bool) error {
 	// pos: each kept row's value among the k (-1: null); nil: all m rows
 	// kept and valid.
 	var pos []int32
-	if p.pos == nil {
-		p.pos = make([]int32, 0, 1024)
+	if p.sc.pos == nil {
+		p.sc.pos = make([]int32, 0, 1024)
 	}
 	switch {
 	case valid == nil && sel == nil:
+	case valid == nil && kept != nil:
+		// The kept rows are listed: no walk over the rows.
+		pos = grow(p.sc.pos, len(kept))
+		for j, r := range kept {
+			pos[j] = r - int32(base)
+		}
 	case valid == nil:
 		// Branch-free: a row is written, and kept by moving on.
-		pos = grow(p.pos, m+1)
+		pos = grow(p.sc.pos, m+1)
 		w := 0
 		for i, s := range sel {
 			pos[w] = int32(i)
@@ -273,14 +307,14 @@ func (p *pageChunk) rows(c *colBuf, m int, sel []bool) error {
 		}
 		pos = pos[:w]
 	case sel == nil:
-		pos = grow(p.pos, m)
+		pos = grow(p.sc.pos, m)
 		v := int32(0)
 		for i, ok := range valid {
 			pos[i] = v | (int32(b2i(ok)) - 1)
 			v += int32(b2i(ok))
 		}
 	default:
-		pos = grow(p.pos, m+1)
+		pos = grow(p.sc.pos, m+1)
 		w, v := 0, int32(0)
 		for i, ok := range valid {
 			// v, or -1 for a null row.
@@ -291,22 +325,62 @@ func (p *pageChunk) rows(c *colBuf, m int, sel []bool) error {
 		pos = pos[:w]
 	}
 	if pos != nil {
-		p.pos = pos
+		p.sc.pos = pos
 	}
+	return p.values(c, k, pos)
+}
+
+// readValid appends the valid rows of the next n rows to c, and sets
+// valid[i] to whether row i is: a filter of non-null values of the
+// column, without converting or storing its null rows.
+func (p *pageChunk) readValid(c *colBuf, n int, valid []bool) error {
+	for row := 0; row < n; {
+		if p.left == 0 {
+			if err := p.next(); err != nil {
+				return err
+			}
+			continue
+		}
+		m := min(p.left, n-row)
+		out := valid[row : row+m]
+		k := m
+		if p.dense {
+			for i := range out {
+				out[i] = true
+			}
+		} else {
+			var err error
+			if k, err = p.defs.match(out, uint32(p.maxDef)); err != nil {
+				return fmt.Errorf("definition levels: %w", err)
+			}
+		}
+		if err := p.values(c, k, nil); err != nil {
+			return err
+		}
+		p.left -= m
+		row += m
+	}
+	return nil
+}
+
+// values consumes the next k values of the page, appending those pos
+// picks to c (each kept row's value, -1 for a null row; nil: all k, as
+// valid rows; c nil: none).
+func (p *pageChunk) values(c *colBuf, k int, pos []int32) error {
 	if p.enc == parquet.Encodings.Plain {
 		if c != nil {
 			c.coded = false
 		}
 		return p.plain(c, k, pos)
 	}
-	p.ids = grow(p.ids, k)
-	if err := p.idx.get(p.ids); err != nil {
+	p.sc.ids = grow(p.sc.ids, k)
+	if err := p.idx.get(p.sc.ids); err != nil {
 		return fmt.Errorf("values: %w", err)
 	}
 	if c == nil {
 		return nil
 	}
-	ids := p.ids
+	ids := p.sc.ids
 	if p.enc == parquet.Encodings.RLE {
 		// Booleans.
 		c.coded = false
@@ -389,7 +463,7 @@ func (p *pageChunk) plain(c *colBuf, k int, pos []int32) error {
 		return nil
 	case parquet.Types.ByteArray:
 		// Lengths prefix the values: find them all.
-		p.offs = p.offs[:0]
+		p.sc.offs = p.sc.offs[:0]
 		o := 0
 		for range k {
 			if o+4 > len(vals) {
@@ -399,15 +473,15 @@ func (p *pageChunk) plain(c *colBuf, k int, pos []int32) error {
 			if l < 0 || l > len(vals)-o-4 {
 				return fmt.Errorf("%w: byte array overruns the page", errPage)
 			}
-			p.offs = append(p.offs, int32(o+4))
+			p.sc.offs = append(p.sc.offs, int32(o+4))
 			o += 4 + l
 		}
-		p.offs = append(p.offs, int32(o+4))
+		p.sc.offs = append(p.sc.offs, int32(o+4))
 		p.vals = vals[o:]
 		if c == nil {
 			return nil
 		}
-		offs := p.offs
+		offs := p.sc.offs
 		at := func(v int) []byte { return vals[offs[v] : offs[v+1]-4] }
 		if p.kind == kDecimal {
 			fill(c, c.decs, pos, k, func(v int) decimal128.Num { return decimalBE(at(v)) })

@@ -95,6 +95,7 @@ func TestPageChunkEqualsArrow(t *testing.T) {
 		{name: "v2-dict-zstd", opts: []parquet.WriterProperty{parquet.WithDataPageVersion(parquet.DataPageV2), parquet.WithCompression(compress.Codecs.Zstd)}},
 		{name: "v1-dict-snappy", opts: []parquet.WriterProperty{parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithCompression(compress.Codecs.Snappy)}},
 		{name: "v2-plain", opts: []parquet.WriterProperty{parquet.WithDataPageVersion(parquet.DataPageV2), parquet.WithDictionaryDefault(false)}},
+		{name: "v2-dict-gzip", opts: []parquet.WriterProperty{parquet.WithDataPageVersion(parquet.DataPageV2), parquet.WithCompression(compress.Codecs.Gzip)}},
 		{name: "v1-plain-uncompressed", opts: []parquet.WriterProperty{parquet.WithDataPageVersion(parquet.DataPageV1), parquet.WithDictionaryDefault(false)}},
 		{name: "dict-overflow", opts: []parquet.WriterProperty{parquet.WithDictionaryPageSizeLimit(256)}},
 		{name: "bool-rle", opts: []parquet.WriterProperty{parquet.WithDataPageVersion(parquet.DataPageV2), parquet.WithDictionaryDefault(false),
@@ -123,62 +124,85 @@ func TestPageChunkEqualsArrow(t *testing.T) {
 			}
 			pages, ref := open(), open()
 			sc := pages.MetaData().Schema
-			paged, coded, gens := 0, 0, 0
-			for leaf := range sc.NumColumns() {
-				col := sc.Column(leaf)
-				k := map[parquet.Type]valueKind{parquet.Types.Int32: kInt, parquet.Types.Int64: kInt, parquet.Types.Float: kFloat,
-					parquet.Types.Double: kFloat, parquet.Types.Boolean: kBool, parquet.Types.ByteArray: kBytes}[col.PhysicalType()]
-				if col.Name() == "dec" {
-					k = kDecimal
-				}
-				r := rand.New(rand.NewPCG(uint64(leaf), 9))
-				for g := range pages.NumRowGroups() {
-					src, err := newChunkSource(pages.RowGroup(g), leaf, col, k, &gens)
-					if err != nil {
-						t.Fatal(err)
+			paged, coded, gens, raws := 0, 0, 0, 0
+			// Pages read by rawPages (bufs), and by arrow-go's page reader.
+			bufs, err := newPageBufs(sc.NumColumns())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bufs.close()
+			for _, leafBufs := range []*pageBufs{bufs, nil} {
+				for leaf := range sc.NumColumns() {
+					col := sc.Column(leaf)
+					k := map[parquet.Type]valueKind{parquet.Types.Int32: kInt, parquet.Types.Int64: kInt, parquet.Types.Float: kFloat,
+						parquet.Types.Double: kFloat, parquet.Types.Boolean: kBool, parquet.Types.ByteArray: kBytes}[col.PhysicalType()]
+					if col.Name() == "dec" {
+						k = kDecimal
 					}
-					if _, ok := src.(*pageChunk); ok {
-						paged++
-					}
-					cr, err := ref.RowGroup(g).Column(leaf)
-					if err != nil {
-						t.Fatal(err)
-					}
-					want := &arrowChunk{cr: cr, maxDef: col.MaxDefinitionLevel()}
-					got, exp := &colBuf{kind: k, wantCodes: true}, &colBuf{kind: k}
-					for left := int(pages.RowGroup(g).NumRows()); left > 0; {
-						n := min(left, []int{1, 7, 64, 333, 1500}[r.IntN(5)])
-						left -= n
-						if r.IntN(6) == 0 {
-							if err := src.skip(n); err != nil {
-								t.Fatalf("%s: skip: %v", col.Name(), err)
-							}
-							if err := want.skip(n); err != nil {
-								t.Fatal(err)
-							}
-							continue
-						}
-						var sel []bool
-						if r.IntN(2) == 0 {
-							sel = make([]bool, n)
-							for i := range sel {
-								sel[i] = r.IntN(3) == 0
-							}
-						}
-						if err := got.read(src, n, sel); err != nil {
-							t.Fatalf("%s: %v", col.Name(), err)
-						}
-						exp.reset(n)
-						if err := want.read(exp, n, sel); err != nil {
+					r := rand.New(rand.NewPCG(uint64(leaf), 9))
+					for g := range pages.NumRowGroups() {
+						src, err := newChunkSource(bytes.NewReader(buf.Bytes()), int64(buf.Len()), pages.MetaData(), pages.RowGroup(g), leaf, col, k, leafBufs, leaf, &gens)
+						if err != nil {
 							t.Fatal(err)
 						}
-						if msg := sameBuf(got, exp); msg != "" {
-							t.Fatalf("%s row group %d: %s", col.Name(), g, msg)
+						if pc, ok := src.(*pageChunk); ok {
+							paged++
+							if _, ok := pc.src.(*rawPages); ok {
+								raws++
+							} else if leafBufs != nil && !strings.Contains(l.name, "gzip") {
+								t.Fatalf("%s: pages not read by rawPages", col.Name())
+							}
 						}
-						if got.coded {
-							coded++
-							if msg := sameCodes(got, &src.(*pageChunk).dict); msg != "" {
+						cr, err := ref.RowGroup(g).Column(leaf)
+						if err != nil {
+							t.Fatal(err)
+						}
+						want := &arrowChunk{cr: cr, maxDef: col.MaxDefinitionLevel()}
+						got, exp := &colBuf{kind: k, wantCodes: true}, &colBuf{kind: k}
+						for left := int(pages.RowGroup(g).NumRows()); left > 0; {
+							n := min(left, []int{1, 7, 64, 333, 1500}[r.IntN(5)])
+							left -= n
+							if r.IntN(6) == 0 {
+								if err := src.skip(n); err != nil {
+									t.Fatalf("%s: skip: %v", col.Name(), err)
+								}
+								if err := want.skip(n); err != nil {
+									t.Fatal(err)
+								}
+								continue
+							}
+							var sel []bool
+							if r.IntN(2) == 0 {
+								sel = make([]bool, n)
+								for i := range sel {
+									sel[i] = r.IntN(3) == 0
+								}
+							}
+							var kept []int32
+							if sel != nil && r.IntN(2) == 0 {
+								// The kept rows listed, as the direct read passes them.
+								kept = []int32{}
+								for i, ok := range sel {
+									if ok {
+										kept = append(kept, int32(i))
+									}
+								}
+							}
+							if err := got.read(src, n, sel, kept); err != nil {
+								t.Fatalf("%s: %v", col.Name(), err)
+							}
+							exp.reset(n)
+							if err := want.read(exp, n, sel, nil); err != nil {
+								t.Fatal(err)
+							}
+							if msg := sameBuf(got, exp); msg != "" {
 								t.Fatalf("%s row group %d: %s", col.Name(), g, msg)
+							}
+							if got.coded {
+								coded++
+								if msg := sameCodes(got, &src.(*pageChunk).dict); msg != "" {
+									t.Fatalf("%s row group %d: %s", col.Name(), g, msg)
+								}
 							}
 						}
 					}
@@ -186,6 +210,9 @@ func TestPageChunkEqualsArrow(t *testing.T) {
 			}
 			if l.name != "delta" && paged == 0 {
 				t.Fatal("no chunk read by the page decoder: the test tests nothing")
+			}
+			if l.name != "delta" && !strings.Contains(l.name, "gzip") && raws == 0 {
+				t.Fatal("no chunk read by rawPages: the test tests nothing")
 			}
 			if strings.Contains(l.name, "dict") && coded == 0 {
 				t.Fatal("no batch read as dictionary codes: the test tests nothing")

@@ -152,6 +152,11 @@ func (s *hashSet) cardinality() int64 { return int64(s.len()) }
 
 func (s *hashSet) empty() bool { return len(s.sorted) == 0 && len(s.pending) == 0 }
 
+// encodedBound bounds the length of appendEncoded's encoding from above.
+func (s *hashSet) encodedBound() int {
+	return binary.MaxVarintLen64 + 8*(len(s.sorted)+len(s.pending))
+}
+
 // appendEncoded appends uvarint n and the n hashes ascending, 8 bytes
 // little-endian each: canonical, and as fast to write and read as a copy.
 // (Delta varints would save nothing: n hashes spread over 2^64 are 2^64/n

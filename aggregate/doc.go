@@ -221,7 +221,16 @@
 // dictionary, RLE levels and booleans) it decodes itself (directpage.go):
 // a dictionary once per column chunk, then only the kept rows' indices
 // and plain values are converted or copied; other encodings go through
-// arrow-go's column reader. TestPageChunkEqualsArrow compares the two. It reads through the reader instead when it cannot
+// arrow-go's column reader. TestPageChunkEqualsArrow compares the two. A
+// column chunk compressed with zstd or Snappy (or not at all) is read with
+// one ReadAt into a buffer the worker reuses, its page headers parsed and
+// its pages decompressed by the worker's one zstd decoder into a reused
+// buffer (directraw.go; arrow-go's page reader otherwise). A filter that
+// only keeps a column's non-null rows takes its selection from that
+// column's definition levels and stores its valid rows only. A full
+// backfill writes the summary table with internal/pqgo (Snappy pages with
+// its fast encoder) and commits the files in place of every data file, the
+// snapshot Overwrite would commit. It reads through the reader instead when it cannot
 // match it exactly: SQL specs, data files with row-level deletes (position
 // or equality deletes, deletion vectors), files split into ranges or
 // without field ids, columns stored otherwise than Iceberg writes them,

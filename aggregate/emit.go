@@ -223,7 +223,19 @@ func (p *plan) buildWith(t *groupTable, sc *arrow.Schema, mem memory.Allocator, 
 				// States are encoded into one buffer that becomes the
 				// column's data as it is: no builder growth, no copy.
 				offsets := make([]int32, 0, len(chunk)+1)
-				data := make([]byte, 0, t.stateBytes*len(chunk)/max(len(groups), 1)+t.stateBytes/8+1024)
+				size := t.stateBytes*len(chunk)/max(len(groups), 1) + t.stateBytes/8 + 1024
+				if t.stateBytes == 0 {
+					// No states merged (a backfill's table): bound them,
+					// rather than grow the buffer a dozen times.
+					for _, o := range chunk {
+						if o.g < 0 {
+							size += len(p.emptyState)
+						} else {
+							size += t.stateBound(o.g)
+						}
+					}
+				}
+				data := make([]byte, 0, size)
 				offsets = append(offsets, 0)
 				for _, o := range chunk {
 					if o.g < 0 {

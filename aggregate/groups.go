@@ -38,6 +38,31 @@ func newGroupTable(p *plan) *groupTable {
 	return t
 }
 
+// newBatchTable is newGroupTable for a batch aggregation (a backfill, a
+// recompute), whose states start empty: an approximate distinct count of
+// a column that an exact distinct count also counts is derived from the
+// exact sets (hllOfSet) rather than updated row by row. (Cumulative
+// windows fold their steps' accumulators, and keep their own.)
+func newBatchTable(p *plan) *groupTable {
+	t := newGroupTable(p)
+	if p.cumulative() {
+		return t
+	}
+	for m, mp := range p.measures {
+		if mp.Fn != FnApproxCountDistinct {
+			continue
+		}
+		for e, ep := range p.measures {
+			set, ok := t.accs[e].(*distinctAcc[hashSet, *hashSet])
+			if ep.Fn == FnCountDistinct && ep.Column == mp.Column && ok {
+				t.accs[m] = &hllOfSet{set: set, extra: newHLLAcc().(*distinctAcc[hll, *hll])}
+				break
+			}
+		}
+	}
+	return t
+}
+
 func (t *groupTable) len() int { return len(t.keys) }
 
 // lookup returns the group of an encoded key, adding it when new. Callers
@@ -232,6 +257,22 @@ func (t *groupTable) appendState(buf, part []byte, g int32) ([]byte, []byte) {
 		buf = append(buf, part...)
 	}
 	return buf, part
+}
+
+// stateBound estimates the bytes of group g's encoded state from above
+// (closely for distinct counts, whose states are the large ones), to size
+// the buffer states are encoded into.
+func (t *groupTable) stateBound(g int32) int {
+	n := 1 + 2*binary.MaxVarintLen64
+	for _, a := range t.accs {
+		n += 1 + binary.MaxVarintLen64
+		if b, ok := a.(interface{ stateBound(g int32) int }); ok {
+			n += b.stateBound(g)
+		} else {
+			n += 32
+		}
+	}
+	return n
 }
 
 // mergeState folds a serialised state into group g. On error the group

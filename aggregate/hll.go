@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
 // HyperLogLog parameters. Precision 14 gives 16,384 registers and a
@@ -229,6 +231,20 @@ const (
 	hllDenseLen  = hllM * 6 / 8
 )
 
+// encodedBound bounds the length of appendEncoded's encoding from above.
+func (s *hll) encodedBound() int {
+	if s.dense != nil {
+		return 1 + max(hllDenseLen, binary.MaxVarintLen64+4*hllSparseMax)
+	}
+	// Sparse: a format byte, the count and per register an index delta
+	// (≤ 3 bytes) and a value byte; dense past hllSparseMax registers.
+	n := len(s.sparse) + len(s.pending)
+	if n > hllSparseMax {
+		return 1 + max(hllDenseLen, binary.MaxVarintLen64+4*hllSparseMax)
+	}
+	return 1 + binary.MaxVarintLen64 + 4*n
+}
+
 // appendEncoded appends the canonical encoding of the sketch's registers.
 func (s *hll) appendEncoded(buf []byte) []byte {
 	s.compact()
@@ -348,3 +364,106 @@ func decodeHLL(b []byte) (*hll, error) {
 	}
 	return nil, fmt.Errorf("%w: format %d", errBadHLL, b[0])
 }
+
+// hllOfSorted is the sketch of a list of distinct hashes, ascending: their
+// entries come sorted by register (a hash's top bits), so the sparse list
+// is built in one pass, keeping each register's largest value, as compact
+// keeps it.
+func hllOfSorted(hs []uint64) *hll {
+	sparse := make([]uint32, 0, min(len(hs), hllSparseMax+1))
+	for _, h := range hs {
+		idx, val := hllEntry(h)
+		e := idx<<8 | uint32(val)
+		if n := len(sparse); n > 0 && sparse[n-1]>>8 == idx {
+			sparse[n-1] = max(sparse[n-1], e)
+			continue
+		}
+		sparse = append(sparse, e)
+	}
+	s := &hll{sparse: sparse}
+	if len(sparse) > hllSparseMax {
+		s.toDense()
+	}
+	return s
+}
+
+// hllOfSet is a batch aggregation's (a backfill's) approximate distinct
+// count of a column that an exact distinct count of the spec also counts:
+// a sketch's registers are a function of the distinct hashes added, which
+// the exact set holds (the same hashes: a value's hash depends on the value
+// alone), so a group's sketch is built from its set when it is read
+// (hllOfSorted) instead of updated row by row, and merged with the states
+// merged into it (extra). Registers, estimates and encodings are those the
+// row-by-row sketch has.
+type hllOfSet struct {
+	set   *distinctAcc[hashSet, *hashSet]
+	extra *distinctAcc[hll, *hll]
+}
+
+func (a *hllOfSet) grow(n int) { a.extra.grow(n) }
+
+func (a *hllOfSet) update(_ []int32, _ *colView, signs []int8, _ *scratch) error {
+	if hasDeletes(signs) {
+		return ErrNotRetractable
+	}
+	return nil
+}
+
+func (a *hllOfSet) mergeGroup(dst int32, src accumulator, sg int32) {
+	// The sets merge on their own.
+	a.extra.mergeGroup(dst, src.(*hllOfSet).extra, sg)
+}
+
+// sketch is group g's sketch (nil: no values).
+func (a *hllOfSet) sketch(g int32) *hll {
+	var h *hll
+	if int(g) < len(a.set.groups) && a.set.groups[g] != nil {
+		s := a.set.groups[g]
+		s.compact()
+		h = hllOfSorted(s.sorted)
+	}
+	if e := a.extra.groups[g]; e != nil {
+		if h == nil {
+			h = &hll{}
+		}
+		h.merge(e)
+	}
+	return h
+}
+
+func (a *hllOfSet) appendState(buf []byte, g int32) []byte {
+	h := a.sketch(g)
+	if h == nil {
+		return append(buf, 0)
+	}
+	return h.appendEncoded(buf)
+}
+
+func (a *hllOfSet) stateBound(g int32) int {
+	// Registers set: at most the hashes, and the registers merged in.
+	n := 0
+	if int(g) < len(a.set.groups) && a.set.groups[g] != nil {
+		n = len(a.set.groups[g].sorted) + len(a.set.groups[g].pending)
+	}
+	if e := a.extra.groups[g]; e != nil {
+		n += len(e.sparse) + len(e.pending) + len(e.dense)
+	}
+	if n > hllSparseMax {
+		return 1 + max(hllDenseLen, binary.MaxVarintLen64+4*hllSparseMax)
+	}
+	return 1 + binary.MaxVarintLen64 + 4*n
+}
+
+func (a *hllOfSet) mergeState(g int32, b []byte) error { return a.extra.mergeState(g, b) }
+
+func (a *hllOfSet) count(g int32) int64 {
+	h := a.sketch(g)
+	if h == nil {
+		return 0
+	}
+	return h.cardinality()
+}
+
+func (a *hllOfSet) appendValue(b array.Builder, g int32) error { return appendInt(b, a.count(g)) }
+func (a *hllOfSet) rankValue(g int32) scalar                   { return scalar{i: a.count(g)} }
+func (a *hllOfSet) rankKind() valueKind                        { return kInt }

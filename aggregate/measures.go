@@ -667,6 +667,7 @@ type sketch[S any] interface {
 	add(h uint64)
 	merge(o *S)
 	appendEncoded(buf []byte) []byte
+	encodedBound() int
 	cardinality() int64
 	empty() bool
 }
@@ -724,6 +725,13 @@ func (a *distinctAcc[S, P]) appendState(buf []byte, g int32) []byte {
 		return append(buf, 0)
 	}
 	return a.groups[g].appendEncoded(buf)
+}
+
+func (a *distinctAcc[S, P]) stateBound(g int32) int {
+	if a.groups[g] == nil {
+		return 1
+	}
+	return a.groups[g].encodedBound()
 }
 
 func (a *distinctAcc[S, P]) mergeState(g int32, b []byte) error {

@@ -146,6 +146,36 @@ func TestZstdLevel(t *testing.T) {
 	}
 }
 
+// TestFastSnappy: Options.FastSnappy swaps the encoder of snappy tables
+// only, and its pages decode as Snappy.
+func TestFastSnappy(t *testing.T) {
+	for _, codec := range []string{"snappy", "zstd", "gzip"} {
+		c, err := loadConfig(iceberg.Properties{propCodec: codec}, Options{FastSnappy: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, fast := c.codec.(*fastSnappy); fast != (codec == "snappy") {
+			t.Errorf("%s table with FastSnappy: codec %T", codec, c.codec)
+		}
+	}
+	c, err := loadConfig(iceberg.Properties{propCodec: "snappy"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, fast := c.codec.(*fastSnappy); fast {
+		t.Error("snappy table without FastSnappy: the fast encoder")
+	}
+	src := bytes.Repeat([]byte("a page of values, a page of values "), 100)
+	enc, err := (&fastSnappy{}).Encode(nil, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := (&fastSnappy{}).Decode(nil, enc)
+	if err != nil || !bytes.Equal(dec, src) || len(enc) >= len(src) {
+		t.Errorf("round trip: %d bytes from %d (%v), equal %t", len(enc), len(src), err, bytes.Equal(dec, src))
+	}
+}
+
 // TestZstdCodecSameBytes: Floe's zstd codec writes the bytes parquet-go's
 // codec writes, at every level, with encoders reused across calls.
 func TestZstdCodecSameBytes(t *testing.T) {

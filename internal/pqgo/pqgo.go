@@ -66,6 +66,11 @@ type Options struct {
 	// zstd and it does not set write.parquet.compression-level. Default:
 	// zstd's default, 3.
 	ZstdLevel int
+	// FastSnappy compresses the pages of a snappy table with s2's fastest
+	// Snappy-compatible encoder rather than parquet-go's (klauspost's
+	// snappy.Encode, which searches harder for matches): the same format,
+	// about half the CPU, pages a little larger where they compress.
+	FastSnappy bool
 }
 
 // Supported reports whether Write handles the table with Arrow schema

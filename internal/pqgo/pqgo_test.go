@@ -571,6 +571,7 @@ func TestAllTypes(t *testing.T) {
 		part  []table.PartitionField
 		props map[string]string
 		rows  int
+		opts  pqgo.Options
 	}{
 		{name: "unpartitioned"},
 		{name: "day", part: []table.PartitionField{{Column: "tstz", Transform: "day"}}},
@@ -590,6 +591,7 @@ func TestAllTypes(t *testing.T) {
 			"write.metadata.metrics.column.d": "none",
 		}},
 		{name: "snappy", props: map[string]string{"write.parquet.compression-codec": "snappy"}},
+		{name: "snappy_fast", props: map[string]string{"write.parquet.compression-codec": "snappy"}, opts: pqgo.Options{FastSnappy: true}},
 		{name: "gzip_v1", props: map[string]string{"write.parquet.compression-codec": "gzip", "write.parquet.page-version": "1"}},
 		{name: "uncompressed_nodict", props: map[string]string{"write.parquet.compression-codec": "uncompressed", "parquet.enable.dictionary": "false"}},
 	} {
@@ -602,7 +604,7 @@ func TestAllTypes(t *testing.T) {
 			sc := arrowSchema(t, tbl)
 			rows := cmp.Or(tc.rows, 3000)
 			recs := allTypes(t, sc, rows, 700, 0.15, 1)
-			files := writePqgo(t, tbl, sc, recs, pqgo.Options{})
+			files := writePqgo(t, tbl, sc, recs, tc.opts)
 			want := writePqarrow(t, tbl, sc, recs)
 			sameStats(t, tbl, files, want)
 			tbl = commit(t, tbl, files)

@@ -8,11 +8,14 @@ import (
 
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	pqgzip "github.com/parquet-go/parquet-go/compress/gzip"
+	pqsnappy "github.com/parquet-go/parquet-go/compress/snappy"
 	pqzstd "github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/floe-lake/floe/internal/pqfile"
 )
@@ -91,6 +94,9 @@ func loadConfig(props iceberg.Properties, opts Options) (*config, error) {
 	if c.codec, err = codecFor(props, opts.ZstdLevel); err != nil {
 		return nil, err
 	}
+	if opts.FastSnappy && c.codec.CompressionCodec() == format.Snappy {
+		c.codec = &fastSnappy{}
+	}
 	if c.targetFileSize, err = intProp(props, propTargetFileSize, defaultTargetSize); err != nil {
 		return nil, err
 	}
@@ -147,6 +153,14 @@ func loadConfig(props iceberg.Properties, opts Options) (*config, error) {
 		c.rowGroupRows = opts.RowGroupRows
 	}
 	return c, nil
+}
+
+// fastSnappy is Snappy compressed by s2's fastest Snappy-compatible
+// encoder (Options.FastSnappy).
+type fastSnappy struct{ pqsnappy.Codec }
+
+func (*fastSnappy) Encode(dst, src []byte) ([]byte, error) {
+	return s2.EncodeSnappy(dst[:cap(dst)], src), nil
 }
 
 // codecFor maps the table's compression (pqfile.CompressionOf: the codec,
