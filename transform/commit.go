@@ -134,7 +134,7 @@ func (t *Transformer) applyFiles(ctx context.Context, txn *icetable.Transaction,
 	var old []iceberg.DataFile
 	if r.overwrite {
 		var ok bool
-		if old, ok, err = liveDataFiles(ctx, txn); err != nil || !ok {
+		if old, ok, err = table.LiveDataFiles(ctx, txn); err != nil || !ok {
 			return err != nil, err
 		}
 	}
@@ -145,35 +145,7 @@ func (t *Transformer) applyFiles(ctx context.Context, txn *icetable.Transaction,
 	if err != nil {
 		return true, err
 	}
-	if len(old) == 0 {
-		// Nothing to replace: an append, which removes no rows.
-		return true, txn.AddDataFiles(ctx, files, props, icetable.WithoutDuplicateCheck())
-	}
-	return true, txn.ReplaceDataFilesWithDataFiles(ctx, old, files, props)
-}
-
-// liveDataFiles lists the data files of the transaction's table; ok is
-// false when it has delete files too.
-func liveDataFiles(ctx context.Context, txn *icetable.Transaction) (files []iceberg.DataFile, ok bool, err error) {
-	scan, err := txn.Scan()
-	if err != nil {
-		return nil, false, err
-	}
-	tasks, err := scan.PlanFiles(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	seen := make(map[string]bool, len(tasks))
-	for _, task := range tasks {
-		if len(task.DeleteFiles)+len(task.EqualityDeleteFiles)+len(task.DeletionVectorFiles) > 0 {
-			return nil, false, nil
-		}
-		if p := task.File.FilePath(); !seen[p] {
-			seen[p] = true
-			files = append(files, task.File)
-		}
-	}
-	return files, true, nil
+	return true, table.ReplaceDataFiles(ctx, txn, old, files, props)
 }
 
 func releaseAll(recs []arrow.RecordBatch) {
