@@ -135,6 +135,14 @@ func (x *keyIndex) slot(key string) (*slotTable, [2]uint64) {
 	return &x.wide, [2]uint64{h.Hi, h.Lo}
 }
 
+// table is the narrow or the wide slot table.
+func (x *keyIndex) table(wide bool) *slotTable {
+	if wide {
+		return &x.wide
+	}
+	return &x.narrow
+}
+
 // Get returns key's location.
 func (x *keyIndex) Get(key string) (uint64, bool) {
 	t, h := x.slot(key)
@@ -349,10 +357,15 @@ func (t *slotTable) reserve(n int) {
 // home is the first slot probed for h: Lemire's multiply-shift range
 // reduction of a mixed hash, so the capacity need not be a power of two.
 func (t *slotTable) home(h [2]uint64) int {
-	m := (h[0] ^ h[1]) * 0x9E3779B97F4A7C15
-	m ^= m >> 29
-	hi, _ := bits.Mul64(m, uint64(t.cap))
+	hi, _ := bits.Mul64(slotOrder(h), uint64(t.cap))
 	return int(hi)
+}
+
+// slotOrder is the mixed hash home scales to a table's size: keys in its
+// order have their home slots in slot order, at any capacity.
+func slotOrder(h [2]uint64) uint64 {
+	m := (h[0] ^ h[1]) * 0x9E3779B97F4A7C15
+	return m ^ m>>29
 }
 
 func (t *slotTable) match(i int, h [2]uint64) bool {

@@ -99,14 +99,21 @@ func (tf *tableFiles) fileState(d dataRef) *dataFileState {
 // (k.files) into the committed index; a key already there is a duplicate
 // live row: the newer (this one) is kept, the older deleted with the next
 // commit. It returns the number of duplicates.
+//
+// The keys are placed in batches (bulkBatch), each sorted into slot
+// order, so that placing one is a pass through the index that drops its
+// pages as it goes (bulkPlace): a 50M-key index placed in arrival order
+// — every key at a random slot — kept all of its 958 MiB resident until
+// the build's end.
 func (k *KeyedTable) addKeys(ctx context.Context, fsys iceio.IO, fileNo int, reserve func(narrow bool)) (int, error) {
 	st := k.files[fileNo]
 	dupes := 0
 	base := k.index.base
-	// Every key at random: the pages stay until the build's end
-	// (slotTable.bulk), then leave the process (dropIndexPages).
+	// No drops per random access (slotTable.touch): bulkPlace drops the
+	// pages as its pass goes.
 	base.narrow.bulk, base.wide.bulk = true, true
 	defer func() { base.narrow.bulk, base.wide.bulk = false, false }()
+	batch := make([]bulkEntry, 0, min(int(st.rows), bulkBatch))
 	err := readKeys(ctx, fsys, st.path, k.keyIDs, k.schema, k.keyCols, func(key string, pos int64) {
 		if _, ok := slices.BinarySearch(st.dead, uint32(pos)); ok {
 			return
@@ -115,16 +122,80 @@ func (k *KeyedTable) addKeys(ctx context.Context, fsys iceio.IO, fileNo int, res
 			reserve(len(key) == 8)
 			reserve = nil
 		}
-		if prev, ok := base.Get(key); ok {
-			dupes++
-			k.stagedDels = append(k.stagedDels, prev)
+		t, h := base.slot(key)
+		batch = append(batch, bulkEntry{order: slotOrder(h), h: h, loc: uint64(fileNo)<<32 | uint64(pos), wide: t == &base.wide})
+		if len(batch) == bulkBatch {
+			dupes += k.bulkPlace(batch)
+			batch = batch[:0]
 		}
-		base.Set(key, uint64(fileNo)<<32|uint64(pos))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("read keys of %s: %w", st.path, err)
 	}
-	return dupes, nil
+	return dupes + k.bulkPlace(batch), nil
+}
+
+// bulkEntry is a key a build read, not yet placed.
+type bulkEntry struct {
+	order uint64 // slotOrder
+	h     [2]uint64
+	loc   uint64
+	wide  bool
+}
+
+// bulkBatch is how many keys a build places at once: 1M (40 MiB).
+const bulkBatch = 1 << 20
+
+// bulkDropBytes is how much of a mapped table a placing pass goes
+// through between two drops of its resident pages.
+const bulkDropBytes = 16 << 20
+
+// bulkPlace places batch in the committed index (keyIndex.place),
+// staging each duplicate's older row for deletion.
+func (k *KeyedTable) bulkPlace(batch []bulkEntry) int {
+	return k.index.base.place(batch, func(prev uint64) { k.stagedDels = append(k.stagedDels, prev) })
+}
+
+// place sets batch's keys in slot order (a key's entries in the order
+// read: the later wins, dup gets the earlier's location) and drops the
+// mapped pages every bulkDropBytes of a table passed, so that at most
+// that much of a table is resident when it returns. It returns the
+// duplicates.
+func (x *keyIndex) place(batch []bulkEntry, dup func(prev uint64)) int {
+	slices.SortStableFunc(batch, func(a, b bulkEntry) int {
+		if a.wide != b.wide {
+			if a.wide {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.order, b.order)
+	})
+	dupes := 0
+	var t *slotTable
+	from := 0 // the home slot of the last drop
+	for _, e := range batch {
+		if nt := x.table(e.wide); nt != t {
+			t, from = nt, 0
+			t.pass(true)
+		}
+		if home := t.home(e.h); (home-from)*t.stride*8 >= bulkDropBytes {
+			from = home
+			if p, ok := t.mem.(pager); ok {
+				p.drop(t.slots)
+			}
+		}
+		if prev, ok := t.get(e.h); ok {
+			dupes++
+			dup(prev)
+		}
+		t.set(e.h, e.loc)
+	}
+	// What the pass left resident (at most bulkDropBytes a table) goes
+	// with the build's end (dropIndexPages).
+	x.narrow.pass(false)
+	x.wide.pass(false)
+	return dupes
 }
 
 // newView is the index view over base, its full sealed layers spilled

@@ -252,3 +252,61 @@ func TestMappedIndexBulkBuildKeepsPages(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkPlacePagesBounded: a build places its keys in batches sorted
+// into slot order, dropping the mapped pages as each pass goes, so that a
+// rebuilt index is never all resident at once (issue 17: a 50M-key
+// rebuild kept its 958 MiB resident until it ended). Placing the same
+// keys in arrival order leaves every page resident. The placed index
+// equals one built by Set, and a key read twice keeps its later location
+// and reports the earlier as a duplicate.
+func TestBulkPlacePagesBounded(t *testing.T) {
+	f, err := openIndexFiles(t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	// 3M keys: 3.75M slots of 16 bytes, 60 MiB mapped: a pass drops
+	// its pages every bulkDropBytes (16 MiB).
+	const keys = 3_000_000
+	x := newKeyIndex()
+	x.narrow.mem, x.narrow.name = f, "narrow"
+	// As in a build (addKeys): no drops per random access.
+	x.narrow.bulk = true
+	x.reserve(keys, true)
+	rng := rand.New(rand.NewPCG(3, 4))
+	key := func(i int) string { return string(binary.BigEndian.AppendUint64(nil, uint64(i))) }
+	var batch []bulkEntry
+	for _, i := range rng.Perm(keys) {
+		tb, h := x.slot(key(i))
+		batch = append(batch, bulkEntry{order: slotOrder(h), h: h, loc: uint64(i), wide: tb == &x.wide})
+	}
+	// Key 7 read again later: it moves, and its first location is a
+	// duplicate.
+	_, h7 := x.slot(key(7))
+	batch = append(batch, bulkEntry{order: slotOrder(h7), h: h7, loc: 1 << 40})
+	var dups []uint64
+	if n := x.place(batch, func(prev uint64) { dups = append(dups, prev) }); n != 1 || len(dups) != 1 || dups[0] != 7 {
+		t.Fatalf("place: %d duplicates %v, want 1 [7]", n, dups)
+	}
+	pages := len(x.narrow.slots) * 8 / syscall.Getpagesize()
+	limit := 2 * bulkDropBytes / syscall.Getpagesize()
+	if got := residentPages(t, x.narrow.slots); got > limit {
+		t.Errorf("after placing %d keys: %d of %d pages resident, want at most %d", keys, got, pages, limit)
+	}
+	if x.Len() != keys {
+		t.Fatalf("%d keys placed, want %d", x.Len(), keys)
+	}
+	for _, i := range []int{0, 1, 7, keys / 2, keys - 1} {
+		want := uint64(i)
+		if i == 7 {
+			want = 1 << 40
+		}
+		if loc, ok := x.Get(key(i)); !ok || loc != want {
+			t.Errorf("key %d at %d %v, want %d", i, loc, ok, want)
+		}
+	}
+	if sum, n := x.narrow.checksum(); sum != x.narrow.sum || n != x.narrow.n {
+		t.Errorf("checksum %x/%d, kept %x/%d", sum, n, x.narrow.sum, x.narrow.n)
+	}
+}
