@@ -156,20 +156,22 @@ func (k *KeyedTable) bulkPlace(batch []bulkEntry) int {
 	return k.index.base.place(batch, func(prev uint64) { k.stagedDels = append(k.stagedDels, prev) })
 }
 
-// place sets batch's keys in slot order (a key's entries in the order
-// read: the later wins, dup gets the earlier's location) and drops the
+// place sets batch's keys in slot order (a key's entries in the order of
+// their locations: the later wins, dup gets the earlier's) and drops the
 // mapped pages every bulkDropBytes of a table passed, so that at most
 // that much of a table is resident when it returns. It returns the
 // duplicates.
 func (x *keyIndex) place(batch []bulkEntry, dup func(prev uint64)) int {
-	slices.SortStableFunc(batch, func(a, b bulkEntry) int {
+	// Within one file (a batch is of one: addKeys) a later row has the
+	// larger location, so ordering equal keys by it keeps their order.
+	slices.SortFunc(batch, func(a, b bulkEntry) int {
 		if a.wide != b.wide {
 			if a.wide {
 				return 1
 			}
 			return -1
 		}
-		return cmp.Compare(a.order, b.order)
+		return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.loc, b.loc))
 	})
 	dupes := 0
 	var t *slotTable
