@@ -160,3 +160,58 @@ func TestIndexViewLayers(t *testing.T) {
 		})
 	}
 }
+
+// TestSpilledLayersCrashAndClose: while spilled layers are mapped, the
+// index directory holds no spill file (each is unlinked once mapped, so
+// a process killed then leaves nothing behind and its next start sees
+// only the persisted index), and closing the index (release, as
+// closeIndexLocked does) unmaps them without a fold.
+func TestSpilledLayersCrashAndClose(t *testing.T) {
+	f, err := openIndexFiles(t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	base := newKeyIndex()
+	base.narrow.mem, base.narrow.name = f, "narrow"
+	v := newIndexView(base)
+	v.spillTo = spillAlloc{f}
+	v.layerKeys = 100
+	key := func(i int) string { return string(binary.BigEndian.AppendUint64(nil, uint64(i))) }
+	for i := range 1000 {
+		v.Set(key(i), uint64(i))
+		if i%80 == 79 {
+			v.Seal()
+		}
+	}
+	spilled := 0
+	for _, l := range v.layers {
+		if l.heapBytes() < l.bytes() {
+			spilled++
+		}
+	}
+	if spilled == 0 {
+		t.Fatal("no layer was spilled")
+	}
+	for _, i := range []int{0, 500, 999} {
+		if loc, ok := v.Get(key(i)); !ok || loc != uint64(i) {
+			t.Fatalf("key %d at %d %v, want %d", i, loc, ok, i)
+		}
+	}
+	ents, err := os.ReadDir(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "spill.") {
+			t.Errorf("spill file %s in the index directory while its layer is mapped", e.Name())
+		}
+	}
+	if len(f.maps) < spilled {
+		t.Fatalf("%d mappings for %d spilled layers", len(f.maps), spilled)
+	}
+	v.release()
+	if len(f.maps) > 1 {
+		t.Errorf("%d mappings after release, want the committed index's 1 at most", len(f.maps))
+	}
+}
