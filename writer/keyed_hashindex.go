@@ -206,6 +206,10 @@ type slotTable struct {
 	// are not dropped as it goes (touch), which would fault every write
 	// again, but after it.
 	bulk bool
+	// jr, when the table's file is the one index.meta names, records
+	// every slot's old words before it changes (keyindex_journal.go);
+	// nil otherwise (a new file, the heap, a layer).
+	jr *undoJournal
 }
 
 // keyIndexPageEvery is how many slots a pass over a mapped table in slot
@@ -410,9 +414,11 @@ func (t *slotTable) set(h [2]uint64, loc uint64) bool {
 	if (t.n+1)*100 > t.cap*keyIndexMaxLoad {
 		t.rehash(max(slotsFor(t.n+1), t.cap*3/2))
 	}
+	t.guard()
 	t.touch()
 	i, ok := t.find(h)
 	s := t.slots[i*t.stride : (i+1)*t.stride]
+	t.save(i)
 	if ok {
 		t.sum ^= slotSum(i, s)
 	}
@@ -429,12 +435,19 @@ func (t *slotTable) del(h [2]uint64) (uint64, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
+	t.guard()
 	t.touch()
 	i, ok := t.find(h)
 	if !ok {
 		return 0, false
 	}
 	loc := t.slots[i*t.stride+t.stride-1] - 1
+	t.delAt(i)
+	return loc, true
+}
+
+// delAt removes the entry in slot i, which must be used.
+func (t *slotTable) delAt(i int) {
 	// Backward-shift deletion: move later entries of the probe run back
 	// so that no lookup stops early at the freed slot.
 	j := i
@@ -446,13 +459,14 @@ func (t *slotTable) del(h [2]uint64) (uint64, bool) {
 			}
 			if !t.used(j) {
 				t.n--
-				return loc, true
+				return
 			}
 			k := t.home(t.hashAt(j))
 			// Move j to i unless its home lies cyclically in (i, j].
 			if (i <= j && (i < k && k <= j)) || (i > j && (i < k || k <= j)) {
 				continue
 			}
+			// clear(i) journaled slot i.
 			copy(t.slots[i*t.stride:(i+1)*t.stride], t.slots[j*t.stride:(j+1)*t.stride])
 			t.sum ^= slotSum(i, t.slots[i*t.stride:(i+1)*t.stride])
 			i = j
@@ -472,6 +486,7 @@ func (t *slotTable) hashAt(i int) [2]uint64 {
 func (t *slotTable) clear(i int) {
 	s := t.slots[i*t.stride : (i+1)*t.stride]
 	if s[t.stride-1] != 0 {
+		t.save(i)
 		t.sum ^= slotSum(i, s)
 	}
 	clear(s)
@@ -490,6 +505,7 @@ func (t *slotTable) each(fn func(loc uint64)) {
 
 func (t *slotTable) rehash(slots int) {
 	old, oldCap := t.slots, t.cap
+	t.jr = nil // a new file, which no meta names yet
 	if t.mem != nil {
 		t.slots = t.mem.alloc(t.name, slots*t.stride)
 	} else {
@@ -524,10 +540,18 @@ func (t *slotTable) rehash(slots int) {
 	}
 }
 
-// reset empties the table, keeping its storage.
+// reset empties the table, keeping its storage; a persisted table gets
+// a new, empty file instead (the meta's file keeps what it describes).
 func (t *slotTable) reset() {
-	clear(t.slots)
 	t.n, t.sum = 0, 0
+	if t.jr != nil && t.mem != nil {
+		t.jr = nil
+		old := t.slots
+		t.slots = t.mem.alloc(t.name, len(old))
+		t.mem.release(t.name, old)
+		return
+	}
+	clear(t.slots)
 }
 
 // remap replaces the location of every used slot with what fn returns
@@ -547,6 +571,11 @@ func (t *slotTable) remap(fn func(loc uint64) (uint64, bool)) int {
 		nl, ok := fn(v - 1)
 		if !ok || nl == v-1 {
 			continue
+		}
+		if t.jr != nil {
+			t.guard()
+			s = t.slots[i*t.stride : (i+1)*t.stride]
+			t.save(i)
 		}
 		t.sum ^= slotSum(i, s)
 		s[t.stride-1] = nl + 1
@@ -573,4 +602,69 @@ func (t *slotTable) entries(fn func(i int, h [2]uint64, loc uint64)) {
 			fn(i, t.hashAt(i), v-1)
 		}
 	}
+}
+
+// save records slot i's words in the undo journal, before they change.
+func (t *slotTable) save(i int) {
+	if t.jr != nil {
+		t.jr.save(t.stride == 3, i, t.slots[i*t.stride:(i+1)*t.stride])
+	}
+}
+
+// guard, before a change of a persisted table, detaches the table when
+// its journal is full: a change too large to journal goes on in a copy.
+func (t *slotTable) guard() {
+	if t.jr != nil && t.jr.full() {
+		t.detach()
+	}
+}
+
+// detach copies the table into a new file of its allocator (one no meta
+// names: its changes need no journal) and goes on there; the old file,
+// which the meta names, keeps the state the journal's records undo to.
+// Slot numbers do not change, so a pass over the table may detach midway.
+func (t *slotTable) detach() {
+	t.jr = nil
+	if t.mem == nil {
+		return
+	}
+	old := t.slots
+	t.slots = t.mem.alloc(t.name, len(old))
+	p, _ := t.mem.(pager)
+	if p != nil {
+		p.sequential(old, true)
+	}
+	const chunk = bulkDropBytes / 8
+	for from := 0; from < len(old); from += chunk {
+		to := min(from+chunk, len(old))
+		copy(t.slots[from:to], old[from:to])
+		if p != nil {
+			p.drop(old)
+			p.drop(t.slots)
+		}
+	}
+	t.touched = 0
+	t.mem.release(t.name, old)
+}
+
+// sweep removes every entry for whose location drop is true, in one pass
+// in slot order, and returns how many it removed. A removal shifts later
+// entries of its run back, so the freed slot is looked at again; an entry
+// shifted from the table's start to its end is looked at twice.
+func (t *slotTable) sweep(drop func(loc uint64) bool) int {
+	removed := 0
+	t.pass(true)
+	defer t.pass(false)
+	for i := 0; i < t.cap; {
+		t.page()
+		v := t.slots[i*t.stride+t.stride-1]
+		if v == 0 || !drop(v-1) {
+			i++
+			continue
+		}
+		t.guard()
+		t.delAt(i)
+		removed++
+	}
+	return removed
 }

@@ -14,6 +14,8 @@ package writer
 //	                 table's committed data files with their numbers
 //	narrow.<gen>     the slots of 8-byte keys (16 bytes a slot)
 //	wide.<gen>       the slots of other keys (24 bytes a slot)
+//	undo             the undo journal of the change under way
+//	                 (keyindex_journal.go)
 //	lock             flock'ed while a process uses the directory
 //
 // index.meta is replaced (write, rename) after every change of the
@@ -29,6 +31,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,6 +57,9 @@ type indexMeta struct {
 	NumFiles int         `json:"num-files"`
 	Files    []indexFile `json:"files"`
 	Writer   string      `json:"writer-id"`
+	// Generation is drawn at random for every meta written; the undo
+	// journal names the generation its records undo to.
+	Generation uint64 `json:"generation,omitempty"`
 }
 
 type slotMeta struct {
@@ -81,6 +87,11 @@ type indexFiles struct {
 	maps     map[*uint64][]byte
 	obsolete []string // files to remove once the meta no longer names them
 	failed   error    // a mapping failed: the index is in the heap, not persisted
+	// jr is the undo journal (nil when it cannot be mapped: a crash
+	// during a change then rebuilds), metaGen the generation of the meta
+	// on disk.
+	jr      *undoJournal
+	metaGen uint64
 }
 
 // openIndexFiles locks dir (creating it); it fails when another process
@@ -93,7 +104,16 @@ func openIndexFiles(dir string, log *slog.Logger) (*indexFiles, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock key index directory %s: %w", dir, err)
 	}
-	return &indexFiles{dir: dir, log: log, lock: lock, cur: map[string]string{}, maps: map[*uint64][]byte{}}, nil
+	f := &indexFiles{dir: dir, log: log, lock: lock, cur: map[string]string{}, maps: map[*uint64][]byte{}}
+	if f.jr, err = openJournal(dir); err != nil {
+		log.Warn("key index: no undo journal; a crash while the index changes makes the next start rebuild it", "dir", dir, "err", err)
+	} else {
+		f.jr.onFail = func(err error) {
+			log.Warn("key index: the undo journal cannot grow; the index is rebuilt if the process stops before its next commit", "dir", dir, "err", err)
+			f.removeMeta()
+		}
+	}
+	return f, nil
 }
 
 // staleIndexAge is how long a table's index directory may go unchanged
@@ -298,6 +318,7 @@ func (f *indexFiles) mapExisting(name, file string, words int) ([]uint64, error)
 // writeMeta replaces index.meta with m, then removes the slot files no
 // meta names any more.
 func (f *indexFiles) writeMeta(m *indexMeta) error {
+	m.Generation = rand.Uint64() | 1
 	body, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -310,13 +331,29 @@ func (f *indexFiles) writeMeta(m *indexMeta) error {
 	if err := os.Rename(tmp, filepath.Join(f.dir, indexMetaName)); err != nil {
 		return fmt.Errorf("write key index meta: %w", err)
 	}
+	f.metaGen = m.Generation
+	if f.jr != nil {
+		f.jr.reset(m.Generation)
+	}
 	f.removeObsolete()
 	return nil
+}
+
+// journal starts journaling the changes of the tables of x that are in
+// the files the meta on disk names (after writeMeta, or a validation).
+func (f *indexFiles) journal(x *keyIndex) {
+	for _, t := range []*slotTable{&x.narrow, &x.wide} {
+		t.jr = nil
+		if f.jr != nil && f.metaGen != 0 && f.mapped(t.slots) {
+			t.jr = f.jr
+		}
+	}
 }
 
 // removeMeta invalidates the directory's index (before a rebuild into
 // new files, or when the index cannot be persisted).
 func (f *indexFiles) removeMeta() {
+	f.metaGen = 0
 	if err := os.Remove(filepath.Join(f.dir, indexMetaName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		f.log.Warn("key index: cannot remove its meta file", "err", err)
 	}
@@ -326,6 +363,10 @@ func (f *indexFiles) removeMeta() {
 // follows.
 func (f *indexFiles) reset() {
 	f.removeMeta()
+	f.metaGen = 0
+	if f.jr != nil {
+		f.jr.reset(0)
+	}
 	for p, b := range f.maps {
 		unmap(b)
 		delete(f.maps, p)
@@ -340,7 +381,7 @@ func (f *indexFiles) removeStale() {
 	if err != nil {
 		return
 	}
-	inUse := map[string]bool{"lock": true, indexMetaName: true}
+	inUse := map[string]bool{"lock": true, indexMetaName: true, journalName: true}
 	for _, c := range f.cur {
 		inUse[c] = true
 	}
@@ -364,6 +405,10 @@ func (f *indexFiles) close() {
 	for p, b := range f.maps {
 		unmap(b)
 		delete(f.maps, p)
+	}
+	if f.jr != nil {
+		f.jr.close()
+		f.jr = nil
 	}
 	if f.lock != nil {
 		_ = f.lock.Close()

@@ -5,19 +5,19 @@ package writer
 //
 // The persisted index (keyindex_file.go) is tagged with snapshot T and
 // lists the committed data files it knows, with their numbers. Its slots
-// hold T's keys, or — when the process died between folding a commit into
-// the slots and writing the meta — a state between T and a later
-// snapshot that was committed: the slots only ever take committed changes
-// (keyindex_view.go), never ones a crash could lose. It is used when
+// hold T's keys: a process that died while changing them (folding a
+// commit, moving a compaction step's entries, catching up) left an undo
+// journal of that change, which is replayed first (keyindex_journal.go).
+// It is used when
 //
 //   - index.meta is intact (its CRC) and of this format version;
 //   - it belongs to this table (uuid) and its key columns and types are
 //     the table's (a changed key needs another index);
 //   - T is the table's current snapshot or one of its ancestors (not a
 //     snapshot rolled back, nor one of another table's history);
-//   - every slot file has its size, and its slots the checksum and key
-//     count the meta recorded (the process did not die while folding, the
-//     disk did not lose or corrupt pages).
+//   - every slot file has its size, and its slots (after the journal's
+//     undo) the checksum and key count the meta recorded (the disk did
+//     not lose or corrupt pages, the machine did not lose the page cache).
 //
 // Then it is caught up to the current snapshot S, whatever happened
 // between T and S (this writer's commits, its compaction, the daemon's,
@@ -236,27 +236,12 @@ func (k *KeyedTable) validIndex(tbl *icetable.Table) (*keyIndex, *indexMeta, str
 			return nil, nil, fmt.Sprintf("its snapshot %d is not in the table's current history", m.Snapshot)
 		}
 	}
-	x := newKeyIndex()
-	x.seed = m.Seed
-	for _, st := range []struct {
-		t    *slotTable
-		name string
-		sm   slotMeta
-	}{{&x.narrow, "narrow", m.Narrow}, {&x.wide, "wide", m.Wide}} {
-		st.t.mem, st.t.name = k.idx, st.name
-		if st.sm.Cap == 0 {
-			continue
-		}
-		s, err := k.idx.mapExisting(st.name, st.sm.File, st.sm.Cap*st.t.stride)
-		if err != nil {
-			return nil, nil, err.Error()
-		}
-		st.t.slots, st.t.cap = s, st.sm.Cap
-		sum, n := st.t.checksum()
-		if sum != st.sm.Sum || n != st.sm.N {
-			return nil, nil, fmt.Sprintf("the %s slots do not match their checksum (%d keys, want %d): a crash while they changed, or a damaged file", st.name, n, st.sm.N)
-		}
-		st.t.sum, st.t.n = sum, n
+	x, undone, why := k.idx.open(m)
+	if x == nil {
+		return nil, nil, why
+	}
+	if undone > 0 {
+		k.log.Info("key index: undid the slot changes of an interrupted change", "slots", undone)
 	}
 	return x, m, ""
 }
@@ -286,22 +271,18 @@ func (k *KeyedTable) catchUp(ctx context.Context, tbl *icetable.Table, tf *table
 	// 2: entries of rows not live in the snapshot go.
 	base := k.index.base
 	removed := 0
+	// In one pass, in place: a compaction between T and S (or one the
+	// process died in, undone) drops millions of entries, whose list
+	// would not fit the budget.
 	for _, t := range []*slotTable{&base.narrow, &base.wide} {
-		var drop [][2]uint64
-		t.entries(func(_ int, h [2]uint64, loc uint64) {
+		removed += t.sweep(func(loc uint64) bool {
 			n := int(loc >> 32)
 			if n >= len(k.files) || k.files[n].gone {
-				drop = append(drop, h)
-				return
+				return true
 			}
-			if _, dead := slices.BinarySearch(k.files[n].dead, uint32(loc)); dead {
-				drop = append(drop, h)
-			}
+			_, dead := slices.BinarySearch(k.files[n].dead, uint32(loc))
+			return dead
 		})
-		for _, h := range drop {
-			t.del(h)
-		}
-		removed += len(drop)
 	}
 	if len(added) == 0 {
 		return 0, nil
@@ -363,6 +344,10 @@ func (k *KeyedTable) persistIndexLocked() error {
 		k.log.Warn("key index: cannot persist it; the next start rebuilds it", "err", err)
 		k.idx.removeMeta()
 	}
+	// The next change is journaled against this meta.
+	k.mu.Lock()
+	k.idx.journal(base)
+	k.mu.Unlock()
 	// The pages this commit touched leave the process, over the budget or
 	// not: they are outside the Go heap and its soft limit
 	// (keyed_memory.go).
@@ -426,4 +411,54 @@ func ReadPersistedKeyIndex(root, tableUUID string) PersistedKeyIndex {
 	out.Found, out.Snapshot, out.Keys, out.Writer = true, m.Snapshot, m.Narrow.N+m.Wide.N, m.Writer
 	out.Bytes = int64(m.Narrow.Cap)*16 + int64(m.Wide.Cap)*24
 	return out
+}
+
+// open maps the slot files m names, undoes the change the process died
+// in (keyindex_journal.go) and checks the slots against m; it returns the
+// index and how many slot changes it undid, or nil and why the slots are
+// not usable.
+func (f *indexFiles) open(m *indexMeta) (*keyIndex, int, string) {
+	undone := 0
+	x := newKeyIndex()
+	x.seed = m.Seed
+	tables := []struct {
+		t    *slotTable
+		name string
+		sm   slotMeta
+	}{{&x.narrow, "narrow", m.Narrow}, {&x.wide, "wide", m.Wide}}
+	for _, st := range tables {
+		st.t.mem, st.t.name = f, st.name
+		if st.sm.Cap == 0 {
+			continue
+		}
+		s, err := f.mapExisting(st.name, st.sm.File, st.sm.Cap*st.t.stride)
+		if err != nil {
+			return nil, 0, err.Error()
+		}
+		st.t.slots, st.t.cap = s, st.sm.Cap
+	}
+	// A change the process died in is undone (keyindex_journal.go).
+	if f.jr != nil && m.Generation != 0 {
+		var err error
+		if undone, err = f.jr.undo(m.Generation, &x.narrow, &x.wide); err != nil {
+			return nil, 0, err.Error()
+		}
+	}
+	for _, st := range tables {
+		if st.sm.Cap == 0 {
+			continue
+		}
+		sum, n := st.t.checksum()
+		if sum != st.sm.Sum || n != st.sm.N {
+			return nil, 0, fmt.Sprintf("the %s slots do not match their checksum (%d keys, want %d): a crash while they changed, or a damaged file", st.name, n, st.sm.N)
+		}
+		st.t.sum, st.t.n = sum, n
+	}
+	// The catch-up's changes are journaled against this meta.
+	f.metaGen = m.Generation
+	f.journal(x)
+	// Files of a change that never got its meta (a grown or detached
+	// table's) go.
+	f.removeStale()
+	return x, undone, ""
 }
