@@ -18,6 +18,7 @@ import (
 
 	"github.com/floe-lake/floe/internal/bytesize"
 	"github.com/floe-lake/floe/internal/pqfile"
+	"github.com/floe-lake/floe/internal/pqgo"
 )
 
 // Keyed compaction: the data-file rewrite of a keyed table, run by its
@@ -252,6 +253,9 @@ type KeyedRewrite struct {
 
 	bases []int64 // output position of each input's first row
 	live  int64
+	// ArrowWriter writes with arrow-go's writer even where pqgo would:
+	// the baseline of BenchmarkKeyedRewrite.
+	ArrowWriter bool
 }
 
 // NewKeyedRewrite prepares the rewrite of inputs, in the order given (the
@@ -291,15 +295,17 @@ const keyedReadBatchRows = 16384
 // Write reads the inputs with iceberg-go's scan (one file at a time, so
 // rows come in file order, in the table's current schema), drops the
 // Dead positions, and writes the rest to one data file at path in tbl's
-// storage, encoded as the table's properties ask (internal/pqfile), in
-// the inputs' partition (their spec and partition values; inputs of
-// different partitions are an error). sc is
-// the Arrow schema of the rows: the table's current schema as the writer
-// maps it, field ids included. onBatch, if set, sees every batch written,
-// in output order, before it is written. The file is unreferenced until
-// Stage's snapshot is committed; on an error it may be left partly
+// storage, in the inputs' partition (their spec and partition values;
+// inputs of different partitions are an error), encoded as the table's
+// properties ask: streamed through internal/pqgo, or arrow-go's writer
+// (internal/pqfile) for a table pqgo does not write or inputs of an
+// older partition spec. sc is the Arrow schema of the rows: the table's
+// current schema as the writer maps it, field ids included. onBatch, if
+// set, sees every batch read, in output order, before it is written, with
+// the rows of it that are written (nil: all). The file is unreferenced
+// until Stage's snapshot is committed; on an error it may be left partly
 // written, for the orphan cleaner.
-func (r *KeyedRewrite) Write(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path string, onBatch func(arrow.RecordBatch) error) error {
+func (r *KeyedRewrite) Write(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path string, onBatch func(rec arrow.RecordBatch, rows []int32) error) error {
 	if r.live == 0 {
 		return nil
 	}
@@ -313,28 +319,18 @@ func (r *KeyedRewrite) Write(ctx context.Context, tbl *icetable.Table, sc *arrow
 	if err != nil {
 		return err
 	}
-	props, err := pqfile.ArrowProperties(tbl.Properties(), sc, 0)
-	if err != nil {
-		return err
-	}
-	w, err := pqfile.Write(ctx, tbl, sc, path, props, func(fw *pqarrow.FileWriter) error {
-		for i, in := range r.Inputs {
-			if err := copyLive(ctx, tbl, sc, in, fw, onBatch); err != nil {
-				return fmt.Errorf("copy input %d (%s): %w", i, in.File.FilePath(), err)
-			}
+	var df iceberg.DataFile
+	cur := tbl.Spec()
+	if spec.ID() == cur.ID() && !r.ArrowWriter {
+		df, err = r.writePqgo(ctx, tbl, sc, path, values, onBatch)
+		if err != nil && !errors.Is(err, pqgo.ErrUnsupported) {
+			return fmt.Errorf("write %s: %w", path, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
 	}
-	df, err := icetable.DataFileFromMetadata(icetable.DataFileArgs{
-		Schema: tbl.Schema(), Spec: spec, PartitionValues: values, Format: iceberg.ParquetFile, Metadata: w.Meta,
-		FilePath: path, FileSize: w.Size, Content: iceberg.EntryContentData,
-		Properties: tbl.Properties(), FormatVersion: tbl.Metadata().Version(),
-	})
-	if err != nil {
-		return err
+	if df == nil {
+		if df, err = r.writeArrow(ctx, tbl, sc, path, spec, values, onBatch); err != nil {
+			return err
+		}
 	}
 	if df.Count() != r.live {
 		return fmt.Errorf("wrote %d rows, want %d", df.Count(), r.live)
@@ -343,8 +339,83 @@ func (r *KeyedRewrite) Write(ctx context.Context, tbl *icetable.Table, sc *arrow
 	return nil
 }
 
-// copyLive copies in's rows but its Dead ones to fw.
-func copyLive(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, in KeyedInput, fw *pqarrow.FileWriter, onBatch func(arrow.RecordBatch) error) error {
+// writePqgo streams the live rows through a pqgo.FileWriter: a batch
+// read is appended with the list of its live rows, no filtered copy.
+func (r *KeyedRewrite) writePqgo(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path string, values map[int]any,
+	onBatch func(arrow.RecordBatch, []int32) error,
+) (iceberg.DataFile, error) {
+	w, err := pqgo.NewFileWriter(ctx, tbl, sc, path, values, pqgo.Options{})
+	if err != nil {
+		return nil, err
+	}
+	for i, in := range r.Inputs {
+		err := readLive(ctx, tbl, sc, in, func(rec arrow.RecordBatch, rows []int32) error {
+			if onBatch != nil {
+				if err := onBatch(rec, rows); err != nil {
+					return err
+				}
+			}
+			var sel [][]int32
+			if rows != nil {
+				sel = [][]int32{rows}
+			}
+			return w.Append([]arrow.RecordBatch{rec}, sel)
+		})
+		if err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("copy input %d (%s): %w", i, in.File.FilePath(), err)
+		}
+	}
+	return w.Close()
+}
+
+// writeArrow writes the live rows with arrow-go's writer, each batch
+// filtered to its live rows.
+func (r *KeyedRewrite) writeArrow(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path string, spec iceberg.PartitionSpec, values map[int]any,
+	onBatch func(arrow.RecordBatch, []int32) error,
+) (iceberg.DataFile, error) {
+	props, err := pqfile.ArrowProperties(tbl.Properties(), sc, 0)
+	if err != nil {
+		return nil, err
+	}
+	w, err := pqfile.Write(ctx, tbl, sc, path, props, func(fw *pqarrow.FileWriter) error {
+		for i, in := range r.Inputs {
+			err := readLive(ctx, tbl, sc, in, func(rec arrow.RecordBatch, rows []int32) error {
+				if onBatch != nil {
+					if err := onBatch(rec, rows); err != nil {
+						return err
+					}
+				}
+				if rows == nil {
+					return fw.WriteBuffered(rec)
+				}
+				out, err := takeRows(ctx, rec, rows)
+				if err != nil {
+					return err
+				}
+				defer out.Release()
+				return fw.WriteBuffered(out)
+			})
+			if err != nil {
+				return fmt.Errorf("copy input %d (%s): %w", i, in.File.FilePath(), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return icetable.DataFileFromMetadata(icetable.DataFileArgs{
+		Schema: tbl.Schema(), Spec: spec, PartitionValues: values, Format: iceberg.ParquetFile, Metadata: w.Meta,
+		FilePath: path, FileSize: w.Size, Content: iceberg.EntryContentData,
+		Properties: tbl.Properties(), FormatVersion: tbl.Metadata().Version(),
+	})
+}
+
+// readLive reads in's rows and calls fn with every batch and the rows of
+// it not in its Dead positions (nil: all of them), in file order; the
+// batch is released when fn returns.
+func readLive(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, in KeyedInput, fn func(rec arrow.RecordBatch, rows []int32) error) error {
 	scan := tbl.Scan(icetable.WithMaxConcurrency(1), icetable.WithArrowBatchSize(keyedReadBatchRows))
 	task := icetable.FileScanTask{File: in.File, Start: 0, Length: in.File.FileSizeBytes()}
 	_, recs, err := scan.ReadTasks(ctx, []icetable.FileScanTask{task})
@@ -353,6 +424,7 @@ func copyLive(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, in Key
 	}
 	var pos int64
 	dead := in.Dead
+	var rows []int32
 	for rec, err := range recs {
 		if err != nil {
 			return err
@@ -365,35 +437,27 @@ func copyLive(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, in Key
 		}
 		// dead[:k] are the dead positions in [pos, pos+n).
 		k, _ := slices.BinarySearch(dead, pos+n)
+		var keep []int32 // nil: every row
 		if k > 0 {
-			mb := array.NewBooleanBuilder(memory.DefaultAllocator)
-			mask := make([]bool, n)
-			for i := range mask {
-				mask[i] = true
+			rows = rows[:0]
+			next := 0
+			for i := range int32(n) {
+				if next < k && dead[next]-pos == int64(i) {
+					// Dead may repeat a position.
+					for next < k && dead[next]-pos == int64(i) {
+						next++
+					}
+					continue
+				}
+				rows = append(rows, i)
 			}
-			for _, p := range dead[:k] {
-				mask[p-pos] = false
-			}
-			mb.AppendValues(mask, nil)
-			m := mb.NewArray()
-			mb.Release()
-			f, err := compute.FilterRecordBatch(ctx, out, m, compute.DefaultFilterOptions())
-			m.Release()
-			out.Release()
-			if err != nil {
-				return err
-			}
-			out = f
+			keep = rows
 			dead = dead[k:]
 		}
 		pos += n
-		if onBatch != nil {
-			if err := onBatch(out); err != nil {
-				out.Release()
-				return err
-			}
+		if k == 0 || len(keep) > 0 { // not a batch of dead rows only
+			err = fn(out, keep)
 		}
-		err = fw.WriteBuffered(out)
 		out.Release()
 		if err != nil {
 			return err
@@ -403,6 +467,23 @@ func copyLive(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, in Key
 		return fmt.Errorf("read %d rows, the file has %d", pos, in.File.Count())
 	}
 	return nil
+}
+
+// takeRows is rec's rows, in order.
+func takeRows(ctx context.Context, rec arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
+	ib := array.NewInt32Builder(memory.DefaultAllocator)
+	ib.AppendValues(rows, nil)
+	idx := ib.NewArray()
+	ib.Release()
+	defer idx.Release()
+	in, ix := compute.NewDatum(rec), compute.NewDatum(idx)
+	defer in.Release()
+	defer ix.Release()
+	out, err := compute.Take(ctx, *compute.DefaultTakeOptions(), in, ix)
+	if err != nil {
+		return nil, err
+	}
+	return out.(*compute.RecordDatum).Value, nil
 }
 
 // adopt gives rec the schema sc (field ids and nullability of the writer's

@@ -65,17 +65,32 @@ type keyedStep struct {
 // the committed index instead (slotTable.remap), in constant memory.
 const keyedStepMaxKeys = 1 << 18
 
-// collect notes the keys of a batch written to the output.
-func (st *keyedStep) collect(rec arrow.RecordBatch) error {
+// collect notes the keys of the rows of a batch written to the output
+// (rows nil: all of them).
+func (st *keyedStep) collect(rec arrow.RecordBatch, rows []int32) error {
 	if !st.byKeys {
 		return nil
 	}
-	var err error
-	for i := range int(rec.NumRows()) {
+	add := func(i int) error {
+		var err error
 		if st.keys, err = appendKey(st.keys, rec, st.keyCols, i); err != nil {
 			return err
 		}
 		st.ends = append(st.ends, len(st.keys))
+		return nil
+	}
+	if rows != nil {
+		for _, i := range rows {
+			if err := add(int(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i := range int(rec.NumRows()) {
+		if err := add(i); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -99,3 +99,74 @@ func TestWriteFile(t *testing.T) {
 		t.Error("fewer row lists than batches: no error")
 	}
 }
+
+// TestFileWriter: a file written in appends — each batch its own append,
+// its buffers overwritten as soon as the append returns, row groups of
+// 500 rows spanning appends — holds the rows WriteFile writes for the
+// same selection, in order, with the same statistics.
+func TestFileWriter(t *testing.T) {
+	ctx := context.Background()
+	cat := tabletest.OpenSQLite(t)
+	tbl := ensure(t, cat, allTypesSpec("t.appends"))
+	sc := arrowSchema(t, tbl)
+	recs := allTypes(t, sc, 3000, 700, 0.15, 2)
+	// What the file must hold, read before anything is overwritten.
+	want := rowsOf(recs)
+	opts := pqgo.Options{RowGroupRows: 500}
+	ref, err := pqgo.WriteFile(ctx, tbl, sc, tbl.Location()+"/data/ref.parquet", recs, nil, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqgo.NewFileWriter(ctx, tbl, sc, tbl.Location()+"/data/appended.parquet", nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := w.Append([]arrow.RecordBatch{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+		// Overwrite what the append read: the file must hold copies.
+		for _, col := range rec.Columns() {
+			scribble(col.Data())
+		}
+	}
+	if err := w.Append(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if w.Rows() != 3000 {
+		t.Fatalf("%d rows appended, want 3000", w.Rows())
+	}
+	df, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if df.Count() != 3000 {
+		t.Fatalf("the file has %d rows, want 3000", df.Count())
+	}
+	sameStats(t, tbl, []iceberg.DataFile{df}, []iceberg.DataFile{ref})
+	tbl = commit(t, tbl, []iceberg.DataFile{df})
+	sameRows(t, "scan", scan(t, tbl), want)
+
+	// Nothing appended: no file.
+	w, err = pqgo.NewFileWriter(ctx, tbl, sc, tbl.Location()+"/data/empty.parquet", nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if df, err := w.Close(); df != nil || err != nil {
+		t.Errorf("empty writer: %v, %v; want no file", df, err)
+	}
+}
+
+// scribble overwrites every buffer of d and its children.
+func scribble(d arrow.ArrayData) {
+	for _, b := range d.Buffers() {
+		if b != nil {
+			for i := range b.Bytes() {
+				b.Bytes()[i] = 0xA5
+			}
+		}
+	}
+	for _, c := range d.Children() {
+		scribble(c)
+	}
+}
