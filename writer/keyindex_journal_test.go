@@ -248,13 +248,22 @@ func writeTestMeta(t *testing.T, f *indexFiles, x *keyIndex) map[string]uint64 {
 	if x.narrow.jr == nil || x.wide.jr == nil {
 		t.Fatal("the tables are not journaled after the meta")
 	}
-	want := map[string]uint64{}
+	return entriesOf(x)
+}
+
+// entriesOf is every slot's hash (or key) and location, by table.
+func entriesOf(x *keyIndex) map[string]uint64 {
+	out := map[string]uint64{}
 	for _, wide := range []bool{false, true} {
 		x.table(wide).entries(func(_ int, h [2]uint64, loc uint64) {
-			want[string(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, h[0]), h[1]))+map[bool]string{false: "n", true: "w"}[wide]] = loc
+			k := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, h[0]), h[1])
+			if wide {
+				k = append(k, 'w')
+			}
+			out[string(k)] = loc
 		})
 	}
-	return want
+	return out
 }
 
 // reopenTestIndex opens dir's index as a restart does; a non-empty
@@ -281,12 +290,7 @@ func reopenTestIndex(t *testing.T, dir, problem string) (testIndex, int) {
 
 func checkTestIndex(t *testing.T, x *keyIndex, want map[string]uint64) {
 	t.Helper()
-	got := map[string]uint64{}
-	for _, wide := range []bool{false, true} {
-		x.table(wide).entries(func(_ int, h [2]uint64, loc uint64) {
-			got[string(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, h[0]), h[1]))+map[bool]string{false: "n", true: "w"}[wide]] = loc
-		})
-	}
+	got := entriesOf(x)
 	if len(got) != len(want) {
 		t.Fatalf("reopened: %d entries, want %d", len(got), len(want))
 	}
