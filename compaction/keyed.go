@@ -301,8 +301,8 @@ const keyedReadBatchRows = 16384
 // (internal/pqfile) for a table pqgo does not write or inputs of an
 // older partition spec. sc is the Arrow schema of the rows: the table's
 // current schema as the writer maps it, field ids included. onBatch, if
-// set, sees every batch read, in output order, before it is written, with
-// the rows of it that are written (nil: all). The file is unreferenced
+// set, sees every batch read, in output order, with the rows of it that
+// are written (nil: all), as it is written. The file is unreferenced
 // until Stage's snapshot is committed; on an error it may be left partly
 // written, for the orphan cleaner.
 func (r *KeyedRewrite) Write(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, path string, onBatch func(rec arrow.RecordBatch, rows []int32) error) error {
@@ -319,21 +319,20 @@ func (r *KeyedRewrite) Write(ctx context.Context, tbl *icetable.Table, sc *arrow
 	if err != nil {
 		return err
 	}
-	var df iceberg.DataFile
-	cur := tbl.Spec()
-	if spec.ID() == cur.ID() && !r.ArrowWriter {
+	// pqgo unless it does not write this table (ErrUnsupported, before
+	// anything is written) or the inputs are of an older spec.
+	df, err := iceberg.DataFile(nil), error(pqgo.ErrUnsupported)
+	if cur := tbl.Spec(); spec.ID() == cur.ID() && !r.ArrowWriter {
 		df, err = r.writePqgo(ctx, tbl, sc, path, values, onBatch)
-		if err != nil && !errors.Is(err, pqgo.ErrUnsupported) {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
 	}
-	if df == nil {
-		if df, err = r.writeArrow(ctx, tbl, sc, path, spec, values, onBatch); err != nil {
-			return err
-		}
+	if errors.Is(err, pqgo.ErrUnsupported) {
+		df, err = r.writeArrow(ctx, tbl, sc, path, spec, values, onBatch)
 	}
-	if df.Count() != r.live {
-		return fmt.Errorf("wrote %d rows, want %d", df.Count(), r.live)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if df == nil || df.Count() != r.live {
+		return fmt.Errorf("wrote %v rows, want %d", rowCount(df), r.live)
 	}
 	r.Output = df
 	return nil
@@ -350,16 +349,20 @@ func (r *KeyedRewrite) writePqgo(ctx context.Context, tbl *icetable.Table, sc *a
 	}
 	for i, in := range r.Inputs {
 		err := readLive(ctx, tbl, sc, in, func(rec arrow.RecordBatch, rows []int32) error {
-			if onBatch != nil {
-				if err := onBatch(rec, rows); err != nil {
-					return err
-				}
-			}
 			var sel [][]int32
 			if rows != nil {
 				sel = [][]int32{rows}
 			}
-			return w.Append([]arrow.RecordBatch{rec}, sel)
+			// Appended first: an append pqgo refuses (ErrUnsupported, on
+			// the first batch) leaves onBatch unseen for the arrow-go
+			// writer to start over.
+			if err := w.Append([]arrow.RecordBatch{rec}, sel); err != nil {
+				return err
+			}
+			if onBatch != nil {
+				return onBatch(rec, rows)
+			}
+			return nil
 		})
 		if err != nil {
 			w.Abort()
@@ -367,6 +370,13 @@ func (r *KeyedRewrite) writePqgo(ctx context.Context, tbl *icetable.Table, sc *a
 		}
 	}
 	return w.Close()
+}
+
+func rowCount(df iceberg.DataFile) int64 {
+	if df == nil {
+		return 0
+	}
+	return df.Count()
 }
 
 // writeArrow writes the live rows with arrow-go's writer, each batch
@@ -403,7 +413,7 @@ func (r *KeyedRewrite) writeArrow(ctx context.Context, tbl *icetable.Table, sc *
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", path, err)
+		return nil, err
 	}
 	return icetable.DataFileFromMetadata(icetable.DataFileArgs{
 		Schema: tbl.Schema(), Spec: spec, PartitionValues: values, Format: iceberg.ParquetFile, Metadata: w.Meta,
