@@ -399,7 +399,7 @@ func (r *KeyedRewrite) writeArrow(ctx context.Context, tbl *icetable.Table, sc *
 				if rows == nil {
 					return fw.WriteBuffered(rec)
 				}
-				out, err := takeRows(ctx, rec, rows)
+				out, err := TakeRows(ctx, rec, rows)
 				if err != nil {
 					return err
 				}
@@ -479,8 +479,9 @@ func readLive(ctx context.Context, tbl *icetable.Table, sc *arrow.Schema, in Key
 	return nil
 }
 
-// takeRows is rec's rows, in order.
-func takeRows(ctx context.Context, rec arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
+// TakeRows is rec's rows, in order, as a new batch (the keyed writer's
+// files and the rewrite's arrow-go path both select rows this way).
+func TakeRows(ctx context.Context, rec arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
 	ib := array.NewInt32Builder(memory.DefaultAllocator)
 	ib.AppendValues(rows, nil)
 	idx := ib.NewArray()
@@ -493,7 +494,12 @@ func takeRows(ctx context.Context, rec arrow.RecordBatch, rows []int32) (arrow.R
 	if err != nil {
 		return nil, err
 	}
-	return out.(*compute.RecordDatum).Value, nil
+	rd, ok := out.(*compute.RecordDatum)
+	if !ok {
+		out.Release()
+		return nil, fmt.Errorf("take returned %s, want a record batch", out.Kind())
+	}
+	return rd.Value, nil
 }
 
 // adopt gives rec the schema sc (field ids and nullability of the writer's

@@ -56,24 +56,7 @@ func (s keyedRows) pick(ctx context.Context, i int, r arrow.RecordBatch) (arrow.
 		if len(s.take[i]) == 0 {
 			return nil, nil
 		}
-		ib := array.NewInt32Builder(memory.DefaultAllocator)
-		ib.AppendValues(s.take[i], nil)
-		idx := ib.NewArray()
-		ib.Release()
-		defer idx.Release()
-		in, ix := compute.NewDatum(r), compute.NewDatum(idx)
-		defer in.Release()
-		defer ix.Release()
-		out, err := compute.Take(ctx, *compute.DefaultTakeOptions(), in, ix)
-		if err != nil {
-			return nil, err
-		}
-		rd, ok := out.(*compute.RecordDatum)
-		if !ok {
-			out.Release()
-			return nil, fmt.Errorf("take returned %s, want a record batch", out.Kind())
-		}
-		return rd.Value, nil
+		return compaction.TakeRows(ctx, r, s.take[i])
 	}
 	r.Retain()
 	return r, nil
